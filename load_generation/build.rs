@@ -1,0 +1,11 @@
+//! Compiles `proto/load_config.proto` into a descriptor set at build time, so the
+//! .proto stays the single source of truth for what a load config may contain.
+use prost::Message;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/load_config.proto");
+    let descriptors = protox::compile(["load_config.proto"], ["proto"])?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("load_config.bin");
+    std::fs::write(out, descriptors.encode_to_vec())?;
+    Ok(())
+}

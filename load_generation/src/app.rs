@@ -1,0 +1,344 @@
+//! The commands, each a short pipeline: config -> plan -> locustfile -> run -> report.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{ConfigArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs, WorkerArgs};
+use crate::config::{self, LoadConfig};
+use crate::demo_shop::{DemoShop, ShopOptions};
+use crate::diagnostic::{Diagnostics, SourceText};
+use crate::locust::install::{self, LocustInstall};
+use crate::locust::protocol::{Mode, Setup};
+use crate::locust::HARNESS_PY;
+use crate::locustfile::{self, Locustfile, Template, UserClass};
+use crate::plan::Plan;
+use crate::progress::{short, Progress};
+use crate::report::{self, Summary};
+use crate::runner::group::GroupSpec;
+use crate::runner::signals::{Pids, Shutdown};
+use crate::runner::wait_for_host::wait_for_host;
+use crate::runner::{self, Observer, Outcome, RunOptions};
+
+/// How often Locust reports a sample.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The built-in hipster shop load, for `loadgen demo`.
+const HIPSTER_CONFIG: &str = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
+const HIPSTER_TEMPLATE: &str = include_str!("../../applications/hipster_shop/load_generation/locustfile.loadgen.tmpl");
+
+/// A load ready to run: the validated config, its plan and its checked template.
+pub struct Load {
+    pub config: LoadConfig,
+    pub plan: Plan,
+    pub template: Template,
+}
+
+impl Load {
+    /// Reads, validates and plans a load; prints warnings; fails with every error.
+    pub fn open(args: &ConfigArgs) -> Result<Load, Diagnostics> {
+        let loaded = config::load(&args.config_file)?;
+        let template_path = locustfile::template_path(&args.config_file, args.template.as_deref());
+        let template = Template::load(&template_path, &loaded.config);
+        Load::assemble(loaded, template)
+    }
+
+    /// The built-in hipster shop load.
+    fn hipster() -> Result<Load, Diagnostics> {
+        let base = Path::new("applications/hipster_shop/load_generation (built in)");
+        let loaded = config::parse(SourceText::new(base.join("load.pbtxt"), HIPSTER_CONFIG.to_string()))?;
+        let template = Template::check(
+            SourceText::new(base.join("locustfile.loadgen.tmpl"), HIPSTER_TEMPLATE.to_string()),
+            &loaded.config,
+        );
+        Load::assemble(loaded, template)
+    }
+
+    fn assemble(loaded: config::Loaded, template: Result<Template, Diagnostics>) -> Result<Load, Diagnostics> {
+        for warning in &loaded.warnings {
+            eprintln!("{warning}");
+        }
+        let template = template?;
+        let plan = Plan::new(&loaded.config);
+        Ok(Load {
+            config: loaded.config,
+            plan,
+            template,
+        })
+    }
+
+    fn config_name(&self) -> String {
+        self.config
+            .source
+            .path
+            .file_name()
+            .map_or_else(|| "load.pbtxt".to_string(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
+/// `loadgen check`: validate and show the plan.
+pub fn check(args: &ConfigArgs) -> Result<()> {
+    let load = Load::open(args)?;
+    print!("{}", plan_overview(&load));
+    println!("OK: {} and {} are valid.", load.config.source.path.display(), load.template.source.path.display());
+    Ok(())
+}
+
+/// A one-screen description of a plan.
+pub fn plan_overview(load: &Load) -> String {
+    let plan = &load.plan;
+    let mut out = format!(
+        "{}: {} phases, one loop every {}, {} users at the peak\n",
+        load.config.source.path.display(),
+        plan.phases.len(),
+        short(plan.cycle()),
+        plan.peak_users()
+    );
+    let mut start = Duration::ZERO;
+    for (i, phase) in plan.phases.iter().enumerate() {
+        let users: Vec<String> = phase
+            .shares
+            .iter()
+            .map(|s| {
+                let wait = if s.min_wait == s.max_wait {
+                    format!("{} ms", s.min_wait.as_millis())
+                } else {
+                    format!("{}-{} ms", s.min_wait.as_millis(), s.max_wait.as_millis())
+                };
+                format!("{} {} (ratio {}, wait {wait})", plan.user_types[s.type_index], s.users, s.ratio)
+            })
+            .collect();
+        out.push_str(&format!(
+            "  phase {} (line {}): at {:>6}, for {:>5}, {:>5} users, hatch {}/s: {}\n",
+            phase.number,
+            phase.line,
+            short(start),
+            short(phase.duration),
+            plan.total_users(i),
+            phase.hatch_rate,
+            users.join(", ")
+        ));
+        start += phase.duration;
+    }
+    out
+}
+
+/// `loadgen render`: write the locustfiles for inspection.
+pub fn render(args: &RenderArgs) -> Result<()> {
+    let load = Load::open(&args.config)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let name = load.config_name();
+    let mut written = Vec::new();
+    let run_file = locustfile::render_for_run(&load.template, &load.plan, args.user_class, &name);
+    written.push(write_file(&args.out.join("locustfile.py"), &run_file.text)?);
+    for i in 0..load.plan.phases.len() {
+        let file = locustfile::render_for_phase(&load.template, &load.plan, i, args.user_class, &name);
+        written.push(write_file(&args.out.join(format!("locustfile.phase{}.py", i + 1)), &file.text)?);
+    }
+    println!("Wrote:");
+    println!("  {}  (the whole load; loadgen sets users and waits per phase while running)", written[0].display());
+    for (i, path) in written.iter().enumerate().skip(1) {
+        println!("  {}  (phase {i} alone: `locust -f {}` runs its mix)", path.display(), path.display());
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> Result<PathBuf> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.to_path_buf())
+}
+
+/// `loadgen run`.
+pub async fn run(args: &RunArgs) -> Result<bool> {
+    let load = Load::open(&args.config)?;
+    let host = target_host(args.host.as_deref())?;
+    if let Some(limit) = args.wait_for_host {
+        wait_for_host(&host, limit).await?;
+    }
+    execute(&load, Some(host), args.run_time, &args.engine, &args.output).await
+}
+
+/// `loadgen demo`: the hipster shop load against the built-in shop.
+pub async fn demo(args: &DemoArgs) -> Result<bool> {
+    let load = Load::hipster()?;
+    let shop = DemoShop::new(ShopOptions::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot start the demo shop")?;
+    let address = listener.local_addr()?;
+    let (stop_shop, shop_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(shop.clone().serve(listener, async {
+        let _ = shop_stopped.await;
+    }));
+    let run_time = args.run_time.unwrap_or(load.plan.cycle() * args.cycles.max(1));
+    eprintln!("loadgen: demo shop serving at http://{address}; running the hipster shop load for {}", short(run_time));
+    print!("{}", plan_overview(&load));
+    let result = execute(&load, Some(format!("http://{address}")), Some(run_time), &args.engine, &args.output).await;
+    let counters = shop.counters();
+    let _ = stop_shop.send(());
+    let _ = server.await;
+    eprintln!(
+        "loadgen: the demo shop answered {} requests from {} sessions",
+        counters.total_requests, counters.sessions_created
+    );
+    result
+}
+
+/// `loadgen demo-shop`: serve the shop until stopped.
+pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind((args.bind, args.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+    eprintln!("loadgen: demo shop serving at http://{}", listener.local_addr()?);
+    let mut shutdown = Shutdown::install(Pids::default())?;
+    DemoShop::new(ShopOptions::default())
+        .serve(listener, async move { shutdown.requested().await })
+        .await?;
+    Ok(())
+}
+
+/// `loadgen worker`: a Locust worker connected to a loadgen master elsewhere.
+pub async fn worker(args: &WorkerArgs) -> Result<bool> {
+    let load = Load::open(&args.config)?;
+    let locust = install::find_or_install(args.engine.locust.as_deref())?;
+    let (master_host, master_port) = match args.master.rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), p.parse::<u16>().with_context(|| format!("--master {:?}: the port is not a number", args.master))?),
+        None => (args.master.clone(), 5557),
+    };
+    let workspace = Workspace::create(&load, args.engine.user_class)?;
+    let setup = Setup {
+        mode: Mode::Worker,
+        locustfile: workspace.locustfile_path(),
+        host: args.host.clone(),
+        user_classes: load.plan.user_types.iter().map(|n| n.user_class()).collect(),
+        sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
+        bind_host: None,
+        bind_port: None,
+        expect_workers: None,
+        workers_timeout: None,
+        master_host: Some(master_host.clone()),
+        master_port: Some(master_port),
+    };
+    let setup_path = workspace.dir.path().join("setup-worker.json");
+    std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
+    eprintln!("loadgen: worker connecting to the Locust master at {master_host}:{master_port}");
+    let mut shutdown = Shutdown::install(Pids::default())?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let mut harness = crate::locust::process::Harness::spawn(0, &locust.python, &workspace.harness_path(), &setup_path, tx)?;
+    use crate::locust::process::Output;
+    use crate::locust::protocol::Event;
+    loop {
+        tokio::select! {
+            output = rx.recv() => match output {
+                Some(Output::Event(_, Event::Fatal { message, .. })) => bail!("{message}"),
+                Some(Output::Event(_, Event::Ready { .. })) => eprintln!("loadgen: worker ready"),
+                Some(Output::Stderr(_, line)) if ["WARNING", "ERROR", "CRITICAL"].iter().any(|l| line.starts_with(l)) => eprintln!("locust: {line}"),
+                Some(Output::Exited(_)) | None => return Ok(true),
+                Some(_) => {}
+            },
+            _ = shutdown.requested() => {
+                harness.stop(Duration::from_millis(1500)).await;
+                return Ok(true);
+            }
+        }
+    }
+}
+
+/// The private directory of a run: the rendered locustfile and the harness, mode
+/// 0700, removed when the run ends.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub locustfile: Locustfile,
+}
+
+impl Workspace {
+    pub fn create(load: &Load, user_class: UserClass) -> Result<Workspace> {
+        let dir = tempfile::Builder::new()
+            .prefix("loadgen-")
+            .tempdir()
+            .context("cannot create a private temporary directory")?;
+        let locustfile = locustfile::render_for_run(&load.template, &load.plan, user_class, &load.config_name());
+        std::fs::write(dir.path().join("locustfile.py"), &locustfile.text)?;
+        std::fs::write(dir.path().join("loadgen_harness.py"), HARNESS_PY)?;
+        Ok(Workspace { dir, locustfile })
+    }
+
+    pub fn locustfile_path(&self) -> PathBuf {
+        self.dir.path().join("locustfile.py")
+    }
+
+    pub fn harness_path(&self) -> PathBuf {
+        self.dir.path().join("loadgen_harness.py")
+    }
+}
+
+/// The target from --host / PL_HOST, else the hipster shop's FRONTEND_ADDR.
+fn target_host(given: Option<&str>) -> Result<String> {
+    let host = match given {
+        Some(h) => h.to_string(),
+        None => match std::env::var("FRONTEND_ADDR") {
+            Ok(addr) if !addr.is_empty() => format!("http://{addr}"),
+            _ => bail!("no target: pass --host http://HOST[:PORT] (or set PL_HOST, or FRONTEND_ADDR=HOST:PORT)"),
+        },
+    };
+    if !(host.starts_with("http://") || host.starts_with("https://")) {
+        bail!("--host {host:?} must start with http:// or https://, e.g. http://{host}");
+    }
+    Ok(host.trim_end_matches('/').to_string())
+}
+
+/// Runs a load: Locust, observers, the summary and the report. Returns whether
+/// the run completed (false when interrupted).
+async fn execute(
+    load: &Load,
+    host: Option<String>,
+    run_time: Option<Duration>,
+    engine: &EngineArgs,
+    output: &OutputArgs,
+) -> Result<bool> {
+    let processes = u64::from(engine.workers.max(1) + engine.expect_workers);
+    if load.plan.peak_users() > engine.max_users {
+        bail!(
+            "the load asks for {} users at its peak, over --max-users {}; a Locust process handles a few thousand users, so this is likely a typo in num_users (pass a larger --max-users if it is not)",
+            load.plan.peak_users(),
+            engine.max_users
+        );
+    }
+    let locust: LocustInstall = install::find_or_install(engine.locust.as_deref())?;
+    tracing::info!("using Locust {} ({})", locust.version, locust.python.display());
+    let workspace = Workspace::create(load, engine.user_class)?;
+    let pids = Pids::default();
+    let spec = GroupSpec {
+        python: locust.python.clone(),
+        harness: workspace.harness_path(),
+        locustfile_path: workspace.locustfile_path(),
+        locustfile: workspace.locustfile.clone(),
+        workdir: workspace.dir.path().to_path_buf(),
+        host,
+        user_classes: load.plan.user_types.iter().map(|n| n.user_class()).collect(),
+        local_workers: engine.workers,
+        remote_workers: engine.expect_workers,
+        master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
+        sample_interval: SAMPLE_INTERVAL,
+        pids: pids.clone(),
+    };
+    tracing::debug!("{processes} Locust processes");
+    let mut shutdown = Shutdown::install(pids)?;
+    let mut progress = Progress::new();
+    let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
+    let options = RunOptions {
+        run_time,
+        sample_interval: SAMPLE_INTERVAL,
+    };
+    let _ = output.metrics_addr; // served by the metrics module when enabled
+    let Outcome { record, interrupted } = runner::run(&load.plan, &spec, &options, &mut observers, &mut shutdown).await?;
+    let summary = Summary::new(&record, &load.plan);
+    println!("{}", report::table::render(&summary));
+    if let Some(dir) = &output.report {
+        report::write(dir, &summary)?;
+        eprintln!("loadgen: report written to {}", dir.display());
+    }
+    if interrupted {
+        eprintln!("loadgen: stopped by signal after {}", short(Duration::from_secs_f64(record.duration_s)));
+    }
+    Ok(!interrupted)
+}

@@ -1,0 +1,223 @@
+//! The command line: every flag once, with its help, its spellings and its
+//! environment variable. The original's spellings (`--config_file`, `--run_time`)
+//! and variables (`PL_CONFIG_FILE`, `PL_HOST`, `PL_RUN_TIME`) keep working.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::locustfile::UserClass;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loadgen",
+    version,
+    about = "Realistic, phased web traffic on Locust",
+    long_about = "Realistic, phased web traffic on Locust.\n\n\
+        A load config (load.pbtxt) lists phases: a duration, a number of users, a hatch rate and user types \
+        with ratios and waits. A locustfile template holds the users' tasks. loadgen runs the phases in order, \
+        exactly and without gaps, looping until the run time is spent.\n\n\
+        `loadgen --config_file F --host URL` (no subcommand) means `loadgen run`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log more (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a load against a host.
+    Run(RunArgs),
+    /// Run the hipster shop load against the built-in demo shop.
+    Demo(DemoArgs),
+    /// Serve the built-in demo shop alone.
+    DemoShop(DemoShopArgs),
+    /// Validate a load config and its template, and print the plan.
+    Check(ConfigArgs),
+    /// Write the generated locustfiles for inspection.
+    Render(RenderArgs),
+    /// Run a Locust worker for a loadgen master on another machine.
+    Worker(WorkerArgs),
+}
+
+/// Where the load is described.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// The load config (protobuf text format).
+    #[arg(long = "config-file", visible_alias = "config_file", env = "PL_CONFIG_FILE", value_name = "FILE")]
+    pub config_file: PathBuf,
+    /// The locustfile template [default: locustfile.loadgen.tmpl beside the config].
+    #[arg(long, env = "PL_TEMPLATE", value_name = "FILE")]
+    pub template: Option<PathBuf>,
+}
+
+/// How Locust runs the users.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// The Locust to use: a `locust` script or a Python interpreter that has Locust
+    /// [default: `locust` on PATH, else a pinned Locust that loadgen installs].
+    #[arg(long, env = "LOADGEN_LOCUST", value_name = "PATH")]
+    pub locust: Option<PathBuf>,
+    /// Locust's user class for the generated users: `http` (HttpUser) or `fast`
+    /// (FastHttpUser, several times the requests per core).
+    #[arg(long = "user-class", visible_alias = "user_class", value_enum, default_value_t = UserClass::Http)]
+    pub user_class: UserClass,
+    /// Local Locust worker processes (Locust's distributed mode); 0 runs one process.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub workers: u32,
+    /// Workers to wait for from other machines (`loadgen worker`), besides --workers.
+    #[arg(long = "expect-workers", visible_alias = "expect_workers", default_value_t = 0, value_name = "N")]
+    pub expect_workers: u32,
+    /// Where the Locust master listens for workers [default: a free loopback port].
+    #[arg(long = "master-bind", visible_alias = "master_bind", value_name = "ADDR")]
+    pub master_bind: Option<SocketAddr>,
+    /// Refuse plans with more users than this at once (a typo guard: a Locust
+    /// process handles a few thousand users).
+    #[arg(long = "max-users", visible_alias = "max_users", default_value_t = 50_000, value_name = "N")]
+    pub max_users: u64,
+}
+
+/// Where results go.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write summary.json, stats.csv and report.html into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Serve Prometheus metrics at /metrics (and /healthz) on this address.
+    #[arg(long = "metrics-addr", visible_alias = "metrics_addr", env = "LOADGEN_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The target, e.g. http://frontend:80 [env: PL_HOST, else http://$FRONTEND_ADDR].
+    #[arg(long, env = "PL_HOST", value_name = "URL")]
+    pub host: Option<String>,
+    /// Stop after this long (90s, 10m, 1h30m); without it the load loops until SIGINT/SIGTERM.
+    #[arg(long = "run-time", visible_alias = "run_time", env = "PL_RUN_TIME", value_parser = parse_run_time, value_name = "TIME")]
+    pub run_time: Option<Duration>,
+    /// Before starting, wait up to this long for the host to answer HTTP.
+    #[arg(long = "wait-for-host", visible_alias = "wait_for_host", value_parser = parse_run_time, value_name = "TIME")]
+    pub wait_for_host: Option<Duration>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// How many loops through the hipster shop's phases (80 s each).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub cycles: u32,
+    /// Run for this long instead of whole cycles.
+    #[arg(long = "run-time", visible_alias = "run_time", value_parser = parse_run_time, value_name = "TIME")]
+    pub run_time: Option<Duration>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoShopArgs {
+    /// The port to listen on.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The directory to write into.
+    #[arg(long, default_value = "loadgen-rendered", value_name = "DIR")]
+    pub out: PathBuf,
+    /// The user class of the generated users.
+    #[arg(long = "user-class", visible_alias = "user_class", value_enum, default_value_t = UserClass::Http)]
+    pub user_class: UserClass,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// The master: HOST or HOST:PORT (port 5557 by default).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub master: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The target; by default the master's.
+    #[arg(long, env = "PL_HOST", value_name = "URL")]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Run times as Locust and the original take them: `90s`, `10m`, `1h30m`, or bare seconds.
+pub fn parse_run_time(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        text.parse::<u64>().map(Duration::from_secs).map_err(|e| e.to_string())?
+    } else {
+        humantime::parse_duration(text).map_err(|e| format!("{e}; write a time like 90s, 10m, 1h or 1h30m"))?
+    };
+    if duration.is_zero() {
+        return Err("a run time must be longer than 0; leave it out to run until stopped".into());
+    }
+    if duration > Duration::from_secs(100 * 365 * 24 * 3600) {
+        return Err("that run time is over a century; leave it out to run until stopped".into());
+    }
+    Ok(duration)
+}
+
+/// Arguments as given, with `run` inserted when the first one is a flag, so the
+/// original's `loadgen --config_file F --host URL` still means a run.
+pub fn with_default_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut args = args;
+    let first_is_flag = args.get(1).and_then(|a| a.to_str()).is_some_and(|a| {
+        a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version") && !a.starts_with("-v") && a != "--verbose"
+    });
+    if first_is_flag {
+        args.insert(1, "run".into());
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_times() {
+        assert_eq!(parse_run_time("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_run_time("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_run_time("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_run_time("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_run_time("0s").unwrap_err().contains("longer than 0"));
+        assert!(parse_run_time("ten minutes").unwrap_err().contains("like 90s"));
+        assert!(parse_run_time("").is_err());
+        assert!(parse_run_time("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn both_spellings_and_the_implicit_run() {
+        let args = with_default_command(
+            ["loadgen", "--config_file", "a.pbtxt", "--host", "http://x", "--run_time", "5s"].map(Into::into).to_vec(),
+        );
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Run(run) = cli.command else { panic!("expected run") };
+        assert_eq!(run.config.config_file, PathBuf::from("a.pbtxt"));
+        assert_eq!(run.run_time, Some(Duration::from_secs(5)));
+        let cli = Cli::try_parse_from(["loadgen", "check", "--config-file", "b"]).unwrap();
+        assert!(matches!(cli.command, Command::Check(c) if c.config_file == PathBuf::from("b")));
+    }
+}

@@ -1,0 +1,220 @@
+//! Stage 1: read a load config (`load.pbtxt`) and validate it.
+//!
+//! The text is parsed against `load_config.proto` (prost-reflect's text format),
+//! positions come from a span-keeping pass ([`locate`]), and every semantic rule is
+//! checked in [`validate`]. The result is either a [`LoadConfig`] whose values are
+//! known to make sense, or every problem of the file at once.
+
+pub mod locate;
+pub mod name;
+pub mod schema;
+mod validate;
+
+use std::path::Path;
+use std::time::Duration;
+
+use prost_reflect::DynamicMessage;
+
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+pub use name::UserTypeName;
+
+/// A validated load config: phases in file order.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub source: SourceText,
+    pub phases: Vec<PhaseConfig>,
+}
+
+/// One validated `phases { ... }` block.
+#[derive(Debug, Clone)]
+pub struct PhaseConfig {
+    /// The line of the `phases` keyword, to point back at it.
+    pub line: usize,
+    pub duration: Duration,
+    pub num_users: u32,
+    pub hatch_rate_per_s: u32,
+    pub user_types: Vec<UserTypeConfig>,
+}
+
+/// One validated `user_types { ... }` block.
+#[derive(Debug, Clone)]
+pub struct UserTypeConfig {
+    pub name: UserTypeName,
+    /// The line of the `name` field: where the config asks for this type.
+    pub line: usize,
+    pub ratio: u32,
+    pub min_wait: Duration,
+    pub max_wait: Duration,
+}
+
+/// A config that passed validation, and the warnings it still deserves.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: LoadConfig,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Reads and validates the load config at `path`.
+pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    parse(SourceText::read(path, "load config")?)
+}
+
+/// Validates a load config already in memory.
+pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
+    let descriptor = schema::config_descriptor();
+    let located = locate::locate(&source, &descriptor);
+    if !located.diagnostics.is_empty() {
+        return Err(Diagnostics(located.diagnostics));
+    }
+    let message = DynamicMessage::parse_text_format(descriptor, &source.text)
+        .map_err(|e| Diagnostics(vec![syntax_error(&source, &e)]))?;
+    validate::validate(source, &message, &located.spans)
+}
+
+/// Turns prost-reflect's parse error into a located diagnostic.
+fn syntax_error(source: &SourceText, error: &prost_reflect::text_format::ParseError) -> Diagnostic {
+    use miette::Diagnostic as _;
+    let offset = error
+        .labels()
+        .and_then(|mut labels| labels.next())
+        .map_or(source.text.len(), |label| label.offset());
+    source.error_at(offset, error.to_string()).with_help(
+        "a load config is protobuf text format, e.g. `phases { duration: 60 num_users: 10 hatch_rate_per_s: 5 user_types { name: \"Normal\" ratio: 1 min_wait_ms: 1000 max_wait_ms: 2000 } }`",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Position;
+
+    const ORIGINAL: &str = include_str!("../../../applications/hipster_shop/load_generation/load.pbtxt");
+
+    fn errors_of(text: &str) -> Vec<(usize, usize, String)> {
+        let err = parse(SourceText::new("load.pbtxt", text.to_string())).expect_err("config should be rejected");
+        err.0
+            .iter()
+            .map(|d| {
+                let Position { line, column } = d.position.unwrap_or_default();
+                (line, column, d.message.clone())
+            })
+            .collect()
+    }
+
+    /// Asserts the config yields exactly these errors, each at its line and column
+    /// and with its message containing the given words.
+    fn assert_errors(text: &str, expected: &[(usize, usize, &str)]) {
+        let got = errors_of(text);
+        assert_eq!(got.len(), expected.len(), "got {got:#?}");
+        for ((line, col, msg), (el, ec, emsg)) in got.iter().zip(expected) {
+            assert_eq!((line, col), (el, ec), "position of {msg:?}");
+            assert!(msg.contains(emsg), "{msg:?} should contain {emsg:?}");
+        }
+    }
+
+    const UT: &str = "user_types { name: \"Normal\" ratio: 1 min_wait_ms: 10 max_wait_ms: 20 }";
+
+    #[test]
+    fn the_original_hipster_shop_config_parses_unchanged() {
+        let loaded = parse(SourceText::new("load.pbtxt", ORIGINAL.to_string())).unwrap();
+        assert!(loaded.warnings.is_empty());
+        let phases = &loaded.config.phases;
+        assert_eq!(phases.len(), 3);
+        assert_eq!(phases[1].duration, Duration::from_secs(20));
+        assert_eq!(phases[1].num_users, 200);
+        assert_eq!(phases[1].hatch_rate_per_s, 50);
+        let names: Vec<_> = phases[2].user_types.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["Normal", "Holiday"]);
+        assert_eq!(phases[2].user_types[1].ratio, 3);
+        assert_eq!(phases[2].user_types[1].min_wait, Duration::from_secs(1));
+        assert_eq!(phases[0].line, 1);
+    }
+
+    #[test]
+    fn every_text_format_variant_is_accepted() {
+        let text = "# comment\nphases: < duration: 5; num_users: 0, hatch_rate_per_s: 1\n  user_types: [{name: 'A' ratio: 2}, {ratio: 1 name: \"B\"}] >\n";
+        let loaded = parse(SourceText::new("x", text.to_string())).unwrap();
+        assert_eq!(loaded.config.phases[0].user_types.len(), 2);
+        assert_eq!(loaded.config.phases[0].num_users, 0);
+    }
+
+    #[test]
+    fn empty_config_has_no_phases() {
+        assert_errors("", &[(1, 1, "has no phases")]);
+        assert_errors("# only a comment\n", &[(1, 1, "has no phases")]);
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let got = errors_of("phases {\n  duration: 5\n");
+        assert_eq!(got.len(), 1);
+        assert!(got[0].2.contains("expected"), "{got:?}");
+        let got = errors_of("phases {\n  duration 5 }");
+        assert_eq!(got[0].0, 2, "{got:?}");
+        let got = errors_of("phases { duration: 5 } }");
+        assert_eq!((got[0].0, got[0].1), (1, 24), "{got:?}");
+    }
+
+    #[test]
+    fn unknown_fields_suggest_the_nearest_name() {
+        let text = format!("phases {{\n  duraton: 5\n  user_types {{ name: \"A\" ratio: 1 min_wait: 1 }}\n}}");
+        let got = errors_of(&text);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].0, got[0].1), (2, 3));
+        assert_eq!((got[1].0, got[1].1), (3, 35));
+        let err = parse(SourceText::new("x", text)).unwrap_err();
+        assert!(err.0[0].help.as_deref().unwrap().contains("`duration`"));
+        assert!(err.0[1].help.as_deref().unwrap().contains("`min_wait_ms`"));
+    }
+
+    #[test]
+    fn semantic_errors_point_at_their_field() {
+        assert_errors(
+            &format!("phases {{\n  duration: 0\n  num_users: -1\n  hatch_rate_per_s: 0\n  {UT}\n}}"),
+            &[(2, 13, "at least 1 second"), (3, 14, "negative"), (4, 21, "1 per second or more")],
+        );
+        assert_errors("phases {\n  duration: 5 num_users: 1 hatch_rate_per_s: 1\n}", &[(1, 1, "no user types")]);
+        assert_errors(
+            "phases { user_types { name: \"A\" } }",
+            &[(1, 1, "no `duration`"), (1, 1, "no `hatch_rate_per_s`"), (1, 10, "has no `ratio`")],
+        );
+    }
+
+    #[test]
+    fn user_type_rules() {
+        let phase = |types: &str| format!("phases {{ duration: 5 num_users: 10 hatch_rate_per_s: 1\n{types}\n}}");
+        assert_errors(
+            &phase("user_types { name: \"A\" ratio: 0 min_wait_ms: -5 max_wait_ms: 1 }"),
+            &[(2, 31, "must be 1 or more"), (2, 46, "negative")],
+        );
+        assert_errors(
+            &phase("user_types { name: \"A\" ratio: 1 min_wait_ms: 50 max_wait_ms: 10 }"),
+            &[(2, 46, "larger than `max_wait_ms`")],
+        );
+        assert_errors(
+            &phase("user_types { name: \"A\" ratio: 1 }\nuser_types { name: \"A\" ratio: 2 }"),
+            &[(3, 20, "listed twice")],
+        );
+        assert_errors(
+            &phase("user_types { name: \"Bad Name\" ratio: 1 }\nuser_types { name: \"x)\\nimport os\" ratio: 1 }\nuser_types { ratio: 1 }"),
+            &[(2, 20, "contains ' '"), (3, 20, "contains ')'"), (4, 1, "has no `name`")],
+        );
+    }
+
+    #[test]
+    fn too_few_users_for_the_types_is_a_warning() {
+        let text = "phases { duration: 5 num_users: 1 hatch_rate_per_s: 1\n user_types { name: \"A\" ratio: 1 }\n user_types { name: \"B\" ratio: 1 } }";
+        let loaded = parse(SourceText::new("x", text.to_string())).unwrap();
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(loaded.warnings[0].message.contains("some types get no user"));
+        assert_eq!(loaded.warnings[0].position, Some(Position { line: 1, column: 33 }));
+    }
+
+    #[test]
+    fn missing_file_names_path_and_reason() {
+        let err = load(Path::new("/nonexistent/load.pbtxt")).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("/nonexistent/load.pbtxt: error: cannot read the load config"), "{shown}");
+        assert!(shown.contains("No such file"), "{shown}");
+    }
+}

@@ -1,0 +1,254 @@
+//! The semantic rules of a load config, each reported at the offending field.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use prost_reflect::{DynamicMessage, Value};
+
+use super::locate::SpanMap;
+use super::{LoadConfig, Loaded, PhaseConfig, UserTypeConfig, UserTypeName};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+
+/// Checks every rule and builds the typed config, or returns all problems at once.
+pub(super) fn validate(source: SourceText, root: &DynamicMessage, spans: &SpanMap) -> Result<Loaded, Diagnostics> {
+    let mut check = Checker {
+        source: &source,
+        spans,
+        diagnostics: Vec::new(),
+    };
+    let phases = check.phases(root);
+    let (errors, warnings): (Vec<_>, Vec<_>) = check.diagnostics.into_iter().partition(Diagnostic::is_error);
+    if !errors.is_empty() {
+        return Err(Diagnostics(errors.into_iter().chain(warnings).collect()));
+    }
+    Ok(Loaded {
+        config: LoadConfig { source, phases },
+        warnings,
+    })
+}
+
+struct Checker<'a> {
+    source: &'a SourceText,
+    spans: &'a SpanMap,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// An integer field of a message, with where it was set (or where its message is,
+/// when it was left out and so is 0).
+struct IntField {
+    value: i32,
+    offset: usize,
+    set: bool,
+}
+
+impl Checker<'_> {
+    fn phases(&mut self, root: &DynamicMessage) -> Vec<PhaseConfig> {
+        let phases = messages(root, "phases");
+        if phases.is_empty() {
+            self.diagnostics.push(
+                self.source
+                    .error_at(0, "the load config has no phases")
+                    .with_help("add at least one `phases { duration: 60 num_users: 10 hatch_rate_per_s: 5 user_types { name: \"Normal\" ratio: 1 min_wait_ms: 1000 max_wait_ms: 2000 } }`"),
+            );
+        }
+        phases
+            .iter()
+            .enumerate()
+            .filter_map(|(i, phase)| self.phase(i, phase))
+            .collect()
+    }
+
+    fn phase(&mut self, index: usize, phase: &DynamicMessage) -> Option<PhaseConfig> {
+        let path = format!("phases[{index}]");
+        let at = self.offset_of(&path, 0);
+        let n = index + 1;
+        let duration = self.int(phase, &path, "duration", at);
+        let num_users = self.int(phase, &path, "num_users", at);
+        let hatch = self.int(phase, &path, "hatch_rate_per_s", at);
+        let mut ok = true;
+
+        if duration.value <= 0 {
+            ok = false;
+            let msg = if duration.set {
+                format!("phase {n}: `duration` is {}, but a phase must last at least 1 second", duration.value)
+            } else {
+                format!("phase {n} has no `duration`")
+            };
+            self.push_error(duration.offset, msg, "set `duration: <seconds>` to a value of 1 or more");
+        }
+        if num_users.value < 0 {
+            ok = false;
+            self.push_error(
+                num_users.offset,
+                format!("phase {n}: `num_users` is {}, which is negative", num_users.value),
+                "use 0 for a quiet phase, or the number of users to simulate",
+            );
+        }
+        if hatch.value <= 0 {
+            ok = false;
+            let msg = if hatch.set {
+                format!("phase {n}: `hatch_rate_per_s` is {}, but users must start at 1 per second or more", hatch.value)
+            } else {
+                format!("phase {n} has no `hatch_rate_per_s`")
+            };
+            self.push_error(hatch.offset, msg, "set `hatch_rate_per_s: <users per second>` to 1 or more");
+        }
+
+        let raw_types = messages(phase, "user_types");
+        if raw_types.is_empty() {
+            ok = false;
+            self.push_error(
+                at,
+                format!("phase {n} has no user types"),
+                "add `user_types { name: \"Normal\" ratio: 1 min_wait_ms: 1000 max_wait_ms: 2000 }` to the phase",
+            );
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut user_types = Vec::new();
+        for (j, user_type) in raw_types.iter().enumerate() {
+            match self.user_type(n, &format!("{path}.user_types[{j}]"), user_type, &mut seen) {
+                Some(t) => user_types.push(t),
+                None => ok = false,
+            }
+        }
+
+        if ok && num_users.value > 0 && (num_users.value as usize) < user_types.len() {
+            self.diagnostics.push(
+                self.source
+                    .warning_at(
+                        num_users.offset,
+                        format!(
+                            "phase {n} has {} users for {} user types, so some types get no user",
+                            num_users.value,
+                            user_types.len()
+                        ),
+                    )
+                    .with_help("raise `num_users` to at least the number of user types, or drop a type"),
+            );
+        }
+        ok.then(|| PhaseConfig {
+            line: self.source.position(at).line,
+            duration: Duration::from_secs(duration.value as u64),
+            num_users: num_users.value as u32,
+            hatch_rate_per_s: hatch.value as u32,
+            user_types,
+        })
+    }
+
+    fn user_type(
+        &mut self,
+        phase: usize,
+        path: &str,
+        user_type: &DynamicMessage,
+        seen: &mut HashMap<String, usize>,
+    ) -> Option<UserTypeConfig> {
+        let at = self.offset_of(path, 0);
+        let name_offset = self.spans.get(&format!("{path}.name")).map_or(at, |s| s.value);
+        let raw_name = user_type
+            .get_field_by_name("name")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut ok = true;
+
+        let name = match UserTypeName::new(&raw_name) {
+            Ok(name) => Some(name),
+            Err(why) => {
+                ok = false;
+                let why = if self.spans.contains_key(&format!("{path}.name")) {
+                    why
+                } else {
+                    format!("phase {phase}: a user type has no `name`")
+                };
+                self.push_error(
+                    name_offset,
+                    why,
+                    "name user types like Python classes (`Normal`, `Weekend`): the template defines `class <name>UserBehavior(TaskSet)` for each",
+                );
+                None
+            }
+        };
+        if let Some(first) = seen.get(&raw_name) {
+            ok = false;
+            let line = self.source.position(*first).line;
+            self.push_error(
+                name_offset,
+                format!("phase {phase}: user type {raw_name:?} is listed twice"),
+                format!("it is first listed on line {line}; merge the two into one `user_types` with the summed ratio"),
+            );
+        } else {
+            seen.insert(raw_name.clone(), name_offset);
+        }
+
+        let ratio = self.int(user_type, path, "ratio", at);
+        if ratio.value <= 0 {
+            ok = false;
+            let msg = if ratio.set {
+                format!("phase {phase}: `ratio` of {raw_name:?} is {}, but it must be 1 or more", ratio.value)
+            } else {
+                format!("phase {phase}: user type {raw_name:?} has no `ratio`")
+            };
+            self.push_error(ratio.offset, msg, "set `ratio: <share>`; users are split between types in proportion to their ratios");
+        }
+        let min = self.int(user_type, path, "min_wait_ms", at);
+        let max = self.int(user_type, path, "max_wait_ms", at);
+        for (field, wait) in [("min_wait_ms", &min), ("max_wait_ms", &max)] {
+            if wait.value < 0 {
+                ok = false;
+                self.push_error(
+                    wait.offset,
+                    format!("phase {phase}: `{field}` of {raw_name:?} is {}, which is negative", wait.value),
+                    "waits are milliseconds between a user's tasks, 0 or more",
+                );
+            }
+        }
+        if min.value >= 0 && max.value >= 0 && min.value > max.value {
+            ok = false;
+            self.push_error(
+                min.offset,
+                format!(
+                    "phase {phase}: `min_wait_ms` ({}) of {raw_name:?} is larger than `max_wait_ms` ({})",
+                    min.value, max.value
+                ),
+                "make `min_wait_ms` <= `max_wait_ms` (equal values give a fixed wait)",
+            );
+        }
+        let name = name?;
+        ok.then(|| UserTypeConfig {
+            name,
+            line: self.source.position(name_offset).line,
+            ratio: ratio.value as u32,
+            min_wait: Duration::from_millis(min.value as u64),
+            max_wait: Duration::from_millis(max.value as u64),
+        })
+    }
+
+    fn int(&self, message: &DynamicMessage, path: &str, field: &str, fallback: usize) -> IntField {
+        let key = format!("{path}.{field}");
+        let span = self.spans.get(&key);
+        IntField {
+            value: message
+                .get_field_by_name(field)
+                .and_then(|v| v.as_i32())
+                .unwrap_or(0),
+            offset: span.map_or(fallback, |s| s.value),
+            set: span.is_some(),
+        }
+    }
+
+    fn offset_of(&self, path: &str, fallback: usize) -> usize {
+        self.spans.get(path).map_or(fallback, |s| s.name)
+    }
+
+    fn push_error(&mut self, offset: usize, message: impl Into<String>, help: impl Into<String>) {
+        self.diagnostics
+            .push(self.source.error_at(offset, message).with_help(help));
+    }
+}
+
+/// The messages of a repeated message field.
+fn messages(message: &DynamicMessage, field: &str) -> Vec<DynamicMessage> {
+    match message.get_field_by_name(field).as_deref() {
+        Some(Value::List(items)) => items.iter().filter_map(|v| v.as_message().cloned()).collect(),
+        _ => Vec::new(),
+    }
+}

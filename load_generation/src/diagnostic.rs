@@ -1,0 +1,274 @@
+//! Diagnostics: what went wrong in a user's file, where, and how to fix it.
+//!
+//! Every problem loadgen finds in a load config or a locustfile template becomes a
+//! [`Diagnostic`] that names the file, the line and the column, says what was expected
+//! and, where we know, how to fix it. They are collected, not thrown, so a user sees
+//! every mistake of a file at once instead of fixing them one run at a time.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// How bad a diagnostic is. Errors stop the command; warnings are shown and the
+/// command goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// A position in a text file, 1-based as editors show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: PathBuf,
+    /// Where the problem is; `None` for problems of the whole file (unreadable, say).
+    pub position: Option<Position>,
+    pub message: String,
+    /// How to fix it, when we can tell.
+    pub help: Option<String>,
+    /// The offending source line, shown under the message with a caret.
+    pub source_line: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(file: &Path, position: Option<Position>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            position,
+            message: message.into(),
+            help: None,
+            source_line: None,
+        }
+    }
+
+    pub fn warning(file: &Path, position: Option<Position>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(file, position, message)
+        }
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Attaches the line of `source` the diagnostic points at, for the caret display.
+    pub fn with_source(mut self, source: &SourceText) -> Self {
+        if let Some(position) = self.position {
+            self.source_line = source.line_text(position.line).map(str::to_owned);
+        }
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// `file:line:column: error: message`, the form compilers use, so editors and
+    /// terminals can jump to it; then the source line with a caret, then the help.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match self.position {
+            Some(p) => write!(
+                f,
+                "{}:{}:{}: {kind}: {}",
+                self.file.display(),
+                p.line,
+                p.column,
+                self.message
+            )?,
+            None => write!(f, "{}: {kind}: {}", self.file.display(), self.message)?,
+        }
+        if let (Some(line), Some(p)) = (&self.source_line, self.position) {
+            let gutter = p.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            // Columns count characters; tabs are kept so the caret lines up.
+            let lead: String = line
+                .chars()
+                .take(p.column.saturating_sub(1))
+                .map(|c| if c == '\t' { '\t' } else { ' ' })
+                .collect();
+            write!(f, "\n {pad} |\n {gutter} | {line}\n {pad} | {lead}^")?;
+        }
+        if let Some(help) = &self.help {
+            write!(f, "\n  = help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A set of diagnostics that contains at least one error: the error type of every
+/// stage that reads user files.
+#[derive(Debug, Clone)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.is_error())
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(f, "{d}")?;
+        }
+        let errors = self.errors().count();
+        let warnings = self.0.len() - errors;
+        write!(f, "{errors} error{}", if errors == 1 { "" } else { "s" })?;
+        if warnings > 0 {
+            write!(f, ", {warnings} warning{}", if warnings == 1 { "" } else { "s" })?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// The text of a user's file with a line index, to turn byte offsets into positions.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub path: PathBuf,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceText {
+    pub fn new(path: impl Into<PathBuf>, text: String) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceText {
+            path: path.into(),
+            text,
+            line_starts,
+        }
+    }
+
+    /// Reads a file as UTF-8 text; an unreadable or non-UTF-8 file becomes a
+    /// diagnostic that says why (and for bad UTF-8, where).
+    pub fn read(path: &Path, what: &str) -> Result<Self, Diagnostics> {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Diagnostics(vec![Diagnostic::error(
+                path,
+                None,
+                format!("cannot read the {what}: {e}"),
+            )
+            .with_help(match e.kind() {
+                std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
+                std::io::ErrorKind::PermissionDenied => "make the file readable by the user running loadgen",
+                _ => "check that the path names a readable file",
+            })])
+        })?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceText::new(path, text)),
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let prefix = SourceText::new(path, String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned());
+                let position = prefix.position(valid);
+                Err(Diagnostics(vec![Diagnostic::error(
+                    path,
+                    Some(position),
+                    format!("the {what} is not UTF-8 text (invalid byte at offset {valid})"),
+                )
+                .with_help("save the file as UTF-8; binary files cannot be used here")]))
+            }
+        }
+    }
+
+    /// The 1-based line and column (in characters) of a byte offset.
+    pub fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.text.len());
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count())
+            + 1;
+        Position {
+            line: line + 1,
+            column,
+        }
+    }
+
+    /// The text of 1-based line `line`, without its line break.
+    pub fn line_text(&self, line: usize) -> Option<&str> {
+        let start = *self.line_starts.get(line.checked_sub(1)?)?;
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text.get(start..end).map(|l| l.trim_end_matches(['\n', '\r']))
+    }
+
+    /// A diagnostic at a byte offset of this file, with its source line attached.
+    pub fn error_at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::error(&self.path, Some(self.position(offset)), message).with_source(self)
+    }
+
+    pub fn warning_at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::warning(&self.path, Some(self.position(offset)), message).with_source(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_and_count_characters() {
+        let src = SourceText::new("f", "ab\ncé d\n".to_string());
+        assert_eq!(src.position(0), Position { line: 1, column: 1 });
+        assert_eq!(src.position(3), Position { line: 2, column: 1 });
+        // 'é' is two bytes but one column.
+        assert_eq!(src.position(6), Position { line: 2, column: 3 });
+        assert_eq!(src.line_text(2), Some("cé d"));
+        assert_eq!(src.line_text(9), None);
+    }
+
+    #[test]
+    fn display_shows_file_line_column_caret_and_help() {
+        let src = SourceText::new("load.pbtxt", "phases {\n  duration: -1\n}\n".to_string());
+        let d = src
+            .error_at(21, "duration must be positive")
+            .with_help("use seconds > 0");
+        let shown = d.to_string();
+        assert!(shown.starts_with("load.pbtxt:2:13: error: duration must be positive"));
+        assert!(shown.contains(" 2 |   duration: -1\n"));
+        assert!(shown.contains("   |             ^"));
+        assert!(shown.ends_with("= help: use seconds > 0"));
+    }
+
+    #[test]
+    fn non_utf8_file_is_located() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.tmpl");
+        std::fs::write(&path, b"ok\nab\xff\n").unwrap();
+        let err = SourceText::read(&path, "template").unwrap_err();
+        let d = &err.0[0];
+        assert_eq!(d.position, Some(Position { line: 2, column: 3 }));
+        assert!(d.message.contains("not UTF-8"));
+    }
+}

@@ -1,0 +1,347 @@
+"""loadgen's harness: runs Locust as a library and does what loadgen tells it.
+
+loadgen (the Rust program) owns the schedule: which phase runs, how many users of
+each type, their waits. This harness owns the users. It loads the rendered
+locustfile, creates a Locust runner (local, master or worker) and then:
+
+- reads commands from stdin, one JSON object per line:
+    {"op": "targets", "users": {"NormalUser": 33, ...}, "waits": {"NormalUser": [1.0, 2.0], ...}}
+    {"op": "stop"}
+  and reconciles the running users to exactly those counts (spawning and stopping
+  users of each class; Locust's own shapes do not stop users of dropped classes);
+- writes events to stdout, one JSON object per line:
+    {"ev": "ready", ...}        once the runner is up (and, as master, the workers are in)
+    {"ev": "sample", ...}       every interval: users per class and the request
+                                statistics of the interval (not cumulative)
+    {"ev": "fatal", ...}        when it cannot go on (a broken locustfile, say)
+    {"ev": "stopped"}           after a stop command, just before exiting
+
+Anything else the process prints (the user's own prints, Locust's warnings,
+tracebacks) goes to stderr: stdout is reserved for the protocol.
+
+In distributed mode the master splits each class's count between the workers and
+sends each worker its exact share with a custom message; workers reconcile like a
+local runner. The end of stdin means loadgen is gone: the harness then stops.
+"""
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+
+# Keep a private handle on the real stdout for the protocol, and send everything
+# else that would go to stdout (a template's print) to stderr.
+_protocol = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)
+sys.stdout = sys.stderr
+
+
+def emit(event, **fields):
+    fields["ev"] = event
+    _protocol.write(json.dumps(fields, separators=(",", ":")) + "\n")
+    _protocol.flush()
+
+
+def fatal(message, **fields):
+    emit("fatal", message=message, **fields)
+    os._exit(3)
+
+
+try:
+    import gevent
+    import locust
+    import locust.runners
+    from gevent.fileobject import FileObjectPosix
+    from locust import between, events
+    from locust.env import Environment
+    from locust.user.users import User
+except ImportError as e:  # pragma: no cover - reported to the user by loadgen
+    fatal(f"cannot import Locust: {e}", kind="no_locust")
+
+
+class Harness:
+    def __init__(self, setup):
+        self.setup = setup
+        self.mode = setup["mode"]
+        self.interval = float(setup.get("sample_interval", 0.5))
+        self.targets = {}
+        self.waits = {}
+        self.previous = {}
+        self.previous_errors = {}
+        self.previous_exceptions = {}
+        self.worker_shares = {}
+        self.stopping = False
+
+    # -- start -------------------------------------------------------------
+    def load_user_classes(self):
+        path = self.setup["locustfile"]
+        try:
+            spec = importlib.util.spec_from_file_location("locustfile", path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["locustfile"] = module
+            spec.loader.exec_module(module)
+        except BaseException as e:  # a broken template is the user's to see
+            fatal(
+                f"the locustfile failed to load: {type(e).__name__}: {e}",
+                kind="locustfile",
+                traceback=traceback.format_exc(),
+            )
+        classes = []
+        for name in self.setup["user_classes"]:
+            cls = getattr(module, name, None)
+            if not (isinstance(cls, type) and issubclass(cls, User)):
+                fatal(f"the locustfile defines no user class {name}", kind="locustfile")
+            classes.append(cls)
+        return classes
+
+    def start(self):
+        classes = self.load_user_classes()
+        self.classes = {c.__name__: c for c in classes}
+        if self.setup.get("host"):
+            for cls in classes:
+                cls.host = self.setup["host"]
+        self.env = Environment(
+            user_classes=classes,
+            host=self.setup.get("host"),
+            events=events,
+            stop_timeout=0,
+            available_user_classes=dict(self.classes),
+            available_user_tasks={n: c.tasks for n, c in self.classes.items()},
+        )
+        if self.mode == "local":
+            self.runner = self.env.create_local_runner()
+        elif self.mode == "master":
+            self.runner = self.env.create_master_runner(
+                master_bind_host=self.setup.get("bind_host", "127.0.0.1"),
+                master_bind_port=int(self.setup.get("bind_port", 5557)),
+            )
+        elif self.mode == "worker":
+            # Report to the master more often than Locust's 3 s, for per-phase stats.
+            locust.runners.WORKER_REPORT_INTERVAL = self.interval
+            try:
+                self.runner = self.env.create_worker_runner(
+                    self.setup["master_host"], int(self.setup.get("master_port", 5557))
+                )
+            except ConnectionError:
+                fatal(
+                    f"cannot reach the Locust master at {self.setup['master_host']}:{self.setup.get('master_port', 5557)}",
+                    kind="master",
+                )
+            self.runner.register_message("loadgen_targets", self.on_worker_targets)
+        else:
+            fatal(f"unknown mode {self.mode}")
+        events.init.fire(environment=self.env, runner=self.runner, web_ui=None)
+        if self.mode != "worker":
+            events.test_start.fire(environment=self.env)
+
+        if self.mode == "master":
+            self.wait_for_workers()
+        emit(
+            "ready",
+            locust_version=locust.__version__,
+            python=sys.version.split()[0],
+            pid=os.getpid(),
+            workers=len(self.live_workers()) if self.mode == "master" else 0,
+        )
+        gevent.spawn(self.read_commands)
+        if self.mode != "worker":
+            gevent.spawn(self.sample_forever)
+        if self.mode == "worker":
+            self.runner.greenlet.join()
+            emit("stopped")
+            os._exit(0)
+
+    def live_workers(self):
+        return [w for w in self.runner.clients.all if w.state != locust.runners.STATE_MISSING]
+
+    def wait_for_workers(self):
+        expected = int(self.setup.get("expect_workers", 1))
+        deadline = time.monotonic() + float(self.setup.get("workers_timeout", 60))
+        while len(self.live_workers()) < expected:
+            if time.monotonic() > deadline:
+                fatal(
+                    f"only {len(self.live_workers())} of {expected} workers connected in time",
+                    kind="workers",
+                )
+            gevent.sleep(0.05)
+
+    # -- commands ----------------------------------------------------------
+    def read_commands(self):
+        stdin = FileObjectPosix(sys.stdin.fileno(), "rb")
+        while True:
+            line = stdin.readline()
+            if not line:  # loadgen is gone
+                self.stop(reason="stdin closed")
+                return
+            try:
+                command = json.loads(line)
+            except ValueError:
+                logging.error("loadgen harness: bad command %r", line)
+                continue
+            op = command.get("op")
+            if op == "targets":
+                self.targets = {k: int(v) for k, v in command["users"].items() if k in self.classes}
+                self.waits = command.get("waits", {})
+                try:
+                    self.apply()
+                except Exception as e:
+                    emit("warning", message=f"could not apply the user targets: {type(e).__name__}: {e}", traceback=traceback.format_exc())
+            elif op == "stop":
+                self.stop(reason="asked")
+                return
+
+    def apply(self):
+        if self.mode == "master":
+            self.dispatch_to_workers(force=True)
+        else:
+            reconcile(self.runner, self.classes, self.targets, self.waits)
+
+    def on_worker_targets(self, environment, msg, **kwargs):
+        # Workers on other machines learn the target host from the master.
+        host = msg.data.get("host")
+        if host:
+            for cls in self.classes.values():
+                cls.host = host
+        reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
+
+    def dispatch_to_workers(self, force=False):
+        """Splits each class's count evenly across the live workers and sends each its share."""
+        workers = sorted(w.id for w in self.live_workers())
+        if not workers:
+            return
+        shares = {w: {} for w in workers}
+        for offset, (name, count) in enumerate(sorted(self.targets.items())):
+            base, extra = divmod(count, len(workers))
+            for i, w in enumerate(workers):
+                # Rotate who gets the extra users, so small counts spread out.
+                shares[w][name] = base + (1 if (i - offset) % len(workers) < extra else 0)
+        if not force and shares == self.worker_shares:
+            return
+        self.worker_shares = shares
+        for w, users in shares.items():
+            self.runner.send_message(
+                "loadgen_targets",
+                {"users": users, "waits": self.waits, "host": self.setup.get("host")},
+                client_id=w,
+            )
+
+    # -- samples -----------------------------------------------------------
+    def sample_forever(self):
+        next_at = time.monotonic()
+        while not self.stopping:
+            next_at += self.interval
+            gevent.sleep(max(0.0, next_at - time.monotonic()))
+            if self.mode == "master":
+                # A worker that joins (or comes back) gets its share.
+                self.dispatch_to_workers()
+            self.sample()
+
+    def users(self):
+        if self.mode == "master":
+            counts = {name: 0 for name in self.classes}
+            for name, n in self.runner.reported_user_classes_count.items():
+                counts[name] = counts.get(name, 0) + n
+            return counts
+        return self.runner.user_classes_count
+
+    def sample(self):
+        stats = []
+        for (name, method), entry in list(self.env.stats.entries.items()):
+            before = self.previous.get((name, method))
+            n, f = entry.num_requests, entry.num_failures
+            total = entry.total_response_time
+            times = dict(entry.response_times)
+            if before is None:
+                before = (0, 0, 0, {})
+            if n == before[0] and f == before[1]:
+                continue
+            histogram = [[ms, c - before[3].get(ms, 0)] for ms, c in times.items() if c != before[3].get(ms, 0)]
+            stats.append(
+                {
+                    "method": method,
+                    "name": name,
+                    "requests": n - before[0],
+                    "failures": f - before[1],
+                    "total_ms": total - before[2],
+                    "histogram": histogram,
+                }
+            )
+            self.previous[(name, method)] = (n, f, total, times)
+        errors = []
+        for key, error in list(self.env.stats.errors.items()):
+            delta = error.occurrences - self.previous_errors.get(key, 0)
+            if delta > 0:
+                errors.append(
+                    {"method": error.method, "name": error.name, "error": str(error.error), "occurrences": delta}
+                )
+                self.previous_errors[key] = error.occurrences
+        exceptions = []
+        for key, row in list(self.runner.exceptions.items()):
+            delta = row["count"] - self.previous_exceptions.get(key, 0)
+            if delta > 0:
+                exceptions.append({"message": row["msg"], "traceback": row["traceback"], "count": delta})
+                self.previous_exceptions[key] = row["count"]
+        emit(
+            "sample",
+            t=time.time(),
+            users=self.users(),
+            workers=len(self.live_workers()) if self.mode == "master" else 0,
+            stats=stats,
+            errors=errors,
+            exceptions=exceptions,
+            cpu=self.runner.current_cpu_usage,
+            memory=self.runner.current_memory_usage,
+        )
+
+    # -- stop --------------------------------------------------------------
+    def stop(self, reason):
+        if self.stopping:
+            return
+        self.stopping = True
+        try:
+            if self.mode == "master":
+                for w in list(self.runner.clients.all):
+                    self.runner.send_message("loadgen_targets", {"users": {n: 0 for n in self.classes}, "waits": {}}, client_id=w.id)
+                # Give the workers one report interval to send their last statistics.
+                gevent.sleep(self.interval + 0.2)
+            elif self.mode == "local":
+                self.runner.stop_users(self.runner.user_classes_count)
+            if self.mode != "worker":
+                self.sample()
+                events.test_stop.fire(environment=self.env)
+            self.runner.quit()
+        finally:
+            emit("stopped", reason=reason)
+            os._exit(0)
+
+
+def reconcile(runner, classes, targets, waits):
+    """Makes the runner run exactly `targets[c]` users of each class `c`."""
+    for name, (low, high) in waits.items():
+        if name in classes:
+            classes[name].wait_time = between(float(low), float(high))
+    current = runner.user_classes_count
+    spawn = {n: t - current.get(n, 0) for n, t in targets.items() if t > current.get(n, 0)}
+    stop = {n: current.get(n, 0) - t for n, t in targets.items() if t < current.get(n, 0)}
+    if spawn:
+        runner.spawn_users(spawn)
+    if stop:
+        runner.stop_users(stop)
+
+
+def main():
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    # Task exceptions are counted and reported once each through runner.exceptions;
+    # Locust would otherwise log a traceback per occurrence.
+    logging.getLogger("locust.user").setLevel(logging.CRITICAL)
+    with open(sys.argv[1]) as f:
+        setup = json.load(f)
+    Harness(setup).start()
+    gevent.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+//! Everything about Locust itself: finding it, and the harness that runs it.
+
+pub mod install;
+pub mod process;
+pub mod protocol;
+
+/// The harness script, embedded so the binary is all a user needs.
+pub const HARNESS_PY: &str = include_str!("harness.py");

@@ -1,0 +1,138 @@
+//! Harness processes: started, fed commands, listened to, and never left behind.
+//!
+//! Each harness runs in its own process group (so a terminal's Ctrl-C reaches
+//! loadgen, which then stops Locust in order) and with a parent-death signal (so
+//! it dies with loadgen even when loadgen is killed with SIGKILL). Its stdin is a
+//! pipe from loadgen: when loadgen goes away, the harness sees the end of input
+//! and stops too.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin};
+use tokio::sync::mpsc;
+
+use super::protocol::{Command, Event};
+
+/// What a harness process says, tagged with which process said it.
+#[derive(Debug)]
+pub enum Output {
+    Event(usize, Event),
+    /// A line the process wrote to stderr (Locust's warnings, the user's prints).
+    Stderr(usize, String),
+    /// The process ended; its stdout reached its end.
+    Exited(usize),
+}
+
+/// One running harness.
+pub struct Harness {
+    pub id: usize,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    pub pid: u32,
+}
+
+impl Harness {
+    /// Starts `python harness.py setup.json`; everything it says goes to `output`.
+    pub fn spawn(id: usize, python: &Path, harness: &Path, setup: &Path, output: mpsc::Sender<Output>) -> Result<Harness> {
+        let mut command = tokio::process::Command::new(python);
+        command
+            .arg("-u")
+            .arg(harness)
+            .arg(setup)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .kill_on_drop(true)
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", python.display()))?;
+        let pid = child.id().unwrap_or(0);
+        let stdin = child.stdin.take();
+        if let Some(stdout) = child.stdout.take() {
+            let output = output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stdout).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    match serde_json::from_str::<Event>(&line) {
+                        Ok(event) => {
+                            if output.send(Output::Event(id, event)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::debug!("unreadable harness line ({e}): {line}"),
+                    }
+                }
+                let _ = output.send(Output::Exited(id)).await;
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if output.send(Output::Stderr(id, line)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(Harness { id, child, stdin, pid })
+    }
+
+    /// Sends a command; a harness that is gone is not an error here (its exit is
+    /// reported through [`Output::Exited`]).
+    pub async fn send(&mut self, command: &Command) {
+        let Some(stdin) = self.stdin.as_mut() else { return };
+        let Ok(mut line) = serde_json::to_vec(command) else { return };
+        line.push(b'\n');
+        if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
+            self.stdin = None;
+        }
+    }
+
+    /// Asks the harness to stop, waits up to `grace`, then kills its whole group.
+    pub async fn stop(&mut self, grace: Duration) {
+        self.send(&Command::Stop).await;
+        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+            self.kill();
+            let _ = self.child.wait().await;
+        }
+        self.kill();
+    }
+
+    /// Kills the harness's process group at once.
+    pub fn kill(&mut self) {
+        if self.pid > 0 {
+            // SAFETY: signalling a process group we created; no memory is involved.
+            unsafe {
+                libc::kill(-(self.pid as i32), libc::SIGKILL);
+            }
+        }
+        let _ = self.child.start_kill();
+    }
+
+    /// Whether the process has ended.
+    pub fn has_exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,432 @@
+//! Stage 3: the locustfile, a user's template with loadgen's user classes in it.
+//!
+//! A template holds the tasks (one `class <Name>UserBehavior(TaskSet)` per user
+//! type) and the original's `{{.Users}}` marker. Rendering replaces the marker with
+//! one Locust 2.x user class per user type. The template is checked first, so the
+//! mistakes a user can make (no marker, a missing behaviour, Locust 0.x/1.x APIs)
+//! are reported with their line instead of as a Python traceback mid-run.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{LoadConfig, UserTypeName};
+use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+use crate::plan::Plan;
+
+/// The marker in a template where the user classes go (the original's Go template syntax).
+pub const USERS_MARKER: &str = "{{.Users}}";
+
+/// Which Locust user base class the generated users extend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+pub enum UserClass {
+    /// `HttpUser`: python-requests, the most compatible client.
+    #[default]
+    Http,
+    /// `FastHttpUser`: geventhttpclient, several times the requests per core.
+    Fast,
+}
+
+impl UserClass {
+    fn base(self) -> &'static str {
+        match self {
+            UserClass::Http => "HttpUser",
+            UserClass::Fast => "FastHttpUser",
+        }
+    }
+}
+
+/// A checked template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub source: SourceText,
+    /// 1-based line of the `{{.Users}}` marker, which stands alone on its line.
+    marker_line: usize,
+}
+
+/// The template path to use: the one given, else `locustfile.loadgen.tmpl` beside the config.
+pub fn template_path(config_file: &Path, given: Option<&Path>) -> PathBuf {
+    match given {
+        Some(path) => path.to_path_buf(),
+        None => config_file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("locustfile.loadgen.tmpl"),
+    }
+}
+
+/// APIs that Locust 1.0/2.0 removed, what replaces them, and why a user would care.
+const REMOVED_APIS: &[(&str, &str)] = &[
+    ("HttpLocust", "Locust 1.0 renamed `HttpLocust` to `HttpUser`; loadgen generates the user classes, so the template needs neither"),
+    ("min_wait", "Locust 1.0 removed `min_wait`/`max_wait` (ms); use `wait_time = between(min_s, max_s)`; loadgen sets it from the config's `min_wait_ms`/`max_wait_ms`"),
+    ("max_wait", "Locust 1.0 removed `min_wait`/`max_wait` (ms); use `wait_time = between(min_s, max_s)`; loadgen sets it from the config's `min_wait_ms`/`max_wait_ms`"),
+    ("task_set", "Locust 1.0 removed `task_set`; a user lists its TaskSets with `tasks = [MyBehavior]`"),
+    ("hatch_rate", "Locust 1.0 renamed hatch rate to spawn rate (`spawn_rate`)"),
+];
+
+impl Template {
+    /// Reads and checks the template against the user types of `config`.
+    pub fn load(path: &Path, config: &LoadConfig) -> Result<Template, Diagnostics> {
+        Template::check(SourceText::read(path, "locustfile template")?, config)
+    }
+
+    /// Checks a template in memory: all problems at once.
+    pub fn check(source: SourceText, config: &LoadConfig) -> Result<Template, Diagnostics> {
+        let mut errors = Vec::new();
+        let mut marker_line = None;
+        let mut classes: Vec<String> = Vec::new();
+
+        for (i, line) in source.text.lines().enumerate() {
+            let number = i + 1;
+            let code = line.split('#').next().unwrap_or("");
+            if let Some(column) = line.find(USERS_MARKER) {
+                let offset = source_offset(&source, number, column);
+                if line.trim() != USERS_MARKER {
+                    errors.push(source.error_at(offset, format!("`{USERS_MARKER}` must stand alone on its line")).with_help(
+                        "put the marker on a line of its own at the top level (no indentation), where the user classes should go",
+                    ));
+                } else if marker_line.is_some() {
+                    errors.push(
+                        source
+                            .error_at(offset, format!("`{USERS_MARKER}` appears more than once"))
+                            .with_help("keep a single marker; loadgen writes all user classes there"),
+                    );
+                } else {
+                    marker_line = Some(number);
+                }
+                continue;
+            }
+            if let Some(name) = class_name(code) {
+                classes.push(name.to_string());
+            }
+            for (word, help) in REMOVED_APIS {
+                if let Some(column) = find_word(code, word) {
+                    errors.push(
+                        source
+                            .error_at(
+                                source_offset(&source, number, column),
+                                format!("the template uses `{word}`, which Locust 2.x no longer has"),
+                            )
+                            .with_help(*help),
+                    );
+                }
+            }
+        }
+
+        if marker_line.is_none() {
+            errors.push(
+                Diagnostic::error(&source.path, None, format!("the template has no `{USERS_MARKER}` marker"))
+                    .with_help(format!(
+                        "add a line `{USERS_MARKER}` (at the end of the file is usual): loadgen writes one user class per user type there"
+                    )),
+            );
+        }
+
+        // Every type that the config asks for needs its behaviour, reported once,
+        // at the first place in the config that names it.
+        let mut reported: Vec<&UserTypeName> = Vec::new();
+        for phase in &config.phases {
+            for user_type in &phase.user_types {
+                let behavior = user_type.name.behavior_class();
+                if classes.contains(&behavior) || reported.contains(&&user_type.name) {
+                    continue;
+                }
+                reported.push(&user_type.name);
+                errors.push(
+                    Diagnostic::error(
+                        &source.path,
+                        None,
+                        format!("the template has no `class {behavior}(TaskSet)`"),
+                    )
+                    .with_help(format!(
+                        "{}:{}: the load config asks for user type \"{}\"; define `class {behavior}(TaskSet)` with its tasks in the template",
+                        config.source.path.display(),
+                        user_type.line,
+                        user_type.name
+                    )),
+                );
+            }
+        }
+
+        match marker_line {
+            Some(marker_line) if errors.is_empty() => Ok(Template { source, marker_line }),
+            _ => Err(Diagnostics(errors)),
+        }
+    }
+
+    /// Renders a locustfile with `users` in place of the marker.
+    pub fn render(&self, users: &[GeneratedUser], user_class: UserClass, header: &str) -> Locustfile {
+        let block = generated_block(users, user_class, header);
+        let mut text = String::with_capacity(self.source.text.len() + block.len());
+        for (i, line) in self.source.text.split_inclusive('\n').enumerate() {
+            if i + 1 == self.marker_line {
+                text.push_str(&block);
+            } else {
+                text.push_str(line);
+            }
+        }
+        Locustfile {
+            text,
+            template: self.source.path.clone(),
+            marker_line: self.marker_line,
+            generated_lines: block.lines().count(),
+        }
+    }
+}
+
+/// One user class for the renderer to write.
+#[derive(Debug, Clone)]
+pub struct GeneratedUser {
+    pub name: UserTypeName,
+    pub weight: u32,
+    pub min_wait: Duration,
+    pub max_wait: Duration,
+}
+
+/// A rendered locustfile, with what is needed to map its lines back to the template.
+#[derive(Debug, Clone)]
+pub struct Locustfile {
+    pub text: String,
+    pub template: PathBuf,
+    marker_line: usize,
+    generated_lines: usize,
+}
+
+/// Where a line of a rendered locustfile comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Template(usize),
+    Generated,
+}
+
+impl Locustfile {
+    /// Maps a line of the rendered file to the template line it came from, so
+    /// Python tracebacks can name the file the user actually wrote.
+    pub fn origin(&self, line: usize) -> Origin {
+        if line < self.marker_line {
+            Origin::Template(line)
+        } else if line < self.marker_line + self.generated_lines {
+            Origin::Generated
+        } else {
+            Origin::Template(line + 1 - self.generated_lines)
+        }
+    }
+}
+
+/// The locustfile for a whole run: one class per user type of the load. Weights and
+/// waits are those of the type's first phase; while running, loadgen sets the exact
+/// user counts and each phase's waits itself.
+pub fn render_for_run(template: &Template, plan: &Plan, user_class: UserClass, config_name: &str) -> Locustfile {
+    let users: Vec<GeneratedUser> = plan
+        .user_types
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let share = plan
+                .phases
+                .iter()
+                .flat_map(|p| &p.shares)
+                .find(|s| s.type_index == i);
+            GeneratedUser {
+                name: name.clone(),
+                weight: share.map_or(1, |s| s.ratio),
+                min_wait: share.map_or(Duration::ZERO, |s| s.min_wait),
+                max_wait: share.map_or(Duration::ZERO, |s| s.max_wait),
+            }
+        })
+        .collect();
+    let header = format!(
+        "generated by loadgen from {config_name}: one Locust user class per user type.\n\
+         While it runs, loadgen sets how many users of each class run and their waits, phase by phase."
+    );
+    template.render(&users, user_class, &header)
+}
+
+/// The locustfile of one phase, as the original wrote them: weights are the phase's
+/// ratios and waits the phase's, so plain `locust -f` runs that phase's mix.
+pub fn render_for_phase(template: &Template, plan: &Plan, phase_index: usize, user_class: UserClass, config_name: &str) -> Locustfile {
+    let phase = &plan.phases[phase_index];
+    let users: Vec<GeneratedUser> = phase
+        .shares
+        .iter()
+        .map(|s| GeneratedUser {
+            name: plan.user_types[s.type_index].clone(),
+            weight: s.ratio,
+            min_wait: s.min_wait,
+            max_wait: s.max_wait,
+        })
+        .collect();
+    let header = format!(
+        "generated by loadgen from {config_name}, phase {} of {} (line {}): {} s, {} users, hatch rate {}/s.",
+        phase.number,
+        plan.phases.len(),
+        phase.line,
+        phase.duration.as_secs(),
+        plan.total_users(phase_index),
+        phase.hatch_rate
+    );
+    template.render(&users, user_class, &header)
+}
+
+fn generated_block(users: &[GeneratedUser], user_class: UserClass, header: &str) -> String {
+    let base = user_class.base();
+    let mut out = String::new();
+    out.push_str("# ---- begin: ");
+    let mut lines = header.lines();
+    out.push_str(lines.next().unwrap_or(""));
+    out.push('\n');
+    for line in lines {
+        let _ = writeln!(out, "# {line}");
+    }
+    let _ = writeln!(out, "from locust import {base}, between  # noqa: E402");
+    for user in users {
+        let _ = write!(
+            out,
+            "\n\nclass {class}({base}):\n    weight = {weight}\n    tasks = [{behavior}]\n    wait_time = between({min}, {max})\n",
+            class = user.name.user_class(),
+            weight = user.weight,
+            behavior = user.name.behavior_class(),
+            min = seconds(user.min_wait),
+            max = seconds(user.max_wait),
+        );
+    }
+    out.push_str("# ---- end of generated user classes\n");
+    out
+}
+
+/// Seconds as a Python float literal: `1.0`, `0.25`.
+fn seconds(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}.0", ms / 1000)
+    } else {
+        format!("{}", ms as f64 / 1000.0)
+    }
+}
+
+/// `class Foo(...)` or `class Foo:` at any indentation: the class name.
+fn class_name(code: &str) -> Option<&str> {
+    let rest = code.trim_start().strip_prefix("class")?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| &rest[..end])
+}
+
+/// The byte column of `word` in `code` as a whole identifier, outside string quotes
+/// is not distinguished: a removed API named in a string is rare and still worth a look.
+fn find_word(code: &str, word: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    code.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = code[..i].chars().next_back();
+        let after = code[i + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+fn source_offset(source: &SourceText, line: usize, column: usize) -> usize {
+    let start: usize = source
+        .text
+        .split_inclusive('\n')
+        .take(line - 1)
+        .map(str::len)
+        .sum();
+    start + column
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::diagnostic::Position;
+
+    const HIPSTER_TEMPLATE: &str =
+        include_str!("../../applications/hipster_shop/load_generation/locustfile.loadgen.tmpl");
+
+    fn hipster() -> (config::LoadConfig, Plan) {
+        let text = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
+        let config = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap().config;
+        let plan = Plan::new(&config);
+        (config, plan)
+    }
+
+    fn check(text: &str) -> Result<Template, Diagnostics> {
+        Template::check(SourceText::new("t.tmpl", text.to_string()), &hipster().0)
+    }
+
+    const BEHAVIORS: &str = "from locust import TaskSet\nclass NormalUserBehavior(TaskSet):\n    pass\nclass WeekendUserBehavior(TaskSet): pass\nclass HolidayUserBehavior(TaskSet): pass\n";
+
+    #[test]
+    fn missing_marker_and_behaviours_are_all_listed() {
+        let err = check("from locust import TaskSet\nclass NormalUserBehavior(TaskSet):\n    pass\n").unwrap_err();
+        let msgs: Vec<_> = err.0.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:?}");
+        assert!(msgs[0].contains("no `{{.Users}}` marker"));
+        assert!(msgs[1].contains("class WeekendUserBehavior(TaskSet)"));
+        assert!(err.0[1].help.as_deref().unwrap().starts_with("load.pbtxt:17:"), "{:?}", err.0[1].help);
+        assert!(msgs[2].contains("class HolidayUserBehavior(TaskSet)"));
+        assert!(err.0[2].help.as_deref().unwrap().starts_with("load.pbtxt:33:"));
+    }
+
+    #[test]
+    fn removed_locust_apis_are_located_with_their_replacement() {
+        let text = format!("{BEHAVIORS}class X(HttpLocust):\n    task_set = NormalUserBehavior\n    min_wait = 10  # ms\n{{{{.Users}}}}\n");
+        let err = check(&text).unwrap_err();
+        let got: Vec<_> = err.0.iter().map(|d| (d.position.unwrap(), d.message.clone())).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0].0, Position { line: 6, column: 9 });
+        assert!(err.0[0].help.as_deref().unwrap().contains("HttpUser"));
+        assert_eq!(got[1].0, Position { line: 7, column: 5 });
+        assert_eq!(got[2].0, Position { line: 8, column: 5 });
+        assert!(err.0[2].help.as_deref().unwrap().contains("between"));
+    }
+
+    #[test]
+    fn marker_must_be_alone_and_single() {
+        let err = check(&format!("{BEHAVIORS}x = 1 {{{{.Users}}}}\n")).unwrap_err();
+        assert!(err.0[0].message.contains("must stand alone"));
+        let err = check(&format!("{BEHAVIORS}{{{{.Users}}}}\n{{{{.Users}}}}\n")).unwrap_err();
+        assert_eq!(err.0[0].position.unwrap().line, 7);
+        assert!(err.0[0].message.contains("more than once"));
+    }
+
+    #[test]
+    fn empty_template_is_explained() {
+        let err = check("").unwrap_err();
+        assert!(err.0[0].message.contains("no `{{.Users}}`"));
+    }
+
+    #[test]
+    fn renders_readable_classes_and_maps_lines_back() {
+        let (_, plan) = hipster();
+        let template = check(&format!("{BEHAVIORS}{{{{.Users}}}}\nprint('after')\n")).unwrap();
+        let file = render_for_phase(&template, &plan, 1, UserClass::Http, "load.pbtxt");
+        assert!(file.text.contains(
+            "class WeekendUser(HttpUser):\n    weight = 2\n    tasks = [WeekendUserBehavior]\n    wait_time = between(1.0, 1.0)\n"
+        ));
+        assert!(!file.text.contains("HolidayUser("));
+        let after = file.text.lines().position(|l| l == "print('after')").unwrap() + 1;
+        assert_eq!(file.origin(after), Origin::Template(7));
+        assert_eq!(file.origin(3), Origin::Template(3));
+        assert_eq!(file.origin(7), Origin::Generated);
+        let run = render_for_run(&template, &plan, UserClass::Fast, "load.pbtxt");
+        assert!(run.text.contains("class HolidayUser(FastHttpUser):\n    weight = 3\n"));
+    }
+
+    #[test]
+    fn the_hipster_template_checks() {
+        let (config, _) = hipster();
+        Template::check(SourceText::new("t", HIPSTER_TEMPLATE.to_string()), &config).unwrap();
+    }
+
+    #[test]
+    fn seconds_are_python_floats() {
+        assert_eq!(seconds(Duration::from_millis(1000)), "1.0");
+        assert_eq!(seconds(Duration::from_millis(250)), "0.25");
+        assert_eq!(seconds(Duration::ZERO), "0.0");
+    }
+}

@@ -1,0 +1,79 @@
+//! loadgen: realistic, phased web traffic on Locust.
+//!
+//! The data flows through one module per stage: `config` (read and validate
+//! load.pbtxt) -> `plan` (phases as typed values) -> `locustfile` (render the
+//! template) -> `runner` (drive Locust, phase after phase) -> `stats` -> `report`.
+//! `locust` finds Locust and holds the harness that runs it; `demo_shop` is the
+//! built-in target; `app` strings the stages together per command.
+
+mod app;
+mod cli;
+mod config;
+mod demo_shop;
+mod diagnostic;
+mod locust;
+mod locustfile;
+mod plan;
+mod progress;
+mod report;
+mod runner;
+mod stats;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use diagnostic::Diagnostics;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(cli::with_default_command(std::env::args_os().collect()));
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Check(args) => app::check(args).map(|()| true),
+            Command::Render(args) => app::render(args).map(|()| true),
+            Command::Run(args) => app::run(args).await,
+            Command::Demo(args) => app::demo(args).await,
+            Command::DemoShop(args) => app::demo_shop(args).await.map(|()| true),
+            Command::Worker(args) => app::worker(args).await,
+        }
+    });
+    // Don't wait for stray tasks (a signal listener, say) at exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => match error.downcast_ref::<Diagnostics>() {
+            Some(diagnostics) => {
+                eprintln!("{diagnostics}");
+                ExitCode::from(2)
+            }
+            None => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "loadgen=info",
+        1 => "loadgen=debug",
+        _ => "loadgen=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOADGEN_LOG").unwrap_or_else(|_| default.into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}

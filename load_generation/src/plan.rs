@@ -1,0 +1,229 @@
+//! Stage 2: the plan, the load config as typed phases with exact user counts.
+//!
+//! The plan decides *how many users of each type* run in every phase (largest-
+//! remainder rounding of `num_users` by ratio, so the counts always add up), and
+//! *which phase runs when*: phase k of loop l starts at `l * cycle + sum of the
+//! earlier durations` after the run's start, computed from the start each time so
+//! that nothing drifts over thousands of loops.
+
+use std::time::Duration;
+
+use crate::config::{LoadConfig, UserTypeName};
+
+/// User counts per user type, indexed like [`Plan::user_types`].
+pub type Counts = Vec<u32>;
+
+/// The whole load.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Every user type of the load, in order of first appearance.
+    pub user_types: Vec<UserTypeName>,
+    pub phases: Vec<Phase>,
+}
+
+/// One phase, ready to run.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    /// 1-based, as users count phases.
+    pub number: usize,
+    /// The line of the phase in the config.
+    pub line: usize,
+    pub duration: Duration,
+    /// How many users start or stop per second when this phase begins.
+    pub hatch_rate: u32,
+    /// The user types of this phase, in config order.
+    pub shares: Vec<Share>,
+}
+
+/// One user type's part of a phase.
+#[derive(Debug, Clone)]
+pub struct Share {
+    /// Index into [`Plan::user_types`].
+    pub type_index: usize,
+    pub ratio: u32,
+    pub users: u32,
+    pub min_wait: Duration,
+    pub max_wait: Duration,
+}
+
+/// Where a moment of the run falls in the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// 0-based loop through the phases.
+    pub loop_index: u64,
+    /// 0-based phase index.
+    pub phase_index: usize,
+    /// When this phase occurrence starts and ends, from the run's start.
+    pub start: Duration,
+    pub end: Duration,
+}
+
+impl Plan {
+    pub fn new(config: &LoadConfig) -> Plan {
+        let mut user_types: Vec<UserTypeName> = Vec::new();
+        let mut phases = Vec::new();
+        for (i, phase) in config.phases.iter().enumerate() {
+            let ratios: Vec<u64> = phase.user_types.iter().map(|t| u64::from(t.ratio)).collect();
+            let users = apportion(u64::from(phase.num_users), &ratios);
+            let shares = phase
+                .user_types
+                .iter()
+                .zip(users)
+                .map(|(t, users)| {
+                    let type_index = match user_types.iter().position(|n| *n == t.name) {
+                        Some(i) => i,
+                        None => {
+                            user_types.push(t.name.clone());
+                            user_types.len() - 1
+                        }
+                    };
+                    Share {
+                        type_index,
+                        ratio: t.ratio,
+                        // apportion never gives a type more than num_users, a u32.
+                        users: users as u32,
+                        min_wait: t.min_wait,
+                        max_wait: t.max_wait,
+                    }
+                })
+                .collect();
+            phases.push(Phase {
+                number: i + 1,
+                line: phase.line,
+                duration: phase.duration,
+                hatch_rate: phase.hatch_rate_per_s,
+                shares,
+            });
+        }
+        Plan { user_types, phases }
+    }
+
+    /// The length of one loop through all phases.
+    pub fn cycle(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+
+    /// The phase occurrence running at `elapsed` after the run's start.
+    pub fn slot_at(&self, elapsed: Duration) -> Slot {
+        let cycle = self.cycle().as_nanos().max(1);
+        let loop_index = (elapsed.as_nanos() / cycle) as u64;
+        let mut start = Duration::from_nanos((cycle * u128::from(loop_index)) as u64);
+        for (phase_index, phase) in self.phases.iter().enumerate() {
+            let end = start + phase.duration;
+            if elapsed < end || phase_index + 1 == self.phases.len() {
+                return Slot {
+                    loop_index,
+                    phase_index,
+                    start,
+                    end,
+                };
+            }
+            start = end;
+        }
+        unreachable!("a validated plan has at least one phase")
+    }
+
+    /// The user count per type of a phase (0 for types not in it).
+    pub fn targets(&self, phase_index: usize) -> Counts {
+        let mut counts = vec![0; self.user_types.len()];
+        for share in &self.phases[phase_index].shares {
+            counts[share.type_index] = share.users;
+        }
+        counts
+    }
+
+    /// The total number of users of a phase.
+    pub fn total_users(&self, phase_index: usize) -> u64 {
+        self.phases[phase_index].shares.iter().map(|s| u64::from(s.users)).sum()
+    }
+
+    /// The wait range of each type in a phase; `None` for types not in it.
+    pub fn waits(&self, phase_index: usize) -> Vec<Option<(Duration, Duration)>> {
+        let mut waits = vec![None; self.user_types.len()];
+        for share in &self.phases[phase_index].shares {
+            waits[share.type_index] = Some((share.min_wait, share.max_wait));
+        }
+        waits
+    }
+
+    /// The largest user count of any phase.
+    pub fn peak_users(&self) -> u64 {
+        (0..self.phases.len()).map(|i| self.total_users(i)).max().unwrap_or(0)
+    }
+}
+
+/// Splits `total` in proportion to `weights` so the parts add up to `total`:
+/// every part gets the floor of its exact quota, and the units left over go to the
+/// largest remainders (ties to the earlier weight, so results are stable).
+pub fn apportion(total: u64, weights: &[u64]) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let quotas: Vec<(u64, u128)> = weights
+        .iter()
+        .map(|&w| {
+            let exact = u128::from(total) * u128::from(w);
+            ((exact / sum) as u64, exact % sum)
+        })
+        .collect();
+    let mut parts: Vec<u64> = quotas.iter().map(|q| q.0).collect();
+    let left = total - parts.iter().sum::<u64>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| quotas[b].1.cmp(&quotas[a].1).then(a.cmp(&b)));
+    for &i in order.iter().take(left as usize) {
+        parts[i] += 1;
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use crate::diagnostic::SourceText;
+
+    pub(crate) fn hipster_plan() -> Plan {
+        let text = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
+        let loaded = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap();
+        Plan::new(&loaded.config)
+    }
+
+    #[test]
+    fn apportion_adds_up_with_largest_remainders() {
+        assert_eq!(apportion(200, &[1, 2]), vec![67, 133]);
+        assert_eq!(apportion(300, &[1, 3]), vec![75, 225]);
+        assert_eq!(apportion(10, &[1, 1, 1]), vec![4, 3, 3]);
+        assert_eq!(apportion(1, &[1, 1]), vec![1, 0]);
+        assert_eq!(apportion(0, &[5, 1]), vec![0, 0]);
+        assert_eq!(apportion(7, &[1, 5]), vec![1, 6]);
+        let big = apportion(i32::MAX as u64, &[i32::MAX as u64, 1, i32::MAX as u64]);
+        assert_eq!(big.iter().sum::<u64>(), i32::MAX as u64);
+    }
+
+    #[test]
+    fn the_hipster_plan() {
+        let plan = hipster_plan();
+        let names: Vec<_> = plan.user_types.iter().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["Normal", "Weekend", "Holiday"]);
+        assert_eq!(plan.targets(0), vec![100, 0, 0]);
+        assert_eq!(plan.targets(1), vec![67, 133, 0]);
+        assert_eq!(plan.targets(2), vec![75, 0, 225]);
+        assert_eq!(plan.cycle(), Duration::from_secs(80));
+        assert_eq!(plan.peak_users(), 300);
+    }
+
+    #[test]
+    fn slots_follow_the_cycle_without_drift() {
+        let plan = hipster_plan();
+        let s = plan.slot_at(Duration::from_secs(0));
+        assert_eq!((s.loop_index, s.phase_index, s.start, s.end), (0, 0, Duration::ZERO, Duration::from_secs(50)));
+        let s = plan.slot_at(Duration::from_secs(50));
+        assert_eq!((s.phase_index, s.start), (1, Duration::from_secs(50)));
+        let s = plan.slot_at(Duration::from_millis(79_999));
+        assert_eq!(s.phase_index, 2);
+        // Loop 1000: exactly 80_000 s in, phase 2 starts at 80_050 s.
+        let s = plan.slot_at(Duration::from_secs(80_000 + 55));
+        assert_eq!((s.loop_index, s.phase_index, s.start), (1000, 1, Duration::from_secs(80_050)));
+    }
+}

@@ -1,0 +1,150 @@
+//! Live progress: a status block on a terminal, plain log lines elsewhere.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::locust::protocol::Sample;
+use crate::runner::{Observer, Status};
+use crate::stats::Histogram;
+
+/// How often plain (non-terminal) output writes a status line.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    last_sample_t: Option<f64>,
+    last_log: Option<Instant>,
+    failures: u64,
+    requests: u64,
+}
+
+impl Progress {
+    /// Draws on stderr when it is a terminal, else logs lines.
+    pub fn new() -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            last_sample_t: None,
+            last_log: None,
+            failures: 0,
+            requests: 0,
+        }
+    }
+
+    fn line(&self, status: &Status, rps: f64, interval: &Histogram, failures_now: u64) -> String {
+        let phase = &status.plan.phases[status.slot.phase_index];
+        let phase_left = status.slot.end.saturating_sub(status.elapsed);
+        let run = match status.run_time {
+            Some(t) => format!("{} left in run", short(t.saturating_sub(status.elapsed))),
+            None => format!("{} elapsed", short(status.elapsed)),
+        };
+        let users: Vec<String> = status
+            .plan
+            .user_types
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| status.commanded[*i] > 0 || status.actual[*i] > 0 || status.plan.targets(status.slot.phase_index)[*i] > 0)
+            .map(|(i, name)| format!("{name} {}/{}", status.actual[i], status.plan.targets(status.slot.phase_index)[i]))
+            .collect();
+        let mut line = format!(
+            "phase {}/{} (loop {}) · {} left in phase · {run} | users {} | {:.1} req/s · {} failures ({} now) · p50 {} ms · p95 {} ms",
+            phase.number,
+            status.plan.phases.len(),
+            status.slot.loop_index + 1,
+            short(phase_left),
+            if users.is_empty() { "none".to_string() } else { users.join(", ") },
+            rps,
+            self.failures,
+            failures_now,
+            interval.percentile(0.5),
+            interval.percentile(0.95),
+        );
+        if status.restarts > 0 {
+            line.push_str(&format!(" · {} restarts", status.restarts));
+        }
+        if status.workers > 0 {
+            line.push_str(&format!(" · {} workers", status.workers));
+        }
+        line
+    }
+
+    fn say(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
+impl Observer for Progress {
+    fn phase_started(&mut self, status: &Status) {
+        let phase = &status.plan.phases[status.slot.phase_index];
+        self.say(&format!(
+            "loadgen: phase {}/{} (loop {}) starts: {} users for {}, hatch rate {}/s",
+            phase.number,
+            status.plan.phases.len(),
+            status.slot.loop_index + 1,
+            status.plan.total_users(status.slot.phase_index),
+            short(phase.duration),
+            phase.hatch_rate
+        ));
+    }
+
+    fn sample(&mut self, status: &Status, sample: &Sample) {
+        let requests: u64 = sample.stats.iter().map(|s| s.requests).sum();
+        let failures: u64 = sample.stats.iter().map(|s| s.failures).sum();
+        self.requests += requests;
+        self.failures += failures;
+        let seconds = self.last_sample_t.map_or(1.0, |t| (sample.t - t).max(1e-3));
+        self.last_sample_t = Some(sample.t);
+        let mut interval = Histogram::default();
+        for s in &sample.stats {
+            for &(ms, c) in &s.histogram {
+                interval.add(ms, c.max(0) as u64);
+            }
+        }
+        let line = self.line(status, requests as f64 / seconds, &interval, failures);
+        match &self.bar {
+            Some(bar) => bar.set_message(line),
+            None => {
+                if self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                    self.last_log = Some(Instant::now());
+                    eprintln!("loadgen: {line}");
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, message: &str) {
+        self.say(&format!("loadgen: {message}"));
+    }
+
+    fn finished(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// `1m05s`, `12s`: short durations for a status line.
+pub fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

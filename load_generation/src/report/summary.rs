@@ -1,0 +1,150 @@
+//! The summary of a run as data: what `summary.json` holds, and what the table,
+//! the CSV and the HTML report are drawn from. The schema is documented in
+//! `docs/report.md`; fields are only ever added, never renamed.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::stats::{ExceptionRecord, Figures, RequestKey, RequestStats, RunRecord, TimePoint};
+
+/// Bumped when a field changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    /// When the run started, RFC 3339.
+    pub started_at: String,
+    pub duration_s: f64,
+    pub restarts: u32,
+    /// The generated Locust user classes, in plan order (`NormalUser`, ...).
+    pub user_types: Vec<String>,
+    /// The phases of the config, as planned.
+    pub plan: Vec<PlannedPhase>,
+    /// Every phase occurrence that ran, in order.
+    pub phases: Vec<PhaseSummary>,
+    /// The whole run.
+    pub total: Totals,
+    /// Exceptions raised in the users' tasks.
+    pub exceptions: Vec<ExceptionRecord>,
+    /// One point per sample: users, requests/s, failures/s and latency over time.
+    pub series: Vec<TimePoint>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedPhase {
+    pub phase: usize,
+    pub duration_s: f64,
+    pub hatch_rate_per_s: u32,
+    /// Users per user class.
+    pub users: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseSummary {
+    /// 1-based phase number in the config.
+    pub phase: usize,
+    /// 1-based loop number.
+    pub loop_number: u64,
+    /// Seconds from the run's start.
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Wall-clock start and end, RFC 3339.
+    pub started_at: String,
+    pub ended_at: String,
+    pub target_users: BTreeMap<String, u32>,
+    /// Users per class in the last sample of the occurrence.
+    pub actual_users_end: BTreeMap<String, u32>,
+    /// Mean users per class once the ramp had finished (0 if it never did).
+    pub actual_users_plateau: BTreeMap<String, f64>,
+    pub restarts: u32,
+    pub requests: Vec<RequestSummary>,
+    pub total: Figures,
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestSummary {
+    pub method: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Totals {
+    pub requests: Vec<RequestSummary>,
+    pub total: Figures,
+}
+
+fn rfc3339(epoch_s: f64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(epoch_s.max(0.0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn requests(per_name: &BTreeMap<RequestKey, RequestStats>, seconds: f64) -> Vec<RequestSummary> {
+    per_name
+        .iter()
+        .map(|(key, stats)| RequestSummary {
+            method: key.method.clone(),
+            name: key.name.clone(),
+            figures: stats.figures(seconds),
+        })
+        .collect()
+}
+
+impl Summary {
+    pub fn new(record: &RunRecord, plan: &Plan) -> Summary {
+        let classes = &record.user_types;
+        let by_class = |counts: &[u32]| -> BTreeMap<String, u32> {
+            classes.iter().cloned().zip(counts.iter().copied()).collect()
+        };
+        let phases = record
+            .phases
+            .iter()
+            .map(|p| PhaseSummary {
+                phase: p.phase_index + 1,
+                loop_number: p.loop_index + 1,
+                start_s: p.start_s,
+                end_s: p.end_s,
+                started_at: rfc3339(record.started_at + p.start_s),
+                ended_at: rfc3339(record.started_at + p.end_s),
+                target_users: by_class(&p.target_users),
+                actual_users_end: by_class(&p.actual_users_end),
+                actual_users_plateau: classes.iter().cloned().zip(p.actual_users_plateau.iter().copied()).collect(),
+                restarts: p.restarts,
+                requests: requests(&p.requests, p.seconds()),
+                total: p.total.figures(p.seconds()),
+                errors: p.errors.clone(),
+            })
+            .collect();
+        let (per_name, total) = record.totals();
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            started_at: rfc3339(record.started_at),
+            duration_s: record.duration_s,
+            restarts: record.restarts,
+            user_types: classes.clone(),
+            plan: plan
+                .phases
+                .iter()
+                .enumerate()
+                .map(|(i, p)| PlannedPhase {
+                    phase: p.number,
+                    duration_s: p.duration.as_secs_f64(),
+                    hatch_rate_per_s: p.hatch_rate,
+                    users: by_class(&plan.targets(i)),
+                })
+                .collect(),
+            phases,
+            total: Totals {
+                requests: requests(&per_name, record.duration_s),
+                total: total.figures(record.duration_s),
+            },
+            exceptions: record.exceptions.clone(),
+            series: record.series.clone(),
+        }
+    }
+}

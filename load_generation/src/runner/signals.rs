@@ -1,0 +1,66 @@
+//! SIGINT and SIGTERM: the first stops the run gracefully (summary and report are
+//! still written); a second one kills Locust and exits at once.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+/// Process groups to kill if the user insists (a second signal).
+pub type Pids = Arc<Mutex<Vec<u32>>>;
+
+/// A handle that resolves when a stop has been requested.
+#[derive(Clone)]
+pub struct Shutdown {
+    rx: watch::Receiver<bool>,
+}
+
+impl Shutdown {
+    /// Installs the handlers. `pids` are killed on a second signal.
+    pub fn install(pids: Pids) -> std::io::Result<Shutdown> {
+        let (tx, rx) = watch::channel(false);
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            let mut count = 0;
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                count += 1;
+                if count == 1 {
+                    let _ = tx.send(true);
+                } else {
+                    eprintln!("loadgen: second signal, stopping at once");
+                    if let Ok(pids) = pids.lock() {
+                        for &pid in pids.iter() {
+                            // SAFETY: signalling process groups we created.
+                            unsafe {
+                                libc::kill(-(pid as i32), libc::SIGKILL);
+                            }
+                        }
+                    }
+                    std::process::exit(130);
+                }
+            }
+        });
+        Ok(Shutdown { rx })
+    }
+
+    /// A shutdown that never fires (for tests and commands without signals).
+    pub fn never() -> Shutdown {
+        let (tx, rx) = watch::channel(false);
+        std::mem::forget(tx);
+        Shutdown { rx }
+    }
+
+    /// Resolves once a stop is requested (at once if it already was).
+    pub async fn requested(&mut self) {
+        let _ = self.rx.wait_for(|stop| *stop).await;
+    }
+
+    pub fn is_requested(&self) -> bool {
+        *self.rx.borrow()
+    }
+}

@@ -1,0 +1,385 @@
+//! Stage 5: statistics per phase occurrence and over time.
+//!
+//! Locust's own statistics are cumulative over a whole run. loadgen receives the
+//! requests of each sampling interval instead (see `harness.py`) and adds them to
+//! the phase occurrence that was running, so every phase of every loop gets its own
+//! counts and latency percentiles, and the run gets a time series for charts.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::locust::protocol::Sample;
+use crate::plan::{Counts, Plan};
+
+/// Response times as Locust records them: milliseconds rounded to two significant
+/// digits above 100 ms, mapped to how many requests took that long.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Histogram(BTreeMap<u64, u64>);
+
+impl Histogram {
+    pub fn add(&mut self, ms: u64, count: u64) {
+        if count > 0 {
+            *self.0.entry(ms).or_default() += count;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        for (&ms, &count) in &other.0 {
+            self.add(ms, count);
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// The smallest recorded time with at least `q` of the requests at or below it
+    /// (Locust's definition); 0 when empty.
+    pub fn percentile(&self, q: f64) -> u64 {
+        let count = self.count();
+        if count == 0 {
+            return 0;
+        }
+        let wanted = ((count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (&ms, &c) in &self.0 {
+            seen += c;
+            if seen >= wanted {
+                return ms;
+            }
+        }
+        self.max()
+    }
+
+    pub fn max(&self) -> u64 {
+        self.0.keys().next_back().copied().unwrap_or(0)
+    }
+
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0.iter().map(|(&ms, &c)| (ms, c))
+    }
+}
+
+/// Requests of one name (or all names) over some span of time.
+#[derive(Debug, Clone, Default)]
+pub struct RequestStats {
+    pub requests: u64,
+    pub failures: u64,
+    pub total_ms: f64,
+    pub histogram: Histogram,
+}
+
+impl RequestStats {
+    pub fn merge(&mut self, other: &RequestStats) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.total_ms += other.total_ms;
+        self.histogram.merge(&other.histogram);
+    }
+
+    /// The summary figures of these requests over `seconds`.
+    pub fn figures(&self, seconds: f64) -> Figures {
+        Figures {
+            requests: self.requests,
+            failures: self.failures,
+            requests_per_s: if seconds > 0.0 { self.requests as f64 / seconds } else { 0.0 },
+            mean_ms: if self.requests > 0 { self.total_ms / self.requests as f64 } else { 0.0 },
+            p50_ms: self.histogram.percentile(0.50),
+            p90_ms: self.histogram.percentile(0.90),
+            p95_ms: self.histogram.percentile(0.95),
+            p99_ms: self.histogram.percentile(0.99),
+            max_ms: self.histogram.max(),
+        }
+    }
+}
+
+/// The figures reported for a set of requests.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Figures {
+    pub requests: u64,
+    pub failures: u64,
+    pub requests_per_s: f64,
+    pub mean_ms: f64,
+    pub p50_ms: u64,
+    pub p90_ms: u64,
+    pub p95_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+}
+
+/// A request name as Locust groups them.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RequestKey {
+    pub method: String,
+    pub name: String,
+}
+
+/// One occurrence of one phase (phase 2 of loop 3, say).
+#[derive(Debug, Clone)]
+pub struct PhaseRecord {
+    pub phase_index: usize,
+    pub loop_index: u64,
+    /// Seconds from the run's start.
+    pub start_s: f64,
+    /// Seconds from the run's start; grows while the phase runs.
+    pub end_s: f64,
+    /// The plan's users per type for the phase.
+    pub target_users: Counts,
+    /// Users per type seen in the last sample of the phase.
+    pub actual_users_end: Counts,
+    /// Mean users per type over the samples taken after the ramp had finished.
+    pub actual_users_plateau: Vec<f64>,
+    plateau_samples: u64,
+    pub requests: BTreeMap<RequestKey, RequestStats>,
+    pub total: RequestStats,
+    /// Failure messages and how often they occurred.
+    pub errors: BTreeMap<String, u64>,
+    /// Times Locust was restarted during this occurrence.
+    pub restarts: u32,
+}
+
+impl PhaseRecord {
+    pub fn seconds(&self) -> f64 {
+        (self.end_s - self.start_s).max(0.0)
+    }
+}
+
+/// One point of the run's time series.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimePoint {
+    /// Seconds from the run's start.
+    pub t: f64,
+    pub phase_index: usize,
+    pub loop_index: u64,
+    pub target_users: Counts,
+    pub actual_users: Counts,
+    pub requests_per_s: f64,
+    pub failures_per_s: f64,
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub p99_ms: u64,
+}
+
+/// An exception from the user's tasks, as often as it happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExceptionRecord {
+    pub message: String,
+    pub traceback: String,
+    pub count: u64,
+}
+
+/// Everything recorded about a run.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub user_types: Vec<String>,
+    /// When the run started (seconds since the Unix epoch).
+    pub started_at: f64,
+    pub phases: Vec<PhaseRecord>,
+    pub series: Vec<TimePoint>,
+    pub exceptions: Vec<ExceptionRecord>,
+    pub restarts: u32,
+    /// Seconds from the run's start to its end.
+    pub duration_s: f64,
+}
+
+/// Collects samples into a [`RunRecord`].
+pub struct Recorder {
+    record: RunRecord,
+    last_sample_s: f64,
+}
+
+impl Recorder {
+    pub fn new(plan: &Plan, started_at: f64) -> Recorder {
+        Recorder {
+            record: RunRecord {
+                user_types: plan.user_types.iter().map(|n| n.user_class()).collect(),
+                started_at,
+                phases: Vec::new(),
+                series: Vec::new(),
+                exceptions: Vec::new(),
+                restarts: 0,
+                duration_s: 0.0,
+            },
+            last_sample_s: 0.0,
+        }
+    }
+
+    /// A new phase occurrence begins `at_s` seconds into the run.
+    pub fn phase_started(&mut self, phase_index: usize, loop_index: u64, at_s: f64, target_users: Counts) {
+        if let Some(previous) = self.record.phases.last_mut() {
+            previous.end_s = at_s;
+        }
+        let n = target_users.len();
+        self.record.phases.push(PhaseRecord {
+            phase_index,
+            loop_index,
+            start_s: at_s,
+            end_s: at_s,
+            target_users,
+            actual_users_end: vec![0; n],
+            actual_users_plateau: vec![0.0; n],
+            plateau_samples: 0,
+            requests: BTreeMap::new(),
+            total: RequestStats::default(),
+            errors: BTreeMap::new(),
+            restarts: 0,
+        });
+    }
+
+    pub fn restarted(&mut self) {
+        self.record.restarts += 1;
+        if let Some(phase) = self.record.phases.last_mut() {
+            phase.restarts += 1;
+        }
+    }
+
+    /// Adds a sample taken `at_s` seconds into the run; `ramped` says whether the
+    /// phase's ramp had finished (only then does it count toward the plateau).
+    pub fn sample(&mut self, sample: &Sample, at_s: f64, ramped: bool) {
+        let user_types = &self.record.user_types;
+        let actual: Counts = user_types
+            .iter()
+            .map(|c| sample.users.get(c).copied().unwrap_or(0))
+            .collect();
+        let Some(phase) = self.record.phases.last_mut() else { return };
+        phase.end_s = phase.end_s.max(at_s);
+        phase.actual_users_end = actual.clone();
+        if ramped {
+            phase.plateau_samples += 1;
+            let k = phase.plateau_samples as f64;
+            for (mean, &now) in phase.actual_users_plateau.iter_mut().zip(&actual) {
+                *mean += (f64::from(now) - *mean) / k;
+            }
+        }
+        let mut interval = RequestStats::default();
+        for delta in &sample.stats {
+            let mut stats = RequestStats {
+                requests: delta.requests,
+                failures: delta.failures,
+                total_ms: delta.total_ms,
+                histogram: Histogram::default(),
+            };
+            for &(ms, count) in &delta.histogram {
+                stats.histogram.add(ms, count.max(0) as u64);
+            }
+            let key = RequestKey {
+                method: delta.method.clone(),
+                name: delta.name.clone(),
+            };
+            phase.requests.entry(key).or_default().merge(&stats);
+            interval.merge(&stats);
+        }
+        phase.total.merge(&interval);
+        for e in &sample.errors {
+            *phase
+                .errors
+                .entry(format!("{} {}: {}", e.method, e.name, e.error))
+                .or_default() += e.occurrences;
+        }
+        for e in &sample.exceptions {
+            match self.record.exceptions.iter_mut().find(|x| x.traceback == e.traceback) {
+                Some(x) => x.count += e.count,
+                None => self.record.exceptions.push(ExceptionRecord {
+                    message: e.message.clone(),
+                    traceback: e.traceback.clone(),
+                    count: e.count,
+                }),
+            }
+        }
+        let seconds = (at_s - self.last_sample_s).max(1e-3);
+        self.last_sample_s = at_s;
+        self.record.series.push(TimePoint {
+            t: at_s,
+            phase_index: phase.phase_index,
+            loop_index: phase.loop_index,
+            target_users: phase.target_users.clone(),
+            actual_users: actual,
+            requests_per_s: interval.requests as f64 / seconds,
+            failures_per_s: interval.failures as f64 / seconds,
+            p50_ms: interval.histogram.percentile(0.5),
+            p95_ms: interval.histogram.percentile(0.95),
+            p99_ms: interval.histogram.percentile(0.99),
+        });
+    }
+
+    /// Closes the run `at_s` seconds after its start.
+    pub fn finish(&mut self, at_s: f64) {
+        if let Some(phase) = self.record.phases.last_mut() {
+            phase.end_s = at_s;
+        }
+        self.record.duration_s = at_s;
+    }
+
+    pub fn record(&self) -> &RunRecord {
+        &self.record
+    }
+}
+
+impl RunRecord {
+    /// All requests of the run, per name and in total.
+    pub fn totals(&self) -> (BTreeMap<RequestKey, RequestStats>, RequestStats) {
+        let mut per_name: BTreeMap<RequestKey, RequestStats> = BTreeMap::new();
+        let mut total = RequestStats::default();
+        for phase in &self.phases {
+            for (key, stats) in &phase.requests {
+                per_name.entry(key.clone()).or_default().merge(stats);
+            }
+            total.merge(&phase.total);
+        }
+        (per_name, total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locust::protocol::RequestDelta;
+
+    #[test]
+    fn percentiles_follow_locust() {
+        let mut h = Histogram::default();
+        for ms in 1..=100 {
+            h.add(ms, 1);
+        }
+        assert_eq!(h.percentile(0.5), 50);
+        assert_eq!(h.percentile(0.95), 95);
+        assert_eq!(h.percentile(1.0), 100);
+        assert_eq!(h.max(), 100);
+        assert_eq!(Histogram::default().percentile(0.5), 0);
+    }
+
+    #[test]
+    fn samples_go_to_the_running_phase() {
+        let plan = crate::plan::tests::hipster_plan();
+        let mut r = Recorder::new(&plan, 0.0);
+        r.phase_started(0, 0, 0.0, plan.targets(0));
+        let sample = |n: u64| Sample {
+            users: [("NormalUser".to_string(), 100)].into_iter().collect(),
+            stats: vec![RequestDelta {
+                method: "GET".into(),
+                name: "/".into(),
+                requests: n,
+                failures: 1,
+                total_ms: 10.0 * n as f64,
+                histogram: vec![(10, n as i64)],
+            }],
+            ..Sample::default()
+        };
+        r.sample(&sample(5), 1.0, true);
+        r.sample(&sample(7), 2.0, true);
+        r.phase_started(1, 0, 50.0, plan.targets(1));
+        r.sample(&sample(3), 51.0, false);
+        r.finish(60.0);
+        let rec = r.record();
+        assert_eq!(rec.phases[0].total.requests, 12);
+        assert_eq!(rec.phases[0].end_s, 50.0);
+        assert_eq!(rec.phases[0].actual_users_plateau[0], 100.0);
+        assert_eq!(rec.phases[1].total.requests, 3);
+        assert_eq!(rec.phases[1].actual_users_plateau[0], 0.0);
+        assert_eq!(rec.totals().1.requests, 15);
+        assert_eq!(rec.totals().1.failures, 3);
+        assert_eq!(rec.series.len(), 3);
+        assert_eq!(rec.series[1].requests_per_s, 7.0);
+    }
+}

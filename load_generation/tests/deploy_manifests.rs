@@ -1,0 +1,531 @@
+//! Static checks of the deployment artefacts: the Kubernetes manifests under
+//! `applications/*/kubernetes_manifests/` and `load_generation/Dockerfile`.
+//!
+//! Schema validity is checked by `.ci/lint-deploy` (kubernetes-validate,
+//! hadolint); these tests pin down what the schemas cannot: that every pod is
+//! confined to the dedicated load node, is locked down, has limits, and that
+//! the probes, ports and flags agree with each other.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crate dir has a parent")
+        .to_path_buf()
+}
+
+/// Every `*.yaml`/`*.yml` under `applications/*/kubernetes_manifests/`.
+fn manifest_files() -> Vec<PathBuf> {
+    let apps = repo_root().join("applications");
+    let mut files = Vec::new();
+    for app in fs::read_dir(&apps).expect("applications/ exists") {
+        let dir = app.unwrap().path().join("kubernetes_manifests");
+        if !dir.is_dir() {
+            continue;
+        }
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+struct Doc {
+    file: PathBuf,
+    value: Value,
+}
+
+impl Doc {
+    fn kind(&self) -> &str {
+        self.value["kind"].as_str().unwrap_or("")
+    }
+    fn name(&self) -> &str {
+        self.value["metadata"]["name"].as_str().unwrap_or("")
+    }
+    fn file_name(&self) -> &str {
+        self.file.file_name().unwrap().to_str().unwrap()
+    }
+    fn what(&self) -> String {
+        format!("{} {}/{}", self.file.display(), self.kind(), self.name())
+    }
+    fn pod_spec(&self) -> &Value {
+        &self.value["spec"]["template"]["spec"]
+    }
+}
+
+/// All non-empty documents of all manifest files.
+fn docs() -> Vec<Doc> {
+    let mut docs = Vec::new();
+    for file in manifest_files() {
+        let text = fs::read_to_string(&file).unwrap();
+        for de in serde_yaml_ng::Deserializer::from_str(&text) {
+            let value = Value::deserialize(de)
+                .unwrap_or_else(|e| panic!("{}: invalid YAML: {e}", file.display()));
+            if !value.is_null() {
+                docs.push(Doc {
+                    file: file.clone(),
+                    value,
+                });
+            }
+        }
+    }
+    docs
+}
+
+fn deployments() -> Vec<Doc> {
+    let deps: Vec<Doc> = docs().into_iter().filter(|d| d.kind() == "Deployment").collect();
+    assert!(!deps.is_empty(), "no Deployment found in any manifest");
+    deps
+}
+
+fn seq(v: &Value) -> &[Value] {
+    v.as_sequence().map(|s| s.as_slice()).unwrap_or(&[])
+}
+
+/// Containers and init containers of a pod spec.
+fn all_containers(pod: &Value) -> Vec<&Value> {
+    seq(&pod["initContainers"])
+        .iter()
+        .chain(seq(&pod["containers"]))
+        .collect()
+}
+
+fn args(container: &Value) -> Vec<String> {
+    seq(&container["command"])
+        .iter()
+        .chain(seq(&container["args"]))
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Value of `--flag=value` or `--flag value`.
+fn flag(args: &[String], name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    args.iter().enumerate().find_map(|(i, a)| {
+        if let Some(v) = a.strip_prefix(&prefix) {
+            Some(v.to_owned())
+        } else if a == name {
+            args.get(i + 1).cloned()
+        } else {
+            None
+        }
+    })
+}
+
+/// Port part of `HOST:PORT`.
+fn port_of(addr: &str) -> i64 {
+    addr.rsplit_once(':')
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in address {addr:?}"))
+}
+
+/// The `loadgen` container of a pod (the one whose args start with a subcommand).
+fn main_container<'a>(doc: &'a Doc) -> &'a Value {
+    let containers = seq(&doc.pod_spec()["containers"]);
+    assert_eq!(containers.len(), 1, "{}: expected exactly one container", doc.what());
+    &containers[0]
+}
+
+fn subcommand(doc: &Doc) -> String {
+    args(main_container(doc))
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("{}: container has no args (subcommand)", doc.what()))
+}
+
+/// A probe's httpGet port as a number, resolving named container ports.
+fn probe_port(container: &Value, probe: &Value) -> i64 {
+    let port = &probe["httpGet"]["port"];
+    if let Some(n) = port.as_i64() {
+        return n;
+    }
+    let name = port.as_str().expect("probe port is a number or a name");
+    seq(&container["ports"])
+        .iter()
+        .find(|p| p["name"].as_str() == Some(name))
+        .and_then(|p| p["containerPort"].as_i64())
+        .unwrap_or_else(|| panic!("probe refers to unknown port name {name:?}"))
+}
+
+#[test]
+fn manifests_exist_and_parse() {
+    let files: Vec<String> = manifest_files()
+        .iter()
+        .map(|f| f.strip_prefix(repo_root()).unwrap().display().to_string())
+        .collect();
+    for expected in [
+        "applications/hipster_shop/kubernetes_manifests/loadgenerator.yaml",
+        "applications/hipster_shop/kubernetes_manifests/loadgenerator-distributed.yaml",
+    ] {
+        assert!(files.iter().any(|f| f == expected), "missing {expected}; found {files:?}");
+    }
+    for doc in docs() {
+        assert!(doc.value["apiVersion"].is_string(), "{}: no apiVersion", doc.what());
+        assert!(!doc.kind().is_empty(), "{}: no kind", doc.file.display());
+        assert!(!doc.name().is_empty(), "{}: no metadata.name", doc.what());
+    }
+}
+
+#[test]
+fn deployments_are_pinned_to_the_dedicated_load_node() {
+    let mut expected_toleration = serde_yaml_ng::Mapping::new();
+    for (k, v) in [
+        ("key", "dedicated"),
+        ("operator", "Equal"),
+        ("value", "load"),
+        ("effect", "NoSchedule"),
+    ] {
+        expected_toleration.insert(k.into(), v.into());
+    }
+    for doc in deployments() {
+        let pod = doc.pod_spec();
+        assert_eq!(
+            pod["nodeSelector"]["dedicatednode"].as_str(),
+            Some("load"),
+            "{}: nodeSelector must have dedicatednode: load",
+            doc.what()
+        );
+        let tolerations = seq(&pod["tolerations"]);
+        assert!(
+            tolerations
+                .iter()
+                .any(|t| t.as_mapping() == Some(&expected_toleration)),
+            "{}: needs exactly the toleration {{key: dedicated, operator: Equal, value: load, \
+             effect: NoSchedule}}; has {tolerations:?}",
+            doc.what()
+        );
+    }
+}
+
+#[test]
+fn deployments_run_locked_down_as_non_root() {
+    for doc in deployments() {
+        let pod = doc.pod_spec();
+        let pod_sc = &pod["securityContext"];
+        for c in all_containers(pod) {
+            let sc = &c["securityContext"];
+            let what = format!("{} container {}", doc.what(), c["name"].as_str().unwrap_or("?"));
+            // Container-level settings override the pod-level ones.
+            let effective = |key: &str| -> Value {
+                if !sc[key].is_null() {
+                    sc[key].clone()
+                } else {
+                    pod_sc[key].clone()
+                }
+            };
+            assert_eq!(effective("runAsNonRoot").as_bool(), Some(true), "{what}: runAsNonRoot");
+            let uid = effective("runAsUser").as_i64();
+            assert!(matches!(uid, Some(u) if u > 0), "{what}: runAsUser must be a non-zero UID, is {uid:?}");
+            assert_eq!(
+                sc["allowPrivilegeEscalation"].as_bool(),
+                Some(false),
+                "{what}: allowPrivilegeEscalation: false"
+            );
+            assert_eq!(
+                sc["readOnlyRootFilesystem"].as_bool(),
+                Some(true),
+                "{what}: readOnlyRootFilesystem: true"
+            );
+            assert!(
+                seq(&sc["capabilities"]["drop"]).iter().any(|c| c.as_str() == Some("ALL")),
+                "{what}: capabilities.drop must contain ALL"
+            );
+            assert_eq!(
+                effective("seccompProfile")["type"].as_str(),
+                Some("RuntimeDefault"),
+                "{what}: seccompProfile RuntimeDefault"
+            );
+        }
+    }
+}
+
+#[test]
+fn deployments_have_resource_requests_and_limits() {
+    for doc in deployments() {
+        for c in all_containers(doc.pod_spec()) {
+            let what = format!("{} container {}", doc.what(), c["name"].as_str().unwrap_or("?"));
+            for kind in ["requests", "limits"] {
+                for res in ["cpu", "memory"] {
+                    assert!(
+                        !c["resources"][kind][res].is_null(),
+                        "{what}: resources.{kind}.{res} missing"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn writable_paths_and_config_file_are_mounted() {
+    for doc in deployments() {
+        let c = main_container(&doc);
+        let mounts: Vec<&str> = seq(&c["volumeMounts"])
+            .iter()
+            .filter_map(|m| m["mountPath"].as_str())
+            .collect();
+        // Read-only root filesystem: /tmp (HOME, caches, rendered locustfile) must be a volume.
+        assert!(mounts.contains(&"/tmp"), "{}: /tmp must be mounted (emptyDir)", doc.what());
+        let env: BTreeMap<&str, &str> = seq(&c["env"])
+            .iter()
+            .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+            .collect();
+        for var in ["HOME", "XDG_CACHE_HOME"] {
+            let v = env.get(var).unwrap_or_else(|| panic!("{}: env {var} not set", doc.what()));
+            assert!(v.starts_with("/tmp"), "{}: {var}={v} is not under /tmp", doc.what());
+        }
+        // --config_file must live in a mounted volume or in the image's /config.
+        let args = args(c);
+        if let Some(config) = flag(&args, "--config_file") {
+            let dir = Path::new(&config).parent().unwrap().to_str().unwrap().to_owned();
+            assert!(
+                dir == "/config" || mounts.contains(&dir.as_str()),
+                "{}: --config_file={config} is neither in the image's /config nor in a mounted volume {mounts:?}",
+                doc.what()
+            );
+        }
+    }
+}
+
+#[test]
+fn single_node_probes_use_healthz_on_the_metrics_port() {
+    let deps = deployments();
+    let doc = deps
+        .iter()
+        .find(|d| d.file_name() == "loadgenerator.yaml" && d.name() == "loadgenerator")
+        .expect("Deployment loadgenerator in loadgenerator.yaml");
+    assert_eq!(subcommand(doc), "run");
+    let c = main_container(doc);
+    let args = args(c);
+    let metrics_addr = flag(&args, "--metrics-addr").expect("--metrics-addr in args");
+    let metrics_port = port_of(&metrics_addr);
+    assert!(flag(&args, "--wait-for-host").is_some(), "--wait-for-host in args");
+    for probe_kind in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let probe = &c[probe_kind];
+        if probe.is_null() && probe_kind == "startupProbe" {
+            continue;
+        }
+        assert_eq!(probe["httpGet"]["path"].as_str(), Some("/healthz"), "{probe_kind} path");
+        assert_eq!(probe_port(c, probe), metrics_port, "{probe_kind} port vs --metrics-addr");
+    }
+    let scrape_port = &doc.value["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"];
+    assert_eq!(
+        scrape_port.as_str().and_then(|p| p.parse::<i64>().ok()),
+        Some(metrics_port),
+        "prometheus.io/port annotation vs --metrics-addr"
+    );
+    let env_frontend = seq(&c["env"])
+        .iter()
+        .find(|e| e["name"].as_str() == Some("FRONTEND_ADDR"))
+        .and_then(|e| e["value"].as_str());
+    assert_eq!(env_frontend, Some("frontend:80"));
+}
+
+#[test]
+fn distributed_master_and_workers_agree() {
+    let all = docs();
+    let in_file: Vec<&Doc> = all
+        .iter()
+        .filter(|d| d.file_name() == "loadgenerator-distributed.yaml")
+        .collect();
+    let find = |kind: &str, name: &str| -> &Doc {
+        in_file
+            .iter()
+            .find(|d| d.kind() == kind && d.name() == name)
+            .unwrap_or_else(|| panic!("{kind} {name} in loadgenerator-distributed.yaml"))
+    };
+    let master = find("Deployment", "loadgenerator-master");
+    let worker = find("Deployment", "loadgenerator-worker");
+    let service = find("Service", "loadgenerator-master");
+
+    assert_eq!(master.value["spec"]["replicas"].as_i64(), Some(1), "one master");
+    assert_eq!(subcommand(master), "run");
+    assert_eq!(subcommand(worker), "worker");
+    let margs = args(main_container(master));
+    let wargs = args(main_container(worker));
+
+    // The master waits for exactly as many workers as the worker Deployment runs.
+    let expect: i64 = flag(&margs, "--expect-workers")
+        .expect("--expect-workers on the master")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        worker.value["spec"]["replicas"].as_i64(),
+        Some(expect),
+        "worker replicas vs master --expect-workers"
+    );
+
+    // Workers reach the master through the Service, on the port it binds.
+    let bind_port = port_of(&flag(&margs, "--master-bind").expect("--master-bind on the master"));
+    let target = flag(&wargs, "--master").expect("--master on the workers");
+    let (host, port) = match target.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse::<i64>().unwrap()),
+        None => (target.clone(), 5557),
+    };
+    assert_eq!(host, service.name(), "workers' --master host is the master Service");
+    let svc_port = seq(&service.value["spec"]["ports"])
+        .iter()
+        .find(|p| p["port"].as_i64() == Some(port))
+        .unwrap_or_else(|| panic!("Service {} does not expose port {port}", service.name()));
+    let target_port = svc_port["targetPort"].as_i64().unwrap_or(port);
+    assert_eq!(target_port, bind_port, "Service targetPort vs --master-bind");
+
+    // The Service selects the master pods and also exposes the metrics port.
+    let selector = service.value["spec"]["selector"].as_mapping().expect("Service selector");
+    let labels = master.value["spec"]["template"]["metadata"]["labels"]
+        .as_mapping()
+        .expect("master pod labels");
+    for (k, v) in selector {
+        assert_eq!(labels.get(k), Some(v), "Service selector {k:?} does not match the master pods");
+    }
+    let metrics_port = port_of(&flag(&margs, "--metrics-addr").expect("--metrics-addr on the master"));
+    assert!(
+        seq(&service.value["spec"]["ports"])
+            .iter()
+            .any(|p| p["targetPort"].as_i64().or(p["port"].as_i64()) == Some(metrics_port)),
+        "Service exposes the metrics port {metrics_port}"
+    );
+    let mc = main_container(master);
+    for probe_kind in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(mc[probe_kind]["httpGet"]["path"].as_str(), Some("/healthz"));
+        assert_eq!(probe_port(mc, &mc[probe_kind]), metrics_port, "master {probe_kind} port");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Dockerfile
+// ---------------------------------------------------------------------------
+
+/// Dockerfile instructions as (KEYWORD, arguments), comments dropped and
+/// continuation lines joined.
+fn dockerfile_instructions() -> Vec<(String, String)> {
+    let text = fs::read_to_string(repo_root().join("load_generation/Dockerfile"))
+        .expect("load_generation/Dockerfile");
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('#') || (trimmed.is_empty() && current.is_empty()) {
+            continue;
+        }
+        if let Some(body) = trimmed.strip_suffix('\\') {
+            current.push_str(body);
+            current.push(' ');
+            continue;
+        }
+        current.push_str(trimmed);
+        let (kw, rest) = current.split_once(char::is_whitespace).unwrap_or((&current, ""));
+        out.push((kw.to_uppercase(), rest.trim().to_owned()));
+        current.clear();
+    }
+    out
+}
+
+#[test]
+fn dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
+    let ins = dockerfile_instructions();
+    let froms: Vec<&str> = ins.iter().filter(|(k, _)| k == "FROM").map(|(_, a)| a.as_str()).collect();
+    assert!(froms.len() >= 2, "multi-stage build expected, FROMs: {froms:?}");
+    for from in &froms {
+        let image = from.split_whitespace().next().unwrap();
+        assert!(
+            image.contains(':') && !image.ends_with(":latest"),
+            "base image {image} must be pinned to a tag"
+        );
+    }
+    assert!(
+        froms[..froms.len() - 1]
+            .iter()
+            .any(|f| f.to_lowercase().ends_with(" as builder")),
+        "a stage named `builder` is expected: {froms:?}"
+    );
+    assert!(
+        froms.last().unwrap().starts_with("python:"),
+        "final stage is a python image: {froms:?}"
+    );
+    let final_stage_start = ins.iter().rposition(|(k, _)| k == "FROM").unwrap();
+    let final_stage = &ins[final_stage_start..];
+
+    let runs = |stage: &[(String, String)]| -> String {
+        stage
+            .iter()
+            .filter(|(k, _)| k == "RUN")
+            .map(|(_, a)| a.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        runs(&ins[..final_stage_start]).contains("cargo build --release --locked -p loadgen"),
+        "builder must run `cargo build --release --locked -p loadgen`"
+    );
+    assert!(
+        runs(final_stage).contains("locust==2.47.0"),
+        "final stage must pip install locust==2.47.0"
+    );
+
+    // ARG configDir in the final stage, copied to /config.
+    assert!(
+        final_stage
+            .iter()
+            .any(|(k, a)| k == "ARG" && (a == "configDir" || a.starts_with("configDir="))),
+        "final stage needs ARG configDir"
+    );
+    assert!(
+        final_stage
+            .iter()
+            .any(|(k, a)| k == "COPY" && a.contains("${configDir}") && a.contains("/config")),
+        "final stage must COPY ${{configDir}} to /config"
+    );
+    assert!(
+        final_stage
+            .iter()
+            .any(|(k, a)| k == "ENV" && a.contains("PL_CONFIG_FILE=/config/load.pbtxt")),
+        "ENV PL_CONFIG_FILE=/config/load.pbtxt"
+    );
+
+    // The last USER of the final stage is not root.
+    let user = final_stage
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "USER")
+        .map(|(_, a)| a.clone())
+        .expect("final stage sets USER");
+    let uid = user.split(':').next().unwrap();
+    assert!(uid != "root" && uid != "0", "USER {user} must not be root");
+    assert!(
+        uid.parse::<u32>().is_ok(),
+        "USER {user} should be numeric so runAsNonRoot can verify it"
+    );
+
+    let get = |kw: &str| -> Vec<&str> {
+        final_stage.iter().filter(|(k, _)| k == kw).map(|(_, a)| a.as_str()).collect()
+    };
+    assert_eq!(get("ENTRYPOINT"), vec![r#"["loadgen"]"#]);
+    assert_eq!(get("CMD"), vec![r#"["run"]"#]);
+    assert_eq!(get("STOPSIGNAL"), vec!["SIGTERM"]);
+    assert!(
+        get("EXPOSE").iter().any(|e| e.split_whitespace().any(|p| p == "9646")),
+        "EXPOSE 9646"
+    );
+}
+
+#[test]
+fn dockerignore_keeps_build_outputs_out_of_the_context() {
+    let text = fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore at repo root");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    assert!(lines.iter().any(|l| l.trim_start_matches("**/") == "target"), "target/ ignored");
+    assert!(lines.contains(&".git"), ".git ignored");
+}
