@@ -13,6 +13,7 @@ use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{Mode, Setup};
 use crate::locust::HARNESS_PY;
 use crate::locustfile::{self, Locustfile, Template, UserClass};
+use crate::metrics::{self, Metrics};
 use crate::plan::Plan;
 use crate::progress::{short, Progress};
 use crate::report::{self, Summary};
@@ -303,6 +304,16 @@ async fn execute(
             engine.max_users
         );
     }
+    // Serve metrics first: a bad --metrics-addr fails before Locust starts, and
+    // /healthz answers while Locust is found or installed (Kubernetes probes).
+    let mut served = match output.metrics_addr {
+        Some(addr) => {
+            let observer = Metrics::new();
+            let server = metrics::serve(addr, &observer).await?;
+            Some((observer, server))
+        }
+        None => None,
+    };
     let locust: LocustInstall = install::find_or_install(engine.locust.as_deref())?;
     tracing::info!("using Locust {} ({})", locust.version, locust.python.display());
     let workspace = Workspace::create(load, engine.user_class)?;
@@ -329,8 +340,14 @@ async fn execute(
         run_time,
         sample_interval: SAMPLE_INTERVAL,
     };
-    let _ = output.metrics_addr; // served by the metrics module when enabled
-    let Outcome { record, interrupted } = runner::run(&load.plan, &spec, &options, &mut observers, &mut shutdown).await?;
+    if let Some((observer, _)) = served.as_mut() {
+        observers.push(observer);
+    }
+    let outcome = runner::run(&load.plan, &spec, &options, &mut observers, &mut shutdown).await;
+    if let Some((_, server)) = served {
+        server.abort(); // the run is over, failed or not: nothing left to scrape or probe
+    }
+    let Outcome { record, interrupted } = outcome?;
     let summary = Summary::new(&record, &load.plan);
     println!("{}", report::table::render(&summary));
     if let Some(dir) = &output.report {

@@ -13,6 +13,7 @@ mod demo_shop;
 mod diagnostic;
 mod locust;
 mod locustfile;
+mod metrics;
 mod plan;
 mod progress;
 mod report;

@@ -238,14 +238,23 @@ impl Recorder {
     /// phase's ramp had finished (only then does it count toward the plateau).
     pub fn sample(&mut self, sample: &Sample, at_s: f64, ramped: bool) {
         let user_types = &self.record.user_types;
+        let latest = self.record.phases.len().saturating_sub(1);
         let actual: Counts = user_types
             .iter()
             .map(|c| sample.users.get(c).copied().unwrap_or(0))
             .collect();
-        let Some(phase) = self.record.phases.last_mut() else { return };
-        phase.end_s = phase.end_s.max(at_s);
-        phase.actual_users_end = actual.clone();
-        if ramped {
+        // Attribute the sample to the occurrence it was taken in, when known: a
+        // sample flushed at a boundary belongs to the phase that just ended.
+        let index = sample
+            .occurrence
+            .filter(|&i| i < self.record.phases.len())
+            .unwrap_or(self.record.phases.len().saturating_sub(1));
+        let Some(phase) = self.record.phases.get_mut(index) else { return };
+        if index == latest {
+            phase.end_s = phase.end_s.max(at_s);
+            phase.actual_users_end = actual.clone();
+        }
+        if ramped && index == latest {
             phase.plateau_samples += 1;
             let k = phase.plateau_samples as f64;
             for (mean, &now) in phase.actual_users_plateau.iter_mut().zip(&actual) {

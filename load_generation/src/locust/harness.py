@@ -5,7 +5,8 @@ each type, their waits. This harness owns the users. It loads the rendered
 locustfile, creates a Locust runner (local, master or worker) and then:
 
 - reads commands from stdin, one JSON object per line:
-    {"op": "targets", "users": {"NormalUser": 33, ...}, "waits": {"NormalUser": [1.0, 2.0], ...}}
+    {"op": "targets", "occurrence": 4, "users": {"NormalUser": 33, ...}, "waits": {"NormalUser": [1.0, 2.0], ...}}
+    {"op": "flush"}     send a sample now (loadgen does at each phase boundary)
     {"op": "stop"}
   and reconciles the running users to exactly those counts (spawning and stopping
   users of each class; Locust's own shapes do not stop users of dropped classes);
@@ -74,6 +75,7 @@ class Harness:
         self.previous_exceptions = {}
         self.worker_shares = {}
         self.stopping = False
+        self.occurrence = None
 
     # -- start -------------------------------------------------------------
     def load_user_classes(self):
@@ -183,12 +185,16 @@ class Harness:
                 continue
             op = command.get("op")
             if op == "targets":
+                self.occurrence = command.get("occurrence")
                 self.targets = {k: int(v) for k, v in command["users"].items() if k in self.classes}
                 self.waits = command.get("waits", {})
                 try:
                     self.apply()
                 except Exception as e:
                     emit("warning", message=f"could not apply the user targets: {type(e).__name__}: {e}", traceback=traceback.format_exc())
+            elif op == "flush":
+                if self.mode != "worker":
+                    self.sample()
             elif op == "stop":
                 self.stop(reason="asked")
                 return
@@ -287,6 +293,7 @@ class Harness:
         emit(
             "sample",
             t=time.time(),
+            occurrence=self.occurrence,
             users=self.users(),
             workers=len(self.live_workers()) if self.mode == "master" else 0,
             stats=stats,

@@ -40,9 +40,13 @@ pub enum Mode {
 pub enum Command {
     /// Run exactly these users per class, with these waits (seconds).
     Targets {
+        /// Which phase occurrence these targets belong to; samples carry it back.
+        occurrence: usize,
         users: BTreeMap<String, u32>,
         waits: BTreeMap<String, (f64, f64)>,
     },
+    /// Send a sample now (at a phase boundary, so each phase gets its own requests).
+    Flush,
     /// Stop all users, send the last sample and exit.
     Stop,
 }
@@ -77,6 +81,9 @@ pub enum Event {
 pub struct Sample {
     /// Wall-clock time of the sample (seconds since the Unix epoch).
     pub t: f64,
+    /// The phase occurrence of the targets in force when the sample was taken.
+    #[serde(default)]
+    pub occurrence: Option<usize>,
     pub users: BTreeMap<String, u32>,
     #[serde(default)]
     pub workers: u32,

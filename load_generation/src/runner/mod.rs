@@ -100,6 +100,8 @@ pub async fn run(
     let mut crashes: Vec<Instant> = Vec::new();
     let mut workers = group.workers;
     let mut interrupted = false;
+    // Index of the running phase occurrence in the recorder (and in the samples).
+    let mut occurrence = 0usize;
 
     recorder.phase_started(slot.phase_index, slot.loop_index, 0.0, plan.targets(slot.phase_index));
     notify(observers, |o, s| o.phase_started(s), &Status {
@@ -129,7 +131,10 @@ pub async fn run(
                 let elapsed = now - run_start;
                 let current = plan.slot_at(elapsed);
                 if current != slot {
+                    // Close the ending phase's statistics before the new targets.
+                    group.send(&Command::Flush).await;
                     slot = current;
+                    occurrence += 1;
                     let phase = &plan.phases[slot.phase_index];
                     ramp = Ramp::new(commanded.clone(), plan.targets(slot.phase_index), phase.hatch_rate);
                     // The ramp starts at the phase's scheduled start, not at this tick.
@@ -143,7 +148,7 @@ pub async fn run(
                 }
                 commanded = ramp.at(now.saturating_duration_since(ramp_start));
                 if sent.as_ref() != Some(&commanded) {
-                    group.send(&targets_command(plan, slot.phase_index, &commanded)).await;
+                    group.send(&targets_command(plan, slot.phase_index, occurrence, &commanded)).await;
                     sent = Some(commanded.clone());
                 }
             }
@@ -255,7 +260,7 @@ fn notify(observers: &mut [&mut dyn Observer], f: impl Fn(&mut dyn Observer, &St
 }
 
 /// The targets command for `counts`, with the waits of the running phase.
-fn targets_command(plan: &Plan, phase_index: usize, counts: &Counts) -> Command {
+fn targets_command(plan: &Plan, phase_index: usize, occurrence: usize, counts: &Counts) -> Command {
     let users: BTreeMap<String, u32> = plan
         .user_types
         .iter()
@@ -268,5 +273,5 @@ fn targets_command(plan: &Plan, phase_index: usize, counts: &Counts) -> Command 
         .zip(plan.waits(phase_index))
         .filter_map(|(name, wait)| wait.map(|(lo, hi)| (name.user_class(), (lo.as_secs_f64(), hi.as_secs_f64()))))
         .collect();
-    Command::Targets { users, waits }
+    Command::Targets { occurrence, users, waits }
 }

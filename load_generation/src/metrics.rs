@@ -1,0 +1,247 @@
+//! Prometheus metrics of a running load, served at `/metrics` (with `/healthz`
+//! for Kubernetes probes) when `--metrics-addr` is given.
+//!
+//! [`Metrics`] is an [`Observer`]: the runner hands it every phase change and
+//! every sample, and it moves the metric handles along. The handles are atomics
+//! shared with the [`Registry`], which is never changed after [`Metrics::new`], so
+//! the HTTP server reads it through an `Arc` without any lock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+use tokio::task::JoinHandle;
+
+use crate::locust::protocol::Sample;
+use crate::runner::{Observer, Status};
+
+/// What `prometheus_client::encoding::text` writes: OpenMetrics text.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Response time buckets in seconds (Prometheus' defaults): web requests from a
+/// few milliseconds to timeouts.
+const DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UserTypeLabels {
+    /// The type's name in the config ("Normal"), not its class ("NormalUser").
+    user_type: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    name: String,
+}
+
+type DurationFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
+
+/// The metrics of one run.
+pub struct Metrics {
+    registry: Arc<Registry>,
+    phase: Gauge,
+    loop_number: Gauge,
+    users_target: Family<UserTypeLabels, Gauge>,
+    users_commanded: Family<UserTypeLabels, Gauge>,
+    users_actual: Family<UserTypeLabels, Gauge>,
+    requests: Family<RequestLabels, Counter>,
+    failures: Family<RequestLabels, Counter>,
+    duration: DurationFamily,
+    restarts: Counter,
+    workers: Gauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("loadgen");
+        let phase = Gauge::default();
+        registry.register("phase", "The running phase (1-based)", phase.clone());
+        let loop_number = Gauge::default();
+        registry.register("loop", "The running loop through the phases (1-based)", loop_number.clone());
+        let users_target = Family::<UserTypeLabels, Gauge>::default();
+        registry.register("users_target", "Users per type that the running phase plans", users_target.clone());
+        let users_commanded = Family::<UserTypeLabels, Gauge>::default();
+        registry.register(
+            "users_commanded",
+            "Users per type that loadgen asks Locust for now (mid-ramp included)",
+            users_commanded.clone(),
+        );
+        let users_actual = Family::<UserTypeLabels, Gauge>::default();
+        registry.register("users_actual", "Users per type that Locust reported running", users_actual.clone());
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("requests", "Requests sent, failed ones included", requests.clone());
+        let failures = Family::<RequestLabels, Counter>::default();
+        registry.register("failures", "Requests that failed", failures.clone());
+        let duration: DurationFamily = Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+        registry.register_with_unit("request_duration", "Response times", Unit::Seconds, duration.clone());
+        let restarts = Counter::default();
+        registry.register("restarts", "Times Locust died and loadgen restarted it", restarts.clone());
+        let workers = Gauge::default();
+        registry.register("workers", "Locust workers connected (0 when Locust runs as one process)", workers.clone());
+        Metrics {
+            registry: Arc::new(registry),
+            phase,
+            loop_number,
+            users_target,
+            users_commanded,
+            users_actual,
+            requests,
+            failures,
+            duration,
+            restarts,
+            workers,
+        }
+    }
+
+    /// The gauges that describe the run at this moment.
+    fn update(&self, status: &Status) {
+        self.phase.set(status.slot.phase_index as i64 + 1);
+        self.loop_number.set(status.slot.loop_index as i64 + 1);
+        let targets = status.plan.targets(status.slot.phase_index);
+        // Every type gets a value in every phase (0 when absent), so series never vanish.
+        for (i, name) in status.plan.user_types.iter().enumerate() {
+            let labels = UserTypeLabels {
+                user_type: name.as_str().to_string(),
+            };
+            self.users_target.get_or_create(&labels).set(i64::from(targets[i]));
+            self.users_commanded.get_or_create(&labels).set(i64::from(status.commanded[i]));
+            self.users_actual.get_or_create(&labels).set(i64::from(status.actual[i]));
+        }
+        // The runner counts restarts; the counter catches up with it.
+        self.restarts.inc_by(u64::from(status.restarts).saturating_sub(self.restarts.get()));
+        self.workers.set(i64::from(status.workers));
+    }
+
+    /// The registry as OpenMetrics text.
+    fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry)?;
+        Ok(text)
+    }
+}
+
+impl Observer for Metrics {
+    fn phase_started(&mut self, status: &Status) {
+        self.update(status);
+    }
+
+    fn sample(&mut self, status: &Status, sample: &Sample) {
+        self.update(status);
+        for delta in &sample.stats {
+            let labels = RequestLabels {
+                method: delta.method.clone(),
+                name: delta.name.clone(),
+            };
+            self.requests.get_or_create(&labels).inc_by(delta.requests);
+            // Created at 0 even without failures, so rate() works from the start.
+            self.failures.get_or_create(&labels).inc_by(delta.failures);
+            // A sample holds the response times of one interval (0.5 s), so
+            // observing each one is cheap enough.
+            let histogram = self.duration.get_or_create(&labels);
+            for &(ms, count) in &delta.histogram {
+                let seconds = ms as f64 / 1000.0;
+                for _ in 0..count.max(0) {
+                    histogram.observe(seconds);
+                }
+            }
+        }
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` until the returned task is aborted
+/// (or the process ends). Binds before returning, so a taken or invalid address
+/// is an error here rather than a log line later.
+pub async fn serve(addr: SocketAddr, metrics: &Metrics) -> Result<JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot serve metrics on --metrics-addr {addr}"))?;
+    let registry = Arc::clone(&metrics.registry);
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let registry = Arc::clone(&registry);
+                async move {
+                    match Metrics::encode(&registry) {
+                        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+                        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics").into_response(),
+                    }
+                }
+            }),
+        )
+        // Up as long as loadgen serves: the run itself has no separate health.
+        .route("/healthz", get(|| async { "ok" }));
+    tracing::info!("serving metrics at http://{}/metrics", listener.local_addr()?);
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("the metrics server stopped: {e}");
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locust::protocol::RequestDelta;
+
+    #[test]
+    fn samples_become_metrics() {
+        let text = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
+        let loaded = crate::config::parse(crate::diagnostic::SourceText::new("load.pbtxt", text.to_string())).unwrap();
+        let plan = crate::plan::Plan::new(&loaded.config);
+        let mut metrics = Metrics::new();
+        let commanded = vec![40, 0, 0];
+        let actual = vec![38, 0, 0];
+        let status = Status {
+            plan: &plan,
+            slot: plan.slot_at(std::time::Duration::ZERO),
+            elapsed: std::time::Duration::from_secs(1),
+            run_time: None,
+            commanded: &commanded,
+            actual: &actual,
+            restarts: 2,
+            workers: 0,
+        };
+        let sample = Sample {
+            stats: vec![RequestDelta {
+                method: "GET".into(),
+                name: "/".into(),
+                requests: 3,
+                failures: 1,
+                total_ms: 120.0,
+                histogram: vec![(20, 2), (80, 1)],
+            }],
+            ..Sample::default()
+        };
+        metrics.phase_started(&status);
+        metrics.sample(&status, &sample);
+        metrics.sample(&status, &sample);
+        let text = Metrics::encode(&metrics.registry).unwrap();
+        for line in [
+            "loadgen_phase 1",
+            "loadgen_loop 1",
+            "loadgen_users_target{user_type=\"Normal\"} 100",
+            "loadgen_users_target{user_type=\"Weekend\"} 0",
+            "loadgen_users_commanded{user_type=\"Normal\"} 40",
+            "loadgen_users_actual{user_type=\"Normal\"} 38",
+            "loadgen_requests_total{method=\"GET\",name=\"/\"} 6",
+            "loadgen_failures_total{method=\"GET\",name=\"/\"} 2",
+            "loadgen_request_duration_seconds_count{method=\"GET\",name=\"/\"} 6",
+            "loadgen_request_duration_seconds_bucket{le=\"0.025\",method=\"GET\",name=\"/\"} 4",
+            "loadgen_restarts_total 2",
+            "loadgen_workers 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Shared pieces of the end-to-end tests: the real binary, the real demo shop on
+//! loopback, and the shop's request log, from which tests judge a load the way a
+//! server sees it.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
+
+/// A `loadgen` command with a tag in its environment, so tests can find every
+/// process it starts (children inherit the environment).
+pub fn loadgen(tag: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("LOADGEN_TEST_TAG", tag).env("NO_COLOR", "1").stdin(Stdio::null());
+    c
+}
+
+/// A unique tag for one test.
+pub fn tag(name: &str) -> String {
+    format!("{name}-{}-{}", std::process::id(), rand_suffix())
+}
+
+fn rand_suffix() -> u64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000_007)
+}
+
+/// Processes whose environment carries `tag` (other than the test itself).
+pub fn tagged_processes(tag: &str) -> Vec<u32> {
+    let needle = format!("LOADGEN_TEST_TAG={tag}");
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return pids };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        if let Ok(env) = std::fs::read(entry.path().join("environ")) {
+            let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+            if !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// Waits until no tagged process is left, or `limit` passes; returns those left.
+pub fn wait_until_gone(tag: &str, limit: Duration) -> Vec<u32> {
+    let start = Instant::now();
+    loop {
+        let left = tagged_processes(tag);
+        if left.is_empty() || start.elapsed() > limit {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Kills a child when dropped, so a failing test leaves nothing running.
+pub struct Guard(pub Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The demo shop, served by `loadgen demo-shop` on a free loopback port.
+pub struct Shop {
+    pub port: u16,
+    _guard: Guard,
+}
+
+impl Shop {
+    pub fn start() -> Shop {
+        Shop::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Shop {
+        let child = Command::new(BIN)
+            .args(["demo-shop", "--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the demo shop");
+        let shop = Shop { port, _guard: Guard(Some(child)) };
+        let start = Instant::now();
+        while http_get(&shop.url("/_shop/health")).is_none() {
+            assert!(start.elapsed() < Duration::from_secs(10), "the demo shop did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        shop
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn host(&self) -> String {
+        self.url("")
+    }
+
+    /// Every request the shop logged.
+    pub fn requests(&self) -> Vec<Logged> {
+        let mut all = Vec::new();
+        let mut since = 0u64;
+        loop {
+            let body = http_get(&self.url(&format!("/_shop/requests?since={since}"))).expect("read the request log");
+            let page: serde_json::Value = serde_json::from_str(&body).expect("request log JSON");
+            let requests = page["requests"].as_array().cloned().unwrap_or_default();
+            if requests.is_empty() {
+                return all;
+            }
+            for r in requests {
+                all.push(Logged {
+                    t: r["t"].as_f64().unwrap_or(0.0),
+                    session: r["session"].as_str().unwrap_or("").to_string(),
+                    user_type: r["user_type"].as_str().map(str::to_string),
+                    route: r["route"].as_str().unwrap_or("").to_string(),
+                    status: r["status"].as_u64().unwrap_or(0) as u16,
+                });
+            }
+            since = page["next"].as_u64().unwrap_or(since);
+        }
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        let body = http_get(&self.url("/_shop/counters")).unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&body).map_or(0, |v| v["total_requests"].as_u64().unwrap_or(0))
+    }
+}
+
+/// One request as the shop saw it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub t: f64,
+    pub session: String,
+    pub user_type: Option<String>,
+    pub route: String,
+    pub status: u16,
+}
+
+/// A plain HTTP GET on loopback; `None` when nothing answers.
+pub fn http_get(url: &str) -> Option<String> {
+    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
+    client.get(url).send().ok()?.text().ok()
+}
+
+/// Live users per type over time, as the server sees them: the sessions of a type
+/// that made a request in the `window` before each moment.
+pub struct LiveUsers<'a> {
+    pub log: &'a [Logged],
+    pub window: f64,
+}
+
+impl LiveUsers<'_> {
+    pub fn at(&self, t: f64) -> BTreeMap<String, usize> {
+        let mut sessions: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for r in self.log.iter().filter(|r| r.t > t - self.window && r.t <= t) {
+            if let Some(kind) = &r.user_type {
+                sessions.entry(kind.clone()).or_default().insert(&r.session);
+            }
+        }
+        sessions.into_iter().map(|(k, v)| (k, v.len())).collect()
+    }
+
+    pub fn total_at(&self, t: f64) -> usize {
+        self.at(t).values().sum()
+    }
+
+    /// Requests per second of a type in [from, to).
+    pub fn rate(&self, kind: &str, from: f64, to: f64) -> f64 {
+        let n = self
+            .log
+            .iter()
+            .filter(|r| r.t >= from && r.t < to && r.user_type.as_deref() == Some(kind))
+            .count();
+        n as f64 / (to - from)
+    }
+}
+
+/// A load config and template in a fresh temporary directory.
+pub struct LoadFiles {
+    pub dir: tempfile::TempDir,
+}
+
+impl LoadFiles {
+    pub fn new(config: &str, template: &str) -> LoadFiles {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("load.pbtxt"), config).unwrap();
+        std::fs::write(dir.path().join("locustfile.loadgen.tmpl"), template).unwrap();
+        LoadFiles { dir }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("load.pbtxt")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A template with one behaviour per type; each request names its type in a
+/// header so the server can count users per type.
+pub fn tagging_template(types: &[&str]) -> String {
+    let mut t = String::from("from locust import TaskSet, task\n\n");
+    for kind in types {
+        t.push_str(&format!(
+            "\nclass {kind}UserBehavior(TaskSet):\n    @task\n    def index(self):\n        self.client.get(\"/\", headers={{\"X-User-Type\": \"{kind}\"}})\n\n"
+        ));
+    }
+    t.push_str("\n{{.Users}}\n");
+    t
+}
+
+/// One phase of a config: (duration s, users, hatch rate, [(type, ratio, min ms, max ms)]).
+pub fn phase(duration: u32, users: u32, hatch: u32, types: &[(&str, u32, u32, u32)]) -> String {
+    let mut p = format!("phases {{\n  duration: {duration}\n  num_users: {users}\n  hatch_rate_per_s: {hatch}\n");
+    for (name, ratio, min, max) in types {
+        p.push_str(&format!(
+            "  user_types {{ name: \"{name}\" ratio: {ratio} min_wait_ms: {min} max_wait_ms: {max} }}\n"
+        ));
+    }
+    p.push_str("}\n");
+    p
+}
+
+/// Runs a command to its end with a time limit, capturing its output.
+pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start loadgen");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stderr.read_to_end(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = start.elapsed();
+    let output = Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    };
+    (output, elapsed)
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Reads a JSON file.
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))).unwrap()
+}
