@@ -65,9 +65,9 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("loadgen");
         let phase = Gauge::default();
-        registry.register("phase", "The running phase (1-based)", phase.clone());
+        registry.register("phase", "The running phase (1-based; 0 until the run starts)", phase.clone());
         let loop_number = Gauge::default();
-        registry.register("loop", "The running loop through the phases (1-based)", loop_number.clone());
+        registry.register("loop", "The running loop through the phases (1-based; 0 until the run starts)", loop_number.clone());
         let users_target = Family::<UserTypeLabels, Gauge>::default();
         registry.register("users_target", "Users per type that the running phase plans", users_target.clone());
         let users_commanded = Family::<UserTypeLabels, Gauge>::default();

@@ -89,7 +89,7 @@ class Harness:
             fatal(
                 f"the locustfile failed to load: {type(e).__name__}: {e}",
                 kind="locustfile",
-                traceback=traceback.format_exc(),
+                traceback=user_traceback(e),
             )
         classes = []
         for name in self.setup["user_classes"]:
@@ -323,6 +323,18 @@ class Harness:
         finally:
             emit("stopped", reason=reason)
             os._exit(0)
+
+
+def user_traceback(error):
+    """The traceback of an error in the user's code, without the harness's frames."""
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if f.filename != __file__ and not f.filename.startswith("<frozen")
+    ]
+    return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + "".join(
+        traceback.format_exception_only(type(error), error)
+    )
 
 
 def reconcile(runner, classes, targets, waits):

@@ -215,6 +215,7 @@ pub async fn run(
     }
 
     // Stop: ask the harness for its last sample, then make sure nothing is left.
+    // (A second signal during this is handled by the signal task: it kills all.)
     let stop_at = Instant::now();
     group.send(&Command::Stop).await;
     let give_up = stop_at + STOP_GRACE;
@@ -235,7 +236,6 @@ pub async fn run(
                 Some(_) => {}
                 None => break,
             },
-            _ = shutdown.requested() => break,
         }
     }
     group.kill();
