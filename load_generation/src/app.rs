@@ -78,6 +78,13 @@ impl Load {
     }
 }
 
+/// `loadgen locust`: find or install Locust, and say where it is.
+pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
+    let found = install::find_or_install(args.locust.as_deref())?;
+    println!("Locust {} ({})", found.version, found.python.display());
+    Ok(())
+}
+
 /// `loadgen check`: validate and show the plan.
 pub fn check(args: &ConfigArgs) -> Result<()> {
     let load = Load::open(args)?;

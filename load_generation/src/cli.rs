@@ -43,6 +43,15 @@ pub enum Command {
     Render(RenderArgs),
     /// Run a Locust worker for a loadgen master on another machine.
     Worker(WorkerArgs),
+    /// Find Locust (installing the pinned version if there is none) and say where.
+    Locust(LocustArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LocustArgs {
+    /// A `locust` script or Python interpreter to check instead of searching.
+    #[arg(long, env = "LOADGEN_LOCUST", value_name = "PATH")]
+    pub locust: Option<PathBuf>,
 }
 
 /// Where the load is described.

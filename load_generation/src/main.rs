@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => app::demo(args).await,
             Command::DemoShop(args) => app::demo_shop(args).await.map(|()| true),
             Command::Worker(args) => app::worker(args).await,
+            Command::Locust(args) => app::locust(args).map(|()| true),
         }
     });
     // Don't wait for stray tasks (a signal listener, say) at exit.

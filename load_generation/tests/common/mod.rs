@@ -11,9 +11,24 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
 
+/// Makes sure Locust is there before any timed test runs: on a fresh machine
+/// `loadgen locust` installs the pinned version (once; later runs reuse it).
+pub fn ensure_locust() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let out = Command::new(BIN).arg("locust").stdin(Stdio::null()).output().expect("run loadgen locust");
+        assert!(out.status.success(), "no Locust: {}", String::from_utf8_lossy(&out.stderr));
+    });
+}
+
+/// End-to-end tests share two cores: each test that runs a load holds this, so
+/// loads never compete with each other for CPU and skew the timing they check.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A `loadgen` command with a tag in its environment, so tests can find every
 /// process it starts (children inherit the environment).
 pub fn loadgen(tag: &str) -> Command {
+    ensure_locust();
     let mut c = Command::new(BIN);
     c.env("LOADGEN_TEST_TAG", tag).env("NO_COLOR", "1").stdin(Stdio::null());
     c
@@ -78,6 +93,7 @@ pub fn free_port() -> u16 {
 pub struct Shop {
     pub port: u16,
     _guard: Guard,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Shop {
@@ -86,6 +102,8 @@ impl Shop {
     }
 
     pub fn start_on(port: u16) -> Shop {
+        ensure_locust();
+        let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let child = Command::new(BIN)
             .args(["demo-shop", "--port", &port.to_string()])
             .stdin(Stdio::null())
@@ -93,7 +111,7 @@ impl Shop {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the demo shop");
-        let shop = Shop { port, _guard: Guard(Some(child)) };
+        let shop = Shop { port, _guard: Guard(Some(child)), _serial: serial };
         let start = Instant::now();
         while http_get(&shop.url("/_shop/health")).is_none() {
             assert!(start.elapsed() < Duration::from_secs(10), "the demo shop did not start");
