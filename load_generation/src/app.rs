@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{ConfigArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs, WorkerArgs};
+use crate::cli::{
+    ConfigArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs, WorkerArgs,
+};
 use crate::config::{self, LoadConfig};
 use crate::demo_shop::{DemoShop, ShopOptions};
 use crate::diagnostic::{Diagnostics, SourceText};
@@ -26,8 +28,10 @@ use crate::runner::{self, Observer, Outcome, RunOptions};
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The built-in hipster shop load, for `loadgen demo`.
-const HIPSTER_CONFIG: &str = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
-const HIPSTER_TEMPLATE: &str = include_str!("../../applications/hipster_shop/load_generation/locustfile.loadgen.tmpl");
+const HIPSTER_CONFIG: &str =
+    include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
+const HIPSTER_TEMPLATE: &str =
+    include_str!("../../applications/hipster_shop/load_generation/locustfile.loadgen.tmpl");
 
 /// A load ready to run: the validated config, its plan and its checked template.
 pub struct Load {
@@ -48,15 +52,24 @@ impl Load {
     /// The built-in hipster shop load.
     fn hipster() -> Result<Load, Diagnostics> {
         let base = Path::new("applications/hipster_shop/load_generation (built in)");
-        let loaded = config::parse(SourceText::new(base.join("load.pbtxt"), HIPSTER_CONFIG.to_string()))?;
+        let loaded = config::parse(SourceText::new(
+            base.join("load.pbtxt"),
+            HIPSTER_CONFIG.to_string(),
+        ))?;
         let template = Template::check(
-            SourceText::new(base.join("locustfile.loadgen.tmpl"), HIPSTER_TEMPLATE.to_string()),
+            SourceText::new(
+                base.join("locustfile.loadgen.tmpl"),
+                HIPSTER_TEMPLATE.to_string(),
+            ),
             &loaded.config,
         );
         Load::assemble(loaded, template)
     }
 
-    fn assemble(loaded: config::Loaded, template: Result<Template, Diagnostics>) -> Result<Load, Diagnostics> {
+    fn assemble(
+        loaded: config::Loaded,
+        template: Result<Template, Diagnostics>,
+    ) -> Result<Load, Diagnostics> {
         for warning in &loaded.warnings {
             eprintln!("{warning}");
         }
@@ -70,11 +83,10 @@ impl Load {
     }
 
     fn config_name(&self) -> String {
-        self.config
-            .source
-            .path
-            .file_name()
-            .map_or_else(|| "load.pbtxt".to_string(), |n| n.to_string_lossy().into_owned())
+        self.config.source.path.file_name().map_or_else(
+            || "load.pbtxt".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 }
 
@@ -89,7 +101,11 @@ pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
 pub fn check(args: &ConfigArgs) -> Result<()> {
     let load = Load::open(args)?;
     print!("{}", plan_overview(&load));
-    println!("OK: {} and {} are valid.", load.config.source.path.display(), load.template.source.path.display());
+    println!(
+        "OK: {} and {} are valid.",
+        load.config.source.path.display(),
+        load.template.source.path.display()
+    );
     Ok(())
 }
 
@@ -114,7 +130,10 @@ pub fn plan_overview(load: &Load) -> String {
                 } else {
                     format!("{}-{} ms", s.min_wait.as_millis(), s.max_wait.as_millis())
                 };
-                format!("{} {} (ratio {}, wait {wait})", plan.user_types[s.type_index], s.users, s.ratio)
+                format!(
+                    "{} {} (ratio {}, wait {wait})",
+                    plan.user_types[s.type_index], s.users, s.ratio
+                )
             })
             .collect();
         out.push_str(&format!(
@@ -135,19 +154,31 @@ pub fn plan_overview(load: &Load) -> String {
 /// `loadgen render`: write the locustfiles for inspection.
 pub fn render(args: &RenderArgs) -> Result<()> {
     let load = Load::open(&args.config)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let name = load.config_name();
     let mut written = Vec::new();
     let run_file = locustfile::render_for_run(&load.template, &load.plan, args.user_class, &name);
     written.push(write_file(&args.out.join("locustfile.py"), &run_file.text)?);
     for i in 0..load.plan.phases.len() {
-        let file = locustfile::render_for_phase(&load.template, &load.plan, i, args.user_class, &name);
-        written.push(write_file(&args.out.join(format!("locustfile.phase{}.py", i + 1)), &file.text)?);
+        let file =
+            locustfile::render_for_phase(&load.template, &load.plan, i, args.user_class, &name);
+        written.push(write_file(
+            &args.out.join(format!("locustfile.phase{}.py", i + 1)),
+            &file.text,
+        )?);
     }
     println!("Wrote:");
-    println!("  {}  (the whole load; loadgen sets users and waits per phase while running)", written[0].display());
+    println!(
+        "  {}  (the whole load; loadgen sets users and waits per phase while running)",
+        written[0].display()
+    );
     for (i, path) in written.iter().enumerate().skip(1) {
-        println!("  {}  (phase {i} alone: `locust -f {}` runs its mix)", path.display(), path.display());
+        println!(
+            "  {}  (phase {i} alone: `locust -f {}` runs its mix)",
+            path.display(),
+            path.display()
+        );
     }
     Ok(())
 }
@@ -171,16 +202,30 @@ pub async fn run(args: &RunArgs) -> Result<bool> {
 pub async fn demo(args: &DemoArgs) -> Result<bool> {
     let load = Load::hipster()?;
     let shop = DemoShop::new(ShopOptions::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot start the demo shop")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot start the demo shop")?;
     let address = listener.local_addr()?;
     let (stop_shop, shop_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(shop.clone().serve(listener, async {
         let _ = shop_stopped.await;
     }));
-    let run_time = args.run_time.unwrap_or(load.plan.cycle() * args.cycles.max(1));
-    eprintln!("loadgen: demo shop serving at http://{address}; running the hipster shop load for {}", short(run_time));
+    let run_time = args
+        .run_time
+        .unwrap_or(load.plan.cycle() * args.cycles.max(1));
+    eprintln!(
+        "loadgen: demo shop serving at http://{address}; running the hipster shop load for {}",
+        short(run_time)
+    );
     print!("{}", plan_overview(&load));
-    let result = execute(&load, Some(format!("http://{address}")), Some(run_time), &args.engine, &args.output).await;
+    let result = execute(
+        &load,
+        Some(format!("http://{address}")),
+        Some(run_time),
+        &args.engine,
+        &args.output,
+    )
+    .await;
     let counters = shop.counters();
     let _ = stop_shop.send(());
     let _ = server.await;
@@ -196,7 +241,10 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind((args.bind, args.port))
         .await
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
-    eprintln!("loadgen: demo shop serving at http://{}", listener.local_addr()?);
+    eprintln!(
+        "loadgen: demo shop serving at http://{}",
+        listener.local_addr()?
+    );
     let mut shutdown = Shutdown::install(Pids::default())?;
     DemoShop::new(ShopOptions::default())
         .serve(listener, async move { shutdown.requested().await })
@@ -209,7 +257,11 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
     let load = Load::open(&args.config)?;
     let locust = install::find_or_install(args.engine.locust.as_deref())?;
     let (master_host, master_port) = match args.master.rsplit_once(':') {
-        Some((h, p)) => (h.to_string(), p.parse::<u16>().with_context(|| format!("--master {:?}: the port is not a number", args.master))?),
+        Some((h, p)) => (
+            h.to_string(),
+            p.parse::<u16>()
+                .with_context(|| format!("--master {:?}: the port is not a number", args.master))?,
+        ),
         None => (args.master.clone(), 5557),
     };
     let workspace = Workspace::create(&load, args.engine.user_class)?;
@@ -217,7 +269,12 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
         mode: Mode::Worker,
         locustfile: workspace.locustfile_path(),
         host: args.host.clone(),
-        user_classes: load.plan.user_types.iter().map(|n| n.user_class()).collect(),
+        user_classes: load
+            .plan
+            .user_types
+            .iter()
+            .map(|n| n.user_class())
+            .collect(),
         sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
         bind_host: None,
         bind_port: None,
@@ -231,7 +288,13 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
     eprintln!("loadgen: worker connecting to the Locust master at {master_host}:{master_port}");
     let mut shutdown = Shutdown::install(Pids::default())?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-    let mut harness = crate::locust::process::Harness::spawn(0, &locust.python, &workspace.harness_path(), &setup_path, tx)?;
+    let mut harness = crate::locust::process::Harness::spawn(
+        0,
+        &locust.python,
+        &workspace.harness_path(),
+        &setup_path,
+        tx,
+    )?;
     use crate::locust::process::Output;
     use crate::locust::protocol::Event;
     loop {
@@ -264,7 +327,8 @@ impl Workspace {
             .prefix("loadgen-")
             .tempdir()
             .context("cannot create a private temporary directory")?;
-        let locustfile = locustfile::render_for_run(&load.template, &load.plan, user_class, &load.config_name());
+        let locustfile =
+            locustfile::render_for_run(&load.template, &load.plan, user_class, &load.config_name());
         std::fs::write(dir.path().join("locustfile.py"), &locustfile.text)?;
         std::fs::write(dir.path().join("loadgen_harness.py"), HARNESS_PY)?;
         Ok(Workspace { dir, locustfile })
@@ -322,7 +386,11 @@ async fn execute(
         None => None,
     };
     let locust: LocustInstall = install::find_or_install(engine.locust.as_deref())?;
-    tracing::info!("using Locust {} ({})", locust.version, locust.python.display());
+    tracing::info!(
+        "using Locust {} ({})",
+        locust.version,
+        locust.python.display()
+    );
     let workspace = Workspace::create(load, engine.user_class)?;
     let pids = Pids::default();
     let spec = GroupSpec {
@@ -332,7 +400,12 @@ async fn execute(
         locustfile: workspace.locustfile.clone(),
         workdir: workspace.dir.path().to_path_buf(),
         host,
-        user_classes: load.plan.user_types.iter().map(|n| n.user_class()).collect(),
+        user_classes: load
+            .plan
+            .user_types
+            .iter()
+            .map(|n| n.user_class())
+            .collect(),
         local_workers: engine.workers,
         remote_workers: engine.expect_workers,
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
@@ -354,7 +427,10 @@ async fn execute(
     if let Some((_, server)) = served {
         server.abort(); // the run is over, failed or not: nothing left to scrape or probe
     }
-    let Outcome { record, interrupted } = outcome?;
+    let Outcome {
+        record,
+        interrupted,
+    } = outcome?;
     let summary = Summary::new(&record, &load.plan);
     println!("{}", report::table::render(&summary));
     if let Some(dir) = &output.report {
@@ -362,7 +438,10 @@ async fn execute(
         eprintln!("loadgen: report written to {}", dir.display());
     }
     if interrupted {
-        eprintln!("loadgen: stopped by signal after {}", short(Duration::from_secs_f64(record.duration_s)));
+        eprintln!(
+            "loadgen: stopped by signal after {}",
+            short(Duration::from_secs_f64(record.duration_s))
+        );
     }
     Ok(!interrupted)
 }

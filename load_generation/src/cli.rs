@@ -58,7 +58,12 @@ pub struct LocustArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
     /// The load config (protobuf text format).
-    #[arg(long = "config-file", visible_alias = "config_file", env = "PL_CONFIG_FILE", value_name = "FILE")]
+    #[arg(
+        long = "config-file",
+        visible_alias = "config_file",
+        env = "PL_CONFIG_FILE",
+        value_name = "FILE"
+    )]
     pub config_file: PathBuf,
     /// The locustfile template [default: locustfile.loadgen.tmpl beside the config].
     #[arg(long, env = "PL_TEMPLATE", value_name = "FILE")]
@@ -80,14 +85,28 @@ pub struct EngineArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub workers: u32,
     /// Workers to wait for from other machines (`loadgen worker`), besides --workers.
-    #[arg(long = "expect-workers", visible_alias = "expect_workers", default_value_t = 0, value_name = "N")]
+    #[arg(
+        long = "expect-workers",
+        visible_alias = "expect_workers",
+        default_value_t = 0,
+        value_name = "N"
+    )]
     pub expect_workers: u32,
     /// Where the Locust master listens for workers [default: a free loopback port].
-    #[arg(long = "master-bind", visible_alias = "master_bind", value_name = "ADDR")]
+    #[arg(
+        long = "master-bind",
+        visible_alias = "master_bind",
+        value_name = "ADDR"
+    )]
     pub master_bind: Option<SocketAddr>,
     /// Refuse plans with more users than this at once (a typo guard: a Locust
     /// process handles a few thousand users).
-    #[arg(long = "max-users", visible_alias = "max_users", default_value_t = 50_000, value_name = "N")]
+    #[arg(
+        long = "max-users",
+        visible_alias = "max_users",
+        default_value_t = 50_000,
+        value_name = "N"
+    )]
     pub max_users: u64,
 }
 
@@ -98,7 +117,12 @@ pub struct OutputArgs {
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
     /// Serve Prometheus metrics at /metrics (and /healthz) on this address.
-    #[arg(long = "metrics-addr", visible_alias = "metrics_addr", env = "LOADGEN_METRICS_ADDR", value_name = "ADDR")]
+    #[arg(
+        long = "metrics-addr",
+        visible_alias = "metrics_addr",
+        env = "LOADGEN_METRICS_ADDR",
+        value_name = "ADDR"
+    )]
     pub metrics_addr: Option<SocketAddr>,
 }
 
@@ -175,9 +199,12 @@ pub struct WorkerArgs {
 pub fn parse_run_time(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let duration = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
-        text.parse::<u64>().map(Duration::from_secs).map_err(|e| e.to_string())?
+        text.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string())?
     } else {
-        humantime::parse_duration(text).map_err(|e| format!("{e}; write a time like 90s, 10m, 1h or 1h30m"))?
+        humantime::parse_duration(text)
+            .map_err(|e| format!("{e}; write a time like 90s, 10m, 1h or 1h30m"))?
     };
     if duration.is_zero() {
         return Err("a run time must be longer than 0; leave it out to run until stopped".into());
@@ -193,7 +220,10 @@ pub fn parse_run_time(text: &str) -> Result<Duration, String> {
 pub fn with_default_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let mut args = args;
     let first_is_flag = args.get(1).and_then(|a| a.to_str()).is_some_and(|a| {
-        a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version") && !a.starts_with("-v") && a != "--verbose"
+        a.starts_with('-')
+            && !matches!(a, "-h" | "--help" | "-V" | "--version")
+            && !a.starts_with("-v")
+            && a != "--verbose"
     });
     if first_is_flag {
         args.insert(1, "run".into());
@@ -212,7 +242,9 @@ mod tests {
         assert_eq!(parse_run_time("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_run_time("45"), Ok(Duration::from_secs(45)));
         assert!(parse_run_time("0s").unwrap_err().contains("longer than 0"));
-        assert!(parse_run_time("ten minutes").unwrap_err().contains("like 90s"));
+        assert!(parse_run_time("ten minutes")
+            .unwrap_err()
+            .contains("like 90s"));
         assert!(parse_run_time("").is_err());
         assert!(parse_run_time("99999999999999999999").is_err());
     }
@@ -220,13 +252,27 @@ mod tests {
     #[test]
     fn both_spellings_and_the_implicit_run() {
         let args = with_default_command(
-            ["loadgen", "--config_file", "a.pbtxt", "--host", "http://x", "--run_time", "5s"].map(Into::into).to_vec(),
+            [
+                "loadgen",
+                "--config_file",
+                "a.pbtxt",
+                "--host",
+                "http://x",
+                "--run_time",
+                "5s",
+            ]
+            .map(Into::into)
+            .to_vec(),
         );
         let cli = Cli::try_parse_from(args).unwrap();
-        let Command::Run(run) = cli.command else { panic!("expected run") };
+        let Command::Run(run) = cli.command else {
+            panic!("expected run")
+        };
         assert_eq!(run.config.config_file, PathBuf::from("a.pbtxt"));
         assert_eq!(run.run_time, Some(Duration::from_secs(5)));
         let cli = Cli::try_parse_from(["loadgen", "check", "--config-file", "b"]).unwrap();
-        assert!(matches!(cli.command, Command::Check(c) if c.config_file == PathBuf::from("b")));
+        assert!(
+            matches!(cli.command, Command::Check(c) if c.config_file == std::path::Path::new("b"))
+        );
     }
 }

@@ -134,7 +134,11 @@ impl fmt::Display for Diagnostics {
         let warnings = self.0.len() - errors;
         write!(f, "{errors} error{}", if errors == 1 { "" } else { "s" })?;
         if warnings > 0 {
-            write!(f, ", {warnings} warning{}", if warnings == 1 { "" } else { "s" })?;
+            write!(
+                f,
+                ", {warnings} warning{}",
+                if warnings == 1 { "" } else { "s" }
+            )?;
         }
         Ok(())
     }
@@ -172,8 +176,12 @@ impl SourceText {
                 format!("cannot read the {what}: {e}"),
             )
             .with_help(match e.kind() {
-                std::io::ErrorKind::NotFound => "check the path; relative paths are taken from the current directory",
-                std::io::ErrorKind::PermissionDenied => "make the file readable by the user running loadgen",
+                std::io::ErrorKind::NotFound => {
+                    "check the path; relative paths are taken from the current directory"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "make the file readable by the user running loadgen"
+                }
                 _ => "check that the path names a readable file",
             })])
         })?;
@@ -181,14 +189,19 @@ impl SourceText {
             Ok(text) => Ok(SourceText::new(path, text)),
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
-                let prefix = SourceText::new(path, String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned());
+                let prefix = SourceText::new(
+                    path,
+                    String::from_utf8_lossy(&e.as_bytes()[..valid]).into_owned(),
+                );
                 let position = prefix.position(valid);
                 Err(Diagnostics(vec![Diagnostic::error(
                     path,
                     Some(position),
                     format!("the {what} is not UTF-8 text (invalid byte at offset {valid})"),
                 )
-                .with_help("save the file as UTF-8; binary files cannot be used here")]))
+                .with_help(
+                    "save the file as UTF-8; binary files cannot be used here",
+                )]))
             }
         }
     }
@@ -220,7 +233,9 @@ impl SourceText {
             .get(line)
             .copied()
             .unwrap_or(self.text.len());
-        self.text.get(start..end).map(|l| l.trim_end_matches(['\n', '\r']))
+        self.text
+            .get(start..end)
+            .map(|l| l.trim_end_matches(['\n', '\r']))
     }
 
     /// A diagnostic at a byte offset of this file, with its source line attached.

@@ -89,7 +89,9 @@ impl Template {
                     errors.push(
                         source
                             .error_at(offset, format!("`{USERS_MARKER}` appears more than once"))
-                            .with_help("keep a single marker; loadgen writes all user classes there"),
+                            .with_help(
+                                "keep a single marker; loadgen writes all user classes there",
+                            ),
                     );
                 } else {
                     marker_line = Some(number);
@@ -105,7 +107,9 @@ impl Template {
                         source
                             .error_at(
                                 source_offset(&source, number, column),
-                                format!("the template uses `{word}`, which Locust 2.x no longer has"),
+                                format!(
+                                    "the template uses `{word}`, which Locust 2.x no longer has"
+                                ),
                             )
                             .with_help(*help),
                     );
@@ -149,13 +153,21 @@ impl Template {
         }
 
         match marker_line {
-            Some(marker_line) if errors.is_empty() => Ok(Template { source, marker_line }),
+            Some(marker_line) if errors.is_empty() => Ok(Template {
+                source,
+                marker_line,
+            }),
             _ => Err(Diagnostics(errors)),
         }
     }
 
     /// Renders a locustfile with `users` in place of the marker.
-    pub fn render(&self, users: &[GeneratedUser], user_class: UserClass, header: &str) -> Locustfile {
+    pub fn render(
+        &self,
+        users: &[GeneratedUser],
+        user_class: UserClass,
+        header: &str,
+    ) -> Locustfile {
         let block = generated_block(users, user_class, header);
         let mut text = String::with_capacity(self.source.text.len() + block.len());
         for (i, line) in self.source.text.split_inclusive('\n').enumerate() {
@@ -216,7 +228,12 @@ impl Locustfile {
 /// The locustfile for a whole run: one class per user type of the load. Weights and
 /// waits are those of the type's first phase; while running, loadgen sets the exact
 /// user counts and each phase's waits itself.
-pub fn render_for_run(template: &Template, plan: &Plan, user_class: UserClass, config_name: &str) -> Locustfile {
+pub fn render_for_run(
+    template: &Template,
+    plan: &Plan,
+    user_class: UserClass,
+    config_name: &str,
+) -> Locustfile {
     let users: Vec<GeneratedUser> = plan
         .user_types
         .iter()
@@ -244,7 +261,13 @@ pub fn render_for_run(template: &Template, plan: &Plan, user_class: UserClass, c
 
 /// The locustfile of one phase, as the original wrote them: weights are the phase's
 /// ratios and waits the phase's, so plain `locust -f` runs that phase's mix.
-pub fn render_for_phase(template: &Template, plan: &Plan, phase_index: usize, user_class: UserClass, config_name: &str) -> Locustfile {
+pub fn render_for_phase(
+    template: &Template,
+    plan: &Plan,
+    phase_index: usize,
+    user_class: UserClass,
+    config_name: &str,
+) -> Locustfile {
     let phase = &plan.phases[phase_index];
     let users: Vec<GeneratedUser> = phase
         .shares
@@ -297,7 +320,7 @@ fn generated_block(users: &[GeneratedUser], user_class: UserClass, header: &str)
 /// Seconds as a Python float literal: `1.0`, `0.25`.
 fn seconds(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}.0", ms / 1000)
     } else {
         format!("{}", ms as f64 / 1000.0)
@@ -349,7 +372,9 @@ mod tests {
 
     fn hipster() -> (config::LoadConfig, Plan) {
         let text = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
-        let config = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap().config;
+        let config = config::parse(SourceText::new("load.pbtxt", text.to_string()))
+            .unwrap()
+            .config;
         let plan = Plan::new(&config);
         (config, plan)
     }
@@ -362,21 +387,39 @@ mod tests {
 
     #[test]
     fn missing_marker_and_behaviours_are_all_listed() {
-        let err = check("from locust import TaskSet\nclass NormalUserBehavior(TaskSet):\n    pass\n").unwrap_err();
+        let err =
+            check("from locust import TaskSet\nclass NormalUserBehavior(TaskSet):\n    pass\n")
+                .unwrap_err();
         let msgs: Vec<_> = err.0.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(msgs.len(), 3, "{msgs:?}");
         assert!(msgs[0].contains("no `{{.Users}}` marker"));
         assert!(msgs[1].contains("class WeekendUserBehavior(TaskSet)"));
-        assert!(err.0[1].help.as_deref().unwrap().starts_with("load.pbtxt:17:"), "{:?}", err.0[1].help);
+        assert!(
+            err.0[1]
+                .help
+                .as_deref()
+                .unwrap()
+                .starts_with("load.pbtxt:20:"),
+            "{:?}",
+            err.0[1].help
+        );
         assert!(msgs[2].contains("class HolidayUserBehavior(TaskSet)"));
-        assert!(err.0[2].help.as_deref().unwrap().starts_with("load.pbtxt:33:"));
+        assert!(err.0[2]
+            .help
+            .as_deref()
+            .unwrap()
+            .starts_with("load.pbtxt:37:"));
     }
 
     #[test]
     fn removed_locust_apis_are_located_with_their_replacement() {
         let text = format!("{BEHAVIORS}class X(HttpLocust):\n    task_set = NormalUserBehavior\n    min_wait = 10  # ms\n{{{{.Users}}}}\n");
         let err = check(&text).unwrap_err();
-        let got: Vec<_> = err.0.iter().map(|d| (d.position.unwrap(), d.message.clone())).collect();
+        let got: Vec<_> = err
+            .0
+            .iter()
+            .map(|d| (d.position.unwrap(), d.message.clone()))
+            .collect();
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(got[0].0, Position { line: 6, column: 9 });
         assert!(err.0[0].help.as_deref().unwrap().contains("HttpUser"));
@@ -409,12 +452,19 @@ mod tests {
             "class WeekendUser(HttpUser):\n    weight = 2\n    tasks = [WeekendUserBehavior]\n    wait_time = between(1.0, 1.0)\n"
         ));
         assert!(!file.text.contains("HolidayUser("));
-        let after = file.text.lines().position(|l| l == "print('after')").unwrap() + 1;
+        let after = file
+            .text
+            .lines()
+            .position(|l| l == "print('after')")
+            .unwrap()
+            + 1;
         assert_eq!(file.origin(after), Origin::Template(7));
         assert_eq!(file.origin(3), Origin::Template(3));
         assert_eq!(file.origin(7), Origin::Generated);
         let run = render_for_run(&template, &plan, UserClass::Fast, "load.pbtxt");
-        assert!(run.text.contains("class HolidayUser(FastHttpUser):\n    weight = 3\n"));
+        assert!(run
+            .text
+            .contains("class HolidayUser(FastHttpUser):\n    weight = 3\n"));
     }
 
     #[test]

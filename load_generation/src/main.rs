@@ -71,7 +71,8 @@ fn init_logging(verbose: u8) {
         1 => "loadgen=debug",
         _ => "loadgen=trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOADGEN_LOG").unwrap_or_else(|_| default.into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOADGEN_LOG")
+        .unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

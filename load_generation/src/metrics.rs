@@ -30,7 +30,9 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 
 /// Response time buckets in seconds (Prometheus' defaults): web requests from a
 /// few milliseconds to timeouts.
-const DURATION_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const DURATION_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UserTypeLabels {
@@ -65,11 +67,23 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("loadgen");
         let phase = Gauge::default();
-        registry.register("phase", "The running phase (1-based; 0 until the run starts)", phase.clone());
+        registry.register(
+            "phase",
+            "The running phase (1-based; 0 until the run starts)",
+            phase.clone(),
+        );
         let loop_number = Gauge::default();
-        registry.register("loop", "The running loop through the phases (1-based; 0 until the run starts)", loop_number.clone());
+        registry.register(
+            "loop",
+            "The running loop through the phases (1-based; 0 until the run starts)",
+            loop_number.clone(),
+        );
         let users_target = Family::<UserTypeLabels, Gauge>::default();
-        registry.register("users_target", "Users per type that the running phase plans", users_target.clone());
+        registry.register(
+            "users_target",
+            "Users per type that the running phase plans",
+            users_target.clone(),
+        );
         let users_commanded = Family::<UserTypeLabels, Gauge>::default();
         registry.register(
             "users_commanded",
@@ -77,17 +91,39 @@ impl Metrics {
             users_commanded.clone(),
         );
         let users_actual = Family::<UserTypeLabels, Gauge>::default();
-        registry.register("users_actual", "Users per type that Locust reported running", users_actual.clone());
+        registry.register(
+            "users_actual",
+            "Users per type that Locust reported running",
+            users_actual.clone(),
+        );
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("requests", "Requests sent, failed ones included", requests.clone());
+        registry.register(
+            "requests",
+            "Requests sent, failed ones included",
+            requests.clone(),
+        );
         let failures = Family::<RequestLabels, Counter>::default();
         registry.register("failures", "Requests that failed", failures.clone());
-        let duration: DurationFamily = Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
-        registry.register_with_unit("request_duration", "Response times", Unit::Seconds, duration.clone());
+        let duration: DurationFamily =
+            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+        registry.register_with_unit(
+            "request_duration",
+            "Response times",
+            Unit::Seconds,
+            duration.clone(),
+        );
         let restarts = Counter::default();
-        registry.register("restarts", "Times Locust died and loadgen restarted it", restarts.clone());
+        registry.register(
+            "restarts",
+            "Times Locust died and loadgen restarted it",
+            restarts.clone(),
+        );
         let workers = Gauge::default();
-        registry.register("workers", "Locust workers connected (0 when Locust runs as one process)", workers.clone());
+        registry.register(
+            "workers",
+            "Locust workers connected (0 when Locust runs as one process)",
+            workers.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             phase,
@@ -113,12 +149,19 @@ impl Metrics {
             let labels = UserTypeLabels {
                 user_type: name.as_str().to_string(),
             };
-            self.users_target.get_or_create(&labels).set(i64::from(targets[i]));
-            self.users_commanded.get_or_create(&labels).set(i64::from(status.commanded[i]));
-            self.users_actual.get_or_create(&labels).set(i64::from(status.actual[i]));
+            self.users_target
+                .get_or_create(&labels)
+                .set(i64::from(targets[i]));
+            self.users_commanded
+                .get_or_create(&labels)
+                .set(i64::from(status.commanded[i]));
+            self.users_actual
+                .get_or_create(&labels)
+                .set(i64::from(status.actual[i]));
         }
         // The runner counts restarts; the counter catches up with it.
-        self.restarts.inc_by(u64::from(status.restarts).saturating_sub(self.restarts.get()));
+        self.restarts
+            .inc_by(u64::from(status.restarts).saturating_sub(self.restarts.get()));
         self.workers.set(i64::from(status.workers));
     }
 
@@ -174,14 +217,21 @@ pub async fn serve(addr: SocketAddr, metrics: &Metrics) -> Result<JoinHandle<()>
                 async move {
                     match Metrics::encode(&registry) {
                         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-                        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics").into_response(),
+                        Err(_) => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "cannot encode the metrics",
+                        )
+                            .into_response(),
                     }
                 }
             }),
         )
         // Up as long as loadgen serves: the run itself has no separate health.
         .route("/healthz", get(|| async { "ok" }));
-    tracing::info!("serving metrics at http://{}/metrics", listener.local_addr()?);
+    tracing::info!(
+        "serving metrics at http://{}/metrics",
+        listener.local_addr()?
+    );
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!("the metrics server stopped: {e}");
@@ -197,7 +247,11 @@ mod tests {
     #[test]
     fn samples_become_metrics() {
         let text = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
-        let loaded = crate::config::parse(crate::diagnostic::SourceText::new("load.pbtxt", text.to_string())).unwrap();
+        let loaded = crate::config::parse(crate::diagnostic::SourceText::new(
+            "load.pbtxt",
+            text.to_string(),
+        ))
+        .unwrap();
         let plan = crate::plan::Plan::new(&loaded.config);
         let mut metrics = Metrics::new();
         let commanded = vec![40, 0, 0];
@@ -241,7 +295,10 @@ mod tests {
             "loadgen_restarts_total 2",
             "loadgen_workers 0",
         ] {
-            assert!(text.lines().any(|l| l == line), "no line {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "no line {line:?} in\n{text}"
+            );
         }
     }
 }

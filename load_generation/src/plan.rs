@@ -63,7 +63,11 @@ impl Plan {
         let mut user_types: Vec<UserTypeName> = Vec::new();
         let mut phases = Vec::new();
         for (i, phase) in config.phases.iter().enumerate() {
-            let ratios: Vec<u64> = phase.user_types.iter().map(|t| u64::from(t.ratio)).collect();
+            let ratios: Vec<u64> = phase
+                .user_types
+                .iter()
+                .map(|t| u64::from(t.ratio))
+                .collect();
             let users = apportion(u64::from(phase.num_users), &ratios);
             let shares = phase
                 .user_types
@@ -134,7 +138,11 @@ impl Plan {
 
     /// The total number of users of a phase.
     pub fn total_users(&self, phase_index: usize) -> u64 {
-        self.phases[phase_index].shares.iter().map(|s| u64::from(s.users)).sum()
+        self.phases[phase_index]
+            .shares
+            .iter()
+            .map(|s| u64::from(s.users))
+            .sum()
     }
 
     /// The wait range of each type in a phase; `None` for types not in it.
@@ -148,7 +156,10 @@ impl Plan {
 
     /// The largest user count of any phase.
     pub fn peak_users(&self) -> u64 {
-        (0..self.phases.len()).map(|i| self.total_users(i)).max().unwrap_or(0)
+        (0..self.phases.len())
+            .map(|i| self.total_users(i))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -178,7 +189,7 @@ pub fn apportion(total: u64, weights: &[u64]) -> Vec<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config;
     use crate::diagnostic::SourceText;
@@ -217,13 +228,19 @@ mod tests {
     fn slots_follow_the_cycle_without_drift() {
         let plan = hipster_plan();
         let s = plan.slot_at(Duration::from_secs(0));
-        assert_eq!((s.loop_index, s.phase_index, s.start, s.end), (0, 0, Duration::ZERO, Duration::from_secs(50)));
+        assert_eq!(
+            (s.loop_index, s.phase_index, s.start, s.end),
+            (0, 0, Duration::ZERO, Duration::from_secs(50))
+        );
         let s = plan.slot_at(Duration::from_secs(50));
         assert_eq!((s.phase_index, s.start), (1, Duration::from_secs(50)));
         let s = plan.slot_at(Duration::from_millis(79_999));
         assert_eq!(s.phase_index, 2);
         // Loop 1000: exactly 80_000 s in, phase 2 starts at 80_050 s.
         let s = plan.slot_at(Duration::from_secs(80_000 + 55));
-        assert_eq!((s.loop_index, s.phase_index, s.start), (1000, 1, Duration::from_secs(80_050)));
+        assert_eq!(
+            (s.loop_index, s.phase_index, s.start),
+            (1000, 1, Duration::from_secs(80_050))
+        );
     }
 }

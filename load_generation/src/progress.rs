@@ -25,7 +25,10 @@ impl Progress {
     pub fn new() -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
@@ -50,8 +53,18 @@ impl Progress {
             .user_types
             .iter()
             .enumerate()
-            .filter(|(i, _)| status.commanded[*i] > 0 || status.actual[*i] > 0 || status.plan.targets(status.slot.phase_index)[*i] > 0)
-            .map(|(i, name)| format!("{name} {}/{}", status.actual[i], status.plan.targets(status.slot.phase_index)[i]))
+            .filter(|(i, _)| {
+                status.commanded[*i] > 0
+                    || status.actual[*i] > 0
+                    || status.plan.targets(status.slot.phase_index)[*i] > 0
+            })
+            .map(|(i, name)| {
+                format!(
+                    "{name} {}/{}",
+                    status.actual[i],
+                    status.plan.targets(status.slot.phase_index)[i]
+                )
+            })
             .collect();
         let mut line = format!(
             "phase {}/{} (loop {}) · {} left in phase · {run} | users {} | {:.1} req/s · {} failures ({} now) · p50 {} ms · p95 {} ms",
@@ -116,7 +129,11 @@ impl Observer for Progress {
                 interval.add(ms, c.max(0) as u64);
             }
         }
-        let line = self.line(status, requests as f64 / seconds, &interval, failures);
+        let mut line = self.line(status, requests as f64 / seconds, &interval, failures);
+        if sample.cpu >= 90.0 {
+            // Locust's own warning sign: a saturated generator under-delivers load.
+            line.push_str(&format!(" · Locust CPU {:.0}%", sample.cpu));
+        }
         match &self.bar {
             Some(bar) => bar.set_message(line),
             None => {

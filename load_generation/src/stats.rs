@@ -55,10 +55,6 @@ impl Histogram {
     pub fn max(&self) -> u64 {
         self.0.keys().next_back().copied().unwrap_or(0)
     }
-
-    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.0.iter().map(|(&ms, &c)| (ms, c))
-    }
 }
 
 /// Requests of one name (or all names) over some span of time.
@@ -83,8 +79,16 @@ impl RequestStats {
         Figures {
             requests: self.requests,
             failures: self.failures,
-            requests_per_s: if seconds > 0.0 { self.requests as f64 / seconds } else { 0.0 },
-            mean_ms: if self.requests > 0 { self.total_ms / self.requests as f64 } else { 0.0 },
+            requests_per_s: if seconds > 0.0 {
+                self.requests as f64 / seconds
+            } else {
+                0.0
+            },
+            mean_ms: if self.requests > 0 {
+                self.total_ms / self.requests as f64
+            } else {
+                0.0
+            },
             p50_ms: self.histogram.percentile(0.50),
             p90_ms: self.histogram.percentile(0.90),
             p95_ms: self.histogram.percentile(0.95),
@@ -206,7 +210,13 @@ impl Recorder {
     }
 
     /// A new phase occurrence begins `at_s` seconds into the run.
-    pub fn phase_started(&mut self, phase_index: usize, loop_index: u64, at_s: f64, target_users: Counts) {
+    pub fn phase_started(
+        &mut self,
+        phase_index: usize,
+        loop_index: u64,
+        at_s: f64,
+        target_users: Counts,
+    ) {
         if let Some(previous) = self.record.phases.last_mut() {
             previous.end_s = at_s;
         }
@@ -249,7 +259,9 @@ impl Recorder {
             .occurrence
             .filter(|&i| i < self.record.phases.len())
             .unwrap_or(self.record.phases.len().saturating_sub(1));
-        let Some(phase) = self.record.phases.get_mut(index) else { return };
+        let Some(phase) = self.record.phases.get_mut(index) else {
+            return;
+        };
         if index == latest {
             phase.end_s = phase.end_s.max(at_s);
             phase.actual_users_end = actual.clone();
@@ -287,7 +299,12 @@ impl Recorder {
                 .or_default() += e.occurrences;
         }
         for e in &sample.exceptions {
-            match self.record.exceptions.iter_mut().find(|x| x.traceback == e.traceback) {
+            match self
+                .record
+                .exceptions
+                .iter_mut()
+                .find(|x| x.traceback == e.traceback)
+            {
                 Some(x) => x.count += e.count,
                 None => self.record.exceptions.push(ExceptionRecord {
                     message: e.message.clone(),

@@ -6,15 +6,27 @@ use std::process::Command;
 
 use common::*;
 
-const HIPSTER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../applications/hipster_shop/load_generation/load.pbtxt");
+const HIPSTER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../applications/hipster_shop/load_generation/load.pbtxt"
+);
 
 #[test]
 fn check_prints_the_plan_of_the_hipster_load() {
-    let out = Command::new(BIN).args(["check", "--config_file", HIPSTER]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--config_file", HIPSTER])
+        .output()
+        .unwrap();
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(stdout.contains("3 phases, one loop every 1m20s, 300 users at the peak"), "{stdout}");
-    assert!(stdout.contains("Normal 67 (ratio 1, wait 1000 ms), Weekend 133 (ratio 2, wait 1000 ms)"), "{stdout}");
+    assert!(
+        stdout.contains("3 phases, one loop every 1m20s, 300 users at the peak"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Normal 67 (ratio 1, wait 1000 ms), Weekend 133 (ratio 2, wait 1000 ms)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Holiday 225"), "{stdout}");
 }
 
@@ -24,12 +36,25 @@ fn check_reports_every_error_with_its_position() {
         "phases {\n  duration: 0\n  num_users: 5\n  hatch_rate_per_s: 1\n  user_types { name: \"Normal\" ratio: 1 min_wait_ms: 10 max_wait_ms: 5 }\n}\n",
         &tagging_template(&["Normal"]),
     );
-    let out = Command::new(BIN).arg("check").arg("--config-file").arg(files.config()).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg("--config-file")
+        .arg(files.config())
+        .output()
+        .unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let config = files.config().display().to_string();
-    assert!(stderr.contains(&format!("{config}:2:13: error: phase 1: `duration` is 0")), "{stderr}");
-    assert!(stderr.contains(&format!("{config}:5:53: error: phase 1: `min_wait_ms` (10)")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{config}:2:13: error: phase 1: `duration` is 0")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{config}:5:53: error: phase 1: `min_wait_ms` (10)"
+        )),
+        "{stderr}"
+    );
     assert!(stderr.contains("2 errors"), "{stderr}");
     assert!(!stderr.contains("panicked"));
 }
@@ -40,30 +65,66 @@ fn check_lists_missing_behaviours_and_old_locust_apis() {
         &phase(5, 2, 1, &[("A", 1, 0, 0), ("B", 1, 0, 0)]),
         "from locust import HttpLocust, TaskSet\n\nclass AUserBehavior(TaskSet):\n    min_wait = 5\n\n{{.Users}}\n",
     );
-    let out = Command::new(BIN).arg("check").arg("--config_file").arg(files.config()).output().unwrap();
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg("--config_file")
+        .arg(files.config())
+        .output()
+        .unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("locustfile.loadgen.tmpl:1:20: error: the template uses `HttpLocust`"), "{stderr}");
-    assert!(stderr.contains("locustfile.loadgen.tmpl:4:5: error: the template uses `min_wait`"), "{stderr}");
-    assert!(stderr.contains("the template has no `class BUserBehavior(TaskSet)`"), "{stderr}");
-    assert!(stderr.contains("load.pbtxt:6:"), "the config line asking for B: {stderr}");
+    assert!(
+        stderr.contains("locustfile.loadgen.tmpl:1:20: error: the template uses `HttpLocust`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("locustfile.loadgen.tmpl:4:5: error: the template uses `min_wait`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the template has no `class BUserBehavior(TaskSet)`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("load.pbtxt:6:"),
+        "the config line asking for B: {stderr}"
+    );
 }
 
 #[test]
 fn render_writes_locustfiles_that_python_compiles() {
     let out_dir = tempfile::tempdir().unwrap();
     let out = Command::new(BIN)
-        .args(["render", "--config_file", HIPSTER, "--user-class", "fast", "--out"])
+        .args([
+            "render",
+            "--config_file",
+            HIPSTER,
+            "--user-class",
+            "fast",
+            "--out",
+        ])
         .arg(out_dir.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut files: Vec<_> = std::fs::read_dir(out_dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), 4);
     for file in &files {
-        let compiled = Command::new("python3").args(["-m", "py_compile"]).arg(file).output().unwrap();
-        assert!(compiled.status.success(), "{}: {}", file.display(), text(&compiled.stderr));
+        let compiled = Command::new("python3")
+            .args(["-m", "py_compile"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            compiled.status.success(),
+            "{}: {}",
+            file.display(),
+            text(&compiled.stderr)
+        );
     }
     let phase3 = std::fs::read_to_string(out_dir.path().join("locustfile.phase3.py")).unwrap();
     assert!(phase3.contains("class HolidayUser(FastHttpUser):\n    weight = 3\n    tasks = [HolidayUserBehavior]\n    wait_time = between(1.0, 1.0)\n"));

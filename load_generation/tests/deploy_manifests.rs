@@ -86,7 +86,10 @@ fn docs() -> Vec<Doc> {
 }
 
 fn deployments() -> Vec<Doc> {
-    let deps: Vec<Doc> = docs().into_iter().filter(|d| d.kind() == "Deployment").collect();
+    let deps: Vec<Doc> = docs()
+        .into_iter()
+        .filter(|d| d.kind() == "Deployment")
+        .collect();
     assert!(!deps.is_empty(), "no Deployment found in any manifest");
     deps
 }
@@ -133,9 +136,14 @@ fn port_of(addr: &str) -> i64 {
 }
 
 /// The `loadgen` container of a pod (the one whose args start with a subcommand).
-fn main_container<'a>(doc: &'a Doc) -> &'a Value {
+fn main_container(doc: &Doc) -> &Value {
     let containers = seq(&doc.pod_spec()["containers"]);
-    assert_eq!(containers.len(), 1, "{}: expected exactly one container", doc.what());
+    assert_eq!(
+        containers.len(),
+        1,
+        "{}: expected exactly one container",
+        doc.what()
+    );
     &containers[0]
 }
 
@@ -170,10 +178,17 @@ fn manifests_exist_and_parse() {
         "applications/hipster_shop/kubernetes_manifests/loadgenerator.yaml",
         "applications/hipster_shop/kubernetes_manifests/loadgenerator-distributed.yaml",
     ] {
-        assert!(files.iter().any(|f| f == expected), "missing {expected}; found {files:?}");
+        assert!(
+            files.iter().any(|f| f == expected),
+            "missing {expected}; found {files:?}"
+        );
     }
     for doc in docs() {
-        assert!(doc.value["apiVersion"].is_string(), "{}: no apiVersion", doc.what());
+        assert!(
+            doc.value["apiVersion"].is_string(),
+            "{}: no apiVersion",
+            doc.what()
+        );
         assert!(!doc.kind().is_empty(), "{}: no kind", doc.file.display());
         assert!(!doc.name().is_empty(), "{}: no metadata.name", doc.what());
     }
@@ -217,7 +232,11 @@ fn deployments_run_locked_down_as_non_root() {
         let pod_sc = &pod["securityContext"];
         for c in all_containers(pod) {
             let sc = &c["securityContext"];
-            let what = format!("{} container {}", doc.what(), c["name"].as_str().unwrap_or("?"));
+            let what = format!(
+                "{} container {}",
+                doc.what(),
+                c["name"].as_str().unwrap_or("?")
+            );
             // Container-level settings override the pod-level ones.
             let effective = |key: &str| -> Value {
                 if !sc[key].is_null() {
@@ -226,9 +245,16 @@ fn deployments_run_locked_down_as_non_root() {
                     pod_sc[key].clone()
                 }
             };
-            assert_eq!(effective("runAsNonRoot").as_bool(), Some(true), "{what}: runAsNonRoot");
+            assert_eq!(
+                effective("runAsNonRoot").as_bool(),
+                Some(true),
+                "{what}: runAsNonRoot"
+            );
             let uid = effective("runAsUser").as_i64();
-            assert!(matches!(uid, Some(u) if u > 0), "{what}: runAsUser must be a non-zero UID, is {uid:?}");
+            assert!(
+                matches!(uid, Some(u) if u > 0),
+                "{what}: runAsUser must be a non-zero UID, is {uid:?}"
+            );
             assert_eq!(
                 sc["allowPrivilegeEscalation"].as_bool(),
                 Some(false),
@@ -240,7 +266,9 @@ fn deployments_run_locked_down_as_non_root() {
                 "{what}: readOnlyRootFilesystem: true"
             );
             assert!(
-                seq(&sc["capabilities"]["drop"]).iter().any(|c| c.as_str() == Some("ALL")),
+                seq(&sc["capabilities"]["drop"])
+                    .iter()
+                    .any(|c| c.as_str() == Some("ALL")),
                 "{what}: capabilities.drop must contain ALL"
             );
             assert_eq!(
@@ -256,7 +284,11 @@ fn deployments_run_locked_down_as_non_root() {
 fn deployments_have_resource_requests_and_limits() {
     for doc in deployments() {
         for c in all_containers(doc.pod_spec()) {
-            let what = format!("{} container {}", doc.what(), c["name"].as_str().unwrap_or("?"));
+            let what = format!(
+                "{} container {}",
+                doc.what(),
+                c["name"].as_str().unwrap_or("?")
+            );
             for kind in ["requests", "limits"] {
                 for res in ["cpu", "memory"] {
                     assert!(
@@ -278,19 +310,34 @@ fn writable_paths_and_config_file_are_mounted() {
             .filter_map(|m| m["mountPath"].as_str())
             .collect();
         // Read-only root filesystem: /tmp (HOME, caches, rendered locustfile) must be a volume.
-        assert!(mounts.contains(&"/tmp"), "{}: /tmp must be mounted (emptyDir)", doc.what());
+        assert!(
+            mounts.contains(&"/tmp"),
+            "{}: /tmp must be mounted (emptyDir)",
+            doc.what()
+        );
         let env: BTreeMap<&str, &str> = seq(&c["env"])
             .iter()
             .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
             .collect();
         for var in ["HOME", "XDG_CACHE_HOME"] {
-            let v = env.get(var).unwrap_or_else(|| panic!("{}: env {var} not set", doc.what()));
-            assert!(v.starts_with("/tmp"), "{}: {var}={v} is not under /tmp", doc.what());
+            let v = env
+                .get(var)
+                .unwrap_or_else(|| panic!("{}: env {var} not set", doc.what()));
+            assert!(
+                v.starts_with("/tmp"),
+                "{}: {var}={v} is not under /tmp",
+                doc.what()
+            );
         }
         // --config_file must live in a mounted volume or in the image's /config.
         let args = args(c);
         if let Some(config) = flag(&args, "--config_file") {
-            let dir = Path::new(&config).parent().unwrap().to_str().unwrap().to_owned();
+            let dir = Path::new(&config)
+                .parent()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
             assert!(
                 dir == "/config" || mounts.contains(&dir.as_str()),
                 "{}: --config_file={config} is neither in the image's /config nor in a mounted volume {mounts:?}",
@@ -312,16 +359,28 @@ fn single_node_probes_use_healthz_on_the_metrics_port() {
     let args = args(c);
     let metrics_addr = flag(&args, "--metrics-addr").expect("--metrics-addr in args");
     let metrics_port = port_of(&metrics_addr);
-    assert!(flag(&args, "--wait-for-host").is_some(), "--wait-for-host in args");
+    assert!(
+        flag(&args, "--wait-for-host").is_some(),
+        "--wait-for-host in args"
+    );
     for probe_kind in ["livenessProbe", "readinessProbe", "startupProbe"] {
         let probe = &c[probe_kind];
         if probe.is_null() && probe_kind == "startupProbe" {
             continue;
         }
-        assert_eq!(probe["httpGet"]["path"].as_str(), Some("/healthz"), "{probe_kind} path");
-        assert_eq!(probe_port(c, probe), metrics_port, "{probe_kind} port vs --metrics-addr");
+        assert_eq!(
+            probe["httpGet"]["path"].as_str(),
+            Some("/healthz"),
+            "{probe_kind} path"
+        );
+        assert_eq!(
+            probe_port(c, probe),
+            metrics_port,
+            "{probe_kind} port vs --metrics-addr"
+        );
     }
-    let scrape_port = &doc.value["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"];
+    let scrape_port =
+        &doc.value["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"];
     assert_eq!(
         scrape_port.as_str().and_then(|p| p.parse::<i64>().ok()),
         Some(metrics_port),
@@ -351,7 +410,11 @@ fn distributed_master_and_workers_agree() {
     let worker = find("Deployment", "loadgenerator-worker");
     let service = find("Service", "loadgenerator-master");
 
-    assert_eq!(master.value["spec"]["replicas"].as_i64(), Some(1), "one master");
+    assert_eq!(
+        master.value["spec"]["replicas"].as_i64(),
+        Some(1),
+        "one master"
+    );
     assert_eq!(subcommand(master), "run");
     assert_eq!(subcommand(worker), "worker");
     let margs = args(main_container(master));
@@ -375,23 +438,37 @@ fn distributed_master_and_workers_agree() {
         Some((h, p)) => (h.to_owned(), p.parse::<i64>().unwrap()),
         None => (target.clone(), 5557),
     };
-    assert_eq!(host, service.name(), "workers' --master host is the master Service");
+    assert_eq!(
+        host,
+        service.name(),
+        "workers' --master host is the master Service"
+    );
     let svc_port = seq(&service.value["spec"]["ports"])
         .iter()
         .find(|p| p["port"].as_i64() == Some(port))
         .unwrap_or_else(|| panic!("Service {} does not expose port {port}", service.name()));
     let target_port = svc_port["targetPort"].as_i64().unwrap_or(port);
-    assert_eq!(target_port, bind_port, "Service targetPort vs --master-bind");
+    assert_eq!(
+        target_port, bind_port,
+        "Service targetPort vs --master-bind"
+    );
 
     // The Service selects the master pods and also exposes the metrics port.
-    let selector = service.value["spec"]["selector"].as_mapping().expect("Service selector");
+    let selector = service.value["spec"]["selector"]
+        .as_mapping()
+        .expect("Service selector");
     let labels = master.value["spec"]["template"]["metadata"]["labels"]
         .as_mapping()
         .expect("master pod labels");
     for (k, v) in selector {
-        assert_eq!(labels.get(k), Some(v), "Service selector {k:?} does not match the master pods");
+        assert_eq!(
+            labels.get(k),
+            Some(v),
+            "Service selector {k:?} does not match the master pods"
+        );
     }
-    let metrics_port = port_of(&flag(&margs, "--metrics-addr").expect("--metrics-addr on the master"));
+    let metrics_port =
+        port_of(&flag(&margs, "--metrics-addr").expect("--metrics-addr on the master"));
     assert!(
         seq(&service.value["spec"]["ports"])
             .iter()
@@ -401,7 +478,11 @@ fn distributed_master_and_workers_agree() {
     let mc = main_container(master);
     for probe_kind in ["livenessProbe", "readinessProbe"] {
         assert_eq!(mc[probe_kind]["httpGet"]["path"].as_str(), Some("/healthz"));
-        assert_eq!(probe_port(mc, &mc[probe_kind]), metrics_port, "master {probe_kind} port");
+        assert_eq!(
+            probe_port(mc, &mc[probe_kind]),
+            metrics_port,
+            "master {probe_kind} port"
+        );
     }
 }
 
@@ -427,7 +508,9 @@ fn dockerfile_instructions() -> Vec<(String, String)> {
             continue;
         }
         current.push_str(trimmed);
-        let (kw, rest) = current.split_once(char::is_whitespace).unwrap_or((&current, ""));
+        let (kw, rest) = current
+            .split_once(char::is_whitespace)
+            .unwrap_or((&current, ""));
         out.push((kw.to_uppercase(), rest.trim().to_owned()));
         current.clear();
     }
@@ -437,8 +520,15 @@ fn dockerfile_instructions() -> Vec<(String, String)> {
 #[test]
 fn dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
     let ins = dockerfile_instructions();
-    let froms: Vec<&str> = ins.iter().filter(|(k, _)| k == "FROM").map(|(_, a)| a.as_str()).collect();
-    assert!(froms.len() >= 2, "multi-stage build expected, FROMs: {froms:?}");
+    let froms: Vec<&str> = ins
+        .iter()
+        .filter(|(k, _)| k == "FROM")
+        .map(|(_, a)| a.as_str())
+        .collect();
+    assert!(
+        froms.len() >= 2,
+        "multi-stage build expected, FROMs: {froms:?}"
+    );
     for from in &froms {
         let image = from.split_whitespace().next().unwrap();
         assert!(
@@ -511,21 +601,33 @@ fn dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
     );
 
     let get = |kw: &str| -> Vec<&str> {
-        final_stage.iter().filter(|(k, _)| k == kw).map(|(_, a)| a.as_str()).collect()
+        final_stage
+            .iter()
+            .filter(|(k, _)| k == kw)
+            .map(|(_, a)| a.as_str())
+            .collect()
     };
     assert_eq!(get("ENTRYPOINT"), vec![r#"["loadgen"]"#]);
     assert_eq!(get("CMD"), vec![r#"["run"]"#]);
     assert_eq!(get("STOPSIGNAL"), vec!["SIGTERM"]);
     assert!(
-        get("EXPOSE").iter().any(|e| e.split_whitespace().any(|p| p == "9646")),
+        get("EXPOSE")
+            .iter()
+            .any(|e| e.split_whitespace().any(|p| p == "9646")),
         "EXPOSE 9646"
     );
 }
 
 #[test]
 fn dockerignore_keeps_build_outputs_out_of_the_context() {
-    let text = fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore at repo root");
+    let text =
+        fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore at repo root");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    assert!(lines.iter().any(|l| l.trim_start_matches("**/") == "target"), "target/ ignored");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start_matches("**/") == "target"),
+        "target/ ignored"
+    );
     assert!(lines.contains(&".git"), ".git ignored");
 }

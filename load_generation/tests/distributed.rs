@@ -23,28 +23,55 @@ fn two_workers_keep_phases_and_mix() {
     let mut cmd = loadgen(&tag);
     cmd.arg("--config_file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "16s", "--workers", "2", "--report"])
+        .args([
+            "--host",
+            &shop.host(),
+            "--run_time",
+            "16s",
+            "--workers",
+            "2",
+            "--report",
+        ])
         .arg(&report);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(wait_until_gone(&tag, Duration::from_secs(2)).is_empty(), "processes left behind");
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
 
     let log = shop.requests();
     let t0 = log.first().unwrap().t - 0.02;
-    let live = LiveUsers { log: &log, window: 1.0 };
+    let live = LiveUsers {
+        log: &log,
+        window: 1.0,
+    };
     for (p, plan) in planned.iter().enumerate() {
         let start = t0 + p as f64 * PHASE_S;
         for at in [start + 4.0, start + PHASE_S - 0.3] {
             let seen = live.at(at);
             for (kind, want) in plan {
-                assert_eq!(seen.get(*kind).copied().unwrap_or(0), *want, "phase {} at +{:.1}s: {seen:?}", p + 1, at - start);
+                assert_eq!(
+                    seen.get(*kind).copied().unwrap_or(0),
+                    *want,
+                    "phase {} at +{:.1}s: {seen:?}",
+                    p + 1,
+                    at - start
+                );
             }
         }
     }
     // Both workers ran users: the report saw two workers' worth of sessions.
     let summary = json(&report.join("summary.json"));
     let total = summary["total"]["total"]["requests"].as_u64().unwrap() as f64;
-    assert!((total - log.len() as f64).abs() <= 0.03 * log.len() as f64 + 10.0, "report {total}, server {}", log.len());
+    assert!(
+        (total - log.len() as f64).abs() <= 0.03 * log.len() as f64 + 10.0,
+        "report {total}, server {}",
+        log.len()
+    );
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("2 workers"), "progress should show the workers: {stderr}");
+    assert!(
+        stderr.contains("2 workers"),
+        "progress should show the workers: {stderr}"
+    );
 }

@@ -63,17 +63,26 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> 
 }
 
 fn read(scrape: &Scrape, healthy: bool) -> Seen {
-    let per_type = |metric: &str| [value(scrape, metric, &[("user_type", "A")]), value(scrape, metric, &[("user_type", "B")])];
+    let per_type = |metric: &str| {
+        [
+            value(scrape, metric, &[("user_type", "A")]),
+            value(scrape, metric, &[("user_type", "B")]),
+        ]
+    };
     Seen {
         phase: value(scrape, "loadgen_phase", &[]),
         loop_number: value(scrape, "loadgen_loop", &[]),
         target: per_type("loadgen_users_target"),
         actual: per_type("loadgen_users_actual"),
-        requests: value(scrape, "loadgen_requests_total", &[("method", "GET"), ("name", "/")]),
-        has_duration: scrape
-            .samples
-            .iter()
-            .any(|s| s.metric == "loadgen_request_duration_seconds" && matches!(&s.value, Value::Histogram(h) if !h.is_empty())),
+        requests: value(
+            scrape,
+            "loadgen_requests_total",
+            &[("method", "GET"), ("name", "/")],
+        ),
+        has_duration: scrape.samples.iter().any(|s| {
+            s.metric == "loadgen_request_duration_seconds"
+                && matches!(&s.value, Value::Histogram(h) if !h.is_empty())
+        }),
         healthy,
     }
 }
@@ -88,7 +97,14 @@ fn metrics_follow_the_phases_while_the_load_runs() {
     cmd.arg("run")
         .arg("--config_file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "9s", "--metrics-addr", &metrics_addr])
+        .args([
+            "--host",
+            &shop.host(),
+            "--run_time",
+            "9s",
+            "--metrics-addr",
+            &metrics_addr,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let start = Instant::now();
@@ -100,7 +116,10 @@ fn metrics_follow_the_phases_while_the_load_runs() {
         s
     });
 
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let get = |path: &str| {
         client
             .get(format!("http://{metrics_addr}{path}"))
@@ -122,7 +141,8 @@ fn metrics_follow_the_phases_while_the_load_runs() {
         // /healthz first: if /metrics answers after it, the server was up for both.
         let healthy = get("/healthz").as_deref() == Some("ok");
         if let Some(text) = get("/metrics") {
-            let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parse /metrics");
+            let scrape =
+                Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parse /metrics");
             seen.push(read(&scrape, healthy));
         }
         std::thread::sleep(Duration::from_millis(500));
@@ -130,10 +150,20 @@ fn metrics_follow_the_phases_while_the_load_runs() {
     let elapsed = start.elapsed();
     drop(loadgen); // kills it if it outlived the limit
     let stderr = stderr.join().unwrap();
-    let status = status.unwrap_or_else(|| panic!("loadgen still running after {limit:?}; stderr:\n{stderr}"));
-    assert!(status.success(), "loadgen failed ({status}); stderr:\n{stderr}");
-    assert!(elapsed < Duration::from_secs(30), "the 9 s run took {elapsed:?}; stderr:\n{stderr}");
-    assert!(wait_until_gone(&tag, Duration::from_secs(2)).is_empty(), "processes left behind");
+    let status = status
+        .unwrap_or_else(|| panic!("loadgen still running after {limit:?}; stderr:\n{stderr}"));
+    assert!(
+        status.success(),
+        "loadgen failed ({status}); stderr:\n{stderr}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "the 9 s run took {elapsed:?}; stderr:\n{stderr}"
+    );
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
 
     let context = format!("{} scrapes: {seen:#?}\nstderr:\n{stderr}", seen.len());
     // Phase 0 while Locust starts, then each phase once, in order (a single loop).
@@ -143,15 +173,28 @@ fn metrics_follow_the_phases_while_the_load_runs() {
         phases.remove(0);
     }
     assert_eq!(phases, [1.0, 2.0], "phase sequence; {context}");
-    let running: Vec<&Seen> = seen.iter().filter(|s| s.phase.is_some_and(|p| p >= 1.0)).collect();
-    assert!(running.len() >= 8, "too few scrapes during the run; {context}");
-    assert!(running.iter().all(|s| s.loop_number == Some(1.0)), "loop is not 1 throughout; {context}");
+    let running: Vec<&Seen> = seen
+        .iter()
+        .filter(|s| s.phase.is_some_and(|p| p >= 1.0))
+        .collect();
+    assert!(
+        running.len() >= 8,
+        "too few scrapes during the run; {context}"
+    );
+    assert!(
+        running.iter().all(|s| s.loop_number == Some(1.0)),
+        "loop is not 1 throughout; {context}"
+    );
 
     // Targets per phase, and Locust reaching them.
     let in_phase = |p: f64| running.iter().filter(move |s| s.phase == Some(p));
     for (p, want) in [(1.0, [4.0, 0.0]), (2.0, [2.0, 4.0])] {
         for s in in_phase(p) {
-            assert_eq!(s.target, [Some(want[0]), Some(want[1])], "phase {p} targets (A, B); {context}");
+            assert_eq!(
+                s.target,
+                [Some(want[0]), Some(want[1])],
+                "phase {p} targets (A, B); {context}"
+            );
         }
         assert!(
             in_phase(p).any(|s| s.actual == [Some(want[0]), Some(want[1])]),
@@ -161,12 +204,24 @@ fn metrics_follow_the_phases_while_the_load_runs() {
 
     // Requests only ever add up, and do add up.
     let requests: Vec<f64> = running.iter().filter_map(|s| s.requests).collect();
-    assert!(requests.windows(2).all(|w| w[0] <= w[1]), "requests_total went down: {requests:?}");
-    assert!(requests.len() >= 2 && requests.last() > requests.first(), "requests_total did not grow: {requests:?}");
-    assert!(running.iter().any(|s| s.has_duration), "no request_duration_seconds histogram; {context}");
+    assert!(
+        requests.windows(2).all(|w| w[0] <= w[1]),
+        "requests_total went down: {requests:?}"
+    );
+    assert!(
+        requests.len() >= 2 && requests.last() > requests.first(),
+        "requests_total did not grow: {requests:?}"
+    );
+    assert!(
+        running.iter().any(|s| s.has_duration),
+        "no request_duration_seconds histogram; {context}"
+    );
 
     // Kubernetes probes: healthy whenever the server answered during the run.
-    assert!(running.iter().all(|s| s.healthy), "/healthz failed during the run; {context}");
+    assert!(
+        running.iter().all(|s| s.healthy),
+        "/healthz failed during the run; {context}"
+    );
 }
 
 /// A taken address is a clear error before anything starts.
@@ -180,10 +235,26 @@ fn a_taken_metrics_address_is_an_error() {
     cmd.arg("run")
         .arg("--config_file")
         .arg(files.config())
-        .args(["--host", "http://127.0.0.1:9", "--run_time", "5s", "--metrics-addr", &addr]);
+        .args([
+            "--host",
+            "http://127.0.0.1:9",
+            "--run_time",
+            "5s",
+            "--metrics-addr",
+            &addr,
+        ]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(30));
     let stderr = text(&out.stderr);
-    assert!(!out.status.success(), "loadgen ran despite a taken --metrics-addr: {stderr}");
-    assert!(stderr.contains(&addr), "the error does not name {addr}: {stderr}");
-    assert!(wait_until_gone(&tag, Duration::from_secs(2)).is_empty(), "processes left behind");
+    assert!(
+        !out.status.success(),
+        "loadgen ran despite a taken --metrics-addr: {stderr}"
+    );
+    assert!(
+        stderr.contains(&addr),
+        "the error does not name {addr}: {stderr}"
+    );
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
 }

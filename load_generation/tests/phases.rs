@@ -46,14 +46,20 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "loadgen failed: {stderr}");
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
-    assert!(wait_until_gone(&tag, Duration::from_secs(2)).is_empty(), "processes left behind");
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
 
     let log = shop.requests();
     assert!(log.len() > 1000, "only {} requests", log.len());
     assert!(log.iter().all(|r| r.status == 200), "the shop saw failures");
     // The run starts with the first request (users start within milliseconds).
     let t0 = log.first().unwrap().t - 0.02;
-    let live = LiveUsers { log: &log, window: 1.5 };
+    let live = LiveUsers {
+        log: &log,
+        window: 1.5,
+    };
 
     // Plateaus: after each phase's ramp (<= 1.6 s) plus the counting window.
     for p in 0..3 {
@@ -72,7 +78,11 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
                 );
                 let share = got as f64 / seen.values().sum::<usize>().max(1) as f64;
                 let planned_share = want as f64 / total as f64;
-                assert!((share - planned_share).abs() <= 0.02, "phase {} mix of {kind}: {share:.3} vs {planned_share:.3}", p + 1);
+                assert!(
+                    (share - planned_share).abs() <= 0.02,
+                    "phase {} mix of {kind}: {share:.3} vs {planned_share:.3}",
+                    p + 1
+                );
             }
         }
     }
@@ -98,7 +108,12 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
         let start = t0 + p as f64 * PHASE_S;
         live.rate(kind, start + 3.0, start + PHASE_S - 0.2) / users
     };
-    for (kind, p, users, expected) in [("A", 0, 50.0, 2.0), ("A", 1, 25.0, 1.0), ("B", 1, 75.0, 1.0), ("C", 2, 40.0, 4.0)] {
+    for (kind, p, users, expected) in [
+        ("A", 0, 50.0, 2.0),
+        ("A", 1, 25.0, 1.0),
+        ("B", 1, 75.0, 1.0),
+        ("C", 2, 40.0, 4.0),
+    ] {
         let per_user = users_rate(kind, p, users);
         // The wait comes on top of each task's own duration (a few ms here).
         let implied = 1.0 / (1.0 / expected + 0.01);
@@ -109,7 +124,10 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
         );
     }
     // A leaves the mix in phase 3: no A requests once its users have stopped.
-    let a_late = log.iter().filter(|r| r.t > t0 + 2.0 * PHASE_S + 2.0 && r.user_type.as_deref() == Some("A")).count();
+    let a_late = log
+        .iter()
+        .filter(|r| r.t > t0 + 2.0 * PHASE_S + 2.0 && r.user_type.as_deref() == Some("A"))
+        .count();
     assert_eq!(a_late, 0, "A users kept running in phase 3");
 
     // The run time is exact: the load lasts 24 s, not a phase more.
@@ -124,11 +142,22 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
     for (p, phase) in phases.iter().enumerate() {
         let reported = phase["total"]["requests"].as_u64().unwrap() as f64;
         let start = t0 + p as f64 * PHASE_S;
-        let seen = log.iter().filter(|r| r.t >= start && r.t < start + PHASE_S).count() as f64;
-        assert!((reported - seen).abs() <= 0.05 * seen + 20.0, "phase {}: report {reported}, server {seen}", p + 1);
+        let seen = log
+            .iter()
+            .filter(|r| r.t >= start && r.t < start + PHASE_S)
+            .count() as f64;
+        assert!(
+            (reported - seen).abs() <= 0.05 * seen + 20.0,
+            "phase {}: report {reported}, server {seen}",
+            p + 1
+        );
     }
     let total = summary["total"]["total"]["requests"].as_u64().unwrap() as f64;
-    assert!((total - log.len() as f64).abs() <= 0.01 * log.len() as f64 + 5.0, "report total {total}, server {}", log.len());
+    assert!(
+        (total - log.len() as f64).abs() <= 0.01 * log.len() as f64 + 5.0,
+        "report total {total}, server {}",
+        log.len()
+    );
     let stdout = text(&out.stdout);
     assert!(stdout.contains("│ all"), "no summary table: {stdout}");
 }
@@ -136,7 +165,11 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
 #[test]
 fn quiet_phase_and_loops() {
     // A phase with 0 users between two busy ones, looping twice.
-    let config = [phase(3, 10, 100, &[("A", 1, 200, 200)]), phase(3, 0, 100, &[("A", 1, 200, 200)])].concat();
+    let config = [
+        phase(3, 10, 100, &[("A", 1, 200, 200)]),
+        phase(3, 0, 100, &[("A", 1, 200, 200)]),
+    ]
+    .concat();
     let shop = Shop::start();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let report = files.path("r");
@@ -151,11 +184,23 @@ fn quiet_phase_and_loops() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = shop.requests();
     let t0 = log.first().unwrap().t - 0.02;
-    let live = LiveUsers { log: &log, window: 0.6 };
+    let live = LiveUsers {
+        log: &log,
+        window: 0.6,
+    };
     assert_eq!(live.total_at(t0 + 2.5), 10);
     assert_eq!(live.total_at(t0 + 5.5), 0, "the quiet phase is not quiet");
-    assert_eq!(live.total_at(t0 + 8.5), 10, "the second loop did not come back");
+    assert_eq!(
+        live.total_at(t0 + 8.5),
+        10,
+        "the second loop did not come back"
+    );
     let summary = json(&report.join("summary.json"));
-    let loops: Vec<u64> = summary["phases"].as_array().unwrap().iter().map(|p| p["loop_number"].as_u64().unwrap()).collect();
+    let loops: Vec<u64> = summary["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["loop_number"].as_u64().unwrap())
+        .collect();
     assert_eq!(loops, [1, 1, 2, 2]);
 }

@@ -14,8 +14,14 @@ fn simple_config(users: u32) -> String {
 /// Starts `loadgen run` in the background against `host`.
 fn start_run(tag: &str, files: &LoadFiles, host: &str, extra: &[&str]) -> std::process::Child {
     let mut cmd = loadgen(tag);
-    cmd.arg("--config_file").arg(files.config()).args(["--host", host]).args(extra);
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start loadgen")
+    cmd.arg("--config_file")
+        .arg(files.config())
+        .args(["--host", host])
+        .args(extra);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loadgen")
 }
 
 fn wait_for_requests(shop: &Shop, n: u64, limit: Duration) {
@@ -49,7 +55,10 @@ fn finish(child: std::process::Child, limit: Duration) -> (std::process::Output,
 fn harness_pids(tag: &str) -> Vec<u32> {
     tagged_processes(tag)
         .into_iter()
-        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains("loadgen_harness.py")))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("loadgen_harness.py"))
+        })
         .collect()
 }
 
@@ -59,7 +68,12 @@ fn sigterm_stops_within_two_seconds_with_summary_and_report() {
     let files = LoadFiles::new(&simple_config(10), &tagging_template(&["A"]));
     let report = files.path("report");
     let tag = tag("sigterm");
-    let child = start_run(&tag, &files, &shop.host(), &["--report", report.to_str().unwrap()]);
+    let child = start_run(
+        &tag,
+        &files,
+        &shop.host(),
+        &["--report", report.to_str().unwrap()],
+    );
     wait_for_requests(&shop, 100, Duration::from_secs(30));
     assert!(!harness_pids(&tag).is_empty(), "no harness found");
     signal(child.id(), libc::SIGTERM);
@@ -69,11 +83,18 @@ fn sigterm_stops_within_two_seconds_with_summary_and_report() {
     assert!(text(&out.stdout).contains("│ all"), "no summary");
     let summary = json(&report.join("summary.json"));
     assert!(summary["total"]["total"]["requests"].as_u64().unwrap() >= 100);
-    assert!(wait_until_gone(&tag, Duration::from_millis(500)).is_empty(), "processes left behind");
+    assert!(
+        wait_until_gone(&tag, Duration::from_millis(500)).is_empty(),
+        "processes left behind"
+    );
     // The private workspace is gone too.
     let requests_after = shop.total_requests();
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(shop.total_requests(), requests_after, "load continued after exit");
+    assert_eq!(
+        shop.total_requests(),
+        requests_after,
+        "load continued after exit"
+    );
 }
 
 #[test]
@@ -89,7 +110,10 @@ fn a_second_signal_stops_at_once() {
     let (out, took) = finish(child, Duration::from_secs(10));
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(!out.status.success());
-    assert!(wait_until_gone(&tag, Duration::from_secs(1)).is_empty(), "processes left behind");
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(1)).is_empty(),
+        "processes left behind"
+    );
 }
 
 #[test]
@@ -99,7 +123,10 @@ fn sigkill_of_loadgen_leaves_no_process_behind() {
     let tag = tag("sigkill");
     let child = start_run(&tag, &files, &shop.host(), &["--workers", "1"]);
     wait_for_requests(&shop, 20, Duration::from_secs(40));
-    assert!(harness_pids(&tag).len() >= 2, "expected a master and a worker");
+    assert!(
+        harness_pids(&tag).len() >= 2,
+        "expected a master and a worker"
+    );
     signal(child.id(), libc::SIGKILL);
     let _ = finish(child, Duration::from_secs(5));
     let left = wait_until_gone(&tag, Duration::from_secs(3));
@@ -109,11 +136,20 @@ fn sigkill_of_loadgen_leaves_no_process_behind() {
 #[test]
 fn locust_crash_is_restarted_and_the_schedule_resumes() {
     let shop = Shop::start();
-    let config = [phase(8, 10, 100, &[("A", 1, 200, 200)]), phase(8, 20, 100, &[("A", 1, 200, 200), ("B", 1, 200, 200)])].concat();
+    let config = [
+        phase(8, 10, 100, &[("A", 1, 200, 200)]),
+        phase(8, 20, 100, &[("A", 1, 200, 200), ("B", 1, 200, 200)]),
+    ]
+    .concat();
     let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
     let report = files.path("report");
     let tag = tag("crash");
-    let child = start_run(&tag, &files, &shop.host(), &["--run_time", "16s", "--report", report.to_str().unwrap()]);
+    let child = start_run(
+        &tag,
+        &files,
+        &shop.host(),
+        &["--run_time", "16s", "--report", report.to_str().unwrap()],
+    );
     wait_for_requests(&shop, 50, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(4));
     let victims = harness_pids(&tag);
@@ -126,7 +162,10 @@ fn locust_crash_is_restarted_and_the_schedule_resumes() {
         if !now.is_empty() && now != victims {
             break;
         }
-        assert!(killed_at.elapsed() < Duration::from_secs(10), "Locust was not restarted");
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(10),
+            "Locust was not restarted"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let (out, _) = finish(child, Duration::from_secs(60));
@@ -138,9 +177,16 @@ fn locust_crash_is_restarted_and_the_schedule_resumes() {
     // After the restart the load came back to phase 2's plan: 10 A + 10 B.
     let log = shop.requests();
     let end = log.last().unwrap().t;
-    let live = LiveUsers { log: &log, window: 0.6 };
+    let live = LiveUsers {
+        log: &log,
+        window: 0.6,
+    };
     let seen = live.at(end - 0.5);
-    assert_eq!((seen.get("A").copied(), seen.get("B").copied()), (Some(10), Some(10)), "{seen:?}");
+    assert_eq!(
+        (seen.get("A").copied(), seen.get("B").copied()),
+        (Some(10), Some(10)),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -150,11 +196,16 @@ fn repeated_crashes_stop_with_a_clear_error() {
     let files = LoadFiles::new(&simple_config(1), template);
     let tag = tag("crashloop");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file").arg(files.config()).args(["--host", &shop.host(), "--run_time", "5m"]);
+    cmd.arg("--config_file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run_time", "5m"]);
     let (out, took) = run_with_limit(cmd, Duration::from_secs(90));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("crashed 5 times within 60 s; giving up"), "{stderr}");
+    assert!(
+        stderr.contains("crashed 5 times within 60 s; giving up"),
+        "{stderr}"
+    );
     assert!(took < Duration::from_secs(60), "took {took:?}");
     assert!(wait_until_gone(&tag, Duration::from_secs(1)).is_empty());
 }
@@ -166,17 +217,35 @@ fn a_dead_target_counts_failures_and_load_resumes_when_it_returns() {
     let report = files.path("report");
     let tag = tag("dead");
     let host = format!("http://127.0.0.1:{port}");
-    let child = start_run(&tag, &files, &host, &["--run_time", "10s", "--report", report.to_str().unwrap()]);
+    let child = start_run(
+        &tag,
+        &files,
+        &host,
+        &["--run_time", "10s", "--report", report.to_str().unwrap()],
+    );
     std::thread::sleep(Duration::from_secs(5));
     let shop = Shop::start_on(port);
     let (out, _) = finish(child, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = json(&report.join("summary.json"));
-    assert!(summary["total"]["total"]["failures"].as_u64().unwrap() > 0, "no failures counted");
+    assert!(
+        summary["total"]["total"]["failures"].as_u64().unwrap() > 0,
+        "no failures counted"
+    );
     let log = shop.requests();
-    let live = LiveUsers { log: &log, window: 0.6 };
-    let end = log.last().expect("no requests after the target came back").t;
-    assert_eq!(live.total_at(end - 0.3), 5, "load did not resume at the phase's level");
+    let live = LiveUsers {
+        log: &log,
+        window: 0.6,
+    };
+    let end = log
+        .last()
+        .expect("no requests after the target came back")
+        .t;
+    assert_eq!(
+        live.total_at(end - 0.3),
+        5,
+        "load did not resume at the phase's level"
+    );
 }
 
 #[test]
@@ -185,12 +254,23 @@ fn an_error_in_the_template_is_shown_with_the_template_line() {
     let files = LoadFiles::new(&simple_config(1), template);
     let tag = tag("tmplerr");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file").arg(files.config()).args(["--host", "http://127.0.0.1:9", "--run_time", "5s"]);
+    cmd.arg("--config_file").arg(files.config()).args([
+        "--host",
+        "http://127.0.0.1:9",
+        "--run_time",
+        "5s",
+    ]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let template_path = files.path("locustfile.loadgen.tmpl");
-    assert!(stderr.contains(&format!("File \"{}\", line 8", template_path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("File \"{}\", line 8", template_path.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("NameError"), "{stderr}");
-    assert!(!stderr.contains("loadgen_harness.py\", line"), "harness internals leaked: {stderr}");
+    assert!(
+        !stderr.contains("loadgen_harness.py\", line"),
+        "harness internals leaked: {stderr}"
+    );
 }

@@ -122,8 +122,6 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
 pub struct Located {
     pub spans: SpanMap,
     pub diagnostics: Vec<Diagnostic>,
-    /// False when the pass met text it could not follow; prost-reflect then reports it.
-    pub followed_to_end: bool,
 }
 
 /// Walks `source` as a `root` message.
@@ -136,11 +134,12 @@ pub fn locate(source: &SourceText, root: &MessageDescriptor) -> Located {
         spans: SpanMap::new(),
         diagnostics: Vec::new(),
     };
-    let followed_to_end = walker.message_body(root, "", None).is_ok();
+    // Text the pass cannot follow (a syntax error) ends the walk; prost-reflect
+    // then reports that error with its position.
+    let _ = walker.message_body(root, "", None);
     Located {
         spans: walker.spans,
         diagnostics: walker.diagnostics,
-        followed_to_end,
     }
 }
 
@@ -175,7 +174,12 @@ impl<'s> Walker<'s> {
     }
 
     /// Fields until `close` (or the end of input for the root message).
-    fn message_body(&mut self, desc: &MessageDescriptor, path: &str, close: Option<char>) -> Result<(), Lost> {
+    fn message_body(
+        &mut self,
+        desc: &MessageDescriptor,
+        path: &str,
+        close: Option<char>,
+    ) -> Result<(), Lost> {
         let mut counts: HashMap<String, usize> = HashMap::new();
         loop {
             let Some(tok) = self.peek().cloned() else {
@@ -220,7 +224,9 @@ impl<'s> Walker<'s> {
 
         if matches!(field.kind(), Kind::Message(_)) && self.peek_punct('[') {
             // A list of messages, `phases: [ {..}, {..} ]`: each element is one occurrence.
-            let Kind::Message(inner) = field.kind() else { return Err(Lost) };
+            let Kind::Message(inner) = field.kind() else {
+                return Err(Lost);
+            };
             self.bump();
             while !self.peek_punct(']') {
                 let key = self.record(&field, path, name, name_offset, self.offset(), counts);
@@ -272,10 +278,14 @@ impl<'s> Walker<'s> {
             format!("{path}{name}")
         };
         if !repeated && *occurrence > 0 {
-            let first = self.spans.get(&key).map(|s| self.source.position(s.name).line);
-            let mut d = self
-                .source
-                .error_at(name_offset, format!("`{name}` is set more than once in this message"));
+            let first = self
+                .spans
+                .get(&key)
+                .map(|s| self.source.position(s.name).line);
+            let mut d = self.source.error_at(
+                name_offset,
+                format!("`{name}` is set more than once in this message"),
+            );
             if let Some(line) = first {
                 d = d.with_help(format!("it was first set on line {line}; keep one of them"));
             }
@@ -326,14 +336,25 @@ impl<'s> Walker<'s> {
                         if v < range.0 || v > range.1 {
                             self.diagnostics.push(
                                 self.source
-                                    .error_at(offset, format!("`{name}` is {v}, out of range for a 32-bit integer"))
-                                    .with_help(format!("use a value from {} to {}", range.0, range.1)),
+                                    .error_at(
+                                        offset,
+                                        format!(
+                                            "`{name}` is {v}, out of range for a 32-bit integer"
+                                        ),
+                                    )
+                                    .with_help(format!(
+                                        "use a value from {} to {}",
+                                        range.0, range.1
+                                    )),
                             );
                         }
                     }
                     None => self.diagnostics.push(
                         self.source
-                            .error_at(offset, format!("`{name}` expects a whole number, found `{text}`"))
+                            .error_at(
+                                offset,
+                                format!("`{name}` expects a whole number, found `{text}`"),
+                            )
                             .with_help(format!("write `{name}: 10` (no units, no decimals)")),
                     ),
                 }
@@ -342,7 +363,10 @@ impl<'s> Walker<'s> {
             (Kind::Int32 | Kind::Int64 | Kind::Uint32 | Kind::Uint64, found) => {
                 self.diagnostics.push(
                     self.source
-                        .error_at(offset, format!("`{name}` expects a whole number, found {}", describe(found)))
+                        .error_at(
+                            offset,
+                            format!("`{name}` expects a whole number, found {}", describe(found)),
+                        )
                         .with_help(format!("write `{name}: 10` (no quotes)")),
                 );
                 self.skip_strings(found);
@@ -355,7 +379,13 @@ impl<'s> Walker<'s> {
             (Kind::String, found) => {
                 self.diagnostics.push(
                     self.source
-                        .error_at(offset, format!("`{name}` expects a quoted string, found {}", describe(found)))
+                        .error_at(
+                            offset,
+                            format!(
+                                "`{name}` expects a quoted string, found {}",
+                                describe(found)
+                            ),
+                        )
                         .with_help(format!("write `{name}: \"Normal\"`")),
                 );
                 Ok(())
@@ -418,7 +448,8 @@ impl<'s> Walker<'s> {
             Some(k) => format!("did you mean `{k}`? Known fields: {}", known.join(", ")),
             None => format!("known fields: {}", known.join(", ")),
         };
-        self.diagnostics.push(self.source.error_at(offset, message).with_help(help));
+        self.diagnostics
+            .push(self.source.error_at(offset, message).with_help(help));
     }
 }
 
@@ -466,7 +497,6 @@ mod tests {
     fn records_paths_of_nested_and_repeated_fields() {
         let l = run("phases {\n user_types { name: \"A\" }\n user_types < name: 'B' >\n duration: 5 }\nphases: { num_users: 3 }");
         assert!(l.diagnostics.is_empty(), "{:?}", l.diagnostics);
-        assert!(l.followed_to_end);
         assert_eq!(l.spans["phases[0].user_types[1].name"].name, 49);
         assert!(l.spans.contains_key("phases[1].num_users"));
         assert!(l.spans.contains_key("phases[0].duration"));
@@ -475,7 +505,6 @@ mod tests {
     #[test]
     fn lists_of_messages_are_indexed() {
         let l = run("phases: [ { duration: 1 }, { duration: 2 } ]");
-        assert!(l.followed_to_end);
         assert!(l.spans.contains_key("phases[0].duration"));
         assert!(l.spans.contains_key("phases[1].duration"));
     }
@@ -483,9 +512,15 @@ mod tests {
     #[test]
     fn collects_every_unknown_field_with_a_suggestion() {
         let l = run("phases { min_wait: 1 user_types { min_wait: 3 ratoi: 1 } }");
-        let msgs: Vec<_> = l.diagnostics.iter().map(|d| (d.message.clone(), d.help.clone().unwrap())).collect();
+        let msgs: Vec<_> = l
+            .diagnostics
+            .iter()
+            .map(|d| (d.message.clone(), d.help.clone().unwrap()))
+            .collect();
         assert_eq!(msgs.len(), 3, "{msgs:?}");
-        assert!(msgs[1].0.contains("unknown field `min_wait` in a user type"));
+        assert!(msgs[1]
+            .0
+            .contains("unknown field `min_wait` in a user type"));
         assert!(msgs[1].1.starts_with("did you mean `min_wait_ms`?"));
         assert!(msgs[2].1.starts_with("did you mean `ratio`?"));
     }
@@ -505,6 +540,5 @@ mod tests {
     fn comments_and_separators_are_skipped() {
         let l = run("# a load\nphases { # first\n duration: 5; num_users: 1, }\n");
         assert!(l.diagnostics.is_empty());
-        assert!(l.followed_to_end);
     }
 }

@@ -88,10 +88,12 @@ mod tests {
     use super::*;
     use crate::diagnostic::Position;
 
-    const ORIGINAL: &str = include_str!("../../../applications/hipster_shop/load_generation/load.pbtxt");
+    const ORIGINAL: &str =
+        include_str!("../../../applications/hipster_shop/load_generation/load.pbtxt");
 
     fn errors_of(text: &str) -> Vec<(usize, usize, String)> {
-        let err = parse(SourceText::new("load.pbtxt", text.to_string())).expect_err("config should be rejected");
+        let err = parse(SourceText::new("load.pbtxt", text.to_string()))
+            .expect_err("config should be rejected");
         err.0
             .iter()
             .map(|d| {
@@ -123,7 +125,11 @@ mod tests {
         assert_eq!(phases[1].duration, Duration::from_secs(20));
         assert_eq!(phases[1].num_users, 200);
         assert_eq!(phases[1].hatch_rate_per_s, 50);
-        let names: Vec<_> = phases[2].user_types.iter().map(|t| t.name.as_str()).collect();
+        let names: Vec<_> = phases[2]
+            .user_types
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         assert_eq!(names, ["Normal", "Holiday"]);
         assert_eq!(phases[2].user_types[1].ratio, 3);
         assert_eq!(phases[2].user_types[1].min_wait, Duration::from_secs(1));
@@ -157,7 +163,8 @@ mod tests {
 
     #[test]
     fn unknown_fields_suggest_the_nearest_name() {
-        let text = format!("phases {{\n  duraton: 5\n  user_types {{ name: \"A\" ratio: 1 min_wait: 1 }}\n}}");
+        let text = "phases {\n  duraton: 5\n  user_types { name: \"A\" ratio: 1 min_wait: 1 }\n}"
+            .to_string();
         let got = errors_of(&text);
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!((got[0].0, got[0].1), (2, 3));
@@ -170,19 +177,34 @@ mod tests {
     #[test]
     fn semantic_errors_point_at_their_field() {
         assert_errors(
-            &format!("phases {{\n  duration: 0\n  num_users: -1\n  hatch_rate_per_s: 0\n  {UT}\n}}"),
-            &[(2, 13, "at least 1 second"), (3, 14, "negative"), (4, 21, "1 per second or more")],
+            &format!(
+                "phases {{\n  duration: 0\n  num_users: -1\n  hatch_rate_per_s: 0\n  {UT}\n}}"
+            ),
+            &[
+                (2, 13, "at least 1 second"),
+                (3, 14, "negative"),
+                (4, 21, "1 per second or more"),
+            ],
         );
-        assert_errors("phases {\n  duration: 5 num_users: 1 hatch_rate_per_s: 1\n}", &[(1, 1, "no user types")]);
+        assert_errors(
+            "phases {\n  duration: 5 num_users: 1 hatch_rate_per_s: 1\n}",
+            &[(1, 1, "no user types")],
+        );
         assert_errors(
             "phases { user_types { name: \"A\" } }",
-            &[(1, 1, "no `duration`"), (1, 1, "no `hatch_rate_per_s`"), (1, 10, "has no `ratio`")],
+            &[
+                (1, 1, "no `duration`"),
+                (1, 1, "no `hatch_rate_per_s`"),
+                (1, 10, "has no `ratio`"),
+            ],
         );
     }
 
     #[test]
     fn user_type_rules() {
-        let phase = |types: &str| format!("phases {{ duration: 5 num_users: 10 hatch_rate_per_s: 1\n{types}\n}}");
+        let phase = |types: &str| {
+            format!("phases {{ duration: 5 num_users: 10 hatch_rate_per_s: 1\n{types}\n}}")
+        };
         assert_errors(
             &phase("user_types { name: \"A\" ratio: 0 min_wait_ms: -5 max_wait_ms: 1 }"),
             &[(2, 31, "must be 1 or more"), (2, 46, "negative")],
@@ -206,15 +228,26 @@ mod tests {
         let text = "phases { duration: 5 num_users: 1 hatch_rate_per_s: 1\n user_types { name: \"A\" ratio: 1 }\n user_types { name: \"B\" ratio: 1 } }";
         let loaded = parse(SourceText::new("x", text.to_string())).unwrap();
         assert_eq!(loaded.warnings.len(), 1);
-        assert!(loaded.warnings[0].message.contains("some types get no user"));
-        assert_eq!(loaded.warnings[0].position, Some(Position { line: 1, column: 33 }));
+        assert!(loaded.warnings[0]
+            .message
+            .contains("some types get no user"));
+        assert_eq!(
+            loaded.warnings[0].position,
+            Some(Position {
+                line: 1,
+                column: 33
+            })
+        );
     }
 
     #[test]
     fn missing_file_names_path_and_reason() {
         let err = load(Path::new("/nonexistent/load.pbtxt")).unwrap_err();
         let shown = err.to_string();
-        assert!(shown.contains("/nonexistent/load.pbtxt: error: cannot read the load config"), "{shown}");
+        assert!(
+            shown.contains("/nonexistent/load.pbtxt: error: cannot read the load config"),
+            "{shown}"
+        );
         assert!(shown.contains("No such file"), "{shown}");
     }
 }

@@ -10,14 +10,21 @@ use super::{LoadConfig, Loaded, PhaseConfig, UserTypeConfig, UserTypeName};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 
 /// Checks every rule and builds the typed config, or returns all problems at once.
-pub(super) fn validate(source: SourceText, root: &DynamicMessage, spans: &SpanMap) -> Result<Loaded, Diagnostics> {
+pub(super) fn validate(
+    source: SourceText,
+    root: &DynamicMessage,
+    spans: &SpanMap,
+) -> Result<Loaded, Diagnostics> {
     let mut check = Checker {
         source: &source,
         spans,
         diagnostics: Vec::new(),
     };
     let phases = check.phases(root);
-    let (errors, warnings): (Vec<_>, Vec<_>) = check.diagnostics.into_iter().partition(Diagnostic::is_error);
+    let (errors, warnings): (Vec<_>, Vec<_>) = check
+        .diagnostics
+        .into_iter()
+        .partition(Diagnostic::is_error);
     if !errors.is_empty() {
         return Err(Diagnostics(errors.into_iter().chain(warnings).collect()));
     }
@@ -70,17 +77,27 @@ impl Checker<'_> {
         if duration.value <= 0 {
             ok = false;
             let msg = if duration.set {
-                format!("phase {n}: `duration` is {}, but a phase must last at least 1 second", duration.value)
+                format!(
+                    "phase {n}: `duration` is {}, but a phase must last at least 1 second",
+                    duration.value
+                )
             } else {
                 format!("phase {n} has no `duration`")
             };
-            self.push_error(duration.offset, msg, "set `duration: <seconds>` to a value of 1 or more");
+            self.push_error(
+                duration.offset,
+                msg,
+                "set `duration: <seconds>` to a value of 1 or more",
+            );
         }
         if num_users.value < 0 {
             ok = false;
             self.push_error(
                 num_users.offset,
-                format!("phase {n}: `num_users` is {}, which is negative", num_users.value),
+                format!(
+                    "phase {n}: `num_users` is {}, which is negative",
+                    num_users.value
+                ),
                 "use 0 for a quiet phase, or the number of users to simulate",
             );
         }
@@ -91,7 +108,11 @@ impl Checker<'_> {
             } else {
                 format!("phase {n} has no `hatch_rate_per_s`")
             };
-            self.push_error(hatch.offset, msg, "set `hatch_rate_per_s: <users per second>` to 1 or more");
+            self.push_error(
+                hatch.offset,
+                msg,
+                "set `hatch_rate_per_s: <users per second>` to 1 or more",
+            );
         }
 
         let raw_types = messages(phase, "user_types");
@@ -123,7 +144,9 @@ impl Checker<'_> {
                             user_types.len()
                         ),
                     )
-                    .with_help("raise `num_users` to at least the number of user types, or drop a type"),
+                    .with_help(
+                        "raise `num_users` to at least the number of user types, or drop a type",
+                    ),
             );
         }
         ok.then(|| PhaseConfig {
@@ -143,7 +166,10 @@ impl Checker<'_> {
         seen: &mut HashMap<String, usize>,
     ) -> Option<UserTypeConfig> {
         let at = self.offset_of(path, 0);
-        let name_offset = self.spans.get(&format!("{path}.name")).map_or(at, |s| s.value);
+        let name_offset = self
+            .spans
+            .get(&format!("{path}.name"))
+            .map_or(at, |s| s.value);
         let raw_name = user_type
             .get_field_by_name("name")
             .and_then(|v| v.as_str().map(str::to_owned))
@@ -183,11 +209,18 @@ impl Checker<'_> {
         if ratio.value <= 0 {
             ok = false;
             let msg = if ratio.set {
-                format!("phase {phase}: `ratio` of {raw_name:?} is {}, but it must be 1 or more", ratio.value)
+                format!(
+                    "phase {phase}: `ratio` of {raw_name:?} is {}, but it must be 1 or more",
+                    ratio.value
+                )
             } else {
                 format!("phase {phase}: user type {raw_name:?} has no `ratio`")
             };
-            self.push_error(ratio.offset, msg, "set `ratio: <share>`; users are split between types in proportion to their ratios");
+            self.push_error(
+                ratio.offset,
+                msg,
+                "set `ratio: <share>`; users are split between types in proportion to their ratios",
+            );
         }
         let min = self.int(user_type, path, "min_wait_ms", at);
         let max = self.int(user_type, path, "max_wait_ms", at);
@@ -196,7 +229,10 @@ impl Checker<'_> {
                 ok = false;
                 self.push_error(
                     wait.offset,
-                    format!("phase {phase}: `{field}` of {raw_name:?} is {}, which is negative", wait.value),
+                    format!(
+                        "phase {phase}: `{field}` of {raw_name:?} is {}, which is negative",
+                        wait.value
+                    ),
                     "waits are milliseconds between a user's tasks, 0 or more",
                 );
             }
@@ -248,7 +284,10 @@ impl Checker<'_> {
 /// The messages of a repeated message field.
 fn messages(message: &DynamicMessage, field: &str) -> Vec<DynamicMessage> {
     match message.get_field_by_name(field).as_deref() {
-        Some(Value::List(items)) => items.iter().filter_map(|v| v.as_message().cloned()).collect(),
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|v| v.as_message().cloned())
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -300,7 +300,6 @@ class Harness:
             errors=errors,
             exceptions=exceptions,
             cpu=self.runner.current_cpu_usage,
-            memory=self.runner.current_memory_usage,
         )
 
     # -- stop --------------------------------------------------------------

@@ -24,7 +24,12 @@ pub struct LocustInstall {
 pub fn find_or_install(explicit: Option<&Path>) -> Result<LocustInstall> {
     if let Some(path) = explicit {
         let python = interpreter_of(path)?;
-        return check(&python).with_context(|| format!("the Locust given with --locust ({}) cannot be used", path.display()));
+        return check(&python).with_context(|| {
+            format!(
+                "the Locust given with --locust ({}) cannot be used",
+                path.display()
+            )
+        });
     }
     if let Some(script) = which("locust") {
         if let Ok(python) = interpreter_of(&script) {
@@ -47,12 +52,15 @@ fn managed() -> Result<LocustInstall> {
     if let Ok(found) = check(&python) {
         return Ok(found);
     }
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create loadgen's cache directory {}", root.display()))?;
+    std::fs::create_dir_all(&root)
+        .with_context(|| format!("cannot create loadgen's cache directory {}", root.display()))?;
     // Two loadgen processes starting at once (tests do) must not install twice.
     let lock_file = std::fs::File::create(root.join("install.lock"))
         .with_context(|| format!("cannot create a lock file in {}", root.display()))?;
     let mut lock = fd_lock::RwLock::new(lock_file);
-    let _guard = lock.write().context("cannot lock loadgen's cache directory")?;
+    let _guard = lock
+        .write()
+        .context("cannot lock loadgen's cache directory")?;
     if let Ok(found) = check(&python) {
         return Ok(found);
     }
@@ -66,11 +74,27 @@ fn managed() -> Result<LocustInstall> {
         venv.display()
     );
     let _ = std::fs::remove_dir_all(&venv);
-    run_visible(Command::new(&system_python).arg("-m").arg("venv").arg(&venv))
-        .with_context(|| format!("cannot create a virtual environment with {} (on Debian: apt-get install python3-venv)", system_python.display()))?;
+    run_visible(
+        Command::new(&system_python)
+            .arg("-m")
+            .arg("venv")
+            .arg(&venv),
+    )
+    .with_context(|| {
+        format!(
+            "cannot create a virtual environment with {} (on Debian: apt-get install python3-venv)",
+            system_python.display()
+        )
+    })?;
     run_visible(
         Command::new(&python)
-            .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+            ])
             .arg(format!("locust=={PINNED_LOCUST}")),
     )
     .context("cannot install Locust with pip (is PyPI reachable?)")?;
@@ -80,7 +104,10 @@ fn managed() -> Result<LocustInstall> {
 /// Runs an install step with its output shown to the user.
 fn run_visible(command: &mut Command) -> Result<()> {
     eprintln!("loadgen: running {command:?}");
-    let status = command.stdin(Stdio::null()).status().context("cannot start the command")?;
+    let status = command
+        .stdin(Stdio::null())
+        .status()
+        .context("cannot start the command")?;
     if !status.success() {
         bail!("{command:?} failed with {status}");
     }
@@ -98,7 +125,10 @@ fn check(python: &Path) -> Result<LocustInstall> {
         bail!(
             "{} cannot import locust: {}",
             python.display(),
-            String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&output.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         );
     }
     let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
@@ -127,13 +157,17 @@ pub fn interpreter_of(path: &Path) -> Result<PathBuf> {
     let mut lines = head.lines();
     let first = lines.next().unwrap_or("");
     let Some(shebang) = first.strip_prefix("#!") else {
-        bail!("{} is neither a Python interpreter nor a `locust` script", path.display());
+        bail!(
+            "{} is neither a Python interpreter nor a `locust` script",
+            path.display()
+        );
     };
     let mut words = shebang.split_whitespace();
     let program = words.next().unwrap_or("");
     if program.ends_with("/env") {
         let interpreter = words.find(|w| !w.starts_with('-')).unwrap_or("python3");
-        return which(interpreter).with_context(|| format!("{interpreter} (from {}) is not on PATH", path.display()));
+        return which(interpreter)
+            .with_context(|| format!("{interpreter} (from {}) is not on PATH", path.display()));
     }
     if program.ends_with("/sh") {
         // pip's launcher for long paths: `'''exec' "/path/to/python" "$0" "$@"`.
@@ -150,7 +184,10 @@ pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 #[cfg(test)]
@@ -162,11 +199,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let direct = dir.path().join("locust");
         std::fs::write(&direct, "#!/opt/venv/bin/python3.11\nimport locust\n").unwrap();
-        assert_eq!(interpreter_of(&direct).unwrap(), PathBuf::from("/opt/venv/bin/python3.11"));
-        std::fs::write(&direct, "#!/bin/sh\n'''exec' \"/very/long/bin/python\" \"$0\" \"$@\"\n' '''\n").unwrap();
-        assert_eq!(interpreter_of(&direct).unwrap(), PathBuf::from("/very/long/bin/python"));
+        assert_eq!(
+            interpreter_of(&direct).unwrap(),
+            PathBuf::from("/opt/venv/bin/python3.11")
+        );
+        std::fs::write(
+            &direct,
+            "#!/bin/sh\n'''exec' \"/very/long/bin/python\" \"$0\" \"$@\"\n' '''\n",
+        )
+        .unwrap();
+        assert_eq!(
+            interpreter_of(&direct).unwrap(),
+            PathBuf::from("/very/long/bin/python")
+        );
         std::fs::write(&direct, "just text").unwrap();
         assert!(interpreter_of(&direct).is_err());
-        assert_eq!(interpreter_of(Path::new("/usr/bin/python3")).unwrap(), PathBuf::from("/usr/bin/python3"));
+        assert_eq!(
+            interpreter_of(Path::new("/usr/bin/python3")).unwrap(),
+            PathBuf::from("/usr/bin/python3")
+        );
     }
 }

@@ -37,7 +37,13 @@ pub struct Harness {
 
 impl Harness {
     /// Starts `python harness.py setup.json`; everything it says goes to `output`.
-    pub fn spawn(id: usize, python: &Path, harness: &Path, setup: &Path, output: mpsc::Sender<Output>) -> Result<Harness> {
+    pub fn spawn(
+        id: usize,
+        python: &Path,
+        harness: &Path,
+        setup: &Path,
+        output: mpsc::Sender<Output>,
+    ) -> Result<Harness> {
         let mut command = tokio::process::Command::new(python);
         command
             .arg("-u")
@@ -90,14 +96,23 @@ impl Harness {
                 }
             });
         }
-        Ok(Harness { id, child, stdin, pid })
+        Ok(Harness {
+            id,
+            child,
+            stdin,
+            pid,
+        })
     }
 
     /// Sends a command; a harness that is gone is not an error here (its exit is
     /// reported through [`Output::Exited`]).
     pub async fn send(&mut self, command: &Command) {
-        let Some(stdin) = self.stdin.as_mut() else { return };
-        let Ok(mut line) = serde_json::to_vec(command) else { return };
+        let Some(stdin) = self.stdin.as_mut() else {
+            return;
+        };
+        let Ok(mut line) = serde_json::to_vec(command) else {
+            return;
+        };
         line.push(b'\n');
         if stdin.write_all(&line).await.is_err() || stdin.flush().await.is_err() {
             self.stdin = None;
@@ -107,7 +122,10 @@ impl Harness {
     /// Asks the harness to stop, waits up to `grace`, then kills its whole group.
     pub async fn stop(&mut self, grace: Duration) {
         self.send(&Command::Stop).await;
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             self.kill();
             let _ = self.child.wait().await;
         }
@@ -123,11 +141,6 @@ impl Harness {
             }
         }
         let _ = self.child.start_kill();
-    }
-
-    /// Whether the process has ended.
-    pub fn has_exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 }
 

@@ -69,8 +69,6 @@ pub enum Event {
     Fatal {
         message: String,
         #[serde(default)]
-        kind: Option<String>,
-        #[serde(default)]
         traceback: Option<String>,
     },
     Stopped,
@@ -95,8 +93,6 @@ pub struct Sample {
     pub exceptions: Vec<ExceptionDelta>,
     #[serde(default)]
     pub cpu: f64,
-    #[serde(default)]
-    pub memory: u64,
 }
 
 /// The requests of one name in one interval.

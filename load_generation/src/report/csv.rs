@@ -10,16 +10,29 @@ pub fn render(summary: &Summary) -> String {
     let mut out = String::from(HEADER);
     out.push('\n');
     for p in &summary.phases {
-        let place = format!("{},{},{:.3},{:.3}", p.phase, p.loop_number, p.start_s, p.end_s);
+        let place = format!(
+            "{},{},{:.3},{:.3}",
+            p.phase, p.loop_number, p.start_s, p.end_s
+        );
         rows(&mut out, &place, &p.requests, &p.total);
     }
-    rows(&mut out, &format!("all,,0.000,{:.3}", summary.duration_s), &summary.total.requests, &summary.total.total);
+    rows(
+        &mut out,
+        &format!("all,,0.000,{:.3}", summary.duration_s),
+        &summary.total.requests,
+        &summary.total.total,
+    );
     out
 }
 
 fn rows(out: &mut String, place: &str, requests: &[RequestSummary], total: &Figures) {
     for r in requests {
-        out.push_str(&format!("{place},{},{},{}\n", field(&r.method), field(&r.name), figures(&r.figures)));
+        out.push_str(&format!(
+            "{place},{},{},{}\n",
+            field(&r.method),
+            field(&r.name),
+            figures(&r.figures)
+        ));
     }
     out.push_str(&format!("{place},,Aggregated,{}\n", figures(total)));
 }
@@ -27,7 +40,15 @@ fn rows(out: &mut String, place: &str, requests: &[RequestSummary], total: &Figu
 fn figures(f: &Figures) -> String {
     format!(
         "{},{},{:.3},{:.3},{},{},{},{},{}",
-        f.requests, f.failures, f.requests_per_s, f.mean_ms, f.p50_ms, f.p90_ms, f.p95_ms, f.p99_ms, f.max_ms
+        f.requests,
+        f.failures,
+        f.requests_per_s,
+        f.mean_ms,
+        f.p50_ms,
+        f.p90_ms,
+        f.p95_ms,
+        f.p99_ms,
+        f.max_ms
     )
 }
 

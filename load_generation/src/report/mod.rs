@@ -13,10 +13,13 @@ pub use summary::Summary;
 
 /// Writes the report files into `dir` (created if needed).
 pub fn write(dir: &Path, summary: &Summary) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the report directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
     let json = dir.join("summary.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(summary)?).with_context(|| format!("cannot write {}", json.display()))?;
+    std::fs::write(&json, serde_json::to_vec_pretty(summary)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
     let stats = dir.join("stats.csv");
-    std::fs::write(&stats, csv::render(summary)).with_context(|| format!("cannot write {}", stats.display()))?;
+    std::fs::write(&stats, csv::render(summary))
+        .with_context(|| format!("cannot write {}", stats.display()))?;
     Ok(())
 }

@@ -99,7 +99,11 @@ impl Summary {
     pub fn new(record: &RunRecord, plan: &Plan) -> Summary {
         let classes = &record.user_types;
         let by_class = |counts: &[u32]| -> BTreeMap<String, u32> {
-            classes.iter().cloned().zip(counts.iter().copied()).collect()
+            classes
+                .iter()
+                .cloned()
+                .zip(counts.iter().copied())
+                .collect()
         };
         let phases = record
             .phases
@@ -113,7 +117,11 @@ impl Summary {
                 ended_at: rfc3339(record.started_at + p.end_s),
                 target_users: by_class(&p.target_users),
                 actual_users_end: by_class(&p.actual_users_end),
-                actual_users_plateau: classes.iter().cloned().zip(p.actual_users_plateau.iter().copied()).collect(),
+                actual_users_plateau: classes
+                    .iter()
+                    .cloned()
+                    .zip(p.actual_users_plateau.iter().copied())
+                    .collect(),
                 restarts: p.restarts,
                 requests: requests(&p.requests, p.seconds()),
                 total: p.total.figures(p.seconds()),

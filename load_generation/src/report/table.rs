@@ -10,7 +10,18 @@ use crate::stats::Figures;
 pub fn render(summary: &Summary) -> String {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
-    table.set_header(["phase", "loop", "time", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms", "users (actual/target)"]);
+    table.set_header([
+        "phase",
+        "loop",
+        "time",
+        "requests",
+        "failures",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "users (actual/target)",
+    ]);
     let users = |p: &super::summary::PhaseSummary| {
         summary
             .user_types
@@ -39,7 +50,11 @@ pub fn render(summary: &Summary) -> String {
         Cell::new(format!("{:.0}s", summary.duration_s)),
     ];
     row.extend(figures(&summary.total.total));
-    row.push(Cell::new(if summary.restarts > 0 { format!("{} restarts", summary.restarts) } else { String::new() }));
+    row.push(Cell::new(if summary.restarts > 0 {
+        format!("{} restarts", summary.restarts)
+    } else {
+        String::new()
+    }));
     table.add_row(row);
     for i in 3..9 {
         if let Some(column) = table.column_mut(i) {
@@ -50,7 +65,12 @@ pub fn render(summary: &Summary) -> String {
     if !summary.exceptions.is_empty() {
         out.push_str("\n\nExceptions in the users' tasks:");
         for e in &summary.exceptions {
-            out.push_str(&format!("\n  {}x {}\n    {}", e.count, e.message, e.traceback.trim_end().replace('\n', "\n    ")));
+            out.push_str(&format!(
+                "\n  {}x {}\n    {}",
+                e.count,
+                e.message,
+                e.traceback.trim_end().replace('\n', "\n    ")
+            ));
         }
     }
     out

@@ -87,14 +87,20 @@ pub async fn run(
     let mut group = LocustGroup::start(spec, 0, tx.clone(), &mut rx, shutdown, observers).await?;
 
     let run_start = Instant::now();
-    let started_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
     let deadline = options.run_time.map(|t| run_start + t);
     let mut recorder = Recorder::new(plan, started_at);
     let zero: Counts = vec![0; plan.user_types.len()];
     let mut commanded = zero.clone();
     let mut actual = zero.clone();
     let mut slot = plan.slot_at(Duration::ZERO);
-    let mut ramp = Ramp::new(zero.clone(), plan.targets(slot.phase_index), plan.phases[slot.phase_index].hatch_rate);
+    let mut ramp = Ramp::new(
+        zero.clone(),
+        plan.targets(slot.phase_index),
+        plan.phases[slot.phase_index].hatch_rate,
+    );
     let mut ramp_start = run_start;
     let mut sent: Option<Counts> = None;
     let mut crashes: Vec<Instant> = Vec::new();
@@ -103,17 +109,26 @@ pub async fn run(
     // Index of the running phase occurrence in the recorder (and in the samples).
     let mut occurrence = 0usize;
 
-    recorder.phase_started(slot.phase_index, slot.loop_index, 0.0, plan.targets(slot.phase_index));
-    notify(observers, |o, s| o.phase_started(s), &Status {
-        plan,
-        slot,
-        elapsed: Duration::ZERO,
-        run_time: options.run_time,
-        commanded: &commanded,
-        actual: &actual,
-        restarts: 0,
-        workers,
-    });
+    recorder.phase_started(
+        slot.phase_index,
+        slot.loop_index,
+        0.0,
+        plan.targets(slot.phase_index),
+    );
+    notify(
+        observers,
+        |o, s| o.phase_started(s),
+        &Status {
+            plan,
+            slot,
+            elapsed: Duration::ZERO,
+            run_time: options.run_time,
+            commanded: &commanded,
+            actual: &actual,
+            restarts: 0,
+            workers,
+        },
+    );
 
     let mut next_tick = run_start;
     loop {
@@ -253,7 +268,11 @@ pub async fn run(
     })
 }
 
-fn notify(observers: &mut [&mut dyn Observer], f: impl Fn(&mut dyn Observer, &Status), status: &Status) {
+fn notify(
+    observers: &mut [&mut dyn Observer],
+    f: impl Fn(&mut dyn Observer, &Status),
+    status: &Status,
+) {
     for o in observers.iter_mut() {
         f(&mut **o, status);
     }
@@ -271,7 +290,13 @@ fn targets_command(plan: &Plan, phase_index: usize, occurrence: usize, counts: &
         .user_types
         .iter()
         .zip(plan.waits(phase_index))
-        .filter_map(|(name, wait)| wait.map(|(lo, hi)| (name.user_class(), (lo.as_secs_f64(), hi.as_secs_f64()))))
+        .filter_map(|(name, wait)| {
+            wait.map(|(lo, hi)| (name.user_class(), (lo.as_secs_f64(), hi.as_secs_f64())))
+        })
         .collect();
-    Command::Targets { occurrence, users, waits }
+    Command::Targets {
+        occurrence,
+        users,
+        waits,
+    }
 }

@@ -23,8 +23,16 @@ pub struct Ramp {
 
 impl Ramp {
     pub fn new(from: Counts, to: Counts, hatch_rate: u32) -> Ramp {
-        let spawns: u64 = from.iter().zip(&to).map(|(f, t)| u64::from(t.saturating_sub(*f))).sum();
-        let stops: u64 = from.iter().zip(&to).map(|(f, t)| u64::from(f.saturating_sub(*t))).sum();
+        let spawns: u64 = from
+            .iter()
+            .zip(&to)
+            .map(|(f, t)| u64::from(t.saturating_sub(*f)))
+            .sum();
+        let stops: u64 = from
+            .iter()
+            .zip(&to)
+            .map(|(f, t)| u64::from(f.saturating_sub(*t)))
+            .sum();
         Ramp {
             from,
             to,
@@ -47,8 +55,18 @@ impl Ramp {
         if done == self.steps {
             return self.to.clone();
         }
-        let ups: Vec<u64> = self.from.iter().zip(&self.to).map(|(f, t)| u64::from(t.saturating_sub(*f))).collect();
-        let downs: Vec<u64> = self.from.iter().zip(&self.to).map(|(f, t)| u64::from(f.saturating_sub(*t))).collect();
+        let ups: Vec<u64> = self
+            .from
+            .iter()
+            .zip(&self.to)
+            .map(|(f, t)| u64::from(t.saturating_sub(*f)))
+            .collect();
+        let downs: Vec<u64> = self
+            .from
+            .iter()
+            .zip(&self.to)
+            .map(|(f, t)| u64::from(f.saturating_sub(*t)))
+            .collect();
         // The spawns and stops made so far, each spread over the types in proportion.
         let spawned = apportion(done * ups.iter().sum::<u64>() / self.steps, &ups);
         let stopped = apportion(done * downs.iter().sum::<u64>() / self.steps, &downs);

@@ -48,19 +48,8 @@ impl Shutdown {
         Ok(Shutdown { rx })
     }
 
-    /// A shutdown that never fires (for tests and commands without signals).
-    pub fn never() -> Shutdown {
-        let (tx, rx) = watch::channel(false);
-        std::mem::forget(tx);
-        Shutdown { rx }
-    }
-
     /// Resolves once a stop is requested (at once if it already was).
     pub async fn requested(&mut self) {
         let _ = self.rx.wait_for(|stop| *stop).await;
-    }
-
-    pub fn is_requested(&self) -> bool {
-        *self.rx.borrow()
     }
 }

@@ -18,7 +18,9 @@ fn parse_url(url: &str) -> Option<(String, u16, bool)> {
     };
     let authority = rest.split('/').next().unwrap_or(rest);
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => (h.to_string(), p.parse().ok()?),
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+            (h.to_string(), p.parse().ok()?)
+        }
         _ => (authority.to_string(), if tls { 443 } else { 80 }),
     };
     Some((host.trim_matches(['[', ']']).to_string(), port, tls))
@@ -36,8 +38,12 @@ async fn answers(host: &str, port: u16, tls: bool) -> Result<(), String> {
     if tls {
         return Ok(()); // no TLS client here; an accepted connection is enough
     }
-    let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: loadgen-wait-for-host\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+    let request =
+        format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: loadgen-wait-for-host\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
     match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head)).await {
         Ok(Ok(n)) if head[..n].starts_with(b"HTTP/") => Ok(()),
@@ -80,16 +86,31 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(parse_url("http://127.0.0.1:8080/x"), Some(("127.0.0.1".into(), 8080, false)));
+        assert_eq!(
+            parse_url("http://127.0.0.1:8080/x"),
+            Some(("127.0.0.1".into(), 8080, false))
+        );
         assert_eq!(parse_url("https://shop"), Some(("shop".into(), 443, true)));
-        assert_eq!(parse_url("http://[::1]:81"), Some(("::1".into(), 81, false)));
+        assert_eq!(
+            parse_url("http://[::1]:81"),
+            Some(("::1".into(), 81, false))
+        );
         assert_eq!(parse_url("frontend:80"), None);
     }
 
     #[tokio::test]
     async fn gives_up_with_a_clear_message() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let err = wait_for_host(&format!("http://127.0.0.1:{port}"), Duration::from_millis(10)).await.unwrap_err();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = wait_for_host(
+            &format!("http://127.0.0.1:{port}"),
+            Duration::from_millis(10),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("did not answer within"), "{err}");
     }
 }

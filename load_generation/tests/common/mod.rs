@@ -16,8 +16,16 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_loadgen");
 pub fn ensure_locust() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let out = Command::new(BIN).arg("locust").stdin(Stdio::null()).output().expect("run loadgen locust");
-        assert!(out.status.success(), "no Locust: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .arg("locust")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run loadgen locust");
+        assert!(
+            out.status.success(),
+            "no Locust: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
 }
 
@@ -30,7 +38,9 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 pub fn loadgen(tag: &str) -> Command {
     ensure_locust();
     let mut c = Command::new(BIN);
-    c.env("LOADGEN_TEST_TAG", tag).env("NO_COLOR", "1").stdin(Stdio::null());
+    c.env("LOADGEN_TEST_TAG", tag)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
     c
 }
 
@@ -41,18 +51,25 @@ pub fn tag(name: &str) -> String {
 
 fn rand_suffix() -> u64 {
     use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64 % 1_000_000_007)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64 % 1_000_000_007)
 }
 
 /// Processes whose environment carries `tag` (other than the test itself).
 pub fn tagged_processes(tag: &str) -> Vec<u32> {
     let needle = format!("LOADGEN_TEST_TAG={tag}");
     let mut pids = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return pids };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
     for entry in entries.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
         if let Ok(env) = std::fs::read(entry.path().join("environ")) {
-            let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+            let zombie = std::fs::read_to_string(entry.path().join("stat"))
+                .is_ok_and(|s| s.contains(") Z "));
             if !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
                 pids.push(pid);
             }
@@ -86,7 +103,11 @@ impl Drop for Guard {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The demo shop, served by `loadgen demo-shop` on a free loopback port.
@@ -103,7 +124,9 @@ impl Shop {
 
     pub fn start_on(port: u16) -> Shop {
         ensure_locust();
-        let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let child = Command::new(BIN)
             .args(["demo-shop", "--port", &port.to_string()])
             .stdin(Stdio::null())
@@ -111,10 +134,17 @@ impl Shop {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the demo shop");
-        let shop = Shop { port, _guard: Guard(Some(child)), _serial: serial };
+        let shop = Shop {
+            port,
+            _guard: Guard(Some(child)),
+            _serial: serial,
+        };
         let start = Instant::now();
         while http_get(&shop.url("/_shop/health")).is_none() {
-            assert!(start.elapsed() < Duration::from_secs(10), "the demo shop did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the demo shop did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         shop
@@ -133,7 +163,8 @@ impl Shop {
         let mut all = Vec::new();
         let mut since = 0u64;
         loop {
-            let body = http_get(&self.url(&format!("/_shop/requests?since={since}"))).expect("read the request log");
+            let body = http_get(&self.url(&format!("/_shop/requests?since={since}")))
+                .expect("read the request log");
             let page: serde_json::Value = serde_json::from_str(&body).expect("request log JSON");
             let requests = page["requests"].as_array().cloned().unwrap_or_default();
             if requests.is_empty() {
@@ -154,7 +185,8 @@ impl Shop {
 
     pub fn total_requests(&self) -> u64 {
         let body = http_get(&self.url("/_shop/counters")).unwrap_or_default();
-        serde_json::from_str::<serde_json::Value>(&body).map_or(0, |v| v["total_requests"].as_u64().unwrap_or(0))
+        serde_json::from_str::<serde_json::Value>(&body)
+            .map_or(0, |v| v["total_requests"].as_u64().unwrap_or(0))
     }
 }
 
@@ -170,7 +202,10 @@ pub struct Logged {
 
 /// A plain HTTP GET on loopback; `None` when nothing answers.
 pub fn http_get(url: &str) -> Option<String> {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
     client.get(url).send().ok()?.text().ok()
 }
 
@@ -184,7 +219,11 @@ pub struct LiveUsers<'a> {
 impl LiveUsers<'_> {
     pub fn at(&self, t: f64) -> BTreeMap<String, usize> {
         let mut sessions: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
-        for r in self.log.iter().filter(|r| r.t > t - self.window && r.t <= t) {
+        for r in self
+            .log
+            .iter()
+            .filter(|r| r.t > t - self.window && r.t <= t)
+        {
             if let Some(kind) = &r.user_type {
                 sessions.entry(kind.clone()).or_default().insert(&r.session);
             }
@@ -244,7 +283,9 @@ pub fn tagging_template(types: &[&str]) -> String {
 
 /// One phase of a config: (duration s, users, hatch rate, [(type, ratio, min ms, max ms)]).
 pub fn phase(duration: u32, users: u32, hatch: u32, types: &[(&str, u32, u32, u32)]) -> String {
-    let mut p = format!("phases {{\n  duration: {duration}\n  num_users: {users}\n  hatch_rate_per_s: {hatch}\n");
+    let mut p = format!(
+        "phases {{\n  duration: {duration}\n  num_users: {users}\n  hatch_rate_per_s: {hatch}\n"
+    );
     for (name, ratio, min, max) in types {
         p.push_str(&format!(
             "  user_types {{ name: \"{name}\" ratio: {ratio} min_wait_ms: {min} max_wait_ms: {max} }}\n"
@@ -257,7 +298,11 @@ pub fn phase(duration: u32, users: u32, hatch: u32, types: &[(&str, u32, u32, u3
 /// Runs a command to its end with a time limit, capturing its output.
 pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duration) {
     let start = Instant::now();
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start loadgen");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loadgen");
     let mut stdout = child.stdout.take().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let out_reader = std::thread::spawn(move || {
@@ -295,5 +340,8 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// Reads a JSON file.
 pub fn json(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))).unwrap()
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
+    )
+    .unwrap()
 }
