@@ -122,6 +122,9 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
 pub struct Located {
     pub spans: SpanMap,
     pub diagnostics: Vec<Diagnostic>,
+    /// False when the pass met text it could not follow (a syntax error, which
+    /// prost-reflect then reports with its position).
+    pub followed_to_end: bool,
 }
 
 /// Walks `source` as a `root` message.
@@ -134,12 +137,11 @@ pub fn locate(source: &SourceText, root: &MessageDescriptor) -> Located {
         spans: SpanMap::new(),
         diagnostics: Vec::new(),
     };
-    // Text the pass cannot follow (a syntax error) ends the walk; prost-reflect
-    // then reports that error with its position.
-    let _ = walker.message_body(root, "", None);
+    let followed_to_end = walker.message_body(root, "", None).is_ok();
     Located {
         spans: walker.spans,
         diagnostics: walker.diagnostics,
+        followed_to_end,
     }
 }
 

@@ -62,12 +62,16 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
 /// Validates a load config already in memory.
 pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
     let descriptor = schema::config_descriptor();
-    let located = locate::locate(&source, &descriptor);
+    let mut located = locate::locate(&source, &descriptor);
+    let parsed = DynamicMessage::parse_text_format(descriptor, &source.text);
     if !located.diagnostics.is_empty() {
+        // The pass's own findings, plus the syntax error that stopped it, if any.
+        if let (false, Err(e)) = (located.followed_to_end, &parsed) {
+            located.diagnostics.push(syntax_error(&source, e));
+        }
         return Err(Diagnostics(located.diagnostics));
     }
-    let message = DynamicMessage::parse_text_format(descriptor, &source.text)
-        .map_err(|e| Diagnostics(vec![syntax_error(&source, &e)]))?;
+    let message = parsed.map_err(|e| Diagnostics(vec![syntax_error(&source, &e)]))?;
     validate::validate(source, &message, &located.spans)
 }
 
@@ -159,6 +163,14 @@ mod tests {
         assert_eq!(got[0].0, 2, "{got:?}");
         let got = errors_of("phases { duration: 5 } }");
         assert_eq!((got[0].0, got[0].1), (1, 24), "{got:?}");
+    }
+
+    #[test]
+    fn unknown_fields_and_a_later_syntax_error_are_reported_together() {
+        let got = errors_of("phases { duraton: 5 }\nphases { duration: 5 ");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(got[0].2.contains("unknown field `duraton`"));
+        assert_eq!(got[1].0, 2, "{got:?}");
     }
 
     #[test]
