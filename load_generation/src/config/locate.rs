@@ -122,9 +122,8 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
 pub struct Located {
     pub spans: SpanMap,
     pub diagnostics: Vec<Diagnostic>,
-    /// False when the pass met text it could not follow (a syntax error, which
-    /// prost-reflect then reports with its position).
-    pub followed_to_end: bool,
+    /// Where the pass met text it could not follow (a syntax error), if it did.
+    pub lost_at: Option<usize>,
 }
 
 /// Walks `source` as a `root` message.
@@ -137,11 +136,18 @@ pub fn locate(source: &SourceText, root: &MessageDescriptor) -> Located {
         spans: SpanMap::new(),
         diagnostics: Vec::new(),
     };
-    let followed_to_end = walker.message_body(root, "", None).is_ok();
+    let lost_at = walker.message_body(root, "", None).err().map(|_| {
+        // The token that could not be followed is the one just consumed.
+        let at = walker
+            .pos
+            .saturating_sub(1)
+            .min(walker.tokens.len().saturating_sub(1));
+        walker.tokens.get(at).map_or(source.text.len(), |t| t.start)
+    });
     Located {
         spans: walker.spans,
         diagnostics: walker.diagnostics,
-        followed_to_end,
+        lost_at,
     }
 }
 

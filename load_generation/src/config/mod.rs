@@ -65,9 +65,16 @@ pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
     let mut located = locate::locate(&source, &descriptor);
     let parsed = DynamicMessage::parse_text_format(descriptor, &source.text);
     if !located.diagnostics.is_empty() {
-        // The pass's own findings, plus the syntax error that stopped it, if any.
-        if let (false, Err(e)) = (located.followed_to_end, &parsed) {
-            located.diagnostics.push(syntax_error(&source, e));
+        // The pass's own findings, plus where a syntax error stopped it, if one did.
+        if let Some(offset) = located.lost_at {
+            located.diagnostics.push(
+                source
+                    .error_at(
+                        offset,
+                        "syntax error: the config cannot be read past this point",
+                    )
+                    .with_help("check the braces and the `field: value` pairs around here"),
+            );
         }
         return Err(Diagnostics(located.diagnostics));
     }
