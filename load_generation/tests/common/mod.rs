@@ -33,6 +33,13 @@ pub fn ensure_locust() {
 /// loads never compete with each other for CPU and skew the timing they check.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds the end-to-end lock (for tests that start their shop late).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A `loadgen` command with a tag in its environment, so tests can find every
 /// process it starts (children inherit the environment).
 pub fn loadgen(tag: &str) -> Command {
@@ -114,7 +121,7 @@ pub fn free_port() -> u16 {
 pub struct Shop {
     pub port: u16,
     _guard: Guard,
-    _serial: std::sync::MutexGuard<'static, ()>,
+    _serial: Option<std::sync::MutexGuard<'static, ()>>,
 }
 
 impl Shop {
@@ -124,9 +131,16 @@ impl Shop {
 
     pub fn start_on(port: u16) -> Shop {
         ensure_locust();
-        let serial = SERIAL
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let serial = serial();
+        Shop::spawn(port, Some(serial))
+    }
+
+    /// A shop for a test that already holds [`serial`].
+    pub fn start_on_while_serial(port: u16) -> Shop {
+        Shop::spawn(port, None)
+    }
+
+    fn spawn(port: u16, serial: Option<std::sync::MutexGuard<'static, ()>>) -> Shop {
         let child = Command::new(BIN)
             .args(["demo-shop", "--port", &port.to_string()])
             .stdin(Stdio::null())
