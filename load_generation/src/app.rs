@@ -20,7 +20,7 @@ use crate::plan::Plan;
 use crate::progress::{short, Progress};
 use crate::report::{self, Summary};
 use crate::runner::group::GroupSpec;
-use crate::runner::signals::{Pids, Shutdown};
+use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::wait_for_host::wait_for_host;
 use crate::runner::{self, Observer, Outcome, RunOptions};
 
@@ -245,7 +245,7 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
         "loadgen: demo shop serving at http://{}",
         listener.local_addr()?
     );
-    let mut shutdown = Shutdown::install(Pids::default())?;
+    let mut shutdown = Shutdown::install(Emergency::default())?;
     DemoShop::new(ShopOptions::default())
         .serve(listener, async move { shutdown.requested().await })
         .await?;
@@ -286,7 +286,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
     let setup_path = workspace.dir.path().join("setup-worker.json");
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
     eprintln!("loadgen: worker connecting to the Locust master at {master_host}:{master_port}");
-    let mut shutdown = Shutdown::install(Pids::default())?;
+    let mut shutdown = Shutdown::install(Emergency::default())?;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let mut harness = crate::locust::process::Harness::spawn(
         0,
@@ -392,7 +392,10 @@ async fn execute(
         locust.python.display()
     );
     let workspace = Workspace::create(load, engine.user_class)?;
-    let pids = Pids::default();
+    let emergency = Emergency::default();
+    if let Ok(mut dirs) = emergency.dirs.lock() {
+        dirs.push(workspace.dir.path().to_path_buf());
+    }
     let spec = GroupSpec {
         python: locust.python.clone(),
         harness: workspace.harness_path(),
@@ -410,10 +413,10 @@ async fn execute(
         remote_workers: engine.expect_workers,
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
         sample_interval: SAMPLE_INTERVAL,
-        pids: pids.clone(),
+        pids: emergency.pids.clone(),
     };
     tracing::debug!("{processes} Locust processes");
-    let mut shutdown = Shutdown::install(pids)?;
+    let mut shutdown = Shutdown::install(emergency)?;
     let mut progress = Progress::new();
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
     let options = RunOptions {

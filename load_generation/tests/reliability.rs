@@ -14,6 +14,8 @@ fn simple_config(users: u32) -> String {
 /// Starts `loadgen run` in the background against `host`.
 fn start_run(tag: &str, files: &LoadFiles, host: &str, extra: &[&str]) -> std::process::Child {
     let mut cmd = loadgen(tag);
+    // A private TMPDIR per load, so tests can check loadgen's workspace is removed.
+    cmd.env("TMPDIR", files.dir.path());
     cmd.arg("--config_file")
         .arg(files.config())
         .args(["--host", host])
@@ -52,6 +54,19 @@ fn finish(child: std::process::Child, limit: Duration) -> (std::process::Output,
     (waiter.join().unwrap(), start.elapsed())
 }
 
+/// loadgen's private directories left in the test's TMPDIR.
+fn workspaces(files: &LoadFiles) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(files.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("loadgen-"))
+        })
+        .collect()
+}
+
 fn harness_pids(tag: &str) -> Vec<u32> {
     tagged_processes(tag)
         .into_iter()
@@ -81,6 +96,10 @@ fn sigterm_stops_within_two_seconds_with_summary_and_report() {
     assert!(took < Duration::from_secs(2), "took {took:?} to stop");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("│ all"), "no summary");
+    assert!(
+        workspaces(&files).is_empty(),
+        "the private workspace was left behind"
+    );
     let summary = json(&report.join("summary.json"));
     assert!(summary["total"]["total"]["requests"].as_u64().unwrap() >= 100);
     assert!(
@@ -112,6 +131,10 @@ fn a_second_signal_stops_at_once() {
     let (out, took) = finish(child, Duration::from_secs(10));
     assert!(took < Duration::from_millis(700), "took {took:?}");
     assert_eq!(out.status.code(), Some(130));
+    assert!(
+        workspaces(&files).is_empty(),
+        "the private workspace was left behind"
+    );
     assert!(
         wait_until_gone(&tag, Duration::from_secs(1)).is_empty(),
         "processes left behind"

@@ -37,7 +37,7 @@ pub struct GroupSpec {
     pub master_bind: Option<(String, u16)>,
     pub sample_interval: Duration,
     /// Shared with the signal handler, which kills these on a second signal.
-    pub pids: super::signals::Pids,
+    pub pids: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 impl GroupSpec {

@@ -6,8 +6,32 @@ use std::sync::{Arc, Mutex};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
-/// Process groups to kill if the user insists (a second signal).
-pub type Pids = Arc<Mutex<Vec<u32>>>;
+/// What to clean up if the user insists (a second signal): the Locust process
+/// groups to kill and the private directories to remove, since exiting at once
+/// skips the normal cleanup.
+#[derive(Debug, Clone, Default)]
+pub struct Emergency {
+    pub pids: Arc<Mutex<Vec<u32>>>,
+    pub dirs: Arc<Mutex<Vec<std::path::PathBuf>>>,
+}
+
+impl Emergency {
+    fn run(&self) {
+        if let Ok(pids) = self.pids.lock() {
+            for &pid in pids.iter() {
+                // SAFETY: signalling process groups we created.
+                unsafe {
+                    libc::kill(-(pid as i32), libc::SIGKILL);
+                }
+            }
+        }
+        if let Ok(dirs) = self.dirs.lock() {
+            for dir in dirs.iter() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
 
 /// A handle that resolves when a stop has been requested.
 #[derive(Clone)]
@@ -16,8 +40,8 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
-    /// Installs the handlers. `pids` are killed on a second signal.
-    pub fn install(pids: Pids) -> std::io::Result<Shutdown> {
+    /// Installs the handlers; `emergency` is what a second signal cleans up.
+    pub fn install(emergency: Emergency) -> std::io::Result<Shutdown> {
         let (tx, rx) = watch::channel(false);
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut terminate = signal(SignalKind::terminate())?;
@@ -33,14 +57,7 @@ impl Shutdown {
                     let _ = tx.send(true);
                 } else {
                     eprintln!("loadgen: second signal, stopping at once");
-                    if let Ok(pids) = pids.lock() {
-                        for &pid in pids.iter() {
-                            // SAFETY: signalling process groups we created.
-                            unsafe {
-                                libc::kill(-(pid as i32), libc::SIGKILL);
-                            }
-                        }
-                    }
+                    emergency.run();
                     std::process::exit(130);
                 }
             }
