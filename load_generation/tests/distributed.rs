@@ -75,3 +75,59 @@ fn two_workers_keep_phases_and_mix() {
         "progress should show the workers: {stderr}"
     );
 }
+
+#[test]
+fn a_remote_worker_joins_with_loadgen_worker() {
+    let config = phase(6, 6, 100, &[("A", 1, 200, 200), ("B", 2, 200, 200)]);
+    let shop = Shop::start();
+    let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
+    let port = free_port();
+    let tag = tag("remote");
+    let mut master = loadgen(&tag);
+    master
+        .arg("--config_file")
+        .arg(files.config())
+        .args([
+            "--host",
+            &shop.host(),
+            "--run_time",
+            "6s",
+            "--expect-workers",
+            "1",
+        ])
+        .args(["--master-bind", &format!("127.0.0.1:{port}")]);
+    let master = master
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The worker knows nothing of the host: it learns it from the master.
+    let mut worker = loadgen(&tag);
+    worker
+        .arg("worker")
+        .args(["--master", &format!("127.0.0.1:{port}")])
+        .arg("--config_file")
+        .arg(files.config())
+        .env_remove("PL_HOST");
+    let (worker_out, _) = run_with_limit(worker, Duration::from_secs(60));
+    let master_out = master.wait_with_output().unwrap();
+    assert!(master_out.status.success(), "{}", text(&master_out.stderr));
+    assert!(worker_out.status.success(), "{}", text(&worker_out.stderr));
+    let log = shop.requests();
+    assert!(log.len() > 50, "{} requests", log.len());
+    let t0 = log.first().unwrap().t;
+    let live = LiveUsers {
+        log: &log,
+        window: 0.6,
+    };
+    let seen = live.at(t0 + 4.5);
+    assert_eq!(
+        (seen.get("A").copied(), seen.get("B").copied()),
+        (Some(2), Some(4)),
+        "{seen:?}"
+    );
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
+}

@@ -2,6 +2,7 @@
 //! `summary.json`, `stats.csv` and `report.html`.
 
 pub mod csv;
+pub mod html;
 pub mod summary;
 pub mod table;
 
@@ -21,5 +22,8 @@ pub fn write(dir: &Path, summary: &Summary) -> Result<()> {
     let stats = dir.join("stats.csv");
     std::fs::write(&stats, csv::render(summary))
         .with_context(|| format!("cannot write {}", stats.display()))?;
+    let html = dir.join("report.html");
+    std::fs::write(&html, html::render(summary))
+        .with_context(|| format!("cannot write {}", html.display()))?;
     Ok(())
 }
