@@ -96,10 +96,10 @@ fn header(out: &mut String, s: &Summary, started: &str) {
     let t = &s.total.total;
     out.push_str("<div class=\"tiles\">\n");
     let tiles = [
-        ("requests", int(t.requests), ""),
+        ("requests", big(t.requests), ""),
         (
             "failures",
-            format!("{}{}", int(t.failures), share(t.failures, t.requests)),
+            format!("{}{}", big(t.failures), share(t.failures, t.requests)),
             if t.failures > 0 { " bad" } else { "" },
         ),
         ("requests/s", dec(t.requests_per_s, 1), ""),
@@ -230,9 +230,9 @@ fn per_name(out: &mut String, s: &Summary) {
         return;
     }
     for p in &s.phases {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<details><summary>{} · {} s · {} name{} · {} request{}{}</summary>\n",
+            "<details><summary>{} · {} s · {} name{} · {} request{}{}</summary>",
             occurrence(p),
             span(p),
             p.requests.len(),
@@ -500,13 +500,18 @@ fn charts(out: &mut String, s: &Summary) {
         .iter()
         .enumerate()
         .flat_map(|(i, c)| {
+            // The run starts with no users.
+            let start = pts.first().filter(|p| p.t > 0.0).map(|_| (0.0, 0.0));
             let actual = Line {
                 label: short(c).to_string(),
                 color: color(i),
                 dashed: false,
-                runs: vec![pts
-                    .iter()
-                    .map(|p| (p.t, f64::from(p.actual.get(i).copied().unwrap_or(0))))
+                runs: vec![start
+                    .into_iter()
+                    .chain(
+                        pts.iter()
+                            .map(|p| (p.t, f64::from(p.actual.get(i).copied().unwrap_or(0)))),
+                    )
                     .collect()],
             };
             let target = Line {
@@ -620,7 +625,9 @@ fn draw(out: &mut String, s: &Summary, t_max: f64, chart: &Chart) {
         t_max
     );
 
-    // Phase occurrences, in alternating bands, labelled when there is room.
+    // Phase occurrences, in alternating bands, labelled when there is room;
+    // lines between them unless there are so many that the lines would crowd.
+    let boundaries = (s.phases.len() as f64) < PLOT_W / 16.0;
     for (i, p) in s.phases.iter().enumerate() {
         let (x0, x1) = (x(finite(p.start_s)), x(finite(p.end_s)));
         let width = (x1 - x0).max(0.0);
@@ -629,7 +636,7 @@ fn draw(out: &mut String, s: &Summary, t_max: f64, chart: &Chart) {
             "<rect class=\"band{}\" x=\"{x0:.1}\" y=\"{PAD_T}\" width=\"{width:.1}\" height=\"{PLOT_H}\"/>",
             i % 2
         );
-        if i > 0 {
+        if i > 0 && boundaries {
             let _ = writeln!(
                 out,
                 "<line class=\"boundary\" x1=\"{x0:.1}\" y1=\"{PAD_T}\" x2=\"{x0:.1}\" y2=\"{}\"/>",
@@ -853,17 +860,23 @@ fn clock(t: f64, step: f64) -> String {
 
 /// An axis label: `250`, `2.5`, `12k`, `1.5M`.
 fn compact(v: f64, step: f64) -> String {
-    const UNITS: [(f64, &str); 5] = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")];
+    const UNITS: [(f64, &str); 6] = [
+        (1e18, "E"),
+        (1e15, "P"),
+        (1e12, "T"),
+        (1e9, "G"),
+        (1e6, "M"),
+        (1e3, "k"),
+    ];
     for (size, unit) in UNITS {
         if v >= size {
             return format!("{}{unit}", trim(&format!("{:.2}", v / size)));
         }
     }
-    if step < 1.0 {
-        let digits = (-step.log10().floor()) as usize + 1;
-        trim(&format!("{:.*}", digits.min(6), v))
-    } else {
+    if step >= 1.0 && step.fract() == 0.0 {
         format!("{v:.0}")
+    } else {
+        trim(&format!("{v:.4}"))
     }
 }
 
@@ -953,7 +966,7 @@ fn int(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -984,8 +997,19 @@ fn dec(v: f64, digits: usize) -> String {
     }
 }
 
+/// A count for a summary tile: exact up to a billion, then `18.45E`.
+fn big(n: u64) -> String {
+    if n >= 1_000_000_000 {
+        compact(n as f64, 1.0)
+    } else {
+        int(n)
+    }
+}
+
 fn ms(v: f64) -> String {
-    if v >= 10.0 || v == 0.0 {
+    if v >= 1e9 {
+        format!("{} ms", compact(v, 1.0))
+    } else if v >= 10.0 || v == 0.0 {
         format!("{} ms", dec(v, 0))
     } else {
         format!("{} ms", dec(v, 1))
@@ -1044,7 +1068,7 @@ footer { margin-top: 32px; }
 .tiles { display: grid; grid-template-columns: repeat(8, 1fr); gap: 8px; margin-top: 14px; }
 .tile { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 6px 10px; }
 .tile span { display: block; color: var(--muted); font-size: 11px; text-transform: uppercase; letter-spacing: .05em; }
-.tile b { font-size: 18px; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.tile b { font-size: 18px; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .tile.bad b { color: var(--bad); }
 table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line);
   font-variant-numeric: tabular-nums; font-size: 13px; }
@@ -1055,6 +1079,9 @@ th { background: var(--head); font-weight: 600; font-size: 12px; color: #3e4c59;
 tbody tr:nth-child(even) { background: #fafbfc; }
 tr.total td { font-weight: 600; background: var(--head); }
 td.name, td.msg { word-break: break-all; }
+table.names { table-layout: fixed; }
+table.names th:nth-child(1) { width: 64px; }
+table.names th:nth-child(2) { width: 30%; }
 td.users div { white-space: nowrap; }
 figure.chart { margin: 12px 0 0; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px 4px; }
 figcaption { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 18px; margin: 0 0 2px 4px; }
@@ -1062,15 +1089,15 @@ figcaption { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 18p
 .key svg { vertical-align: middle; margin-right: 5px; }
 figure.chart > svg { display: block; width: 100%; height: auto; }
 svg text { font-size: 11px; fill: #52606d; }
-svg .band0 { fill: #edf2f8; }
-svg .band1 { fill: #fbfcfd; }
+svg .band0 { fill: #e9f0f8; }
+svg .band1 { fill: #f6f8fb; }
 svg .boundary { stroke: #c5cfdb; stroke-width: 1; }
 svg .grid { stroke: #e4e8ee; stroke-width: 1; }
 svg .axis, svg .tick { stroke: #9aa5b1; stroke-width: 1; }
 svg .ytick { text-anchor: end; }
 svg .xtick { text-anchor: middle; }
 svg .phase { fill: #3e4c59; font-size: 11px; }
-svg .nodata { text-anchor: middle; fill: #9aa5b1; font-size: 14px; }
+svg .nodata { text-anchor: middle; fill: #7b8794; font-size: 14px; paint-order: stroke; stroke: #fff; stroke-width: 6px; stroke-linejoin: round; }
 svg .line { fill: none; stroke-width: 1.8; stroke-linejoin: round; }
 svg .target { fill: none; stroke-width: 1.5; stroke-dasharray: 6 4; opacity: .9; }
 svg .guide { stroke: #3e4c59; stroke-width: 1; stroke-dasharray: 2 2; }
@@ -1435,6 +1462,11 @@ mod tests {
         assert_eq!(compact(2500.0, 500.0), "2.5k");
         assert_eq!(compact(3_000_000.0, 1_000_000.0), "3M");
         assert_eq!(compact(0.4, 0.2), "0.4");
+        assert_eq!(compact(7.5, 2.5), "7.5");
+        assert_eq!(compact(10.0, 2.5), "10");
+        assert_eq!(compact(40.0, 10.0), "40");
+        assert_eq!(compact(u64::MAX as f64, 1.0), "18.45E");
+        assert_eq!(big(999_999_999), "999,999,999");
         assert_eq!(clock(90.0, 10.0), "90s");
         assert_eq!(clock(150.0, 30.0), "2m30s");
         assert_eq!(clock(3900.0, 300.0), "1h05m");
