@@ -269,12 +269,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
         mode: Mode::Worker,
         locustfile: workspace.locustfile_path(),
         host: args.host.clone(),
-        user_classes: load
-            .plan
-            .user_types
-            .iter()
-            .map(|n| n.user_class())
-            .collect(),
+        user_classes: load.plan.user_classes(),
         sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
         bind_host: None,
         bind_port: None,
@@ -403,12 +398,7 @@ async fn execute(
         locustfile: workspace.locustfile.clone(),
         workdir: workspace.dir.path().to_path_buf(),
         host,
-        user_classes: load
-            .plan
-            .user_types
-            .iter()
-            .map(|n| n.user_class())
-            .collect(),
+        user_classes: load.plan.user_classes(),
         local_workers: engine.workers,
         remote_workers: engine.expect_workers,
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),

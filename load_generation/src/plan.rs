@@ -102,6 +102,14 @@ impl Plan {
         Plan { user_types, phases }
     }
 
+    /// The Locust user class of each type (`NormalUser`, ...), in plan order.
+    pub fn user_classes(&self) -> Vec<String> {
+        self.user_types
+            .iter()
+            .map(UserTypeName::user_class)
+            .collect()
+    }
+
     /// The length of one loop through all phases.
     pub fn cycle(&self) -> Duration {
         self.phases.iter().map(|p| p.duration).sum()

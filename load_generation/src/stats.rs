@@ -197,7 +197,7 @@ impl Recorder {
     pub fn new(plan: &Plan, started_at: f64) -> Recorder {
         Recorder {
             record: RunRecord {
-                user_types: plan.user_types.iter().map(|n| n.user_class()).collect(),
+                user_types: plan.user_classes(),
                 started_at,
                 phases: Vec::new(),
                 series: Vec::new(),

@@ -241,7 +241,7 @@ pub async fn run(
                 Some(Output::Event(id, Event::Sample(mut sample))) if group.owns(id) => {
                     // The last sample comes after the users were stopped: its
                     // requests count, its user counts (all 0) say nothing about the run.
-                    sample.users = plan.user_types.iter().map(|n| n.user_class()).zip(actual.iter().copied()).collect();
+                    sample.users = plan.user_classes().into_iter().zip(actual.iter().copied()).collect();
                     let elapsed = Instant::now() - run_start;
                     let at = deadline.map_or(elapsed, |d| elapsed.min(d - run_start));
                     recorder.sample(&sample, at.as_secs_f64(), false);
