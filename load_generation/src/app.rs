@@ -318,8 +318,11 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn create(load: &Load, user_class: UserClass) -> Result<Workspace> {
+        use std::os::unix::fs::PermissionsExt as _;
+        // tempfile would use the default mode (0755 under umask 022): world-readable.
         let dir = tempfile::Builder::new()
             .prefix("loadgen-")
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .context("cannot create a private temporary directory")?;
         let locustfile =

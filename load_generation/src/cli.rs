@@ -134,10 +134,10 @@ pub struct RunArgs {
     #[arg(long, env = "PL_HOST", value_name = "URL")]
     pub host: Option<String>,
     /// Stop after this long (90s, 10m, 1h30m); without it the load loops until SIGINT/SIGTERM.
-    #[arg(long = "run-time", visible_alias = "run_time", env = "PL_RUN_TIME", value_parser = parse_run_time, value_name = "TIME")]
+    #[arg(long = "run-time", visible_alias = "run_time", env = "PL_RUN_TIME", value_parser = parse_run_time, value_name = "TIME", allow_negative_numbers = true)]
     pub run_time: Option<Duration>,
     /// Before starting, wait up to this long for the host to answer HTTP.
-    #[arg(long = "wait-for-host", visible_alias = "wait_for_host", value_parser = parse_run_time, value_name = "TIME")]
+    #[arg(long = "wait-for-host", visible_alias = "wait_for_host", value_parser = parse_run_time, value_name = "TIME", allow_negative_numbers = true)]
     pub wait_for_host: Option<Duration>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -151,7 +151,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub cycles: u32,
     /// Run for this long instead of whole cycles.
-    #[arg(long = "run-time", visible_alias = "run_time", value_parser = parse_run_time, value_name = "TIME")]
+    #[arg(long = "run-time", visible_alias = "run_time", value_parser = parse_run_time, value_name = "TIME", allow_negative_numbers = true)]
     pub run_time: Option<Duration>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -198,6 +198,11 @@ pub struct WorkerArgs {
 /// Run times as Locust and the original take them: `90s`, `10m`, `1h30m`, or bare seconds.
 pub fn parse_run_time(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    if text.starts_with('-') {
+        return Err(
+            "a run time cannot be negative; write a time like 90s, 10m, 1h or 1h30m".into(),
+        );
+    }
     let duration = if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
         text.parse::<u64>()
             .map(Duration::from_secs)
@@ -242,6 +247,9 @@ mod tests {
         assert_eq!(parse_run_time("1h30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_run_time("45"), Ok(Duration::from_secs(45)));
         assert!(parse_run_time("0s").unwrap_err().contains("longer than 0"));
+        assert!(parse_run_time("-5")
+            .unwrap_err()
+            .contains("cannot be negative"));
         assert!(parse_run_time("ten minutes")
             .unwrap_err()
             .contains("like 90s"));
@@ -274,5 +282,10 @@ mod tests {
         assert!(
             matches!(cli.command, Command::Check(c) if c.config_file == std::path::Path::new("b"))
         );
+        // A negative time reaches the parser, which says what is wrong with it.
+        let err = Cli::try_parse_from(["loadgen", "run", "--config-file", "a", "--run-time", "-5"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot be negative"), "{err}");
     }
 }

@@ -33,9 +33,17 @@ pub struct Diagnostic {
     pub message: String,
     /// How to fix it, when we can tell.
     pub help: Option<String>,
-    /// The offending source line, shown under the message with a caret.
+    /// The offending source line, shown under the message with a caret; a long
+    /// line is cut to [`SHOWN_LINE_CHARS`] around the caret.
     pub source_line: Option<String>,
+    /// The 1-based column of the caret in `source_line`.
+    pub source_caret: usize,
 }
+
+/// The most characters of a source line a diagnostic keeps and shows. A one-line
+/// config of megabytes with thousands of errors would otherwise be copied into,
+/// and printed with, every one of them.
+pub const SHOWN_LINE_CHARS: usize = 200;
 
 impl Diagnostic {
     pub fn error(file: &Path, position: Option<Position>, message: impl Into<String>) -> Self {
@@ -46,6 +54,7 @@ impl Diagnostic {
             message: message.into(),
             help: None,
             source_line: None,
+            source_caret: 0,
         }
     }
 
@@ -61,10 +70,16 @@ impl Diagnostic {
         self
     }
 
-    /// Attaches the line of `source` the diagnostic points at, for the caret display.
-    pub fn with_source(mut self, source: &SourceText) -> Self {
+    /// Attaches the line of `source` the diagnostic points at (byte `offset`), for
+    /// the caret display; a long line is cut around the caret, in time independent
+    /// of the line's length.
+    fn with_source_at(mut self, source: &SourceText, offset: usize) -> Self {
         if let Some(position) = self.position {
-            self.source_line = source.line_text(position.line).map(str::to_owned);
+            let start = source.line_starts[position.line - 1];
+            if let Some(line) = source.line_text(position.line) {
+                let at = offset.saturating_sub(start).min(line.len());
+                (self.source_line, self.source_caret) = excerpt(line, at);
+            }
         }
         self
     }
@@ -99,7 +114,7 @@ impl fmt::Display for Diagnostic {
             // Columns count characters; tabs are kept so the caret lines up.
             let lead: String = line
                 .chars()
-                .take(p.column.saturating_sub(1))
+                .take(self.source_caret.saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             write!(f, "\n {pad} |\n {gutter} | {line}\n {pad} | {lead}^")?;
@@ -109,6 +124,37 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// `line`, or if it is longer, [`SHOWN_LINE_CHARS`] characters of it around byte
+/// `at` with `…` where it was cut; and the 1-based column of `at` in what is kept.
+/// Only the characters kept are looked at.
+fn excerpt(line: &str, mut at: usize) -> (Option<String>, usize) {
+    while !line.is_char_boundary(at) {
+        at -= 1;
+    }
+    let (before, after) = line.split_at(at);
+    if line.len() <= SHOWN_LINE_CHARS {
+        return (Some(line.to_string()), before.chars().count() + 1);
+    }
+    let start = before
+        .char_indices()
+        .rev()
+        .nth(SHOWN_LINE_CHARS / 2 - 1)
+        .map_or(0, |(i, _)| i);
+    let head = &before[start..];
+    let mut tail = after.chars();
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.push_str(head);
+    let caret = shown.chars().count() + 1;
+    shown.extend(tail.by_ref().take(SHOWN_LINE_CHARS - SHOWN_LINE_CHARS / 2));
+    if tail.next().is_some() {
+        shown.push('…');
+    }
+    (Some(shown), caret)
 }
 
 /// A set of diagnostics that contains at least one error: the error type of every
@@ -152,6 +198,9 @@ pub struct SourceText {
     pub path: PathBuf,
     pub text: String,
     line_starts: Vec<usize>,
+    /// ASCII text has a column per byte, so positions need no counting (which
+    /// would make thousands of errors on one long line quadratic).
+    ascii: bool,
 }
 
 impl SourceText {
@@ -161,6 +210,7 @@ impl SourceText {
             .collect();
         SourceText {
             path: path.into(),
+            ascii: text.is_ascii(),
             text,
             line_starts,
         }
@@ -214,11 +264,13 @@ impl SourceText {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line];
-        let column = self
-            .text
-            .get(start..offset)
-            .map_or(offset - start, |s| s.chars().count())
-            + 1;
+        let column = if self.ascii {
+            offset - start
+        } else {
+            self.text
+                .get(start..offset)
+                .map_or(offset - start, |s| s.chars().count())
+        } + 1;
         Position {
             line: line + 1,
             column,
@@ -240,11 +292,13 @@ impl SourceText {
 
     /// A diagnostic at a byte offset of this file, with its source line attached.
     pub fn error_at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::error(&self.path, Some(self.position(offset)), message).with_source(self)
+        Diagnostic::error(&self.path, Some(self.position(offset)), message)
+            .with_source_at(self, offset)
     }
 
     pub fn warning_at(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
-        Diagnostic::warning(&self.path, Some(self.position(offset)), message).with_source(self)
+        Diagnostic::warning(&self.path, Some(self.position(offset)), message)
+            .with_source_at(self, offset)
     }
 }
 
@@ -274,6 +328,26 @@ mod tests {
         assert!(shown.contains(" 2 |   duration: -1\n"));
         assert!(shown.contains("   |             ^"));
         assert!(shown.ends_with("= help: use seconds > 0"));
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        // A one-line config of megabytes must not be copied into every diagnostic.
+        let text = format!("{}bad{}", "a ".repeat(50_000), "b".repeat(50_000));
+        let src = SourceText::new("load.pbtxt", text);
+        let shown = src.error_at(100_000, "here").to_string();
+        assert!(shown.len() < 600, "{} bytes shown", shown.len());
+        let lines: Vec<&str> = shown.lines().collect();
+        let code = lines[2].split_once(" | ").unwrap().1;
+        let caret = lines[3].split_once(" | ").unwrap().1;
+        assert_eq!(code.chars().count(), SHOWN_LINE_CHARS + 2, "{code}");
+        assert!(code.starts_with('…') && code.ends_with('…'));
+        let at = caret.chars().count() - 1;
+        assert_eq!(code.chars().skip(at).take(3).collect::<String>(), "bad");
+        // Near the start of the line nothing is cut before the caret.
+        let shown = src.error_at(4, "here").to_string();
+        assert!(shown.contains(" 1 | a a a"), "{shown}");
+        assert!(shown.contains("   |     ^"), "{shown}");
     }
 
     #[test]

@@ -293,6 +293,13 @@ pub fn render_for_phase(
 
 fn generated_block(users: &[GeneratedUser], user_class: UserClass, header: &str) -> String {
     let base = user_class.base();
+    // The header names the config file, whose name may hold any character: Python
+    // also ends a line at a lone `\r`, so a control character could end the comment
+    // and inject code. Only `\n` survives, and each line it starts is a comment.
+    let header: String = header
+        .chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect();
     let mut out = String::new();
     out.push_str("# ---- begin: ");
     let mut lines = header.lines();
@@ -441,6 +448,23 @@ mod tests {
     fn empty_template_is_explained() {
         let err = check("").unwrap_err();
         assert!(err.0[0].message.contains("no `{{.Users}}`"));
+    }
+
+    #[test]
+    fn a_config_name_cannot_end_the_header_comment() {
+        // Found by the hostile-input tests: a config file named like this ran the
+        // print, as Python ends a line at a lone `\r`.
+        let (_, plan) = hipster();
+        let template = check(&format!("{BEHAVIORS}{{{{.Users}}}}\n")).unwrap();
+        let name = "x\rprint('INJECTED')\r#\x0b\0.pbtxt";
+        for file in [
+            render_for_run(&template, &plan, UserClass::Http, name),
+            render_for_phase(&template, &plan, 0, UserClass::Fast, name),
+        ] {
+            assert!(!file.text.contains(['\r', '\x0b', '\0']));
+            let line = file.text.lines().find(|l| l.contains("INJECTED")).unwrap();
+            assert!(line.starts_with("# "), "{line:?}");
+        }
     }
 
     #[test]

@@ -59,8 +59,25 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     parse(SourceText::read(path, "load config")?)
 }
 
+/// How deep `{ }`, `< >` and `[ ]` may nest. A load config needs 2 (4 with the
+/// list syntax); prost-reflect's parser recurses once per level of
+/// `[type/pl.demos.load_generation.LocustConfigFile] { ... }` and overflows the
+/// stack (an abort, not an error) at about a thousand levels, so deeper text is
+/// refused before it is parsed.
+const MAX_NESTING: usize = 64;
+
 /// Validates a load config already in memory.
 pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
+    if let Some(offset) = too_deep(&source.text) {
+        return Err(Diagnostics(vec![source
+            .error_at(
+                offset,
+                format!("the braces nest more than {MAX_NESTING} levels deep here"),
+            )
+            .with_help(
+                "a load config nests 2 levels (`phases { user_types { ... } }`); check for unclosed braces",
+            )]));
+    }
     let descriptor = schema::config_descriptor();
     let mut located = locate::locate(&source, &descriptor);
     let parsed = DynamicMessage::parse_text_format(descriptor, &source.text);
@@ -80,6 +97,40 @@ pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
     }
     let message = parsed.map_err(|e| Diagnostics(vec![syntax_error(&source, &e)]))?;
     validate::validate(source, &message, &located.spans)
+}
+
+/// The offset of the first opening brace deeper than [`MAX_NESTING`], if any.
+/// Strings and comments are skipped as the text format has them (a string ends at
+/// its closing quote or the end of its line).
+fn too_deep(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            quote @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' | b'<' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b'}' | b'>' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Turns prost-reflect's parse error into a located diagnostic.
@@ -257,6 +308,32 @@ mod tests {
                 column: 33
             })
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        // prost-reflect recursed once per level of this and overflowed the stack
+        // (an abort) at about 1000 levels; found by the fuzz/hostile-input tests.
+        let any = "[t/pl.demos.load_generation.LocustConfigFile] { ";
+        assert_errors(
+            &any.repeat(100_000),
+            &[(1, 3073, "more than 64 levels deep")],
+        );
+        let unknown = format!("phases {{\n{}", "foo { ".repeat(100_000));
+        assert_errors(&unknown, &[(2, 383, "more than 64 levels deep")]);
+        // Braces in strings and comments do not count; 64 levels are still parsed.
+        let quoted = format!(
+            "# {}\nphases {{ user_types {{ name: \"{}\" }} }}",
+            "{".repeat(99),
+            "<".repeat(99)
+        );
+        assert!(errors_of(&quoted)
+            .iter()
+            .all(|e| !e.2.contains("levels deep")));
+        let at_limit = format!("{}{}", any.repeat(64), "}".repeat(64));
+        assert!(errors_of(&at_limit)
+            .iter()
+            .all(|e| !e.2.contains("levels deep")));
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl UserTypeName {
             None => return Err("the user type name is empty".to_string()),
             Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
                 return Err(format!(
-                    "the user type name {name:?} must start with a letter or `_`, not {c:?}"
+                    "the user type name {name:?} must start with an ASCII letter or `_`, not {c:?}"
                 ))
             }
             _ => {}

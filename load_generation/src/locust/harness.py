@@ -68,6 +68,9 @@ class Harness:
         self.setup = setup
         self.mode = setup["mode"]
         self.interval = float(setup.get("sample_interval", 0.5))
+        # How long a stopping run lets users finish the task they are in, so that
+        # a request the target already answered is also counted here.
+        self.drain = float(setup.get("stop_drain", 0.5))
         self.targets = {}
         self.waits = {}
         self.previous = {}
@@ -211,6 +214,8 @@ class Harness:
         if host:
             for cls in self.classes.values():
                 cls.host = host
+        # The run's end lets users finish their task; ramp-downs stop them at once.
+        self.env.stop_timeout = self.drain if msg.data.get("final") else 0
         reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
 
     def dispatch_to_workers(self, force=False):
@@ -310,10 +315,15 @@ class Harness:
         try:
             if self.mode == "master":
                 for w in list(self.runner.clients.all):
-                    self.runner.send_message("loadgen_targets", {"users": {n: 0 for n in self.classes}, "waits": {}}, client_id=w.id)
-                # Give the workers one report interval to send their last statistics.
-                gevent.sleep(self.interval + 0.2)
+                    self.runner.send_message(
+                        "loadgen_targets",
+                        {"users": {n: 0 for n in self.classes}, "waits": {}, "final": True},
+                        client_id=w.id,
+                    )
+                # Give the workers their drain and one report interval to send their last statistics.
+                gevent.sleep(self.drain + self.interval + 0.2)
             elif self.mode == "local":
+                self.env.stop_timeout = self.drain
                 self.runner.stop_users(self.runner.user_classes_count)
             if self.mode != "worker":
                 self.sample()

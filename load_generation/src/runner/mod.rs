@@ -34,8 +34,9 @@ const TICK: Duration = Duration::from_millis(100);
 /// Crashes tolerated within [`CRASH_WINDOW`] before the run gives up.
 const MAX_CRASHES: usize = 5;
 const CRASH_WINDOW: Duration = Duration::from_secs(60);
-/// How long a stopping harness gets to send its last sample.
-const STOP_GRACE: Duration = Duration::from_millis(1200);
+/// How long a stopping harness gets to let users finish their task (0.5 s
+/// drain), collect the workers' last reports and send its last sample.
+const STOP_GRACE: Duration = Duration::from_millis(2500);
 
 /// What the run looks like right now, for observers.
 #[derive(Debug, Clone)]
