@@ -10,7 +10,7 @@ use crate::cli::{
 };
 use crate::config::{self, LoadConfig};
 use crate::demo_shop::{DemoShop, ShopOptions};
-use crate::diagnostic::{Diagnostics, SourceText};
+use crate::diagnostic::{BadInput, Diagnostics, SourceText};
 use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{Mode, Setup};
 use crate::locust::HARNESS_PY;
@@ -347,11 +347,19 @@ fn target_host(given: Option<&str>) -> Result<String> {
         Some(h) => h.to_string(),
         None => match std::env::var("FRONTEND_ADDR") {
             Ok(addr) if !addr.is_empty() => format!("http://{addr}"),
-            _ => bail!("no target: pass --host http://HOST[:PORT] (or set PL_HOST, or FRONTEND_ADDR=HOST:PORT)"),
+            _ => {
+                return Err(BadInput(
+                    "no target: pass --host http://HOST[:PORT] (or set PL_HOST, or FRONTEND_ADDR=HOST:PORT)".into(),
+                )
+                .into())
+            }
         },
     };
     if !(host.starts_with("http://") || host.starts_with("https://")) {
-        bail!("--host {host:?} must start with http:// or https://, e.g. http://{host}");
+        return Err(BadInput(format!(
+            "--host {host:?} must start with http:// or https://, e.g. http://{host}"
+        ))
+        .into());
     }
     Ok(host.trim_end_matches('/').to_string())
 }
@@ -367,11 +375,12 @@ async fn execute(
 ) -> Result<bool> {
     let processes = u64::from(engine.workers.max(1) + engine.expect_workers);
     if load.plan.peak_users() > engine.max_users {
-        bail!(
+        return Err(BadInput(format!(
             "the load asks for {} users at its peak, over --max-users {}; a Locust process handles a few thousand users, so this is likely a typo in num_users (pass a larger --max-users if it is not)",
             load.plan.peak_users(),
             engine.max_users
-        );
+        ))
+        .into());
     }
     // Serve metrics first: a bad --metrics-addr fails before Locust starts, and
     // /healthz answers while Locust is found or installed (Kubernetes probes).

@@ -134,10 +134,10 @@ pub struct RunArgs {
     #[arg(long, env = "PL_HOST", value_name = "URL")]
     pub host: Option<String>,
     /// Stop after this long (90s, 10m, 1h30m); without it the load loops until SIGINT/SIGTERM.
-    #[arg(long = "run-time", visible_alias = "run_time", env = "PL_RUN_TIME", value_parser = parse_run_time, value_name = "TIME", allow_negative_numbers = true)]
+    #[arg(long = "run-time", visible_alias = "run_time", env = "PL_RUN_TIME", value_parser = parse_run_time, value_name = "TIME", allow_hyphen_values = true)]
     pub run_time: Option<Duration>,
     /// Before starting, wait up to this long for the host to answer HTTP.
-    #[arg(long = "wait-for-host", visible_alias = "wait_for_host", value_parser = parse_run_time, value_name = "TIME", allow_negative_numbers = true)]
+    #[arg(long = "wait-for-host", visible_alias = "wait_for_host", value_parser = parse_run_time, value_name = "TIME", allow_hyphen_values = true)]
     pub wait_for_host: Option<Duration>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -151,7 +151,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub cycles: u32,
     /// Run for this long instead of whole cycles.
-    #[arg(long = "run-time", visible_alias = "run_time", value_parser = parse_run_time, value_name = "TIME", allow_negative_numbers = true)]
+    #[arg(long = "run-time", visible_alias = "run_time", value_parser = parse_run_time, value_name = "TIME", allow_hyphen_values = true)]
     pub run_time: Option<Duration>,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -198,6 +198,13 @@ pub struct WorkerArgs {
 /// Run times as Locust and the original take them: `90s`, `10m`, `1h30m`, or bare seconds.
 pub fn parse_run_time(text: &str) -> Result<Duration, String> {
     let text = text.trim();
+    // Hyphenated values reach here (so `-5s` is not taken for a flag): a flag
+    // right after the option means its value is missing.
+    if text.starts_with("--") {
+        return Err(format!(
+            "expected a time before {text}; write a time like 90s, 10m, 1h or 1h30m"
+        ));
+    }
     if text.starts_with('-') {
         return Err(
             "a run time cannot be negative; write a time like 90s, 10m, 1h or 1h30m".into(),
@@ -250,6 +257,9 @@ mod tests {
         assert!(parse_run_time("-5")
             .unwrap_err()
             .contains("cannot be negative"));
+        assert!(parse_run_time("--host")
+            .unwrap_err()
+            .contains("expected a time before --host"));
         assert!(parse_run_time("ten minutes")
             .unwrap_err()
             .contains("like 90s"));

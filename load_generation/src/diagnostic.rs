@@ -168,13 +168,24 @@ impl Diagnostics {
     }
 }
 
+/// How many diagnostics are printed in full: a broken generated file can hold
+/// thousands of mistakes, and the first screens are the ones anybody reads.
+const MAX_SHOWN: usize = 50;
+
 impl fmt::Display for Diagnostics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.0.iter().enumerate() {
+        for (i, d) in self.0.iter().take(MAX_SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             writeln!(f, "{d}")?;
+        }
+        if self.0.len() > MAX_SHOWN {
+            writeln!(
+                f,
+                "\n… {} more not shown (fix the ones above and check again)",
+                self.0.len() - MAX_SHOWN
+            )?;
         }
         let errors = self.errors().count();
         let warnings = self.0.len() - errors;
@@ -198,9 +209,17 @@ pub struct SourceText {
     pub path: PathBuf,
     pub text: String,
     line_starts: Vec<usize>,
-    /// ASCII text has a column per byte, so positions need no counting (which
-    /// would make thousands of errors on one long line quadratic).
-    ascii: bool,
+    /// For each [`BLOCK`] bytes of non-ASCII text, the UTF-8 continuation bytes
+    /// before it (empty for ASCII text): a column in characters is then found
+    /// by counting within one block, not along the whole line, so thousands of
+    /// errors on one long line stay linear.
+    continuation_before_block: Vec<usize>,
+}
+
+const BLOCK: usize = 4096;
+
+fn is_continuation(byte: u8) -> bool {
+    byte & 0b1100_0000 == 0b1000_0000
 }
 
 impl SourceText {
@@ -208,11 +227,22 @@ impl SourceText {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
+        let continuation_before_block = if text.is_ascii() {
+            Vec::new()
+        } else {
+            let mut before = 0;
+            let mut blocks = vec![0];
+            for chunk in text.as_bytes().chunks(BLOCK) {
+                before += chunk.iter().filter(|&&b| is_continuation(b)).count();
+                blocks.push(before);
+            }
+            blocks
+        };
         SourceText {
             path: path.into(),
-            ascii: text.is_ascii(),
             text,
             line_starts,
+            continuation_before_block,
         }
     }
 
@@ -264,17 +294,23 @@ impl SourceText {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line];
-        let column = if self.ascii {
-            offset - start
-        } else {
-            self.text
-                .get(start..offset)
-                .map_or(offset - start, |s| s.chars().count())
-        } + 1;
         Position {
             line: line + 1,
-            column,
+            column: self.chars_before(offset) - self.chars_before(start) + 1,
         }
+    }
+
+    /// The number of characters in the text before byte `offset`.
+    fn chars_before(&self, offset: usize) -> usize {
+        if self.continuation_before_block.is_empty() {
+            return offset;
+        }
+        let block = offset / BLOCK;
+        let within = self.text.as_bytes()[block * BLOCK..offset]
+            .iter()
+            .filter(|&&b| is_continuation(b))
+            .count();
+        offset - self.continuation_before_block[block] - within
     }
 
     /// The text of 1-based line `line`, without its line break.
@@ -305,6 +341,35 @@ impl SourceText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn columns_count_characters_across_blocks() {
+        // A long non-ASCII line spanning many blocks, with multi-byte characters
+        // straddling block edges: every column must match a plain count.
+        let line: String = (0..5000).map(|i| ["a", "é", "€", "𝄞"][i % 4]).collect();
+        let text = format!("x\n{line}\ny");
+        let src = SourceText::new("f", text.clone());
+        for (offset, _) in text.char_indices().step_by(7) {
+            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let expected = text[line_start..offset].chars().count() + 1;
+            assert_eq!(src.position(offset).column, expected, "at {offset}");
+        }
+    }
+
+    #[test]
+    fn long_lists_are_cut_but_counted() {
+        let src = SourceText::new("f", "x\n".repeat(120));
+        let all = Diagnostics(
+            (0..120)
+                .map(|i| src.error_at(i * 2, format!("bad {i}")))
+                .collect(),
+        );
+        let shown = all.to_string();
+        assert!(shown.contains("bad 49"), "{shown}");
+        assert!(!shown.contains("bad 50"), "{shown}");
+        assert!(shown.contains("… 70 more not shown"), "{shown}");
+        assert!(shown.ends_with("120 errors"), "{shown}");
+    }
 
     #[test]
     fn positions_are_one_based_and_count_characters() {
@@ -361,3 +426,10 @@ mod tests {
         assert!(d.message.contains("not UTF-8"));
     }
 }
+
+/// A mistake in the command line or environment that no file position
+/// describes (a host without a scheme, an implausible user count): reported
+/// like a diagnostic, exit code 2, rather than as a runtime failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use diagnostic::Diagnostics;
+use diagnostic::{BadInput, Diagnostics};
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(cli::with_default_command(std::env::args_os().collect()));
@@ -55,6 +55,10 @@ fn main() -> ExitCode {
         Err(error) => match error.downcast_ref::<Diagnostics>() {
             Some(diagnostics) => {
                 eprintln!("{diagnostics}");
+                ExitCode::from(2)
+            }
+            None if error.downcast_ref::<BadInput>().is_some() => {
+                eprintln!("error: {error:#}");
                 ExitCode::from(2)
             }
             None => {

@@ -141,7 +141,7 @@ fn the_original_invocation_without_a_subcommand_runs() {
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no target: pass --host"), "{stderr}");
     let out = Command::new(BIN)
         .args(["--config_file", HIPSTER, "--run_time", "0s"])

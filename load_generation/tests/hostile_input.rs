@@ -318,7 +318,7 @@ fn largest_num_users_passes_check_but_run_refuses_it_before_locust() {
         .output()
         .unwrap();
     assert_no_crash(&out);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "bad input exits 2");
     let err = stderr(&out);
     assert!(
         err.contains("2147483647 users at its peak, over --max-users 50000"),
