@@ -517,6 +517,130 @@ fn dockerfile_instructions() -> Vec<(String, String)> {
     out
 }
 
+/// Every file the release build reads (the crate, and what its sources pull in
+/// with `include_str!`/`include_bytes!` from outside it) is copied into the
+/// builder stage and not dropped by .dockerignore: otherwise `docker build`
+/// fails, which no linter notices.
+#[test]
+fn the_builder_stage_copies_every_file_the_build_reads() {
+    let root = repo_root();
+    let ins = dockerfile_instructions();
+    let final_stage_start = ins.iter().rposition(|(k, _)| k == "FROM").unwrap();
+    let copied: Vec<PathBuf> = ins[..final_stage_start]
+        .iter()
+        .filter(|(k, a)| k == "COPY" && !a.starts_with("--from"))
+        .flat_map(|(_, a)| {
+            let words: Vec<&str> = a.split_whitespace().collect();
+            words[..words.len() - 1]
+                .iter()
+                .map(|w| PathBuf::from(w.trim_end_matches('/')))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let ignored: Vec<String> = fs::read_to_string(root.join(".dockerignore"))
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    let is_ignored = |path: &Path| {
+        let parts: Vec<String> = path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        ignored
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("**/") {
+                Some(name) => parts.iter().any(|p| glob_match(name, p)),
+                None => glob_match(pattern, &parts[0]),
+            })
+    };
+
+    let mut needed = vec![
+        PathBuf::from("Cargo.toml"),
+        PathBuf::from("Cargo.lock"),
+        PathBuf::from("load_generation/Cargo.toml"),
+        PathBuf::from("load_generation/build.rs"),
+        PathBuf::from("load_generation/proto/load_config.proto"),
+    ];
+    let src = root.join("load_generation/src");
+    for file in rust_files(&src) {
+        let text = fs::read_to_string(&file).unwrap();
+        for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+            for (at, _) in text.match_indices(macro_name) {
+                let rest = &text[at + macro_name.len()..];
+                let literal = &rest[..rest.find('"').unwrap()];
+                let resolved = normalize(&file.parent().unwrap().join(literal));
+                let relative = resolved.strip_prefix(&root).unwrap().to_path_buf();
+                needed.push(relative);
+            }
+        }
+        needed.push(file.strip_prefix(&root).unwrap().to_path_buf());
+    }
+    assert!(
+        needed
+            .iter()
+            .any(|p| p.starts_with("applications/hipster_shop/load_generation")),
+        "the demo load is expected to be compiled in: {needed:?}"
+    );
+    for path in needed {
+        assert!(
+            root.join(&path).exists(),
+            "{} does not exist",
+            path.display()
+        );
+        assert!(
+            copied.iter().any(|c| path.starts_with(c)),
+            "the build reads {} but the builder stage does not COPY it (copies {copied:?})",
+            path.display()
+        );
+        assert!(
+            !is_ignored(&path),
+            "the build reads {} but .dockerignore leaves it out",
+            path.display()
+        );
+    }
+}
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// `a/b/../c` -> `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Docker's patterns as .dockerignore uses them here: a name with an optional `*`.
+fn glob_match(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        Some((head, tail)) => {
+            name.len() >= head.len() + tail.len() && name.starts_with(head) && name.ends_with(tail)
+        }
+        None => pattern == name,
+    }
+}
+
 #[test]
 fn dockerfile_builds_in_a_builder_stage_and_runs_as_non_root() {
     let ins = dockerfile_instructions();
