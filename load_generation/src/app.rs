@@ -43,8 +43,15 @@ pub struct Load {
 impl Load {
     /// Reads, validates and plans a load; prints warnings; fails with every error.
     pub fn open(args: &ConfigArgs) -> Result<Load, Diagnostics> {
-        let loaded = config::load(&args.config_file)?;
         let template_path = locustfile::template_path(&args.config_file, args.template.as_deref());
+        let loaded = match config::load(&args.config_file) {
+            Ok(loaded) => loaded,
+            Err(Diagnostics(mut errors)) => {
+                // The template's own problems too, so one round of fixes is enough.
+                errors.extend(Template::problems_alone(&template_path));
+                return Err(Diagnostics(errors));
+            }
+        };
         let template = Template::load(&template_path, &loaded.config);
         Load::assemble(loaded, template)
     }
@@ -192,10 +199,46 @@ fn write_file(path: &Path, text: &str) -> Result<PathBuf> {
 pub async fn run(args: &RunArgs) -> Result<bool> {
     let load = Load::open(&args.config)?;
     let host = target_host(args.host.as_deref())?;
+    // Signals are handled from here on: a pod stopped while loadgen waits for
+    // its target must stop at once, not at the end of its grace period.
+    let stop = Stop::install()?;
     if let Some(limit) = args.wait_for_host {
-        wait_for_host(&host, limit).await?;
+        let mut shutdown = stop.shutdown.clone();
+        tokio::select! {
+            waited = wait_for_host(&host, limit) => waited?,
+            _ = shutdown.requested() => {
+                eprintln!("loadgen: stopped by signal while waiting for {host}");
+                return Ok(false);
+            }
+        }
     }
-    execute(&load, Some(host), args.run_time, &args.engine, &args.output).await
+    execute(
+        &load,
+        Some(host),
+        args.run_time,
+        &args.engine,
+        &args.output,
+        stop,
+    )
+    .await
+}
+
+/// The signal handlers of a run, and what a second signal must clean up.
+struct Stop {
+    shutdown: Shutdown,
+    emergency: Emergency,
+}
+
+impl Stop {
+    fn install() -> Result<Stop> {
+        let emergency = Emergency::default();
+        let shutdown =
+            Shutdown::install(emergency.clone()).context("cannot install signal handlers")?;
+        Ok(Stop {
+            shutdown,
+            emergency,
+        })
+    }
 }
 
 /// `loadgen demo`: the hipster shop load against the built-in shop.
@@ -224,6 +267,7 @@ pub async fn demo(args: &DemoArgs) -> Result<bool> {
         Some(run_time),
         &args.engine,
         &args.output,
+        Stop::install()?,
     )
     .await;
     let counters = shop.counters();
@@ -356,8 +400,12 @@ fn target_host(given: Option<&str>) -> Result<String> {
         },
     };
     if !(host.starts_with("http://") || host.starts_with("https://")) {
+        let example = match host.split_once("://") {
+            Some((_, rest)) => format!("http://{rest}"),
+            None => format!("http://{host}"),
+        };
         return Err(BadInput(format!(
-            "--host {host:?} must start with http:// or https://, e.g. http://{host}"
+            "--host {host:?} must start with http:// or https://, e.g. {example}"
         ))
         .into());
     }
@@ -372,7 +420,12 @@ async fn execute(
     run_time: Option<Duration>,
     engine: &EngineArgs,
     output: &OutputArgs,
+    stop: Stop,
 ) -> Result<bool> {
+    let Stop {
+        mut shutdown,
+        emergency,
+    } = stop;
     let processes = u64::from(engine.workers.max(1) + engine.expect_workers);
     if load.plan.peak_users() > engine.max_users {
         return Err(BadInput(format!(
@@ -398,8 +451,11 @@ async fn execute(
         locust.version,
         locust.python.display()
     );
+    if shutdown.is_requested() {
+        eprintln!("loadgen: stopped by signal before the load started");
+        return Ok(false);
+    }
     let workspace = Workspace::create(load, engine.user_class)?;
-    let emergency = Emergency::default();
     if let Ok(mut dirs) = emergency.dirs.lock() {
         dirs.push(workspace.dir.path().to_path_buf());
     }
@@ -418,7 +474,6 @@ async fn execute(
         pids: emergency.pids.clone(),
     };
     tracing::debug!("{processes} Locust processes");
-    let mut shutdown = Shutdown::install(emergency)?;
     let mut progress = Progress::new();
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
     let options = RunOptions {

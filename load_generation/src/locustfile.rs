@@ -64,67 +64,35 @@ const REMOVED_APIS: &[(&str, &str)] = &[
     ("hatch_rate", "Locust 1.0 renamed hatch rate to spawn rate (`spawn_rate`)"),
 ];
 
+/// What one pass over a template's lines finds.
+struct Scan {
+    errors: Vec<Diagnostic>,
+    marker_line: Option<usize>,
+    classes: Vec<String>,
+}
+
 impl Template {
     /// Reads and checks the template against the user types of `config`.
     pub fn load(path: &Path, config: &LoadConfig) -> Result<Template, Diagnostics> {
         Template::check(SourceText::read(path, "locustfile template")?, config)
     }
 
+    /// The problems a template has on its own, whatever the config: for a
+    /// config too broken to check against, so that all errors still come at once.
+    pub fn problems_alone(path: &Path) -> Vec<Diagnostic> {
+        match SourceText::read(path, "locustfile template") {
+            Ok(source) => Template::scan(&source).errors,
+            Err(diagnostics) => diagnostics.0,
+        }
+    }
+
     /// Checks a template in memory: all problems at once.
     pub fn check(source: SourceText, config: &LoadConfig) -> Result<Template, Diagnostics> {
-        let mut errors = Vec::new();
-        let mut marker_line = None;
-        let mut classes: Vec<String> = Vec::new();
-
-        for (i, line) in source.text.lines().enumerate() {
-            let number = i + 1;
-            let code = line.split('#').next().unwrap_or("");
-            if let Some(column) = line.find(USERS_MARKER) {
-                let offset = source_offset(&source, number, column);
-                if line.trim() != USERS_MARKER {
-                    errors.push(source.error_at(offset, format!("`{USERS_MARKER}` must stand alone on its line")).with_help(
-                        "put the marker on a line of its own at the top level (no indentation), where the user classes should go",
-                    ));
-                } else if marker_line.is_some() {
-                    errors.push(
-                        source
-                            .error_at(offset, format!("`{USERS_MARKER}` appears more than once"))
-                            .with_help(
-                                "keep a single marker; loadgen writes all user classes there",
-                            ),
-                    );
-                } else {
-                    marker_line = Some(number);
-                }
-                continue;
-            }
-            if let Some(name) = class_name(code) {
-                classes.push(name.to_string());
-            }
-            for (word, help) in REMOVED_APIS {
-                if let Some(column) = find_word(code, word) {
-                    errors.push(
-                        source
-                            .error_at(
-                                source_offset(&source, number, column),
-                                format!(
-                                    "the template uses `{word}`, which Locust 2.x no longer has"
-                                ),
-                            )
-                            .with_help(*help),
-                    );
-                }
-            }
-        }
-
-        if marker_line.is_none() {
-            errors.push(
-                Diagnostic::error(&source.path, None, format!("the template has no `{USERS_MARKER}` marker"))
-                    .with_help(format!(
-                        "add a line `{USERS_MARKER}` (at the end of the file is usual): loadgen writes one user class per user type there"
-                    )),
-            );
-        }
+        let Scan {
+            mut errors,
+            marker_line,
+            classes,
+        } = Template::scan(&source);
 
         // Every type that the config asks for needs its behaviour, reported once,
         // at the first place in the config that names it.
@@ -158,6 +126,68 @@ impl Template {
                 marker_line,
             }),
             _ => Err(Diagnostics(errors)),
+        }
+    }
+
+    /// The marker, the classes defined and the config-independent problems.
+    fn scan(source: &SourceText) -> Scan {
+        let mut errors = Vec::new();
+        let mut marker_line = None;
+        let mut classes: Vec<String> = Vec::new();
+
+        for (i, line) in source.text.lines().enumerate() {
+            let number = i + 1;
+            let code = line.split('#').next().unwrap_or("");
+            if let Some(column) = line.find(USERS_MARKER) {
+                let offset = source_offset(source, number, column);
+                if line.trim() != USERS_MARKER {
+                    errors.push(source.error_at(offset, format!("`{USERS_MARKER}` must stand alone on its line")).with_help(
+                        "put the marker on a line of its own at the top level (no indentation), where the user classes should go",
+                    ));
+                } else if marker_line.is_some() {
+                    errors.push(
+                        source
+                            .error_at(offset, format!("`{USERS_MARKER}` appears more than once"))
+                            .with_help(
+                                "keep a single marker; loadgen writes all user classes there",
+                            ),
+                    );
+                } else {
+                    marker_line = Some(number);
+                }
+                continue;
+            }
+            if let Some(name) = class_name(code) {
+                classes.push(name.to_string());
+            }
+            for (word, help) in REMOVED_APIS {
+                if let Some(column) = find_word(code, word) {
+                    errors.push(
+                        source
+                            .error_at(
+                                source_offset(source, number, column),
+                                format!(
+                                    "the template uses `{word}`, which Locust 2.x no longer has"
+                                ),
+                            )
+                            .with_help(*help),
+                    );
+                }
+            }
+        }
+
+        if marker_line.is_none() {
+            errors.push(
+                Diagnostic::error(&source.path, None, format!("the template has no `{USERS_MARKER}` marker"))
+                    .with_help(format!(
+                        "add a line `{USERS_MARKER}` (at the end of the file is usual): loadgen writes one user class per user type there"
+                    )),
+            );
+        }
+        Scan {
+            errors,
+            marker_line,
+            classes,
         }
     }
 

@@ -31,6 +31,34 @@ fn check_prints_the_plan_of_the_hipster_load() {
 }
 
 #[test]
+fn config_and_template_errors_come_in_one_report() {
+    // A misspelt field, a semantic error, and a template with an old API and no
+    // marker: one run of `check` lists them all.
+    let files = LoadFiles::new(
+        "phases {\n  duration: 0\n  num_users: 5\n  hatch_rate_per_s: 1\n  user_types { name: \"A\" ratio: 1 min_wait: 10 }\n}\n",
+        "from locust import HttpLocust\n\nclass AUserBehavior(TaskSet):\n    pass\n",
+    );
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg("--config_file")
+        .arg(files.config())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "load.pbtxt:2:13: error: phase 1: `duration` is 0",
+        "load.pbtxt:5:35: error: unknown field `min_wait`",
+        "did you mean `min_wait_ms`?",
+        "locustfile.loadgen.tmpl:1:20: error: the template uses `HttpLocust`",
+        "locustfile.loadgen.tmpl: error: the template has no `{{.Users}}` marker",
+        "4 errors",
+    ] {
+        assert!(stderr.contains(expected), "{expected:?} not in\n{stderr}");
+    }
+}
+
+#[test]
 fn check_reports_every_error_with_its_position() {
     let files = LoadFiles::new(
         "phases {\n  duration: 0\n  num_users: 5\n  hatch_rate_per_s: 1\n  user_types { name: \"Normal\" ratio: 1 min_wait_ms: 10 max_wait_ms: 5 }\n}\n",

@@ -346,3 +346,33 @@ fn wait_for_host_gives_up_with_a_clear_message() {
     );
     assert!(took < Duration::from_secs(10));
 }
+
+#[test]
+fn sigterm_while_waiting_for_the_host_stops_at_once() {
+    // A pod stopped before its target came up must not sit out its grace period.
+    let port = free_port();
+    let files = LoadFiles::new(&simple_config(2), &tagging_template(&["A"]));
+    let tag = tag("waitsigterm");
+    let child = start_run(
+        &tag,
+        &files,
+        &format!("http://127.0.0.1:{port}"),
+        &["--run_time", "30s", "--wait-for-host", "60s"],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(child.id(), libc::SIGTERM);
+    let (out, took) = finish(child, Duration::from_secs(10));
+    let stderr = text(&out.stderr);
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop: {stderr}"
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "stopped by signal while waiting for http://127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    assert!(wait_until_gone(&tag, Duration::from_millis(500)).is_empty());
+}

@@ -12,6 +12,7 @@
 //! whose error is then reported.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
 use prost_reflect::{Cardinality, FieldDescriptor, Kind, MessageDescriptor};
 
@@ -124,6 +125,18 @@ pub struct Located {
     pub diagnostics: Vec<Diagnostic>,
     /// Where the pass met text it could not follow (a syntax error), if it did.
     pub lost_at: Option<usize>,
+    /// The unknown fields: blanked out, the rest of the config can still be checked.
+    pub unknown_fields: Vec<UnknownField>,
+}
+
+/// A field the schema does not have.
+pub struct UnknownField {
+    /// Its bytes: name, value and a separator after it.
+    pub range: Range<usize>,
+    /// The known field it probably meant.
+    pub meant: Option<String>,
+    /// Where the message holding it starts (its field name; 0 for the file).
+    pub parent: usize,
 }
 
 /// Walks `source` as a `root` message.
@@ -135,6 +148,7 @@ pub fn locate(source: &SourceText, root: &MessageDescriptor) -> Located {
         pos: 0,
         spans: SpanMap::new(),
         diagnostics: Vec::new(),
+        unknown_fields: Vec::new(),
     };
     let lost_at = walker.message_body(root, "", None).err().map(|_| {
         // The token that could not be followed is the one just consumed.
@@ -148,6 +162,7 @@ pub fn locate(source: &SourceText, root: &MessageDescriptor) -> Located {
         spans: walker.spans,
         diagnostics: walker.diagnostics,
         lost_at,
+        unknown_fields: walker.unknown_fields,
     }
 }
 
@@ -157,6 +172,7 @@ struct Walker<'s> {
     pos: usize,
     spans: SpanMap,
     diagnostics: Vec<Diagnostic>,
+    unknown_fields: Vec<UnknownField>,
 }
 
 /// The pass met text it cannot follow; the caller leaves it to prost-reflect.
@@ -226,8 +242,21 @@ impl<'s> Walker<'s> {
         let value_offset = self.offset();
         let field = desc.get_field_by_name(name);
         let Some(field) = field else {
-            self.unknown_field(desc, name, name_offset);
-            return self.skip_value();
+            let meant = self.unknown_field(desc, name, name_offset);
+            self.skip_value()?;
+            if self.peek_punct(',') || self.peek_punct(';') {
+                self.bump();
+            }
+            let parent = self
+                .spans
+                .get(path.trim_end_matches('.'))
+                .map_or(0, |span| span.name);
+            self.unknown_fields.push(UnknownField {
+                range: name_offset..self.offset(),
+                meant,
+                parent,
+            });
+            return Ok(());
         };
 
         if matches!(field.kind(), Kind::Message(_)) && self.peek_punct('[') {
@@ -443,7 +472,13 @@ impl<'s> Walker<'s> {
         }
     }
 
-    fn unknown_field(&mut self, desc: &MessageDescriptor, name: &str, offset: usize) {
+    /// Reports an unknown field; returns the known one it probably meant.
+    fn unknown_field(
+        &mut self,
+        desc: &MessageDescriptor,
+        name: &str,
+        offset: usize,
+    ) -> Option<String> {
         let known: Vec<String> = desc.fields().map(|f| f.name().to_string()).collect();
         let nearest = known
             .iter()
@@ -452,12 +487,13 @@ impl<'s> Walker<'s> {
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map(|(_, k)| k.clone());
         let message = format!("unknown field `{name}` in {}", describe_message(desc));
-        let help = match nearest {
+        let help = match &nearest {
             Some(k) => format!("did you mean `{k}`? Known fields: {}", known.join(", ")),
             None => format!("known fields: {}", known.join(", ")),
         };
         self.diagnostics
             .push(self.source.error_at(offset, message).with_help(help));
+        nearest
     }
 }
 

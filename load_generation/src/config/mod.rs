@@ -80,7 +80,35 @@ pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
     }
     let descriptor = schema::config_descriptor();
     let mut located = locate::locate(&source, &descriptor);
-    let parsed = DynamicMessage::parse_text_format(descriptor, &source.text);
+    let parsed = DynamicMessage::parse_text_format(descriptor.clone(), &source.text);
+    let only_unknown_fields =
+        located.lost_at.is_none() && located.diagnostics.len() == located.unknown_fields.len();
+    if !located.diagnostics.is_empty() && only_unknown_fields {
+        // Unknown fields alone (a misspelt name, say) do not stop the other
+        // checks: with them blanked out (offsets kept), the rest is validated too.
+        let mut errors = located.diagnostics;
+        let unknown = &located.unknown_fields;
+        let ranges: Vec<_> = unknown.iter().map(|u| u.range.clone()).collect();
+        let text = blank_out(&source.text, &ranges);
+        if let Ok(message) = DynamicMessage::parse_text_format(descriptor, &text) {
+            // "phase 1 has no `duration`" only repeats `duraton`'s error.
+            let repeats_a_typo = |d: &Diagnostic| {
+                unknown.iter().any(|u| {
+                    u.meant.as_ref().is_some_and(|meant| {
+                        d.message.ends_with(&format!("has no `{meant}`"))
+                            && d.position == Some(source.position(u.parent))
+                    })
+                })
+            };
+            let more = match validate::validate(source.clone(), &message, &located.spans) {
+                Ok(loaded) => loaded.warnings,
+                Err(Diagnostics(more)) => more,
+            };
+            errors.extend(more.into_iter().filter(|d| !repeats_a_typo(d)));
+            errors.sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
+        }
+        return Err(Diagnostics(errors));
+    }
     if !located.diagnostics.is_empty() {
         // The pass's own findings, plus where a syntax error stopped it, if one did.
         if let Some(offset) = located.lost_at {
@@ -97,6 +125,21 @@ pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
     }
     let message = parsed.map_err(|e| Diagnostics(vec![syntax_error(&source, &e)]))?;
     validate::validate(source, &message, &located.spans)
+}
+
+/// `text` with the bytes of `ranges` turned into spaces (line breaks kept), so
+/// every other byte keeps its offset.
+fn blank_out(text: &str, ranges: &[std::ops::Range<usize>]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for range in ranges {
+        for b in &mut bytes[range.clone()] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+    }
+    // Whole tokens were blanked, so no character was cut in two.
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 /// The offset of the first opening brace deeper than [`MAX_NESTING`], if any.
@@ -176,6 +219,26 @@ mod tests {
         }
     }
 
+    #[test]
+    fn unknown_fields_do_not_hide_the_other_errors() {
+        // A misspelt field (with a separator after it) and the semantic errors
+        // around it come together, in the order of the file.
+        assert_errors(
+            "phases {\n  duration: 0\n  num_users: 2, min_wait: 5;\n  hatch_rate_per_s: 1\n  user_types { name: \"A\" ratio: 1 max_wait: \"é\" min_wait_ms: 5 max_wait_ms: 1 }\n}\n",
+            &[
+                (2, 13, "`duration` is 0"),
+                (3, 17, "unknown field `min_wait`"),
+                (5, 35, "unknown field `max_wait`"),
+                (5, 62, "`min_wait_ms` (5) of \"A\" is larger than `max_wait_ms` (1)"),
+            ],
+        );
+        // With nothing else wrong, the unknown field is the only error.
+        assert_errors(
+            "phases { duration: 1 num_users: 1 hatch_rate_per_s: 1 user_types { name: \"A\" ratio: 1 min_wait: 1 } }",
+            &[(1, 87, "unknown field `min_wait`")],
+        );
+    }
+
     const UT: &str = "user_types { name: \"Normal\" ratio: 1 min_wait_ms: 10 max_wait_ms: 20 }";
 
     #[test]
@@ -236,12 +299,15 @@ mod tests {
         let text = "phases {\n  duraton: 5\n  user_types { name: \"A\" ratio: 1 min_wait: 1 }\n}"
             .to_string();
         let got = errors_of(&text);
-        assert_eq!(got.len(), 2, "{got:?}");
-        assert_eq!((got[0].0, got[0].1), (2, 3));
-        assert_eq!((got[1].0, got[1].1), (3, 35));
+        // The phase really lacks a hatch rate; that it lacks a duration is the
+        // typo's doing and not repeated.
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].2.contains("phase 1 has no `hatch_rate_per_s`"));
+        assert_eq!((got[1].0, got[1].1), (2, 3));
+        assert_eq!((got[2].0, got[2].1), (3, 35));
         let err = parse(SourceText::new("x", text)).unwrap_err();
-        assert!(err.0[0].help.as_deref().unwrap().contains("`duration`"));
-        assert!(err.0[1].help.as_deref().unwrap().contains("`min_wait_ms`"));
+        assert!(err.0[1].help.as_deref().unwrap().contains("`duration`"));
+        assert!(err.0[2].help.as_deref().unwrap().contains("`min_wait_ms`"));
     }
 
     #[test]

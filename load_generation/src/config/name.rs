@@ -10,6 +10,9 @@ const PYTHON_KEYWORDS: &[&str] = &[
     "with", "yield",
 ];
 
+/// The Locust classes the generated locustfile imports by name.
+const LOCUST_USER_CLASSES: &[&str] = &["HttpUser", "FastHttpUser"];
+
 /// The name of a user type, known to be a plain ASCII Python identifier.
 ///
 /// The name becomes part of class names in the generated locustfile
@@ -42,6 +45,16 @@ impl UserTypeName {
         if PYTHON_KEYWORDS.contains(&name) {
             return Err(format!("the user type name {name:?} is a Python keyword"));
         }
+        // `class HttpUser(HttpUser)` would replace Locust's class in the
+        // generated file, and every user class after it would inherit from it.
+        if let Some(base) = LOCUST_USER_CLASSES
+            .iter()
+            .find(|base| base.strip_suffix("User") == Some(name))
+        {
+            return Err(format!(
+                "the user type name {name:?} would generate `class {base}`, hiding Locust's own {base} in the generated locustfile"
+            ));
+        }
         Ok(UserTypeName(name.to_string()))
     }
 
@@ -69,6 +82,15 @@ impl fmt::Display for UserTypeName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_names_that_hide_locust_classes() {
+        for bad in ["Http", "FastHttp"] {
+            let error = UserTypeName::new(bad).unwrap_err();
+            assert!(error.contains(&format!("`class {bad}User`")), "{error}");
+        }
+        assert!(UserTypeName::new("Https").is_ok());
+    }
 
     #[test]
     fn accepts_identifiers() {
