@@ -17,7 +17,16 @@ fn two_workers_keep_phases_and_mix() {
     .concat();
     let planned = [vec![("A", 30), ("B", 0)], vec![("A", 10), ("B", 31)]];
     let shop = Shop::start();
-    let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
+    // Each user notes the process it runs in, to show both workers ran users.
+    let starts = tempfile::NamedTempFile::new().unwrap();
+    let template = tagging_template(&["A", "B"]).replace(
+        "    @task\n",
+        &format!(
+            "    def on_start(self):\n        with open({:?}, \"a\") as f:\n            f.write(f\"{{os.getpid()}}\\n\")\n\n    @task\n",
+            starts.path().display().to_string()
+        ),
+    );
+    let files = LoadFiles::new(&config, &format!("import os\n{template}"));
     let report = files.path("report");
     let tag = tag("workers");
     let mut cmd = loadgen(&tag);
@@ -61,7 +70,22 @@ fn two_workers_keep_phases_and_mix() {
             }
         }
     }
-    // Both workers ran users: the report saw two workers' worth of sessions.
+    // Both workers ran users, about half each (the master splits every count).
+    let mut per_process: std::collections::BTreeMap<String, usize> = Default::default();
+    for pid in std::fs::read_to_string(starts.path()).unwrap().lines() {
+        *per_process.entry(pid.to_string()).or_default() += 1;
+    }
+    let counts: Vec<usize> = per_process.values().copied().collect();
+    assert_eq!(
+        counts.len(),
+        2,
+        "users started per process: {per_process:?}"
+    );
+    assert!(
+        counts.iter().all(|&c| c >= 20),
+        "users started per process: {per_process:?}"
+    );
+    // The report counts what the server saw.
     let summary = json(&report.join("summary.json"));
     let total = summary["total"]["total"]["requests"].as_u64().unwrap() as f64;
     assert!(
