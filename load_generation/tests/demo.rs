@@ -41,6 +41,33 @@ fn the_demo_runs_the_hipster_load_against_the_built_in_shop() {
     let failures: u64 = cells[4].parse().unwrap();
     assert!(requests > 200, "{all}");
     assert_eq!(failures, 0, "{all}");
+    assert!(all.contains("peak: Normal 100"), "{all}");
+    // And per request name, every route of the hipster template.
+    let rows: Vec<Vec<String>> = stdout
+        .lines()
+        .map(|l| {
+            l.split('┆')
+                .map(|c| {
+                    c.trim_matches(|ch: char| ch == '│' || ch.is_whitespace())
+                        .to_string()
+                })
+                .collect()
+        })
+        .collect();
+    for (method, name) in [
+        ("GET", "/"),
+        ("POST", "/setCurrency"),
+        ("GET", "/product/[id]"),
+        ("GET", "/cart"),
+        ("POST", "/cart"),
+        ("POST", "/cart/checkout"),
+    ] {
+        assert!(
+            rows.iter()
+                .any(|r| r.len() == 8 && r[0] == method && r[1] == name),
+            "no {method} {name} row in\n{stdout}"
+        );
+    }
     let served = stderr
         .lines()
         .find(|l| l.contains("the demo shop answered"))

