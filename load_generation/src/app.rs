@@ -290,9 +290,11 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
         listener.local_addr()?
     );
     let mut shutdown = Shutdown::install(Emergency::default())?;
-    DemoShop::new(ShopOptions::default())
-        .serve(listener, async move { shutdown.requested().await })
-        .await?;
+    DemoShop::new(ShopOptions {
+        latency_ms: args.latency_ms.clone(),
+    })
+    .serve(listener, async move { shutdown.requested().await })
+    .await?;
     Ok(())
 }
 

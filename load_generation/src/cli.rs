@@ -167,6 +167,31 @@ pub struct DemoShopArgs {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: std::net::IpAddr,
+    /// Milliseconds each request waits before its answer: `MS` or `MIN-MAX`
+    /// (uniformly random); a slow target to watch, or to test against.
+    #[arg(long = "latency-ms", default_value = "1-8", value_parser = parse_latency, value_name = "MS")]
+    pub latency_ms: std::ops::RangeInclusive<u64>,
+}
+
+/// `5` or `1-8` (milliseconds).
+pub fn parse_latency(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&ms| ms <= 600_000)
+            .ok_or_else(|| {
+                format!("{t:?} is not a number of milliseconds (0 to 600000); write e.g. 5 or 1-8")
+            })
+    };
+    let (low, high) = match text.split_once('-') {
+        Some((low, high)) => (number(low)?, number(high)?),
+        None => (number(text)?, number(text)?),
+    };
+    if low > high {
+        return Err(format!("{low}-{high}: the first number must not be larger"));
+    }
+    Ok(low..=high)
 }
 
 #[derive(Debug, Clone, Args)]
@@ -246,6 +271,16 @@ pub fn with_default_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latencies() {
+        assert_eq!(parse_latency("5"), Ok(5..=5));
+        assert_eq!(parse_latency("1-8"), Ok(1..=8));
+        assert!(parse_latency("8-1")
+            .unwrap_err()
+            .contains("must not be larger"));
+        assert!(parse_latency("x").unwrap_err().contains("not a number"));
+    }
 
     #[test]
     fn run_times() {

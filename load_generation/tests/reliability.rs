@@ -405,3 +405,50 @@ fn sigterm_while_waiting_for_the_host_stops_at_once() {
     );
     assert!(wait_until_gone(&tag, Duration::from_millis(500)).is_empty());
 }
+
+#[test]
+fn a_slow_target_slows_requests_not_the_schedule_or_the_stop() {
+    // Every answer takes 1.5 s: requests are slow, but phases change on time,
+    // nothing counts as failed, and SIGTERM still ends the run within 2 s.
+    let shop = Shop::start_slow("1500");
+    let config = [
+        phase(4, 6, 100, &[("A", 1, 100, 100)]),
+        phase(30, 12, 100, &[("A", 1, 100, 100)]),
+    ]
+    .concat();
+    let files = LoadFiles::new(&config, &tagging_template(&["A"]));
+    let report = files.path("report");
+    let tag = tag("slow");
+    let child = start_run(
+        &tag,
+        &files,
+        &shop.host(),
+        &["--report", report.to_str().unwrap()],
+    );
+    wait_for_requests(&shop, 1, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(6));
+    signal(child.id(), libc::SIGTERM);
+    let (out, took) = finish(child, Duration::from_secs(10));
+    let stderr = text(&out.stderr);
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop: {stderr}"
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        wait_until_gone(&tag, Duration::from_millis(500)).is_empty(),
+        "processes left behind"
+    );
+    let summary = json(&report.join("summary.json"));
+    let phases = summary["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2, "phase 2 did not start: {phases:#?}");
+    assert!(
+        (phases[1]["start_s"].as_f64().unwrap() - 4.0).abs() < 0.2,
+        "{phases:#?}"
+    );
+    assert_eq!(phases[1]["actual_users_end"]["AUser"], 12, "{phases:#?}");
+    let total = &summary["total"]["total"];
+    assert_eq!(total["failures"], 0, "{total}");
+    assert!(total["requests"].as_u64().unwrap() >= 20, "{total}");
+    assert!(total["p50_ms"].as_f64().unwrap() >= 1400.0, "{total}");
+}

@@ -132,17 +132,29 @@ impl Shop {
     pub fn start_on(port: u16) -> Shop {
         ensure_locust();
         let serial = serial();
-        Shop::spawn(port, Some(serial))
+        Shop::spawn(port, Some(serial), &[])
     }
 
     /// A shop for a test that already holds [`serial`].
     pub fn start_on_while_serial(port: u16) -> Shop {
-        Shop::spawn(port, None)
+        Shop::spawn(port, None, &[])
     }
 
-    fn spawn(port: u16, serial: Option<std::sync::MutexGuard<'static, ()>>) -> Shop {
+    /// A shop that takes `latency_ms` (`MS` or `MIN-MAX`) to answer each request.
+    pub fn start_slow(latency_ms: &str) -> Shop {
+        ensure_locust();
+        let serial = serial();
+        Shop::spawn(free_port(), Some(serial), &["--latency-ms", latency_ms])
+    }
+
+    fn spawn(
+        port: u16,
+        serial: Option<std::sync::MutexGuard<'static, ()>>,
+        extra: &[&str],
+    ) -> Shop {
         let child = Command::new(BIN)
             .args(["demo-shop", "--port", &port.to_string()])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
