@@ -178,3 +178,42 @@ fn the_original_invocation_without_a_subcommand_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("must be longer than 0"));
 }
+
+#[test]
+fn the_container_invocation_takes_everything_from_the_environment() {
+    // The image runs plain `loadgen run` with PL_CONFIG_FILE, and the hipster
+    // shop's deployment sets FRONTEND_ADDR; PL_RUN_TIME bounds the run.
+    let shop = Shop::start();
+    let files = LoadFiles::new(
+        &phase(30, 3, 10, &[("A", 1, 200, 200)]),
+        &tagging_template(&["A"]),
+    );
+    let tag = tag("envrun");
+    let mut cmd = loadgen(&tag);
+    cmd.arg("run")
+        .env("PL_CONFIG_FILE", files.config())
+        .env("FRONTEND_ADDR", format!("127.0.0.1:{}", shop.port))
+        .env("PL_RUN_TIME", "3s")
+        .env_remove("PL_HOST");
+    let (out, took) = run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    assert!(shop.total_requests() >= 10, "{stderr}");
+    // PL_HOST, when set, wins over FRONTEND_ADDR.
+    let mut cmd = loadgen(&tag);
+    cmd.arg("run")
+        .env("PL_CONFIG_FILE", files.config())
+        .env("PL_HOST", "ftp://nowhere")
+        .env("FRONTEND_ADDR", format!("127.0.0.1:{}", shop.port))
+        .env("PL_RUN_TIME", "3s");
+    let (out, _) = run_with_limit(cmd, std::time::Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--host \"ftp://nowhere\" must start with http:// or https://, e.g. http://nowhere"
+        ),
+        "{stderr}"
+    );
+}
