@@ -42,8 +42,28 @@ fn two_workers_keep_phases_and_mix() {
             "--report",
         ])
         .arg(&report);
+    // While it runs, note every address its processes listen on.
+    let listening = {
+        let tag = tag.clone();
+        std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_secs(12) {
+                seen.extend(listening_addresses(&tag));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            seen
+        })
+    };
     let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // The Locust master listens, on loopback only (no --master-bind given).
+    let listening = listening.join().unwrap();
+    assert!(!listening.is_empty(), "the master was not seen listening");
+    assert!(
+        listening.iter().all(|a| a.starts_with("127.0.0.1:")),
+        "listening beyond loopback: {listening:?}"
+    );
     assert!(
         wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
         "processes left behind"

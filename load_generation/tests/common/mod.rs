@@ -85,6 +85,54 @@ pub fn tagged_processes(tag: &str) -> Vec<u32> {
     pids
 }
 
+/// The TCP addresses that tagged processes listen on, as `ip:port` (from
+/// /proc: their socket inodes matched against /proc/net/tcp and tcp6).
+pub fn listening_addresses(tag: &str) -> Vec<String> {
+    let mut inodes = BTreeSet::new();
+    for pid in tagged_processes(tag) {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let target = target.to_string_lossy().into_owned();
+                if let Some(inode) = target
+                    .strip_prefix("socket:[")
+                    .and_then(|t| t.strip_suffix(']'))
+                {
+                    inodes.insert(inode.to_string());
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address st ... inode: state 0A is LISTEN.
+            if cols.len() > 9 && cols[3] == "0A" && inodes.contains(cols[9]) {
+                found.push(proc_net_address(cols[1]));
+            }
+        }
+    }
+    found
+}
+
+/// `0100007F:15B3` (as /proc/net/tcp writes it) -> `127.0.0.1:5555`; IPv6 as hex.
+fn proc_net_address(text: &str) -> String {
+    let (ip, port) = text.split_once(':').unwrap_or((text, "0"));
+    let port = u16::from_str_radix(port, 16).unwrap_or(0);
+    if ip.len() == 8 {
+        let n = u32::from_str_radix(ip, 16).unwrap_or(0);
+        format!("{}:{port}", std::net::Ipv4Addr::from(n.swap_bytes()))
+    } else {
+        format!("[{ip}]:{port}")
+    }
+}
+
 /// Waits until no tagged process is left, or `limit` passes; returns those left.
 pub fn wait_until_gone(tag: &str, limit: Duration) -> Vec<u32> {
     let start = Instant::now();
