@@ -217,3 +217,55 @@ fn the_container_invocation_takes_everything_from_the_environment() {
         "{stderr}"
     );
 }
+
+/// An executable shell script in `dir`.
+fn script(dir: &std::path::Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn a_locust_1_installation_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = script(dir.path(), "python3", "echo 1.4.3");
+    let out = Command::new(BIN)
+        .args(["locust", "--locust"])
+        .arg(&python)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "loadgen needs Locust 2.x, but {} has Locust 1.4.3: run `{} -m pip install locust==2.47.0`",
+            python.display(),
+            python.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn without_locust_or_python_the_error_says_what_to_install() {
+    // An empty PATH (no locust, no python3) and an empty cache directory.
+    let dir = tempfile::tempdir().unwrap();
+    let empty_path = dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let out = Command::new(BIN)
+        .arg("locust")
+        .env_remove("LOADGEN_LOCUST")
+        .env("PATH", &empty_path)
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Locust is not installed and no Python was found to install it: install Python 3.10 or newer"),
+        "{stderr}"
+    );
+}
