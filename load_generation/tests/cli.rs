@@ -11,6 +11,19 @@ const HIPSTER: &str = concat!(
     "/../applications/hipster_shop/load_generation/load.pbtxt"
 );
 
+/// Runs `check` on a load that must be refused as bad input; its stderr.
+fn check_fails(files: &LoadFiles) -> String {
+    let out = Command::new(BIN)
+        .arg("check")
+        .arg("--config_file")
+        .arg(files.config())
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    stderr
+}
+
 #[test]
 fn check_prints_the_plan_of_the_hipster_load() {
     let out = Command::new(BIN)
@@ -38,14 +51,7 @@ fn config_and_template_errors_come_in_one_report() {
         "phases {\n  duration: 0\n  num_users: 5\n  hatch_rate_per_s: 1\n  user_types { name: \"A\" ratio: 1 min_wait: 10 }\n}\n",
         "from locust import HttpLocust\n\nclass AUserBehavior(TaskSet):\n    pass\n",
     );
-    let out = Command::new(BIN)
-        .arg("check")
-        .arg("--config_file")
-        .arg(files.config())
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = check_fails(&files);
     for expected in [
         "load.pbtxt:2:13: error: phase 1: `duration` is 0",
         "load.pbtxt:5:35: error: unknown field `min_wait`",
@@ -93,14 +99,7 @@ fn check_lists_missing_behaviours_and_old_locust_apis() {
         &phase(5, 2, 1, &[("A", 1, 0, 0), ("B", 1, 0, 0)]),
         "from locust import HttpLocust, TaskSet\n\nclass AUserBehavior(TaskSet):\n    min_wait = 5\n\n{{.Users}}\n",
     );
-    let out = Command::new(BIN)
-        .arg("check")
-        .arg("--config_file")
-        .arg(files.config())
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let stderr = check_fails(&files);
     assert!(
         stderr.contains("locustfile.loadgen.tmpl:1:20: error: the template uses `HttpLocust`"),
         "{stderr}"

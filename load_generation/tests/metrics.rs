@@ -34,6 +34,11 @@ class BUserBehavior(TaskSet):
     def index(self):
         self.client.get("/")
 
+    @task
+    def missing(self):
+        # The shop has no such page: a 404, counted as a failure.
+        self.client.get("/missing")
+
 
 {{.Users}}
 "#;
@@ -46,6 +51,8 @@ struct Seen {
     target: [Option<f64>; 2],
     actual: [Option<f64>; 2],
     requests: Option<f64>,
+    failures_missing: Option<f64>,
+    failures_index: Option<f64>,
     has_duration: bool,
     healthy: bool,
 }
@@ -77,6 +84,16 @@ fn read(scrape: &Scrape, healthy: bool) -> Seen {
         requests: value(
             scrape,
             "loadgen_requests_total",
+            &[("method", "GET"), ("name", "/")],
+        ),
+        failures_missing: value(
+            scrape,
+            "loadgen_failures_total",
+            &[("method", "GET"), ("name", "/missing")],
+        ),
+        failures_index: value(
+            scrape,
+            "loadgen_failures_total",
             &[("method", "GET"), ("name", "/")],
         ),
         has_duration: scrape.samples.iter().any(|s| {
@@ -211,6 +228,23 @@ fn metrics_follow_the_phases_while_the_load_runs() {
     assert!(
         requests.len() >= 2 && requests.last() > requests.first(),
         "requests_total did not grow: {requests:?}"
+    );
+    // Failures: only B's requests to the missing page, from phase 2 on.
+    assert!(
+        in_phase(1.0).all(|s| s.failures_missing.unwrap_or(0.0) == 0.0),
+        "failures before any B user; {context}"
+    );
+    assert!(
+        running
+            .iter()
+            .any(|s| s.failures_missing.unwrap_or(0.0) > 0.0),
+        "the 404s were not counted as failures; {context}"
+    );
+    assert!(
+        running
+            .iter()
+            .all(|s| s.failures_index.unwrap_or(0.0) == 0.0),
+        "GET / counted failures; {context}"
     );
     assert!(
         running.iter().any(|s| s.has_duration),

@@ -54,6 +54,24 @@ fn finish(child: std::process::Child, limit: Duration) -> (std::process::Output,
     (waiter.join().unwrap(), start.elapsed())
 }
 
+/// Sends SIGTERM; asserts loadgen exits successfully within 2 s, leaving no
+/// process behind. Returns its stderr.
+fn sigterm_stops_cleanly(child: std::process::Child, tag: &str) -> String {
+    signal(child.id(), libc::SIGTERM);
+    let (out, took) = finish(child, Duration::from_secs(10));
+    let stderr = text(&out.stderr);
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?} to stop: {stderr}"
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        wait_until_gone(tag, Duration::from_millis(500)).is_empty(),
+        "processes left behind"
+    );
+    stderr
+}
+
 /// loadgen's private directories left in the test's TMPDIR.
 fn workspaces(files: &LoadFiles) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(files.dir.path())
@@ -389,21 +407,13 @@ fn sigterm_while_waiting_for_the_host_stops_at_once() {
         &["--run_time", "30s", "--wait-for-host", "60s"],
     );
     std::thread::sleep(Duration::from_millis(1500));
-    signal(child.id(), libc::SIGTERM);
-    let (out, took) = finish(child, Duration::from_secs(10));
-    let stderr = text(&out.stderr);
-    assert!(
-        took < Duration::from_secs(2),
-        "took {took:?} to stop: {stderr}"
-    );
-    assert!(out.status.success(), "{stderr}");
+    let stderr = sigterm_stops_cleanly(child, &tag);
     assert!(
         stderr.contains(&format!(
             "stopped by signal while waiting for http://127.0.0.1:{port}"
         )),
         "{stderr}"
     );
-    assert!(wait_until_gone(&tag, Duration::from_millis(500)).is_empty());
 }
 
 #[test]
@@ -427,18 +437,7 @@ fn a_slow_target_slows_requests_not_the_schedule_or_the_stop() {
     );
     wait_for_requests(&shop, 1, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(6));
-    signal(child.id(), libc::SIGTERM);
-    let (out, took) = finish(child, Duration::from_secs(10));
-    let stderr = text(&out.stderr);
-    assert!(
-        took < Duration::from_secs(2),
-        "took {took:?} to stop: {stderr}"
-    );
-    assert!(out.status.success(), "{stderr}");
-    assert!(
-        wait_until_gone(&tag, Duration::from_millis(500)).is_empty(),
-        "processes left behind"
-    );
+    sigterm_stops_cleanly(child, &tag);
     let summary = json(&report.join("summary.json"));
     let phases = summary["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 2, "phase 2 did not start: {phases:#?}");

@@ -148,6 +148,37 @@ fn report_matches_what_the_server_saw() {
         .count();
     assert!(late_a > 10, "only {late_a} type A requests in phase 2");
 
+    // The time series came from Locust as it ran: a point at least every second,
+    // from the start to the end, with the users and rates of the moment.
+    let series = summary["series"].as_array().expect("series");
+    let times: Vec<f64> = series.iter().map(|p| p["t"].as_f64().unwrap()).collect();
+    let duration = summary["duration_s"].as_f64().unwrap();
+    assert!(times[0] <= 1.0, "first point at {:.2} s", times[0]);
+    assert!(
+        *times.last().unwrap() >= duration - 1.0,
+        "last point at {:.2} s of {duration:.2}",
+        times.last().unwrap()
+    );
+    let widest = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    assert!(
+        widest <= 1.0,
+        "{widest:.2} s between two points of the series"
+    );
+    let b_index = summary["user_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|t| t == "BUser")
+        .expect("BUser in user_types");
+    // In phase 2, B users ran and requests flowed (the point after the stop
+    // has none, so any point of the phase will do).
+    assert!(
+        series.iter().any(|p| p["phase_index"] == 1
+            && p["requests_per_s"].as_f64().unwrap() > 0.0
+            && p["actual_users"][b_index].as_u64().unwrap() > 0),
+        "no phase 2 point with B users and requests"
+    );
+
     // stats.csv: the header, and rows for both phases and the whole run.
     let csv = std::fs::read_to_string(report.join("stats.csv")).unwrap();
     let mut lines = csv.lines();
