@@ -134,7 +134,10 @@ fn excerpt(line: &str, mut at: usize) -> (Option<String>, usize) {
         at -= 1;
     }
     let (before, after) = line.split_at(at);
-    if line.len() <= SHOWN_LINE_CHARS {
+    // Bytes first: a long line's characters are not all counted.
+    if line.len() <= SHOWN_LINE_CHARS
+        || (line.len() <= 4 * SHOWN_LINE_CHARS && line.chars().count() <= SHOWN_LINE_CHARS)
+    {
         return (Some(line.to_string()), before.chars().count() + 1);
     }
     let start = before

@@ -90,23 +90,32 @@ pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
         let unknown = &located.unknown_fields;
         let ranges: Vec<_> = unknown.iter().map(|u| u.range.clone()).collect();
         let text = blank_out(&source.text, &ranges);
-        if let Ok(message) = DynamicMessage::parse_text_format(descriptor, &text) {
-            // "phase 1 has no `duration`" only repeats `duraton`'s error.
-            let repeats_a_typo = |d: &Diagnostic| {
-                unknown.iter().any(|u| {
-                    u.meant.as_ref().is_some_and(|meant| {
-                        d.message.ends_with(&format!("has no `{meant}`"))
-                            && d.position == Some(source.position(u.parent))
+        match DynamicMessage::parse_text_format(descriptor, &text) {
+            Err(e) => errors.push(syntax_error(&source, &e)),
+            Ok(message) => {
+                // "phase 1 has no `duration`" only repeats `duraton`'s error. Only
+                // where the message's position is its own: the list syntax
+                // (`phases: [ {..}, {..} ]`) gives all elements one position.
+                let own_position = |offset: usize| {
+                    located.spans.values().filter(|s| s.name == offset).count() == 1
+                };
+                let repeats_a_typo = |d: &Diagnostic| {
+                    unknown.iter().any(|u| {
+                        u.meant.as_ref().is_some_and(|meant| {
+                            d.message.ends_with(&format!("has no `{meant}`"))
+                                && own_position(u.parent)
+                                && d.position == Some(source.position(u.parent))
+                        })
                     })
-                })
-            };
-            let more = match validate::validate(source.clone(), &message, &located.spans) {
-                Ok(loaded) => loaded.warnings,
-                Err(Diagnostics(more)) => more,
-            };
-            errors.extend(more.into_iter().filter(|d| !repeats_a_typo(d)));
-            errors.sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
+                };
+                let more = match validate::validate(source.clone(), &message, &located.spans) {
+                    Ok(loaded) => loaded.warnings,
+                    Err(Diagnostics(more)) => more,
+                };
+                errors.extend(more.into_iter().filter(|d| !repeats_a_typo(d)));
+            }
         }
+        errors.sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
         return Err(Diagnostics(errors));
     }
     if !located.diagnostics.is_empty() {
@@ -217,6 +226,31 @@ mod tests {
             assert_eq!((line, col), (el, ec), "position of {msg:?}");
             assert!(msg.contains(emsg), "{msg:?} should contain {emsg:?}");
         }
+    }
+
+    #[test]
+    fn a_typo_hides_no_error_of_another_list_element() {
+        let got = errors_of(
+            "phases: [\n  { duraton: 5 num_users: 1 hatch_rate_per_s: 1 user_types { name: \"A\" ratio: 1 } },\n  { num_users: 1 hatch_rate_per_s: 1 user_types { name: \"A\" ratio: 1 } } ]",
+        );
+        assert!(
+            got.iter().any(|e| e.2.contains("unknown field `duraton`")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|e| e.2.contains("phase 2 has no `duration`")),
+            "{got:?}"
+        );
+        // And a syntax error the blanked text still has is reported with the typo.
+        let got = errors_of(
+            "phases { duraton: 5 num_users: 1 hatch_rate_per_s: 1 user_types { name: \"A\\q\" ratio: 1 } }",
+        );
+        assert!(
+            got.iter().any(|e| e.2.contains("unknown field `duraton`")),
+            "{got:?}"
+        );
+        assert!(got.len() >= 2, "{got:?}");
     }
 
     #[test]

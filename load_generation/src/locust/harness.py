@@ -220,6 +220,8 @@ class Harness:
 
     def dispatch_to_workers(self, force=False):
         """Splits each class's count evenly across the live workers and sends each its share."""
+        if self.stopping:  # the stop has sent its final zero targets
+            return
         workers = sorted(w.id for w in self.live_workers())
         if not workers:
             return
