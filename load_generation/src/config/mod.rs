@@ -80,43 +80,12 @@ pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
     }
     let descriptor = schema::config_descriptor();
     let mut located = locate::locate(&source, &descriptor);
-    let parsed = DynamicMessage::parse_text_format(descriptor.clone(), &source.text);
     let only_unknown_fields =
         located.lost_at.is_none() && located.diagnostics.len() == located.unknown_fields.len();
     if !located.diagnostics.is_empty() && only_unknown_fields {
-        // Unknown fields alone (a misspelt name, say) do not stop the other
-        // checks: with them blanked out (offsets kept), the rest is validated too.
-        let mut errors = located.diagnostics;
-        let unknown = &located.unknown_fields;
-        let ranges: Vec<_> = unknown.iter().map(|u| u.range.clone()).collect();
-        let text = blank_out(&source.text, &ranges);
-        match DynamicMessage::parse_text_format(descriptor, &text) {
-            Err(e) => errors.push(syntax_error(&source, &e)),
-            Ok(message) => {
-                // "phase 1 has no `duration`" only repeats `duraton`'s error. Only
-                // where the message's position is its own: the list syntax
-                // (`phases: [ {..}, {..} ]`) gives all elements one position.
-                let own_position = |offset: usize| {
-                    located.spans.values().filter(|s| s.name == offset).count() == 1
-                };
-                let repeats_a_typo = |d: &Diagnostic| {
-                    unknown.iter().any(|u| {
-                        u.meant.as_ref().is_some_and(|meant| {
-                            d.message.ends_with(&format!("has no `{meant}`"))
-                                && own_position(u.parent)
-                                && d.position == Some(source.position(u.parent))
-                        })
-                    })
-                };
-                let more = match validate::validate(source.clone(), &message, &located.spans) {
-                    Ok(loaded) => loaded.warnings,
-                    Err(Diagnostics(more)) => more,
-                };
-                errors.extend(more.into_iter().filter(|d| !repeats_a_typo(d)));
-            }
-        }
-        errors.sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
-        return Err(Diagnostics(errors));
+        return Err(Diagnostics(check_around_unknown_fields(
+            &source, descriptor, located,
+        )));
     }
     if !located.diagnostics.is_empty() {
         // The pass's own findings, plus where a syntax error stopped it, if one did.
@@ -132,8 +101,48 @@ pub fn parse(source: SourceText) -> Result<Loaded, Diagnostics> {
         }
         return Err(Diagnostics(located.diagnostics));
     }
-    let message = parsed.map_err(|e| Diagnostics(vec![syntax_error(&source, &e)]))?;
+    let message = DynamicMessage::parse_text_format(descriptor, &source.text)
+        .map_err(|e| Diagnostics(vec![syntax_error(&source, &e)]))?;
     validate::validate(source, &message, &located.spans)
+}
+
+/// Unknown fields alone (a misspelt name, say) do not stop the other checks:
+/// with them blanked out (offsets kept), the rest is validated too. Returns the
+/// unknown fields' errors and the others, in the order of the file.
+fn check_around_unknown_fields(
+    source: &SourceText,
+    descriptor: prost_reflect::MessageDescriptor,
+    located: locate::Located,
+) -> Vec<Diagnostic> {
+    let mut errors = located.diagnostics;
+    let unknown = &located.unknown_fields;
+    let ranges: Vec<_> = unknown.iter().map(|u| u.range.clone()).collect();
+    match DynamicMessage::parse_text_format(descriptor, &blank_out(&source.text, &ranges)) {
+        Err(e) => errors.push(syntax_error(source, &e)),
+        Ok(message) => {
+            // "phase 1 has no `duration`" only repeats `duraton`'s error. Only
+            // where the message's position is its own: the list syntax
+            // (`phases: [ {..}, {..} ]`) gives all elements one position.
+            let own_position =
+                |offset: usize| located.spans.values().filter(|s| s.name == offset).count() == 1;
+            let repeats_a_typo = |d: &Diagnostic| {
+                unknown.iter().any(|u| {
+                    u.meant.as_ref().is_some_and(|meant| {
+                        d.message.ends_with(&format!("has no `{meant}`"))
+                            && own_position(u.parent)
+                            && d.position == Some(source.position(u.parent))
+                    })
+                })
+            };
+            let more = match validate::validate(source.clone(), &message, &located.spans) {
+                Ok(loaded) => loaded.warnings,
+                Err(Diagnostics(more)) => more,
+            };
+            errors.extend(more.into_iter().filter(|d| !repeats_a_typo(d)));
+        }
+    }
+    errors.sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
+    errors
 }
 
 /// `text` with the bytes of `ranges` turned into spaces (line breaks kept), so
