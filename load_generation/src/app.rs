@@ -3,99 +3,28 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::cli::{
     ConfigArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs, WorkerArgs,
 };
-use crate::config::{self, LoadConfig};
 use crate::demo_shop::{DemoShop, ShopOptions};
-use crate::diagnostic::{BadInput, Diagnostics, SourceText};
+use crate::diagnostic::BadInput;
+use crate::load::Load;
 use crate::locust::install::{self, LocustInstall};
-use crate::locust::protocol::{Mode, Setup};
-use crate::locust::HARNESS_PY;
-use crate::locustfile::{self, Locustfile, Template, UserClass};
+use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
+use crate::locust::workspace::Workspace;
+use crate::locustfile;
 use crate::metrics::{self, Metrics};
-use crate::plan::Plan;
 use crate::progress::{short, Progress};
 use crate::report::{self, Summary};
-use crate::runner::group::GroupSpec;
+use crate::runner::group::{GroupSpec, STOP_DRAIN};
 use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::wait_for_host::wait_for_host;
-use crate::runner::{self, Observer, Outcome, RunOptions};
+use crate::runner::{self, unix_now, Observer, Outcome, RunOptions};
 
 /// How often Locust reports a sample.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
-
-/// The built-in hipster shop load, for `loadgen demo`.
-const HIPSTER_CONFIG: &str =
-    include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
-const HIPSTER_TEMPLATE: &str =
-    include_str!("../../applications/hipster_shop/load_generation/locustfile.loadgen.tmpl");
-
-/// A load ready to run: the validated config, its plan and its checked template.
-pub struct Load {
-    pub config: LoadConfig,
-    pub plan: Plan,
-    pub template: Template,
-}
-
-impl Load {
-    /// Reads, validates and plans a load; prints warnings; fails with every error.
-    pub fn open(args: &ConfigArgs) -> Result<Load, Diagnostics> {
-        let template_path = locustfile::template_path(&args.config_file, args.template.as_deref());
-        let loaded = match config::load(&args.config_file) {
-            Ok(loaded) => loaded,
-            Err(Diagnostics(mut errors)) => {
-                // The template's own problems too, so one round of fixes is enough.
-                errors.extend(Template::problems_alone(&template_path));
-                return Err(Diagnostics(errors));
-            }
-        };
-        let template = Template::load(&template_path, &loaded.config);
-        Load::assemble(loaded, template)
-    }
-
-    /// The built-in hipster shop load.
-    fn hipster() -> Result<Load, Diagnostics> {
-        let base = Path::new("applications/hipster_shop/load_generation (built in)");
-        let loaded = config::parse(SourceText::new(
-            base.join("load.pbtxt"),
-            HIPSTER_CONFIG.to_string(),
-        ))?;
-        let template = Template::check(
-            SourceText::new(
-                base.join("locustfile.loadgen.tmpl"),
-                HIPSTER_TEMPLATE.to_string(),
-            ),
-            &loaded.config,
-        );
-        Load::assemble(loaded, template)
-    }
-
-    fn assemble(
-        loaded: config::Loaded,
-        template: Result<Template, Diagnostics>,
-    ) -> Result<Load, Diagnostics> {
-        for warning in &loaded.warnings {
-            eprintln!("{warning}");
-        }
-        let template = template?;
-        let plan = Plan::new(&loaded.config);
-        Ok(Load {
-            config: loaded.config,
-            plan,
-            template,
-        })
-    }
-
-    fn config_name(&self) -> String {
-        self.config.source.path.file_name().map_or_else(
-            || "load.pbtxt".to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        )
-    }
-}
 
 /// `loadgen locust`: find or install Locust, and say where it is.
 pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
@@ -107,55 +36,13 @@ pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
 /// `loadgen check`: validate and show the plan.
 pub fn check(args: &ConfigArgs) -> Result<()> {
     let load = Load::open(args)?;
-    print!("{}", plan_overview(&load));
+    print!("{}", load.overview());
     println!(
         "OK: {} and {} are valid.",
         load.config.source.path.display(),
         load.template.source.path.display()
     );
     Ok(())
-}
-
-/// A one-screen description of a plan.
-pub fn plan_overview(load: &Load) -> String {
-    let plan = &load.plan;
-    let mut out = format!(
-        "{}: {} phases, one loop every {}, {} users at the peak\n",
-        load.config.source.path.display(),
-        plan.phases.len(),
-        short(plan.cycle()),
-        plan.peak_users()
-    );
-    let mut start = Duration::ZERO;
-    for (i, phase) in plan.phases.iter().enumerate() {
-        let users: Vec<String> = phase
-            .shares
-            .iter()
-            .map(|s| {
-                let wait = if s.min_wait == s.max_wait {
-                    format!("{} ms", s.min_wait.as_millis())
-                } else {
-                    format!("{}-{} ms", s.min_wait.as_millis(), s.max_wait.as_millis())
-                };
-                format!(
-                    "{} {} (ratio {}, wait {wait})",
-                    plan.user_types[s.type_index], s.users, s.ratio
-                )
-            })
-            .collect();
-        out.push_str(&format!(
-            "  phase {} (line {}): at {:>6}, for {:>5}, {:>5} users, hatch {}/s: {}\n",
-            phase.number,
-            phase.line,
-            short(start),
-            short(phase.duration),
-            plan.total_users(i),
-            phase.hatch_rate,
-            users.join(", ")
-        ));
-        start += phase.duration;
-    }
-    out
 }
 
 /// `loadgen render`: write the locustfiles for inspection.
@@ -208,7 +95,8 @@ pub async fn run(args: &RunArgs) -> Result<bool> {
             waited = wait_for_host(&host, limit) => waited?,
             _ = shutdown.requested() => {
                 eprintln!("loadgen: stopped by signal while waiting for {host}");
-                return Ok(false);
+                let outcome = Outcome::before_start(&load.plan, unix_now());
+                return conclude(&load, &args.output, outcome);
             }
         }
     }
@@ -260,7 +148,7 @@ pub async fn demo(args: &DemoArgs) -> Result<bool> {
         "loadgen: demo shop serving at http://{address}; running the hipster shop load for {}",
         short(run_time)
     );
-    print!("{}", plan_overview(&load));
+    print!("{}", load.overview());
     let result = execute(
         &load,
         Some(format!("http://{address}")),
@@ -308,83 +196,28 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
             p.parse::<u16>()
                 .with_context(|| format!("--master {:?}: the port is not a number", args.master))?,
         ),
-        None => (args.master.clone(), 5557),
+        None => (args.master.clone(), DEFAULT_MASTER_PORT),
     };
     let workspace = Workspace::create(&load, args.engine.user_class)?;
-    let setup = Setup {
-        mode: Mode::Worker,
+    let common = protocol::Common {
         locustfile: workspace.locustfile_path(),
         host: args.host.clone(),
         user_classes: load.plan.user_classes(),
         sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
-        bind_host: None,
-        bind_port: None,
-        expect_workers: None,
-        workers_timeout: None,
-        master_host: Some(master_host.clone()),
-        master_port: Some(master_port),
+        stop_drain: STOP_DRAIN.as_secs_f64(),
     };
+    let setup = Setup::worker(common, master_host.clone(), master_port);
     let setup_path = workspace.dir.path().join("setup-worker.json");
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
     eprintln!("loadgen: worker connecting to the Locust master at {master_host}:{master_port}");
     let mut shutdown = Shutdown::install(Emergency::default())?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-    let mut harness = crate::locust::process::Harness::spawn(
-        0,
+    runner::worker::serve(
         &locust.python,
         &workspace.harness_path(),
         &setup_path,
-        tx,
-    )?;
-    use crate::locust::process::Output;
-    use crate::locust::protocol::Event;
-    loop {
-        tokio::select! {
-            output = rx.recv() => match output {
-                Some(Output::Event(_, Event::Fatal { message, .. })) => bail!("{message}"),
-                Some(Output::Event(_, Event::Ready { .. })) => eprintln!("loadgen: worker ready"),
-                Some(Output::Stderr(_, line)) if ["WARNING", "ERROR", "CRITICAL"].iter().any(|l| line.starts_with(l)) => eprintln!("locust: {line}"),
-                Some(Output::Exited(_)) | None => return Ok(true),
-                Some(_) => {}
-            },
-            _ = shutdown.requested() => {
-                harness.stop(Duration::from_millis(1500)).await;
-                return Ok(true);
-            }
-        }
-    }
-}
-
-/// The private directory of a run: the rendered locustfile and the harness, mode
-/// 0700, removed when the run ends.
-pub struct Workspace {
-    pub dir: tempfile::TempDir,
-    pub locustfile: Locustfile,
-}
-
-impl Workspace {
-    pub fn create(load: &Load, user_class: UserClass) -> Result<Workspace> {
-        use std::os::unix::fs::PermissionsExt as _;
-        // tempfile would use the default mode (0755 under umask 022): world-readable.
-        let dir = tempfile::Builder::new()
-            .prefix("loadgen-")
-            .permissions(std::fs::Permissions::from_mode(0o700))
-            .tempdir()
-            .context("cannot create a private temporary directory")?;
-        let locustfile =
-            locustfile::render_for_run(&load.template, &load.plan, user_class, &load.config_name());
-        std::fs::write(dir.path().join("locustfile.py"), &locustfile.text)?;
-        std::fs::write(dir.path().join("loadgen_harness.py"), HARNESS_PY)?;
-        Ok(Workspace { dir, locustfile })
-    }
-
-    pub fn locustfile_path(&self) -> PathBuf {
-        self.dir.path().join("locustfile.py")
-    }
-
-    pub fn harness_path(&self) -> PathBuf {
-        self.dir.path().join("loadgen_harness.py")
-    }
+        &mut shutdown,
+    )
+    .await
 }
 
 /// The target from --host / PL_HOST, else the hipster shop's FRONTEND_ADDR.
@@ -447,16 +280,23 @@ async fn execute(
         }
         None => None,
     };
-    let locust: LocustInstall = install::find_or_install(engine.locust.as_deref())?;
+    // Finding (or installing) Locust can take a while: a signal meanwhile ends
+    // the run at once, with its (empty) summary and report.
+    let explicit = engine.locust.clone();
+    let finding =
+        tokio::task::spawn_blocking(move || install::find_or_install(explicit.as_deref()));
+    let locust: LocustInstall = tokio::select! {
+        found = finding => found.context("the Locust installation task failed")??,
+        _ = shutdown.requested() => {
+            eprintln!("loadgen: stopped by signal before the load started");
+            return conclude(load, output, Outcome::before_start(&load.plan, unix_now()));
+        }
+    };
     tracing::info!(
         "using Locust {} ({})",
         locust.version,
         locust.python.display()
     );
-    if shutdown.is_requested() {
-        eprintln!("loadgen: stopped by signal before the load started");
-        return Ok(false);
-    }
     let workspace = Workspace::create(load, engine.user_class)?;
     if let Ok(mut dirs) = emergency.dirs.lock() {
         dirs.push(workspace.dir.path().to_path_buf());
@@ -489,21 +329,29 @@ async fn execute(
     if let Some((_, server)) = served {
         server.abort(); // the run is over, failed or not: nothing left to scrape or probe
     }
+    conclude(load, output, outcome?)
+}
+
+/// The end of every run, even one stopped before its load began: the table, the
+/// report, and why it ended. Returns whether the run completed.
+fn conclude(load: &Load, output: &OutputArgs, outcome: Outcome) -> Result<bool> {
     let Outcome {
         record,
         interrupted,
-    } = outcome?;
+        stopped_early,
+    } = outcome;
     let summary = Summary::new(&record, &load.plan);
     println!("{}", report::table::render(&summary));
     if let Some(dir) = &output.report {
         report::write(dir, &summary)?;
         eprintln!("loadgen: report written to {}", dir.display());
     }
+    let ran = short(Duration::from_secs_f64(record.duration_s));
     if interrupted {
-        eprintln!(
-            "loadgen: stopped by signal after {}",
-            short(Duration::from_secs_f64(record.duration_s))
-        );
+        eprintln!("loadgen: stopped by signal after {ran}");
+    }
+    if let Some(reason) = &stopped_early {
+        eprintln!("loadgen: stopped early after {ran}: {reason}");
     }
     Ok(!interrupted)
 }

@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod demo_shop;
 mod diagnostic;
+mod load;
 mod locust;
 mod locustfile;
 mod metrics;

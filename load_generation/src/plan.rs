@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::config::{LoadConfig, UserTypeName};
+use crate::progress::short;
 
 /// User counts per user type, indexed like [`Plan::user_types`].
 pub type Counts = Vec<u32>;
@@ -168,6 +169,50 @@ impl Plan {
             .map(|i| self.total_users(i))
             .max()
             .unwrap_or(0)
+    }
+}
+
+/// A one-screen description: phases, when each starts, users per type.
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} phases, one loop every {}, {} users at the peak",
+            self.phases.len(),
+            short(self.cycle()),
+            self.peak_users()
+        )?;
+        let mut start = Duration::ZERO;
+        for (i, phase) in self.phases.iter().enumerate() {
+            let users: Vec<String> = phase
+                .shares
+                .iter()
+                .map(|s| {
+                    let wait = if s.min_wait == s.max_wait {
+                        format!("{} ms", s.min_wait.as_millis())
+                    } else {
+                        format!("{}-{} ms", s.min_wait.as_millis(), s.max_wait.as_millis())
+                    };
+                    format!(
+                        "{} {} (ratio {}, wait {wait})",
+                        self.user_types[s.type_index], s.users, s.ratio
+                    )
+                })
+                .collect();
+            writeln!(
+                f,
+                "  phase {} (line {}): at {:>6}, for {:>5}, {:>5} users, hatch {}/s: {}",
+                phase.number,
+                phase.line,
+                short(start),
+                short(phase.duration),
+                self.total_users(i),
+                phase.hatch_rate,
+                users.join(", ")
+            )?;
+            start += phase.duration;
+        }
+        Ok(())
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -404,7 +405,14 @@ fn sigterm_while_waiting_for_the_host_stops_at_once() {
         &tag,
         &files,
         &format!("http://127.0.0.1:{port}"),
-        &["--run_time", "30s", "--wait-for-host", "60s"],
+        &[
+            "--run_time",
+            "30s",
+            "--wait-for-host",
+            "60s",
+            "--report",
+            files.path("report").to_str().unwrap(),
+        ],
     );
     std::thread::sleep(Duration::from_millis(1500));
     let stderr = sigterm_stops_cleanly(child, &tag);
@@ -414,6 +422,14 @@ fn sigterm_while_waiting_for_the_host_stops_at_once() {
         )),
         "{stderr}"
     );
+    // Even a run that never started says so in its summary.
+    let summary = json(&files.path("report").join("summary.json"));
+    assert_eq!(
+        summary["phases"].as_array().map(Vec::len),
+        Some(0),
+        "{summary}"
+    );
+    assert_eq!(summary["total"]["total"]["requests"], 0, "{summary}");
 }
 
 #[test]
@@ -450,4 +466,96 @@ fn a_slow_target_slows_requests_not_the_schedule_or_the_stop() {
     assert_eq!(total["failures"], 0, "{total}");
     assert!(total["requests"].as_u64().unwrap() >= 20, "{total}");
     assert!(total["p50_ms"].as_f64().unwrap() >= 1400.0, "{total}");
+}
+
+#[test]
+fn a_hung_locust_is_replaced_and_the_schedule_resumes() {
+    let shop = Shop::start();
+    let files = LoadFiles::new(&simple_config(10), &tagging_template(&["A"]));
+    let report = files.path("report");
+    let tag = tag("hung");
+    let child = start_run(
+        &tag,
+        &files,
+        &shop.host(),
+        &["--run_time", "16s", "--report", report.to_str().unwrap()],
+    );
+    wait_for_requests(&shop, 20, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    let victims = harness_pids(&tag);
+    assert_eq!(victims.len(), 1);
+    // A Locust that stops answering (stopped, deadlocked): it doesn't exit, it
+    // just sends nothing more.
+    signal(victims[0], libc::SIGSTOP);
+    let stopped_at = Instant::now();
+    let frozen = shop.total_requests();
+    loop {
+        let now = harness_pids(&tag);
+        if now.iter().any(|p| !victims.contains(p)) {
+            break;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(9),
+            "a hung Locust was not replaced within 9 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let replaced_after = stopped_at.elapsed();
+    eprintln!("hung Locust replaced after {replaced_after:?}");
+    let (out, _) = finish(child, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Locust stopped answering"), "{stderr}");
+    assert_eq!(json(&report.join("summary.json"))["restarts"], 1);
+    // The stopped process is gone (killed, not left stopped forever).
+    assert!(victims
+        .iter()
+        .all(|p| !Path::new(&format!("/proc/{p}")).exists()
+            || std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .is_ok_and(|s| s.contains(") Z"))));
+    // The server saw the load come back: all 10 users again before the end.
+    let log = shop.requests();
+    assert!(
+        shop.total_requests() > frozen + 20,
+        "no load after the hang"
+    );
+    let last = log.last().unwrap().t;
+    let live = LiveUsers {
+        log: &log,
+        window: 0.6,
+    };
+    assert_eq!(live.total_at(last - 1.0), 10, "users after the replacement");
+}
+
+#[test]
+fn sigterm_at_any_moment_of_the_start_exits_0_with_a_summary() {
+    // During the search for Locust, its start, and its first samples: every
+    // moment must end the same way, with a summary and a report of what ran.
+    for delay_ms in [50, 400, 900, 1500] {
+        let shop = Shop::start();
+        let files = LoadFiles::new(&simple_config(5), &tagging_template(&["A"]));
+        let report = files.path("report");
+        let tag = tag("earlyterm");
+        let child = start_run(
+            &tag,
+            &files,
+            &shop.host(),
+            &["--run_time", "30s", "--report", report.to_str().unwrap()],
+        );
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let stderr = sigterm_stops_cleanly(child, &tag);
+        let summary = json(&report.join("summary.json"));
+        assert!(
+            stderr.contains("stopped by signal"),
+            "{delay_ms} ms: {stderr}"
+        );
+        // What the summary counts, the server saw (it may have seen a few more:
+        // requests cut off by the stop are not counted).
+        let counted = summary["total"]["total"]["requests"].as_u64().unwrap();
+        assert!(counted <= shop.total_requests(), "{delay_ms} ms: {summary}");
+        assert!(
+            workspaces(&files).is_empty(),
+            "{delay_ms} ms: workspace left"
+        );
+    }
 }

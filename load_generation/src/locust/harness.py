@@ -1,28 +1,22 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
-each type, their waits. This harness owns the users. It loads the rendered
-locustfile, creates a Locust runner (local, master or worker) and then:
+each type, their waits. This harness owns the users. It loads the locustfile,
+creates a Locust runner (local, master or worker), reads commands from stdin and
+writes events to stdout, one JSON object per line. The messages are defined once,
+in `src/locust/protocol.rs`, with an example of each in `tests/protocol.jsonl`;
+`MESSAGES` below is this side's reading of them, checked against that file by
+`python harness.py --check-protocol tests/protocol.jsonl`.
 
-- reads commands from stdin, one JSON object per line:
-    {"op": "targets", "occurrence": 4, "users": {"NormalUser": 33, ...}, "waits": {"NormalUser": [1.0, 2.0], ...}}
-    {"op": "flush"}     send a sample now (loadgen does at each phase boundary)
-    {"op": "stop"}
-  and reconciles the running users to exactly those counts (spawning and stopping
-  users of each class; Locust's own shapes do not stop users of dropped classes);
-- writes events to stdout, one JSON object per line:
-    {"ev": "ready", ...}        once the runner is up (and, as master, the workers are in)
-    {"ev": "sample", ...}       every interval: users per class and the request
-                                statistics of the interval (not cumulative)
-    {"ev": "fatal", ...}        when it cannot go on (a broken locustfile, say)
-    {"ev": "stopped"}           after a stop command, just before exiting
-
-Anything else the process prints (the user's own prints, Locust's warnings,
-tracebacks) goes to stderr: stdout is reserved for the protocol.
+It reconciles the running users to exactly the counts it is given (spawning and
+stopping users of each class; Locust's own shapes do not stop users of dropped
+classes). Anything else the process prints (the user's own prints, Locust's
+warnings, tracebacks) goes to stderr: stdout is reserved for the protocol.
 
 In distributed mode the master splits each class's count between the workers and
-sends each worker its exact share with a custom message; workers reconcile like a
-local runner. The end of stdin means loadgen is gone: the harness then stops.
+sends each worker its exact share with the custom message `WORKER_TARGETS`;
+workers reconcile like a local runner. The end of stdin means loadgen is gone:
+the harness then stops.
 """
 
 import importlib.util
@@ -40,14 +34,72 @@ os.dup2(2, 1)
 sys.stdout = sys.stderr
 
 
+# The fields of every message, as `src/locust/protocol.rs` defines them. Both
+# directions are checked against these: a command with a missing or unknown field
+# is refused, and an event is only sent complete.
+SETUP_FIELDS = {"role", "locustfile", "host", "user_classes", "sample_interval", "stop_drain"}
+ROLE_FIELDS = {
+    "local": {"mode"},
+    "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout"},
+    "worker": {"mode", "master_host", "master_port"},
+}
+MESSAGES = {
+    "command": {
+        "targets": {"op", "occurrence", "users", "waits"},
+        "flush": {"op"},
+        "stop": {"op"},
+    },
+    "event": {
+        "ready": {"ev", "locust_version", "python", "pid", "workers"},
+        "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu"},
+        "warning": {"ev", "message", "traceback"},
+        "fatal": {"ev", "message", "kind", "traceback"},
+        "stopped": {"ev", "reason"},
+    },
+}
+# The master's message to each worker with its share of the users (master and
+# workers both run this file, so this is its one definition).
+WORKER_TARGETS = "loadgen_targets"
+
+
+class ProtocolError(ValueError):
+    pass
+
+
+def check_fields(what, message, expected):
+    got = set(message)
+    if got != expected:
+        missing, unknown = sorted(expected - got), sorted(got - expected)
+        raise ProtocolError(f"{what}: missing {missing}, unknown {unknown}")
+
+
+def read_setup(setup):
+    check_fields("setup", setup, SETUP_FIELDS)
+    role = setup["role"]
+    if role.get("mode") not in ROLE_FIELDS:
+        raise ProtocolError(f"setup: unknown mode {role.get('mode')!r}")
+    check_fields(f"setup role {role['mode']}", role, ROLE_FIELDS[role["mode"]])
+    return setup
+
+
+def read_message(kind, message):
+    tag = "op" if kind == "command" else "ev"
+    shapes = MESSAGES[kind]
+    if message.get(tag) not in shapes:
+        raise ProtocolError(f"unknown {kind} {message.get(tag)!r}")
+    check_fields(f"{kind} {message[tag]}", message, shapes[message[tag]])
+    return message
+
+
 def emit(event, **fields):
     fields["ev"] = event
+    read_message("event", fields)
     _protocol.write(json.dumps(fields, separators=(",", ":")) + "\n")
     _protocol.flush()
 
 
-def fatal(message, **fields):
-    emit("fatal", message=message, **fields)
+def fatal(message, kind="internal", traceback=None):
+    emit("fatal", message=message, kind=kind, traceback=traceback)
     os._exit(3)
 
 
@@ -65,12 +117,13 @@ except ImportError as e:  # pragma: no cover - reported to the user by loadgen
 
 class Harness:
     def __init__(self, setup):
-        self.setup = setup
-        self.mode = setup["mode"]
-        self.interval = float(setup.get("sample_interval", 0.5))
+        self.setup = read_setup(setup)
+        self.role = setup["role"]
+        self.mode = self.role["mode"]
+        self.interval = float(setup["sample_interval"])
         # How long a stopping run lets users finish the task they are in, so that
         # a request the target already answered is also counted here.
-        self.drain = float(setup.get("stop_drain", 0.5))
+        self.drain = float(setup["stop_drain"])
         self.targets = {}
         self.waits = {}
         self.previous = {}
@@ -105,12 +158,12 @@ class Harness:
     def start(self):
         classes = self.load_user_classes()
         self.classes = {c.__name__: c for c in classes}
-        if self.setup.get("host"):
+        if self.setup["host"]:
             for cls in classes:
                 cls.host = self.setup["host"]
         self.env = Environment(
             user_classes=classes,
-            host=self.setup.get("host"),
+            host=self.setup["host"],
             events=events,
             stop_timeout=0,
             available_user_classes=dict(self.classes),
@@ -120,22 +173,20 @@ class Harness:
             self.runner = self.env.create_local_runner()
         elif self.mode == "master":
             self.runner = self.env.create_master_runner(
-                master_bind_host=self.setup.get("bind_host", "127.0.0.1"),
-                master_bind_port=int(self.setup.get("bind_port", 5557)),
+                master_bind_host=self.role["bind_host"],
+                master_bind_port=int(self.role["bind_port"]),
             )
         elif self.mode == "worker":
             # Report to the master more often than Locust's 3 s, for per-phase stats.
             locust.runners.WORKER_REPORT_INTERVAL = self.interval
+            master = f"{self.role['master_host']}:{self.role['master_port']}"
             try:
                 self.runner = self.env.create_worker_runner(
-                    self.setup["master_host"], int(self.setup.get("master_port", 5557))
+                    self.role["master_host"], int(self.role["master_port"])
                 )
             except ConnectionError:
-                fatal(
-                    f"cannot reach the Locust master at {self.setup['master_host']}:{self.setup.get('master_port', 5557)}",
-                    kind="master",
-                )
-            self.runner.register_message("loadgen_targets", self.on_worker_targets)
+                fatal(f"cannot reach the Locust master at {master}", kind="master")
+            self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
         else:
             fatal(f"unknown mode {self.mode}")
         events.init.fire(environment=self.env, runner=self.runner, web_ui=None)
@@ -156,15 +207,15 @@ class Harness:
             gevent.spawn(self.sample_forever)
         if self.mode == "worker":
             self.runner.greenlet.join()
-            emit("stopped")
+            emit("stopped", reason="the worker's runner ended")
             os._exit(0)
 
     def live_workers(self):
         return [w for w in self.runner.clients.all if w.state != locust.runners.STATE_MISSING]
 
     def wait_for_workers(self):
-        expected = int(self.setup.get("expect_workers", 1))
-        deadline = time.monotonic() + float(self.setup.get("workers_timeout", 60))
+        expected = int(self.role["expect_workers"])
+        deadline = time.monotonic() + float(self.role["workers_timeout"])
         while len(self.live_workers()) < expected:
             if time.monotonic() > deadline:
                 fatal(
@@ -182,15 +233,15 @@ class Harness:
                 self.stop(reason="stdin closed")
                 return
             try:
-                command = json.loads(line)
-            except ValueError:
-                logging.error("loadgen harness: bad command %r", line)
+                command = read_message("command", json.loads(line))
+            except ValueError as e:  # ProtocolError is one: a bug in loadgen, said loudly
+                emit("warning", message=f"loadgen harness: bad command {line!r}: {e}", traceback=None)
                 continue
-            op = command.get("op")
+            op = command["op"]
             if op == "targets":
-                self.occurrence = command.get("occurrence")
+                self.occurrence = command["occurrence"]
                 self.targets = {k: int(v) for k, v in command["users"].items() if k in self.classes}
-                self.waits = command.get("waits", {})
+                self.waits = command["waits"]
                 try:
                     self.apply()
                 except Exception as e:
@@ -210,12 +261,12 @@ class Harness:
 
     def on_worker_targets(self, environment, msg, **kwargs):
         # Workers on other machines learn the target host from the master.
-        host = msg.data.get("host")
+        host = msg.data["host"]
         if host:
             for cls in self.classes.values():
                 cls.host = host
         # The run's end lets users finish their task; ramp-downs stop them at once.
-        self.env.stop_timeout = self.drain if msg.data.get("final") else 0
+        self.env.stop_timeout = self.drain if msg.data["final"] else 0
         reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
 
     def dispatch_to_workers(self, force=False):
@@ -236,8 +287,8 @@ class Harness:
         self.worker_shares = shares
         for w, users in shares.items():
             self.runner.send_message(
-                "loadgen_targets",
-                {"users": users, "waits": self.waits, "host": self.setup.get("host")},
+                WORKER_TARGETS,
+                {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False},
                 client_id=w,
             )
 
@@ -318,8 +369,8 @@ class Harness:
             if self.mode == "master":
                 for w in list(self.runner.clients.all):
                     self.runner.send_message(
-                        "loadgen_targets",
-                        {"users": {n: 0 for n in self.classes}, "waits": {}, "final": True},
+                        WORKER_TARGETS,
+                        {"users": {n: 0 for n in self.classes}, "waits": {}, "host": None, "final": True},
                         client_id=w.id,
                     )
                 # Give the workers their drain and one report interval to send their last statistics.
@@ -362,7 +413,42 @@ def reconcile(runner, classes, targets, waits):
         runner.stop_users(stop)
 
 
+def check_protocol(path):
+    """Checks every message of the golden file against this side's tables."""
+    problems = 0
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            entry = json.loads(line)
+            try:
+                if entry["kind"] == "setup":
+                    read_setup(entry["message"])
+                else:
+                    read_message(entry["kind"], entry["message"])
+            except (ProtocolError, KeyError) as e:
+                print(f"{path}:{number}: {e}", file=sys.stderr)
+                problems += 1
+    kinds = {k: set(v) for k, v in MESSAGES.items()}
+    with open(path) as f:
+        seen = [json.loads(l) for l in f if l.strip() and not l.startswith("#")]
+    for kind, tags in kinds.items():
+        tag = "op" if kind == "command" else "ev"
+        covered = {e["message"].get(tag) for e in seen if e["kind"] == kind}
+        for missing in sorted(tags - covered):
+            print(f"{path}: no example of the {kind} {missing!r}", file=sys.stderr)
+            problems += 1
+    modes = {e["message"]["role"]["mode"] for e in seen if e["kind"] == "setup"}
+    for missing in sorted(set(ROLE_FIELDS) - modes):
+        print(f"{path}: no example of the setup role {missing!r}", file=sys.stderr)
+        problems += 1
+    print(f"{problems} problems", file=sys.stderr)
+    os._exit(1 if problems else 0)
+
+
 def main():
+    if sys.argv[1] == "--check-protocol":
+        check_protocol(sys.argv[2])
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     # Task exceptions are counted and reported once each through runner.exceptions;
     # Locust would otherwise log a traceback per occurrence.

@@ -17,19 +17,28 @@ use tokio::sync::mpsc;
 
 use super::protocol::{Command, Event};
 
+/// Which harness process said something: the generation of Locust it belongs to
+/// (a restart starts a new one, whose predecessor's last words are ignored) and
+/// its place in that generation (0 is the local runner or master).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    pub generation: usize,
+    pub index: usize,
+}
+
 /// What a harness process says, tagged with which process said it.
 #[derive(Debug)]
 pub enum Output {
-    Event(usize, Event),
+    Event(ProcessId, Event),
     /// A line the process wrote to stderr (Locust's warnings, the user's prints).
-    Stderr(usize, String),
+    Stderr(ProcessId, String),
     /// The process ended; its stdout reached its end.
-    Exited(usize),
+    Exited(ProcessId),
 }
 
 /// One running harness.
 pub struct Harness {
-    pub id: usize,
+    pub id: ProcessId,
     child: Child,
     stdin: Option<ChildStdin>,
     pub pid: u32,
@@ -38,7 +47,7 @@ pub struct Harness {
 impl Harness {
     /// Starts `python harness.py setup.json`; everything it says goes to `output`.
     pub fn spawn(
-        id: usize,
+        id: ProcessId,
         python: &Path,
         harness: &Path,
         setup: &Path,

@@ -1,48 +1,125 @@
-//! The JSON-lines protocol between loadgen and its Python harness (`harness.py`).
+//! The one definition of the protocol between loadgen and its Python harness
+//! (`harness.py`).
+//!
+//! - The **setup** is a JSON file the harness reads at start: what it is (a local
+//!   runner, a master or a worker) and what to load.
+//! - **Commands** go to the harness's stdin, one JSON object per line, tagged `op`.
+//! - **Events** come from its stdout, one JSON object per line, tagged `ev`.
+//!
+//! Every field is always sent (`null` where there is no value), and both sides
+//! read strictly: an unknown or missing field is an error, not a default. The
+//! golden file `tests/protocol.jsonl` holds one example of every message; a Rust
+//! test checks these types against it, and `harness.py --check-protocol` checks
+//! the harness's own tables against the same file, so the two sides cannot drift.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// The port a Locust master listens on unless told otherwise (Locust's own default).
+pub const DEFAULT_MASTER_PORT: u16 = 5557;
+
 /// What the harness is set up as, written to a JSON file it reads at start.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Setup {
-    pub mode: Mode,
-    pub locustfile: std::path::PathBuf,
+    pub role: Role,
+    pub locustfile: PathBuf,
+    /// The target; `None` keeps the locustfile's own `host`.
+    pub host: Option<String>,
+    /// The User classes loadgen sets counts for, in the plan's order.
+    pub user_classes: Vec<String>,
+    /// Seconds between samples (and between a worker's reports to its master).
+    pub sample_interval: f64,
+    /// Seconds a stopping run lets users finish the task they are in, so that a
+    /// request the target already answered is counted too.
+    pub stop_drain: f64,
+}
+
+/// Which kind of Locust runner the harness creates.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Role {
+    /// One process runs every user.
+    Local,
+    /// Runs no users; splits each class's count between its workers.
+    Master {
+        bind_host: String,
+        bind_port: u16,
+        /// Workers to wait for before reporting ready.
+        expect_workers: u32,
+        /// Seconds to wait for them.
+        workers_timeout: f64,
+    },
+    /// Runs its share of the users, as the master says.
+    Worker {
+        master_host: String,
+        master_port: u16,
+    },
+}
+
+/// The parts of a [`Setup`] that every role shares.
+#[derive(Debug, Clone)]
+pub struct Common {
+    pub locustfile: PathBuf,
     pub host: Option<String>,
     pub user_classes: Vec<String>,
     pub sample_interval: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bind_host: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bind_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expect_workers: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub workers_timeout: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub master_host: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub master_port: Option<u16>,
+    pub stop_drain: f64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Local,
-    Master,
-    Worker,
+impl Setup {
+    pub fn local(common: Common) -> Setup {
+        Setup::with_role(Role::Local, common)
+    }
+
+    pub fn master(
+        common: Common,
+        bind_host: String,
+        bind_port: u16,
+        expect_workers: u32,
+        workers_timeout: f64,
+    ) -> Setup {
+        let role = Role::Master {
+            bind_host,
+            bind_port,
+            expect_workers,
+            workers_timeout,
+        };
+        Setup::with_role(role, common)
+    }
+
+    pub fn worker(common: Common, master_host: String, master_port: u16) -> Setup {
+        let role = Role::Worker {
+            master_host,
+            master_port,
+        };
+        Setup::with_role(role, common)
+    }
+
+    fn with_role(role: Role, common: Common) -> Setup {
+        Setup {
+            role,
+            locustfile: common.locustfile,
+            host: common.host,
+            user_classes: common.user_classes,
+            sample_interval: common.sample_interval,
+            stop_drain: common.stop_drain,
+        }
+    }
 }
 
 /// A command to the harness.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     /// Run exactly these users per class, with these waits (seconds).
     Targets {
         /// Which phase occurrence these targets belong to; samples carry it back.
         occurrence: usize,
         users: BTreeMap<String, u32>,
+        /// (min, max) seconds per class; a class not listed keeps its own wait_time.
         waits: BTreeMap<String, (f64, f64)>,
     },
     /// Send a sample now (at a phase boundary, so each phase gets its own requests).
@@ -52,51 +129,57 @@ pub enum Command {
 }
 
 /// An event from the harness.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "ev", rename_all = "snake_case")]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "ev", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Event {
+    /// The runner is up (as master: the expected workers have connected).
     Ready {
         locust_version: String,
-        #[serde(default)]
+        python: String,
+        pid: u32,
         workers: u32,
     },
     Sample(Sample),
+    /// Something the user should see; the run goes on.
     Warning {
         message: String,
-        #[serde(default)]
         traceback: Option<String>,
     },
+    /// The harness cannot go on and exits after this.
     Fatal {
         message: String,
-        #[serde(default)]
+        /// What failed: `locustfile`, `master`, `workers`, `no_locust`, `internal`.
+        kind: String,
         traceback: Option<String>,
     },
-    Stopped,
+    /// The last event of a harness that was asked to stop (or lost its stdin).
+    Stopped {
+        reason: String,
+    },
 }
 
 /// One sampling interval: the users running now and the requests since the last sample.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct Sample {
     /// Wall-clock time of the sample (seconds since the Unix epoch).
     pub t: f64,
-    /// The phase occurrence of the targets in force when the sample was taken.
-    #[serde(default)]
+    /// The phase occurrence of the targets in force when the sample was taken
+    /// (`None` before the first targets).
     pub occurrence: Option<usize>,
     pub users: BTreeMap<String, u32>,
-    #[serde(default)]
+    /// Workers connected to a master (0 for a local runner).
     pub workers: u32,
-    #[serde(default)]
     pub stats: Vec<RequestDelta>,
-    #[serde(default)]
     pub errors: Vec<ErrorDelta>,
-    #[serde(default)]
     pub exceptions: Vec<ExceptionDelta>,
-    #[serde(default)]
+    /// The sending process's CPU usage in percent, as Locust measures it.
     pub cpu: f64,
 }
 
 /// The requests of one name in one interval.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct RequestDelta {
     pub method: String,
     pub name: String,
@@ -107,7 +190,9 @@ pub struct RequestDelta {
     pub histogram: Vec<(u64, i64)>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A failure message of one request name in one interval.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct ErrorDelta {
     pub method: String,
     pub name: String,
@@ -116,9 +201,96 @@ pub struct ErrorDelta {
 }
 
 /// An exception raised in the user's tasks, with how often it happened.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct ExceptionDelta {
     pub message: String,
     pub traceback: String,
     pub count: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// The golden file: one example of every message, read by both sides.
+    const GOLDEN: &str = include_str!("../../tests/protocol.jsonl");
+
+    fn golden(kind: &str) -> Vec<Value> {
+        GOLDEN
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .map(|l| serde_json::from_str::<Value>(l).expect("golden lines are JSON"))
+            .filter(|v| v["kind"] == kind)
+            .map(|v| v["message"].clone())
+            .collect()
+    }
+
+    fn common() -> Common {
+        Common {
+            locustfile: PathBuf::from("/tmp/loadgen-x/locustfile.py"),
+            host: Some("http://127.0.0.1:8080".into()),
+            user_classes: vec!["NormalUser".into(), "WeekendUser".into()],
+            sample_interval: 0.5,
+            stop_drain: 0.5,
+        }
+    }
+
+    #[test]
+    fn setups_are_written_exactly_as_the_golden_file_says() {
+        let built = [
+            Setup::local(common()),
+            Setup::master(common(), "127.0.0.1".into(), 5557, 2, 85.0),
+            Setup::worker(common(), "127.0.0.1".into(), 5557),
+        ];
+        let golden = golden("setup");
+        assert_eq!(golden.len(), built.len(), "one golden setup per role");
+        for (setup, expected) in built.iter().zip(&golden) {
+            assert_eq!(&serde_json::to_value(setup).unwrap(), expected);
+            let read: Setup = serde_json::from_value(expected.clone()).unwrap();
+            assert_eq!(&read, setup);
+        }
+    }
+
+    #[test]
+    fn commands_are_written_exactly_as_the_golden_file_says() {
+        let built = [
+            Command::Targets {
+                occurrence: 4,
+                users: [("NormalUser".into(), 33), ("WeekendUser".into(), 67)].into(),
+                waits: [("NormalUser".into(), (1.0, 2.0))].into(),
+            },
+            Command::Flush,
+            Command::Stop,
+        ];
+        let golden = golden("command");
+        assert_eq!(golden.len(), built.len(), "one golden line per command");
+        for (command, expected) in built.iter().zip(&golden) {
+            assert_eq!(&serde_json::to_value(command).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn every_golden_event_is_read_and_nothing_is_lost() {
+        let golden = golden("event");
+        let mut seen = std::collections::BTreeSet::new();
+        for line in &golden {
+            let event: Event =
+                serde_json::from_value(line.clone()).unwrap_or_else(|e| panic!("{line}: {e}"));
+            // Reading and writing back gives the same object: every field is modelled.
+            assert_eq!(&serde_json::to_value(&event).unwrap(), line);
+            seen.insert(line["ev"].as_str().unwrap().to_string());
+        }
+        let all = ["ready", "sample", "warning", "fatal", "stopped"];
+        assert_eq!(seen, all.iter().map(|s| s.to_string()).collect());
+    }
+
+    #[test]
+    fn an_unknown_or_missing_field_is_refused() {
+        let extra = r#"{"ev":"stopped","reason":"asked","surprise":1}"#;
+        assert!(serde_json::from_str::<Event>(extra).is_err());
+        let missing = r#"{"ev":"ready","locust_version":"2.47.0","python":"3.11","pid":1}"#;
+        assert!(serde_json::from_str::<Event>(missing).is_err());
+    }
 }

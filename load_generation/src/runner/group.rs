@@ -10,14 +10,16 @@ use tokio::sync::mpsc;
 
 use super::signals::Shutdown;
 use super::Observer;
-use crate::locust::process::{Harness, Output};
-use crate::locust::protocol::{Command, Event, Mode, Setup};
+use crate::locust::process::{Harness, Output, ProcessId};
+use crate::locust::protocol::{self, Command, Event, Setup};
 use crate::locustfile::{Locustfile, Origin};
 
 /// How long Locust may take to start (import the locustfile, gather workers).
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Lines of stderr kept to explain a crash.
 const STDERR_TAIL: usize = 40;
+/// How long a stopping run lets users finish the task they are in.
+pub const STOP_DRAIN: Duration = Duration::from_millis(500);
 
 /// Everything needed to start (and restart) the group.
 #[derive(Debug, Clone)]
@@ -45,19 +47,14 @@ impl GroupSpec {
         self.local_workers + self.remote_workers > 0
     }
 
-    fn setup(&self, mode: Mode) -> Setup {
-        Setup {
-            mode,
+    /// What every harness of the group is given, whatever its role.
+    pub fn common(&self) -> protocol::Common {
+        protocol::Common {
             locustfile: self.locustfile_path.clone(),
             host: self.host.clone(),
             user_classes: self.user_classes.clone(),
             sample_interval: self.sample_interval.as_secs_f64(),
-            bind_host: None,
-            bind_port: None,
-            expect_workers: None,
-            workers_timeout: None,
-            master_host: None,
-            master_port: None,
+            stop_drain: STOP_DRAIN.as_secs_f64(),
         }
     }
 
@@ -107,7 +104,8 @@ pub struct LocustGroup {
 
 impl LocustGroup {
     /// Starts the processes and waits until Locust is ready (and, in distributed
-    /// mode, its workers have connected).
+    /// mode, its workers have connected). `None` when a signal came first: the
+    /// processes are gone and the run ends with what it has.
     pub async fn start(
         spec: &GroupSpec,
         generation: usize,
@@ -115,8 +113,7 @@ impl LocustGroup {
         rx: &mut mpsc::Receiver<Output>,
         shutdown: &mut Shutdown,
         observers: &mut [&mut dyn Observer],
-    ) -> Result<LocustGroup> {
-        let base = generation * 1000;
+    ) -> Result<Option<LocustGroup>> {
         let mut group = LocustGroup {
             generation,
             harnesses: Vec::new(),
@@ -131,25 +128,25 @@ impl LocustGroup {
                 Some((host, port)) => (host.clone(), *port),
                 None => ("127.0.0.1".to_string(), free_port()?),
             };
-            let mut master = spec.setup(Mode::Master);
-            master.bind_host = Some(bind_host.clone());
-            master.bind_port = Some(port);
-            master.expect_workers = Some(spec.local_workers + spec.remote_workers);
-            master.workers_timeout = Some(STARTUP_TIMEOUT.as_secs_f64() - 5.0);
-            group.spawn(base, &master, "master", &tx)?;
+            let master = Setup::master(
+                spec.common(),
+                bind_host.clone(),
+                port,
+                spec.local_workers + spec.remote_workers,
+                STARTUP_TIMEOUT.as_secs_f64() - 5.0,
+            );
+            group.spawn(&master, "master", &tx)?;
             let connect_host = if bind_host == "0.0.0.0" || bind_host == "*" {
                 "127.0.0.1".to_string()
             } else {
                 bind_host
             };
-            for i in 0..spec.local_workers as usize {
-                let mut worker = spec.setup(Mode::Worker);
-                worker.master_host = Some(connect_host.clone());
-                worker.master_port = Some(port);
-                group.spawn(base + 1 + i, &worker, &format!("worker{}", i + 1), &tx)?;
+            for i in 0..spec.local_workers {
+                let worker = Setup::worker(spec.common(), connect_host.clone(), port);
+                group.spawn(&worker, &format!("worker{}", i + 1), &tx)?;
             }
         } else {
-            group.spawn(base, &spec.setup(Mode::Local), "local", &tx)?;
+            group.spawn(&Setup::local(spec.common()), "local", &tx)?;
         }
 
         let give_up = Instant::now() + STARTUP_TIMEOUT;
@@ -160,13 +157,13 @@ impl LocustGroup {
                     bail!("Locust did not start within {} s{}", STARTUP_TIMEOUT.as_secs(), group.stderr_excerpt());
                 }
                 output = rx.recv() => match output {
-                    Some(Output::Event(id, Event::Ready { workers, locust_version })) if Some(id) == group.primary() => {
+                    Some(Output::Event(id, Event::Ready { workers, locust_version, .. })) if Some(id) == group.primary() => {
                         tracing::debug!("Locust {locust_version} ready with {workers} workers");
                         group.workers = workers;
                         if let Ok(mut pids) = spec.pids.lock() {
                             *pids = group.pids();
                         }
-                        return Ok(group);
+                        return Ok(Some(group));
                     }
                     Some(Output::Event(id, Event::Fatal { message, traceback, .. })) if group.owns(id) => {
                         group.kill();
@@ -186,34 +183,33 @@ impl LocustGroup {
                 },
                 _ = shutdown.requested() => {
                     group.kill();
-                    bail!("interrupted while Locust was starting");
+                    return Ok(None);
                 }
             }
         }
     }
 
-    fn spawn(
-        &mut self,
-        id: usize,
-        setup: &Setup,
-        name: &str,
-        tx: &mpsc::Sender<Output>,
-    ) -> Result<()> {
+    fn spawn(&mut self, setup: &Setup, name: &str, tx: &mpsc::Sender<Output>) -> Result<()> {
         let path = self.spec.workdir.join(format!("setup-{name}.json"));
         std::fs::write(&path, serde_json::to_vec_pretty(setup)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        let id = ProcessId {
+            generation: self.generation,
+            index: self.harnesses.len(),
+        };
         let harness = Harness::spawn(id, &self.spec.python, &self.spec.harness, &path, tx.clone())?;
         self.harnesses.push(harness);
         Ok(())
     }
 
     /// The id of the local runner or master.
-    pub fn primary(&self) -> Option<usize> {
+    pub fn primary(&self) -> Option<ProcessId> {
         self.harnesses.first().map(|h| h.id)
     }
 
-    pub fn owns(&self, id: usize) -> bool {
-        id / 1000 == self.generation
+    /// Whether `id` is one of this generation's processes (not a predecessor's).
+    pub fn owns(&self, id: ProcessId) -> bool {
+        id.generation == self.generation
     }
 
     /// Sends a command to the local runner or master.

@@ -1,21 +1,23 @@
 //! Stage 4: run the plan on Locust, phase after phase, with no gaps.
 //!
-//! One Locust run serves the whole load. loadgen keeps the clock: every tick it
-//! finds the phase that should be running (from the run's start, so nothing
-//! drifts), moves the user counts along a [`ramp::Ramp`] at the phase's hatch rate,
-//! and tells the harness the exact number of users per type and their waits. The
-//! harness reports a sample every interval, which goes to the [`Recorder`] and to
-//! the observers (live progress, metrics).
+//! One Locust run serves the whole load. The [`Schedule`] keeps the clock and
+//! decides, every tick, which phase occurrence runs and how many users of each
+//! type loadgen asks for; the run loop here only turns events into calls on it and
+//! its answers into commands to Locust. The harness reports a sample every
+//! interval, which goes to the [`Recorder`] and to the observers (live progress,
+//! metrics).
 //!
-//! If Locust dies, loadgen starts it again and ramps back to where the schedule is;
-//! too many crashes in a short window stop the run with an error instead.
+//! If Locust dies, or stops answering (no sample for [`HANG_TIMEOUT`]), loadgen
+//! starts it again and ramps back to where the schedule is; too many restarts in a
+//! short window stop the run with an error instead.
 
 pub mod group;
 pub mod ramp;
+pub mod schedule;
 pub mod signals;
 pub mod wait_for_host;
+pub mod worker;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
@@ -24,19 +26,23 @@ use tokio::sync::mpsc;
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
 use crate::plan::{Counts, Plan, Slot};
-use crate::stats::{Recorder, RunRecord};
+use crate::stats::{PhaseRecord, Recorder, RunRecord};
 use group::{GroupSpec, LocustGroup};
-use ramp::Ramp;
+use schedule::{Boundary, Schedule};
 use signals::Shutdown;
 
 /// How often loadgen moves user counts along a ramp.
 const TICK: Duration = Duration::from_millis(100);
-/// Crashes tolerated within [`CRASH_WINDOW`] before the run gives up.
+/// Restarts tolerated within [`CRASH_WINDOW`] before the run gives up.
 const MAX_CRASHES: usize = 5;
 const CRASH_WINDOW: Duration = Duration::from_secs(60);
 /// How long a stopping harness gets to let users finish their task (0.5 s
 /// drain), collect the workers' last reports and send its last sample.
 const STOP_GRACE: Duration = Duration::from_millis(2500);
+/// A Locust that sends no sample for this long (12 sample intervals) is taken
+/// for hung (stopped, deadlocked, blocked on a pipe) and replaced. A saturated
+/// Locust still samples: its gevent loop turns, only late.
+pub const HANG_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// What the run looks like right now, for observers.
 #[derive(Debug, Clone)]
@@ -57,7 +63,14 @@ pub struct Status<'a> {
 pub trait Observer {
     fn phase_started(&mut self, _status: &Status) {}
     fn sample(&mut self, _status: &Status, _sample: &Sample) {}
+    /// A phase occurrence's statistics are final (its last sample is in).
+    fn occurrence_closed(&mut self, _status: &Status, _record: &PhaseRecord) {}
     fn note(&mut self, _message: &str) {}
+    /// Asked after every event: `Some(reason)` ends the run early (as its run
+    /// time would, with the summary and report written).
+    fn should_stop(&self) -> Option<String> {
+        None
+    }
     fn finished(&mut self) {}
 }
 
@@ -74,6 +87,8 @@ pub struct Outcome {
     pub record: RunRecord,
     /// The run was stopped by SIGINT/SIGTERM rather than by its run time.
     pub interrupted: bool,
+    /// An observer ended the run before its time, and why.
+    pub stopped_early: Option<String>,
 }
 
 /// Runs `plan` until its run time is spent or a signal stops it.
@@ -85,219 +100,363 @@ pub async fn run(
     shutdown: &mut Shutdown,
 ) -> Result<Outcome> {
     let (tx, mut rx) = mpsc::channel::<Output>(4096);
-    let mut group = LocustGroup::start(spec, 0, tx.clone(), &mut rx, shutdown, observers).await?;
-
-    let run_start = Instant::now();
-    let started_at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    let deadline = options.run_time.map(|t| run_start + t);
-    let mut recorder = Recorder::new(plan, started_at);
-    let zero: Counts = vec![0; plan.user_types.len()];
-    let mut commanded = zero.clone();
-    let mut actual = zero.clone();
-    let mut slot = plan.slot_at(Duration::ZERO);
-    let mut ramp = Ramp::new(
-        zero.clone(),
-        plan.targets(slot.phase_index),
-        plan.phases[slot.phase_index].hatch_rate,
-    );
-    let mut ramp_start = run_start;
-    let mut sent: Option<Counts> = None;
-    let mut crashes: Vec<Instant> = Vec::new();
-    let mut workers = group.workers;
-    let mut interrupted = false;
-    // Index of the running phase occurrence in the recorder (and in the samples).
-    let mut occurrence = 0usize;
-
-    recorder.phase_started(
-        slot.phase_index,
-        slot.loop_index,
-        0.0,
-        plan.targets(slot.phase_index),
-    );
-    notify(
-        observers,
-        |o, s| o.phase_started(s),
-        &Status {
-            plan,
-            slot,
-            elapsed: Duration::ZERO,
-            run_time: options.run_time,
-            commanded: &commanded,
-            actual: &actual,
-            restarts: 0,
-            workers,
-        },
-    );
-
-    let mut next_tick = run_start;
+    let Some(group) = LocustGroup::start(spec, 0, tx.clone(), &mut rx, shutdown, observers).await?
+    else {
+        // A signal while Locust was starting: an empty run, reported as such.
+        return Ok(Outcome::before_start(plan, unix_now()));
+    };
+    // The run starts when Locust is ready: the schedule's and the record's zero.
+    let mut run = Run::new(plan.clone(), group, options);
+    run.begin(observers);
+    let mut end = End::RunTime;
+    let mut next_tick = run.start;
     loop {
-        let wake = deadline.map_or(next_tick, |d| d.min(next_tick));
-        tokio::select! {
+        let wake = run.deadline.map_or(next_tick, |d| d.min(next_tick));
+        let restart_because = tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {
                 let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
+                if run.deadline.is_some_and(|d| now >= d) {
                     break;
                 }
                 next_tick += TICK;
                 if next_tick < now {
                     next_tick = now + TICK;
                 }
-                let elapsed = now - run_start;
-                let current = plan.slot_at(elapsed);
-                if current != slot {
-                    // Close the ending phase's statistics before the new targets.
-                    group.send(&Command::Flush).await;
-                    slot = current;
-                    occurrence += 1;
-                    let phase = &plan.phases[slot.phase_index];
-                    ramp = Ramp::new(commanded.clone(), plan.targets(slot.phase_index), phase.hatch_rate);
-                    // The ramp starts at the phase's scheduled start, not at this tick.
-                    ramp_start = run_start + slot.start;
-                    sent = None;
-                    recorder.phase_started(slot.phase_index, slot.loop_index, slot.start.as_secs_f64(), plan.targets(slot.phase_index));
-                    notify(observers, |o, s| o.phase_started(s), &Status {
-                        plan, slot, elapsed, run_time: options.run_time, commanded: &commanded,
-                        actual: &actual, restarts: recorder.record().restarts, workers,
-                    });
-                }
-                commanded = ramp.at(now.saturating_duration_since(ramp_start));
-                if sent.as_ref() != Some(&commanded) {
-                    group.send(&targets_command(plan, slot.phase_index, occurrence, &commanded)).await;
-                    sent = Some(commanded.clone());
+                match run.hung(now) {
+                    Some(why) => Some(why),
+                    None => { run.tick(now, observers).await; None }
                 }
             }
-            output = rx.recv() => {
-                let Some(output) = output else { bail!("lost contact with Locust") };
-                match output {
-                    Output::Event(id, event) if group.owns(id) => match event {
-                        Event::Sample(sample) => {
-                            let now = Instant::now();
-                            let elapsed = now - run_start;
-                            actual = plan.user_types.iter().map(|n| sample.users.get(&n.user_class()).copied().unwrap_or(0)).collect();
-                            workers = sample.workers;
-                            let ramped = now.saturating_duration_since(ramp_start) >= ramp.duration() + options.sample_interval * 2
-                                && &commanded == ramp.target();
-                            recorder.sample(&sample, elapsed.as_secs_f64(), ramped);
-                            notify(observers, |o, s| o.sample(s, &sample), &Status {
-                                plan, slot, elapsed, run_time: options.run_time, commanded: &commanded,
-                                actual: &actual, restarts: recorder.record().restarts, workers,
-                            });
-                        }
-                        Event::Warning { message, traceback } => {
-                            let text = match traceback { Some(tb) => format!("{message}\n{}", group.map_traceback(&tb)), None => message };
-                            for o in observers.iter_mut() { o.note(&text); }
-                        }
-                        Event::Fatal { message, traceback, .. } => {
-                            group.fatal = Some(match traceback { Some(tb) => format!("{message}\n{}", group.map_traceback(&tb)), None => message });
-                        }
-                        Event::Ready { .. } | Event::Stopped => {}
-                    },
-                    Output::Stderr(id, line) if group.owns(id) => group.stderr_line(&line, observers),
-                    Output::Exited(id) if group.owns(id) => {
-                        // Locust died under us: restart it and ramp back to the schedule.
-                        let now = Instant::now();
-                        crashes.retain(|t| now.duration_since(*t) < CRASH_WINDOW);
-                        crashes.push(now);
-                        let why = group.describe_exit();
-                        group.kill();
-                        if crashes.len() >= MAX_CRASHES {
-                            recorder.finish(now.duration_since(run_start).as_secs_f64());
-                            bail!("Locust crashed {} times within {} s; giving up. Last crash: {why}", crashes.len(), CRASH_WINDOW.as_secs());
-                        }
-                        for o in observers.iter_mut() {
-                            o.note(&format!("Locust exited unexpectedly ({why}); restarting it and resuming phase {} where the schedule is", slot.phase_index + 1));
-                        }
-                        recorder.restarted();
-                        let generation = group.generation + 1;
-                        group = LocustGroup::start(spec, generation, tx.clone(), &mut rx, shutdown, observers).await?;
-                        let restarted_at = Instant::now();
-                        let phase = &plan.phases[slot.phase_index];
-                        ramp = Ramp::new(zero.clone(), plan.targets(slot.phase_index), phase.hatch_rate);
-                        ramp_start = restarted_at;
-                        commanded = zero.clone();
-                        sent = None;
-                        next_tick = restarted_at;
-                    }
-                    _ => {} // from a previous generation
-                }
-            }
-            _ = shutdown.requested() => {
-                interrupted = true;
+            output = rx.recv() => match output {
+                Some(output) => run.output(output, observers),
+                None => bail!("lost contact with Locust"),
+            },
+            _ = shutdown.requested() => { end = End::Signal; break; }
+        };
+        if let Some(why) = restart_because {
+            if !run
+                .restart(&why, spec, &tx, &mut rx, shutdown, observers)
+                .await?
+            {
+                end = End::Signal;
                 break;
             }
         }
-    }
-
-    // Stop: ask the harness for its last sample, then make sure nothing is left.
-    // (A second signal during this is handled by the signal task: it kills all.)
-    let stop_at = Instant::now();
-    group.send(&Command::Stop).await;
-    let give_up = stop_at + STOP_GRACE;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(give_up.into()) => break,
-            output = rx.recv() => match output {
-                Some(Output::Event(id, Event::Sample(mut sample))) if group.owns(id) => {
-                    // The last sample comes after the users were stopped: its
-                    // requests count, its user counts (all 0) say nothing about the run.
-                    sample.users = plan.user_classes().into_iter().zip(actual.iter().copied()).collect();
-                    let elapsed = Instant::now() - run_start;
-                    let at = deadline.map_or(elapsed, |d| elapsed.min(d - run_start));
-                    recorder.sample(&sample, at.as_secs_f64(), false);
-                }
-                Some(Output::Event(id, Event::Stopped)) if group.primary() == Some(id) => break,
-                Some(Output::Exited(id)) if group.primary() == Some(id) => break,
-                Some(_) => {}
-                None => break,
-            },
+        if let Some(reason) = observers.iter().find_map(|o| o.should_stop()) {
+            end = End::Early(reason);
+            break;
         }
     }
-    group.kill();
-    let end = match (deadline, interrupted) {
-        (Some(d), false) => d - run_start,
-        _ => stop_at - run_start,
-    };
-    recorder.finish(end.as_secs_f64());
-    for o in observers.iter_mut() {
-        o.finished();
-    }
-    Ok(Outcome {
-        record: recorder.record().clone(),
-        interrupted,
-    })
+    Ok(run.stop(&mut rx, end, observers).await)
 }
 
-fn notify(
-    observers: &mut [&mut dyn Observer],
-    f: impl Fn(&mut dyn Observer, &Status),
-    status: &Status,
-) {
-    for o in observers.iter_mut() {
-        f(&mut **o, status);
-    }
+/// Why the loop ended.
+enum End {
+    RunTime,
+    Signal,
+    Early(String),
 }
 
-/// The targets command for `counts`, with the waits of the running phase.
-fn targets_command(plan: &Plan, phase_index: usize, occurrence: usize, counts: &Counts) -> Command {
-    let users: BTreeMap<String, u32> = plan
-        .user_types
-        .iter()
-        .zip(counts)
-        .map(|(name, &n)| (name.user_class(), n))
-        .collect();
-    let waits = plan
-        .user_types
-        .iter()
-        .zip(plan.waits(phase_index))
-        .filter_map(|(name, wait)| {
-            wait.map(|(lo, hi)| (name.user_class(), (lo.as_secs_f64(), hi.as_secs_f64())))
+/// The state of a run between events: the schedule, the statistics, Locust.
+struct Run {
+    schedule: Schedule,
+    recorder: Recorder,
+    group: LocustGroup,
+    /// False after a restart was interrupted: there is no Locust to stop.
+    alive: bool,
+    start: Instant,
+    deadline: Option<Instant>,
+    run_time: Option<Duration>,
+    sample_interval: Duration,
+    /// Users per type in Locust's last sample.
+    actual: Counts,
+    workers: u32,
+    /// When the local runner or master last sent a sample.
+    last_heard: Instant,
+    crashes: Vec<Instant>,
+    /// The oldest occurrence whose statistics may still change.
+    open: usize,
+}
+
+impl Run {
+    fn new(plan: Plan, group: LocustGroup, options: &RunOptions) -> Run {
+        let start = Instant::now();
+        let recorder = Recorder::new(&plan, unix_now());
+        let zero = vec![0; plan.user_types.len()];
+        Run {
+            workers: group.workers,
+            schedule: Schedule::new(plan, start),
+            recorder,
+            group,
+            alive: true,
+            start,
+            deadline: options.run_time.map(|t| start + t),
+            run_time: options.run_time,
+            sample_interval: options.sample_interval,
+            actual: zero,
+            last_heard: start,
+            crashes: Vec::new(),
+            open: 0,
+        }
+    }
+
+    fn status(&self, now: Instant) -> Status<'_> {
+        Status {
+            plan: self.schedule.plan(),
+            slot: self.schedule.slot(),
+            elapsed: now.saturating_duration_since(self.start),
+            run_time: self.run_time,
+            commanded: self.schedule.commanded(),
+            actual: &self.actual,
+            restarts: self.recorder.record().restarts,
+            workers: self.workers,
+        }
+    }
+
+    fn seconds(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.start).as_secs_f64()
+    }
+
+    fn begin(&mut self, observers: &mut [&mut dyn Observer]) {
+        let first = self.schedule.first();
+        self.record_boundary(&first, observers);
+    }
+
+    fn record_boundary(&mut self, boundary: &Boundary, observers: &mut [&mut dyn Observer]) {
+        let slot = boundary.slot;
+        let at = self.seconds(boundary.at);
+        let targets = boundary.targets.clone();
+        self.recorder
+            .phase_started(slot.phase_index, slot.loop_index, at, targets);
+        let status = self.status(Instant::now());
+        for o in observers.iter_mut() {
+            o.phase_started(&status);
+        }
+    }
+
+    async fn tick(&mut self, now: Instant, observers: &mut [&mut dyn Observer]) {
+        let tick = self.schedule.tick(now);
+        if let Some(boundary) = &tick.boundary {
+            // Close the ending phase's statistics before the new targets.
+            self.group.send(&Command::Flush).await;
+            self.record_boundary(boundary, observers);
+        }
+        if let Some(command) = &tick.send {
+            self.group.send(command).await;
+        }
+    }
+
+    /// Why Locust must be replaced, if it has gone silent.
+    fn hung(&self, now: Instant) -> Option<String> {
+        let silent = now.saturating_duration_since(self.last_heard);
+        (silent >= HANG_TIMEOUT).then(|| {
+            format!(
+                "Locust stopped answering: no sample for {:.0} s",
+                silent.as_secs_f64()
+            )
         })
-        .collect();
-    Command::Targets {
-        occurrence,
-        users,
-        waits,
     }
+
+    /// Handles what a harness said; `Some(why)` when Locust must be restarted.
+    fn output(&mut self, output: Output, observers: &mut [&mut dyn Observer]) -> Option<String> {
+        match output {
+            Output::Event(id, event) if self.group.owns(id) => match event {
+                Event::Sample(sample) => {
+                    self.sample(sample, observers);
+                    None
+                }
+                Event::Warning { message, traceback } => {
+                    let text = match traceback {
+                        Some(tb) => format!("{message}\n{}", self.group.map_traceback(&tb)),
+                        None => message,
+                    };
+                    for o in observers.iter_mut() {
+                        o.note(&text);
+                    }
+                    None
+                }
+                Event::Fatal {
+                    message, traceback, ..
+                } => {
+                    self.group.fatal = Some(match traceback {
+                        Some(tb) => format!("{message}\n{}", self.group.map_traceback(&tb)),
+                        None => message,
+                    });
+                    None
+                }
+                Event::Ready { .. } | Event::Stopped { .. } => None,
+            },
+            Output::Stderr(id, line) if self.group.owns(id) => {
+                self.group.stderr_line(&line, observers);
+                None
+            }
+            // Locust died under us: restart it and ramp back to the schedule.
+            Output::Exited(id) if self.group.owns(id) => Some(format!(
+                "Locust exited unexpectedly ({})",
+                self.group.describe_exit()
+            )),
+            _ => None, // from a previous generation
+        }
+    }
+
+    fn sample(&mut self, sample: Sample, observers: &mut [&mut dyn Observer]) {
+        let now = Instant::now();
+        self.last_heard = now;
+        let plan = self.schedule.plan();
+        self.actual = plan
+            .user_types
+            .iter()
+            .map(|n| sample.users.get(&n.user_class()).copied().unwrap_or(0))
+            .collect();
+        self.workers = sample.workers;
+        let ramped = self.schedule.settled(now, self.sample_interval * 2);
+        self.recorder.sample(&sample, self.seconds(now), ramped);
+        let status = self.status(now);
+        for o in observers.iter_mut() {
+            o.sample(&status, &sample);
+        }
+        // A sample of a later occurrence means the earlier ones are complete.
+        if let Some(occurrence) = sample.occurrence {
+            self.close_through(occurrence, observers);
+        }
+    }
+
+    /// Tells observers that every occurrence before `occurrence` is final.
+    fn close_through(&mut self, occurrence: usize, observers: &mut [&mut dyn Observer]) {
+        while self.open < occurrence.min(self.recorder.record().phases.len()) {
+            let status = self.status(Instant::now());
+            let record = &self.recorder.record().phases[self.open];
+            for o in observers.iter_mut() {
+                o.occurrence_closed(&status, record);
+            }
+            self.open += 1;
+        }
+    }
+
+    /// Replaces Locust after a crash or a hang. `Ok(false)` when a signal came
+    /// while the new one was starting.
+    async fn restart(
+        &mut self,
+        why: &str,
+        spec: &GroupSpec,
+        tx: &mpsc::Sender<Output>,
+        rx: &mut mpsc::Receiver<Output>,
+        shutdown: &mut Shutdown,
+        observers: &mut [&mut dyn Observer],
+    ) -> Result<bool> {
+        let now = Instant::now();
+        self.crashes
+            .retain(|t| now.duration_since(*t) < CRASH_WINDOW);
+        self.crashes.push(now);
+        self.group.kill();
+        if self.crashes.len() >= MAX_CRASHES {
+            self.recorder.finish(self.seconds(now));
+            bail!(
+                "Locust crashed {} times within {} s; giving up (a hang counts as a crash). Last time: {why}",
+                self.crashes.len(),
+                CRASH_WINDOW.as_secs()
+            );
+        }
+        let phase = self.schedule.slot().phase_index + 1;
+        for o in observers.iter_mut() {
+            o.note(&format!(
+                "{why}; restarting it and resuming phase {phase} where the schedule is"
+            ));
+        }
+        self.recorder.restarted();
+        let generation = self.group.generation + 1;
+        match LocustGroup::start(spec, generation, tx.clone(), rx, shutdown, observers).await? {
+            Some(group) => {
+                self.group = group;
+                let restarted_at = Instant::now();
+                self.schedule.restart(restarted_at);
+                self.last_heard = restarted_at;
+                Ok(true)
+            }
+            None => {
+                self.alive = false;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Stops Locust, collects its last sample and closes the record.
+    async fn stop(
+        mut self,
+        rx: &mut mpsc::Receiver<Output>,
+        end: End,
+        observers: &mut [&mut dyn Observer],
+    ) -> Outcome {
+        // (A second signal during this is handled by the signal task: it kills all.)
+        let stop_at = Instant::now();
+        if self.alive {
+            self.group.send(&Command::Stop).await;
+            self.collect_last_sample(rx, stop_at).await;
+        }
+        self.group.kill();
+        let end_at = match (&end, self.deadline) {
+            (End::RunTime, Some(d)) => d,
+            _ => stop_at,
+        };
+        self.recorder.finish(self.seconds(end_at));
+        self.close_through(usize::MAX, observers);
+        for o in observers.iter_mut() {
+            o.finished();
+        }
+        let (interrupted, stopped_early) = match end {
+            End::RunTime => (false, None),
+            End::Signal => (true, None),
+            End::Early(reason) => (false, Some(reason)),
+        };
+        Outcome {
+            record: self.recorder.record().clone(),
+            interrupted,
+            stopped_early,
+        }
+    }
+
+    async fn collect_last_sample(&mut self, rx: &mut mpsc::Receiver<Output>, stop_at: Instant) {
+        let give_up = stop_at + STOP_GRACE;
+        let primary = self.group.primary();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(give_up.into()) => return,
+                output = rx.recv() => match output {
+                    Some(Output::Event(id, Event::Sample(mut sample))) if self.group.owns(id) => {
+                        // The last sample comes after the users were stopped: its
+                        // requests count, its user counts (all 0) say nothing about the run.
+                        let classes = self.schedule.plan().user_classes();
+                        sample.users = classes.into_iter().zip(self.actual.iter().copied()).collect();
+                        let elapsed = Instant::now() - self.start;
+                        let at = self.deadline.map_or(elapsed, |d| elapsed.min(d - self.start));
+                        self.recorder.sample(&sample, at.as_secs_f64(), false);
+                    }
+                    Some(Output::Event(id, Event::Stopped { .. })) if primary == Some(id) => return,
+                    Some(Output::Exited(id)) if primary == Some(id) => return,
+                    Some(_) => {}
+                    None => return,
+                },
+            }
+        }
+    }
+}
+
+impl Outcome {
+    /// The outcome of a run stopped by a signal before its load started.
+    pub fn before_start(plan: &Plan, started_at: f64) -> Outcome {
+        let mut recorder = Recorder::new(plan, started_at);
+        recorder.finish(0.0);
+        Outcome {
+            record: recorder.record().clone(),
+            interrupted: true,
+            stopped_early: None,
+        }
+    }
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -65,11 +65,6 @@ impl Shutdown {
         Ok(Shutdown { rx })
     }
 
-    /// Whether a stop has been requested.
-    pub fn is_requested(&self) -> bool {
-        *self.rx.borrow()
-    }
-
     /// Resolves once a stop is requested (at once if it already was).
     pub async fn requested(&mut self) {
         let _ = self.rx.wait_for(|stop| *stop).await;
