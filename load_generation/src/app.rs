@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::cli::{
-    ConfigArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs, WorkerArgs,
+    ConfigArgs, ControlArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs,
+    WorkerArgs,
 };
 use crate::demo_shop::{DemoShop, ShopOptions};
 use crate::diagnostic::BadInput;
@@ -21,7 +22,8 @@ use crate::report::{self, Summary};
 use crate::runner::group::{GroupSpec, STOP_DRAIN};
 use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::wait_for_host::wait_for_host;
-use crate::runner::{self, unix_now, Observer, Outcome, RunOptions};
+use crate::runner::{self, unix_now, Inputs, Observer, Outcome, RunOptions};
+use crate::{control, reload};
 
 /// How often Locust reports a sample.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
@@ -96,7 +98,7 @@ pub async fn run(args: &RunArgs) -> Result<bool> {
             _ = shutdown.requested() => {
                 eprintln!("loadgen: stopped by signal while waiting for {host}");
                 let outcome = Outcome::before_start(&load.plan, unix_now());
-                return conclude(&load, &args.output, outcome);
+                return conclude(&args.output, outcome);
             }
         }
     }
@@ -106,6 +108,10 @@ pub async fn run(args: &RunArgs) -> Result<bool> {
         args.run_time,
         &args.engine,
         &args.output,
+        Steering {
+            control: &args.control,
+            reload: Some(&args.config),
+        },
         stop,
     )
     .await
@@ -155,6 +161,10 @@ pub async fn demo(args: &DemoArgs) -> Result<bool> {
         Some(run_time),
         &args.engine,
         &args.output,
+        Steering {
+            control: &args.control,
+            reload: None, // the built-in load has no files to watch
+        },
         Stop::install()?,
     )
     .await;
@@ -249,12 +259,20 @@ fn target_host(given: Option<&str>) -> Result<String> {
 
 /// Runs a load: Locust, observers, the summary and the report. Returns whether
 /// the run completed (false when interrupted).
+/// How a run can be steered while it goes.
+struct Steering<'a> {
+    control: &'a ControlArgs,
+    /// The files to reload on change (or SIGHUP); `None` for the built-in load.
+    reload: Option<&'a ConfigArgs>,
+}
+
 async fn execute(
     load: &Load,
     host: Option<String>,
     run_time: Option<Duration>,
     engine: &EngineArgs,
     output: &OutputArgs,
+    steering: Steering<'_>,
     stop: Stop,
 ) -> Result<bool> {
     let Stop {
@@ -280,6 +298,16 @@ async fn execute(
         }
         None => None,
     };
+    let mut inputs = Inputs::default();
+    let control_server = match steering.control.control_addr {
+        Some(addr) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            let token = steering.control.control_token.clone();
+            inputs.control = Some(rx);
+            Some(control::server::serve(addr, token, tx).await?)
+        }
+        None => None,
+    };
     // Finding (or installing) Locust can take a while: a signal meanwhile ends
     // the run at once, with its (empty) summary and report.
     let explicit = engine.locust.clone();
@@ -289,7 +317,7 @@ async fn execute(
         found = finding => found.context("the Locust installation task failed")??,
         _ = shutdown.requested() => {
             eprintln!("loadgen: stopped by signal before the load started");
-            return conclude(load, output, Outcome::before_start(&load.plan, unix_now()));
+            return conclude(output, Outcome::before_start(&load.plan, unix_now()));
         }
     };
     tracing::info!(
@@ -316,6 +344,10 @@ async fn execute(
         pids: emergency.pids.clone(),
     };
     tracing::debug!("{processes} Locust processes");
+    if let Some(args) = steering.reload {
+        let watch = !steering.control.no_reload;
+        inputs.changes = Some(reload::start(args, load, engine.user_class, watch)?);
+    }
     let mut progress = Progress::new();
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
     let options = RunOptions {
@@ -325,22 +357,34 @@ async fn execute(
     if let Some((observer, _)) = served.as_mut() {
         observers.push(observer);
     }
-    let outcome = runner::run(&load.plan, &spec, &options, &mut observers, &mut shutdown).await;
+    let outcome = runner::run(
+        &load.plan,
+        spec,
+        &options,
+        &mut observers,
+        &mut shutdown,
+        inputs,
+    )
+    .await;
     if let Some((_, server)) = served {
         server.abort(); // the run is over, failed or not: nothing left to scrape or probe
     }
-    conclude(load, output, outcome?)
+    if let Some(server) = control_server {
+        server.abort();
+    }
+    conclude(output, outcome?)
 }
 
 /// The end of every run, even one stopped before its load began: the table, the
 /// report, and why it ended. Returns whether the run completed.
-fn conclude(load: &Load, output: &OutputArgs, outcome: Outcome) -> Result<bool> {
+fn conclude(output: &OutputArgs, outcome: Outcome) -> Result<bool> {
     let Outcome {
         record,
+        plan,
         interrupted,
         stopped_early,
     } = outcome;
-    let summary = Summary::new(&record, &load.plan);
+    let summary = Summary::new(&record, &plan);
     println!("{}", report::table::render(&summary));
     if let Some(dir) = &output.report {
         report::write(dir, &summary)?;

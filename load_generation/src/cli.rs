@@ -45,6 +45,72 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Find Locust (installing the pinned version if there is none) and say where.
     Locust(LocustArgs),
+    /// Steer a running loadgen through its control API (see --control-addr).
+    Ctl(CtlArgs),
+}
+
+/// Live control of a run, and hot reload of its files.
+#[derive(Debug, Clone, Args)]
+pub struct ControlArgs {
+    /// Serve the control API (status, jump to a phase, pause, resume, scale) on
+    /// this address; off by default. Beyond loopback it needs --control-token.
+    #[arg(
+        long = "control-addr",
+        visible_alias = "control_addr",
+        env = "LOADGEN_CONTROL_ADDR",
+        value_name = "ADDR"
+    )]
+    pub control_addr: Option<SocketAddr>,
+    /// The bearer token the control API requires.
+    #[arg(
+        long = "control-token",
+        visible_alias = "control_token",
+        env = "LOADGEN_CONTROL_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub control_token: Option<String>,
+    /// Don't watch the config and template for changes (SIGHUP still reloads).
+    #[arg(long = "no-reload", visible_alias = "no_reload")]
+    pub no_reload: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CtlArgs {
+    /// The control API's address (as given to --control-addr).
+    #[arg(
+        long,
+        env = "LOADGEN_CONTROL_ADDR",
+        default_value = "127.0.0.1:9647",
+        value_name = "ADDR"
+    )]
+    pub addr: String,
+    /// The bearer token, if the API requires one.
+    #[arg(
+        long,
+        env = "LOADGEN_CONTROL_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CtlCommand {
+    /// Show the phase, loop, time left, users, requests/s, failures and errors.
+    Status,
+    /// Go to phase N (1-based) now; users ramp at its hatch rate.
+    Phase { number: usize },
+    /// Go to the next phase now.
+    Next,
+    /// Stop every user and hold the phase clock (the run time still runs).
+    Pause,
+    /// Continue where the pause left off.
+    Resume,
+    /// Multiply every phase's users by F from now on (1 = the plan).
+    Scale { factor: f64 },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -140,6 +206,8 @@ pub struct RunArgs {
     #[arg(long = "wait-for-host", visible_alias = "wait_for_host", value_parser = parse_run_time, value_name = "TIME", allow_hyphen_values = true)]
     pub wait_for_host: Option<Duration>,
     #[command(flatten)]
+    pub control: ControlArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -153,6 +221,8 @@ pub struct DemoArgs {
     /// Run for this long instead of whole cycles.
     #[arg(long = "run-time", visible_alias = "run_time", value_parser = parse_run_time, value_name = "TIME", allow_hyphen_values = true)]
     pub run_time: Option<Duration>,
+    #[command(flatten)]
+    pub control: ControlArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]

@@ -268,18 +268,20 @@ pub fn render_for_run(
         .user_types
         .iter()
         .enumerate()
-        .map(|(i, name)| {
+        .filter_map(|(i, name)| {
+            // A type no phase uses (dropped by a reloaded config) gets no class:
+            // its behaviour may be gone from the template too.
             let share = plan
                 .phases
                 .iter()
                 .flat_map(|p| &p.shares)
-                .find(|s| s.type_index == i);
-            GeneratedUser {
+                .find(|s| s.type_index == i)?;
+            Some(GeneratedUser {
                 name: name.clone(),
-                weight: share.map_or(1, |s| s.ratio),
-                min_wait: share.map_or(Duration::ZERO, |s| s.min_wait),
-                max_wait: share.map_or(Duration::ZERO, |s| s.max_wait),
-            }
+                weight: share.ratio,
+                min_wait: share.min_wait,
+                max_wait: share.max_wait,
+            })
         })
         .collect();
     let header = format!(

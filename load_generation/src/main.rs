@@ -9,6 +9,7 @@
 mod app;
 mod cli;
 mod config;
+mod control;
 mod demo_shop;
 mod diagnostic;
 mod load;
@@ -17,6 +18,7 @@ mod locustfile;
 mod metrics;
 mod plan;
 mod progress;
+mod reload;
 mod report;
 mod runner;
 mod stats;
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
             Command::DemoShop(args) => app::demo_shop(args).await.map(|()| true),
             Command::Worker(args) => app::worker(args).await,
             Command::Locust(args) => app::locust(args).map(|()| true),
+            Command::Ctl(args) => control::client::run(args).await.map(|()| true),
         }
     });
     // Don't wait for stray tasks (a signal listener, say) at exit.

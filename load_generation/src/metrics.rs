@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::locust::protocol::Sample;
 use crate::runner::{Observer, Status};
+use crate::stats::RunEvent;
 
 /// What `prometheus_client::encoding::text` writes: OpenMetrics text.
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -38,6 +39,12 @@ const DURATION_BUCKETS: [f64; 11] = [
 struct UserTypeLabels {
     /// The type's name in the config ("Normal"), not its class ("NormalUser").
     user_type: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    /// `applied` or `failed`.
+    result: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -61,6 +68,8 @@ pub struct Metrics {
     duration: DurationFamily,
     restarts: Counter,
     workers: Gauge,
+    paused: Gauge,
+    config_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Metrics {
@@ -124,8 +133,22 @@ impl Metrics {
             "Locust workers connected (0 when Locust runs as one process)",
             workers.clone(),
         );
+        let paused = Gauge::default();
+        registry.register(
+            "paused",
+            "1 while the run is paused through the control API",
+            paused.clone(),
+        );
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Changed configs or templates: applied, or failed validation and ignored",
+            config_reloads.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            paused,
+            config_reloads,
             phase,
             loop_number,
             users_target,
@@ -143,7 +166,7 @@ impl Metrics {
     fn update(&self, status: &Status) {
         self.phase.set(status.slot.phase_index as i64 + 1);
         self.loop_number.set(status.slot.loop_index as i64 + 1);
-        let targets = status.plan.targets(status.slot.phase_index);
+        let targets = &status.targets;
         // Every type gets a value in every phase (0 when absent), so series never vanish.
         for (i, name) in status.plan.user_types.iter().enumerate() {
             let labels = UserTypeLabels {
@@ -163,6 +186,7 @@ impl Metrics {
         self.restarts
             .inc_by(u64::from(status.restarts).saturating_sub(self.restarts.get()));
         self.workers.set(i64::from(status.workers));
+        self.paused.set(i64::from(status.paused));
     }
 
     /// The registry as OpenMetrics text.
@@ -176,6 +200,18 @@ impl Metrics {
 impl Observer for Metrics {
     fn phase_started(&mut self, status: &Status) {
         self.update(status);
+    }
+
+    fn event(&mut self, event: &RunEvent) {
+        let result = match event.kind.as_str() {
+            "reload" => "applied",
+            "reload_failed" => "failed",
+            _ => return,
+        };
+        let labels = ReloadLabels {
+            result: result.to_string(),
+        };
+        self.config_reloads.get_or_create(&labels).inc();
     }
 
     fn sample(&mut self, status: &Status, sample: &Sample) {
@@ -260,6 +296,9 @@ mod tests {
             plan: &plan,
             slot: plan.slot_at(std::time::Duration::ZERO),
             elapsed: std::time::Duration::from_secs(1),
+            position: std::time::Duration::from_secs(1),
+            paused: false,
+            targets: plan.targets(0),
             run_time: None,
             commanded: &commanded,
             actual: &actual,

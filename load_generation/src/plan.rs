@@ -61,7 +61,14 @@ pub struct Slot {
 
 impl Plan {
     pub fn new(config: &LoadConfig) -> Plan {
-        let mut user_types: Vec<UserTypeName> = Vec::new();
+        Plan::keeping_types(config, &[])
+    }
+
+    /// The plan of `config` whose user types start with `previous`, in that
+    /// order (types no longer used keep their place with no users), so that a
+    /// reloaded plan's counts line up with the running one's.
+    pub fn keeping_types(config: &LoadConfig, previous: &[UserTypeName]) -> Plan {
+        let mut user_types: Vec<UserTypeName> = previous.to_vec();
         let mut phases = Vec::new();
         for (i, phase) in config.phases.iter().enumerate() {
             let ratios: Vec<u64> = phase
@@ -111,9 +118,32 @@ impl Plan {
             .collect()
     }
 
+    /// The user classes some phase runs (after a reload, a type no phase uses
+    /// keeps its place in [`Plan::user_types`] but has no class).
+    pub fn used_user_classes(&self) -> Vec<String> {
+        self.user_types
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                self.phases
+                    .iter()
+                    .flat_map(|p| &p.shares)
+                    .any(|s| s.type_index == *i)
+            })
+            .map(|(_, name)| name.user_class())
+            .collect()
+    }
+
     /// The length of one loop through all phases.
     pub fn cycle(&self) -> Duration {
         self.phases.iter().map(|p| p.duration).sum()
+    }
+
+    /// When phase `phase_index` of loop `loop_index` starts, from the run's start.
+    pub fn start_of(&self, loop_index: u64, phase_index: usize) -> Duration {
+        let cycle = self.cycle().as_nanos() * u128::from(loop_index);
+        let before: Duration = self.phases[..phase_index].iter().map(|p| p.duration).sum();
+        Duration::from_nanos(u64::try_from(cycle).unwrap_or(u64::MAX)) + before
     }
 
     /// The phase occurrence running at `elapsed` after the run's start.

@@ -43,7 +43,7 @@ impl Progress {
 
     fn line(&self, status: &Status, rps: f64, interval: &Histogram, failures_now: u64) -> String {
         let phase = &status.plan.phases[status.slot.phase_index];
-        let phase_left = status.slot.end.saturating_sub(status.elapsed);
+        let phase_left = status.slot.end.saturating_sub(status.position);
         let run = match status.run_time {
             Some(t) => format!("{} left in run", short(t.saturating_sub(status.elapsed))),
             None => format!("{} elapsed", short(status.elapsed)),
@@ -54,17 +54,9 @@ impl Progress {
             .iter()
             .enumerate()
             .filter(|(i, _)| {
-                status.commanded[*i] > 0
-                    || status.actual[*i] > 0
-                    || status.plan.targets(status.slot.phase_index)[*i] > 0
+                status.commanded[*i] > 0 || status.actual[*i] > 0 || status.targets[*i] > 0
             })
-            .map(|(i, name)| {
-                format!(
-                    "{name} {}/{}",
-                    status.actual[i],
-                    status.plan.targets(status.slot.phase_index)[i]
-                )
-            })
+            .map(|(i, name)| format!("{name} {}/{}", status.actual[i], status.targets[i]))
             .collect();
         let mut line = format!(
             "phase {}/{} (loop {}) · {} left in phase · {run} | users {} | {:.1} req/s · {} failures ({} now) · p50 {} ms · p95 {} ms",
@@ -79,6 +71,9 @@ impl Progress {
             interval.percentile(0.5),
             interval.percentile(0.95),
         );
+        if status.paused {
+            line.push_str(" · PAUSED");
+        }
         if status.restarts > 0 {
             line.push_str(&format!(" · {} restarts", status.restarts));
         }

@@ -173,6 +173,21 @@ pub struct ExceptionRecord {
     pub count: u64,
 }
 
+/// Something that happened to the run besides its schedule: a control action, a
+/// reload, a restart of Locust.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunEvent {
+    /// Seconds from the run's start.
+    pub at_s: f64,
+    /// `jump`, `pause`, `resume`, `scale`, `reload`, `reload_failed`, `restart`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Events kept in the record: the most recent ones, so that a run of weeks
+/// steered every minute stays bounded.
+pub const MAX_EVENTS: usize = 1000;
+
 /// Everything recorded about a run.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
@@ -185,6 +200,10 @@ pub struct RunRecord {
     pub restarts: u32,
     /// Seconds from the run's start to its end.
     pub duration_s: f64,
+    /// The most recent [`MAX_EVENTS`] events, oldest first.
+    pub events: Vec<RunEvent>,
+    /// Events that happened but were dropped to keep the record bounded.
+    pub events_dropped: u64,
 }
 
 /// Collects samples into a [`RunRecord`].
@@ -204,6 +223,8 @@ impl Recorder {
                 exceptions: Vec::new(),
                 restarts: 0,
                 duration_s: 0.0,
+                events: Vec::new(),
+                events_dropped: 0,
             },
             last_sample_s: 0.0,
         }
@@ -235,6 +256,20 @@ impl Recorder {
             errors: BTreeMap::new(),
             restarts: 0,
         });
+    }
+
+    /// Records an event (the oldest goes when there are too many).
+    pub fn event(&mut self, event: RunEvent) {
+        if self.record.events.len() == MAX_EVENTS {
+            self.record.events.remove(0);
+            self.record.events_dropped += 1;
+        }
+        self.record.events.push(event);
+    }
+
+    /// A reloaded plan may add user types (never removes or reorders them).
+    pub fn set_user_types(&mut self, classes: Vec<String>) {
+        self.record.user_types = classes;
     }
 
     pub fn restarted(&mut self) {

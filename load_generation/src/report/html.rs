@@ -1322,6 +1322,8 @@ mod tests {
                 count: 3,
             }],
             series,
+            events: Vec::new(),
+            events_dropped: 0,
         }
     }
 

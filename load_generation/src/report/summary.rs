@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::plan::Plan;
-use crate::stats::{ExceptionRecord, Figures, RequestKey, RequestStats, RunRecord, TimePoint};
+use crate::stats::{
+    ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
+};
 
 /// Bumped when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -31,6 +33,10 @@ pub struct Summary {
     pub exceptions: Vec<ExceptionRecord>,
     /// One point per sample: users, requests/s, failures/s and latency over time.
     pub series: Vec<TimePoint>,
+    /// Control actions, reloads and restarts, oldest first (the most recent 1,000).
+    pub events: Vec<RunEvent>,
+    /// Events left out of `events` to keep it bounded.
+    pub events_dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,11 +104,13 @@ fn requests(per_name: &BTreeMap<RequestKey, RequestStats>, seconds: f64) -> Vec<
 impl Summary {
     pub fn new(record: &RunRecord, plan: &Plan) -> Summary {
         let classes = &record.user_types;
+        // Every class in every map: a reload may have added a type after some
+        // occurrences were recorded (they had none of it).
         let by_class = |counts: &[u32]| -> BTreeMap<String, u32> {
             classes
                 .iter()
-                .cloned()
-                .zip(counts.iter().copied())
+                .enumerate()
+                .map(|(i, c)| (c.clone(), counts.get(i).copied().unwrap_or(0)))
                 .collect()
         };
         let phases = record
@@ -119,8 +127,13 @@ impl Summary {
                 actual_users_end: by_class(&p.actual_users_end),
                 actual_users_plateau: classes
                     .iter()
-                    .cloned()
-                    .zip(p.actual_users_plateau.iter().copied())
+                    .enumerate()
+                    .map(|(i, c)| {
+                        (
+                            c.clone(),
+                            p.actual_users_plateau.get(i).copied().unwrap_or(0.0),
+                        )
+                    })
                     .collect(),
                 restarts: p.restarts,
                 requests: requests(&p.requests, p.seconds()),
@@ -152,7 +165,18 @@ impl Summary {
                 total: total.figures(record.duration_s),
             },
             exceptions: record.exceptions.clone(),
-            series: record.series.clone(),
+            series: record
+                .series
+                .iter()
+                .map(|point| {
+                    let mut point = point.clone();
+                    point.target_users.resize(classes.len(), 0);
+                    point.actual_users.resize(classes.len(), 0);
+                    point
+                })
+                .collect(),
+            events: record.events.clone(),
+            events_dropped: record.events_dropped,
         }
     }
 }

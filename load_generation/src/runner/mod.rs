@@ -23,10 +23,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Result};
 use tokio::sync::mpsc;
 
+use crate::control::{self, Action};
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
+use crate::locustfile::Locustfile;
 use crate::plan::{Counts, Plan, Slot};
-use crate::stats::{PhaseRecord, Recorder, RunRecord};
+use crate::stats::{PhaseRecord, Recorder, RunEvent, RunRecord};
 use group::{GroupSpec, LocustGroup};
 use schedule::{Boundary, Schedule};
 use signals::Shutdown;
@@ -49,7 +51,13 @@ pub const HANG_TIMEOUT: Duration = Duration::from_secs(6);
 pub struct Status<'a> {
     pub plan: &'a Plan,
     pub slot: Slot,
+    /// Wall-clock time since the run started.
     pub elapsed: Duration,
+    /// Where in the plan's timeline the run is (moved by jumps, held by a pause).
+    pub position: Duration,
+    pub paused: bool,
+    /// Users per type the running phase asks for (scaled by live control).
+    pub targets: Counts,
     pub run_time: Option<Duration>,
     /// Users per type that loadgen asks for at this moment (mid-ramp included).
     pub commanded: &'a Counts,
@@ -66,6 +74,8 @@ pub trait Observer {
     /// A phase occurrence's statistics are final (its last sample is in).
     fn occurrence_closed(&mut self, _status: &Status, _record: &PhaseRecord) {}
     fn note(&mut self, _message: &str) {}
+    /// A control action, a reload or a restart (also said with [`Observer::note`]).
+    fn event(&mut self, _event: &RunEvent) {}
     /// Asked after every event: `Some(reason)` ends the run early (as its run
     /// time would, with the summary and report written).
     fn should_stop(&self) -> Option<String> {
@@ -81,10 +91,32 @@ pub struct RunOptions {
     pub sample_interval: Duration,
 }
 
+/// What can reach a run from outside while it goes.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Calls of the control API.
+    pub control: Option<mpsc::Receiver<control::Request>>,
+    /// Reloaded configs and templates.
+    pub changes: Option<mpsc::Receiver<Change>>,
+}
+
+/// A reloaded load, validated.
+#[derive(Debug)]
+pub enum Change {
+    /// Only the plan changed: it takes over without touching Locust.
+    Plan(Plan),
+    /// The locustfile changed (new Python classes): Locust is restarted with it.
+    Locustfile { plan: Plan, locustfile: Locustfile },
+    /// The new files are invalid (the diagnostics); the running plan goes on.
+    Invalid(String),
+}
+
 /// How a run ended.
 #[derive(Debug)]
 pub struct Outcome {
     pub record: RunRecord,
+    /// The plan in force at the end (a reload may have replaced the first).
+    pub plan: Plan,
     /// The run was stopped by SIGINT/SIGTERM rather than by its run time.
     pub interrupted: bool,
     /// An observer ended the run before its time, and why.
@@ -94,25 +126,27 @@ pub struct Outcome {
 /// Runs `plan` until its run time is spent or a signal stops it.
 pub async fn run(
     plan: &Plan,
-    spec: &GroupSpec,
+    spec: GroupSpec,
     options: &RunOptions,
     observers: &mut [&mut dyn Observer],
     shutdown: &mut Shutdown,
+    mut inputs: Inputs,
 ) -> Result<Outcome> {
     let (tx, mut rx) = mpsc::channel::<Output>(4096);
-    let Some(group) = LocustGroup::start(spec, 0, tx.clone(), &mut rx, shutdown, observers).await?
+    let Some(group) =
+        LocustGroup::start(&spec, 0, tx.clone(), &mut rx, shutdown, observers).await?
     else {
         // A signal while Locust was starting: an empty run, reported as such.
         return Ok(Outcome::before_start(plan, unix_now()));
     };
     // The run starts when Locust is ready: the schedule's and the record's zero.
-    let mut run = Run::new(plan.clone(), group, options);
+    let mut run = Run::new(plan.clone(), group, spec, options);
     run.begin(observers);
     let mut end = End::RunTime;
     let mut next_tick = run.start;
     loop {
         let wake = run.deadline.map_or(next_tick, |d| d.min(next_tick));
-        let restart_because = tokio::select! {
+        let replace_because = tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {
                 let now = Instant::now();
                 if run.deadline.is_some_and(|d| now >= d) {
@@ -123,21 +157,23 @@ pub async fn run(
                     next_tick = now + TICK;
                 }
                 match run.hung(now) {
-                    Some(why) => Some(why),
+                    Some(why) => Some(Replace::Crashed(why)),
                     None => { run.tick(now, observers).await; None }
                 }
             }
             output = rx.recv() => match output {
-                Some(output) => run.output(output, observers),
+                Some(output) => run.output(output, observers).map(Replace::Crashed),
                 None => bail!("lost contact with Locust"),
             },
+            request = next(&mut inputs.control) => {
+                run.control(request, observers).await;
+                None
+            }
+            change = next(&mut inputs.changes) => run.change(change, observers).await,
             _ = shutdown.requested() => { end = End::Signal; break; }
         };
-        if let Some(why) = restart_because {
-            if !run
-                .restart(&why, spec, &tx, &mut rx, shutdown, observers)
-                .await?
-            {
+        if let Some(why) = replace_because {
+            if !run.replace(why, &tx, &mut rx, shutdown, observers).await? {
                 end = End::Signal;
                 break;
             }
@@ -148,6 +184,25 @@ pub async fn run(
         }
     }
     Ok(run.stop(&mut rx, end, observers).await)
+}
+
+/// The next message of an optional input; never, when there is none.
+async fn next<T>(input: &mut Option<mpsc::Receiver<T>>) -> T {
+    if let Some(rx) = input {
+        if let Some(message) = rx.recv().await {
+            return message;
+        }
+        *input = None; // its sender is gone: nothing more will come
+    }
+    std::future::pending().await
+}
+
+/// Why Locust must be replaced by a new one.
+enum Replace {
+    /// It died or hung (counted against the crash budget).
+    Crashed(String),
+    /// A reload brought a new locustfile.
+    Reloaded,
 }
 
 /// Why the loop ended.
@@ -162,6 +217,8 @@ struct Run {
     schedule: Schedule,
     recorder: Recorder,
     group: LocustGroup,
+    /// How to start Locust again (a reload changes its locustfile).
+    spec: GroupSpec,
     /// False after a restart was interrupted: there is no Locust to stop.
     alive: bool,
     start: Instant,
@@ -176,10 +233,13 @@ struct Run {
     crashes: Vec<Instant>,
     /// The oldest occurrence whose statistics may still change.
     open: usize,
+    /// Requests per second in the last sample.
+    requests_per_s: f64,
+    last_sample_at: Instant,
 }
 
 impl Run {
-    fn new(plan: Plan, group: LocustGroup, options: &RunOptions) -> Run {
+    fn new(plan: Plan, group: LocustGroup, spec: GroupSpec, options: &RunOptions) -> Run {
         let start = Instant::now();
         let recorder = Recorder::new(&plan, unix_now());
         let zero = vec![0; plan.user_types.len()];
@@ -188,6 +248,7 @@ impl Run {
             schedule: Schedule::new(plan, start),
             recorder,
             group,
+            spec,
             alive: true,
             start,
             deadline: options.run_time.map(|t| start + t),
@@ -197,6 +258,8 @@ impl Run {
             last_heard: start,
             crashes: Vec::new(),
             open: 0,
+            requests_per_s: 0.0,
+            last_sample_at: start,
         }
     }
 
@@ -205,6 +268,9 @@ impl Run {
             plan: self.schedule.plan(),
             slot: self.schedule.slot(),
             elapsed: now.saturating_duration_since(self.start),
+            position: self.schedule.position(now),
+            paused: self.schedule.paused(),
+            targets: self.schedule.targets(self.schedule.slot().phase_index),
             run_time: self.run_time,
             commanded: self.schedule.commanded(),
             actual: &self.actual,
@@ -309,6 +375,12 @@ impl Run {
             .map(|n| sample.users.get(&n.user_class()).copied().unwrap_or(0))
             .collect();
         self.workers = sample.workers;
+        let requests: u64 = sample.stats.iter().map(|s| s.requests).sum();
+        let interval = now
+            .saturating_duration_since(self.last_sample_at)
+            .as_secs_f64();
+        self.requests_per_s = requests as f64 / interval.max(1e-3);
+        self.last_sample_at = now;
         let ramped = self.schedule.settled(now, self.sample_interval * 2);
         self.recorder.sample(&sample, self.seconds(now), ramped);
         let status = self.status(now);
@@ -333,50 +405,188 @@ impl Run {
         }
     }
 
-    /// Replaces Locust after a crash or a hang. `Ok(false)` when a signal came
-    /// while the new one was starting.
-    async fn restart(
+    /// Replaces Locust after a crash, a hang or a reload of its locustfile.
+    /// `Ok(false)` when a signal came while the new one was starting.
+    async fn replace(
         &mut self,
-        why: &str,
-        spec: &GroupSpec,
+        why: Replace,
         tx: &mpsc::Sender<Output>,
         rx: &mut mpsc::Receiver<Output>,
         shutdown: &mut Shutdown,
         observers: &mut [&mut dyn Observer],
     ) -> Result<bool> {
         let now = Instant::now();
-        self.crashes
-            .retain(|t| now.duration_since(*t) < CRASH_WINDOW);
-        self.crashes.push(now);
         self.group.kill();
-        if self.crashes.len() >= MAX_CRASHES {
-            self.recorder.finish(self.seconds(now));
-            bail!(
-                "Locust crashed {} times within {} s; giving up (a hang counts as a crash). Last time: {why}",
-                self.crashes.len(),
-                CRASH_WINDOW.as_secs()
-            );
+        if let Replace::Crashed(why) = &why {
+            self.crashes
+                .retain(|t| now.duration_since(*t) < CRASH_WINDOW);
+            self.crashes.push(now);
+            if self.crashes.len() >= MAX_CRASHES {
+                self.recorder.finish(self.seconds(now));
+                bail!(
+                    "Locust crashed {} times within {} s; giving up (a hang counts as a crash). Last time: {why}",
+                    self.crashes.len(),
+                    CRASH_WINDOW.as_secs()
+                );
+            }
+            let phase = self.schedule.slot().phase_index + 1;
+            let detail =
+                format!("{why}; restarting it and resuming phase {phase} where the schedule is");
+            self.event("restart", detail, observers);
+            self.recorder.restarted();
         }
-        let phase = self.schedule.slot().phase_index + 1;
-        for o in observers.iter_mut() {
-            o.note(&format!(
-                "{why}; restarting it and resuming phase {phase} where the schedule is"
-            ));
-        }
-        self.recorder.restarted();
         let generation = self.group.generation + 1;
-        match LocustGroup::start(spec, generation, tx.clone(), rx, shutdown, observers).await? {
+        let started =
+            LocustGroup::start(&self.spec, generation, tx.clone(), rx, shutdown, observers).await?;
+        match started {
             Some(group) => {
                 self.group = group;
                 let restarted_at = Instant::now();
                 self.schedule.restart(restarted_at);
                 self.last_heard = restarted_at;
+                if let Replace::Reloaded = why {
+                    let silent = restarted_at.duration_since(now).as_secs_f64();
+                    for o in observers.iter_mut() {
+                        o.note(&format!(
+                            "Locust restarted with the new locustfile in {silent:.1} s"
+                        ));
+                    }
+                }
                 Ok(true)
             }
             None => {
                 self.alive = false;
                 Ok(false)
             }
+        }
+    }
+
+    /// Records an event and tells the observers.
+    fn event(&mut self, kind: &str, detail: String, observers: &mut [&mut dyn Observer]) {
+        let event = RunEvent {
+            at_s: self.seconds(Instant::now()),
+            kind: kind.to_string(),
+            detail,
+        };
+        for o in observers.iter_mut() {
+            o.note(&event.detail);
+            o.event(&event);
+        }
+        self.recorder.event(event);
+    }
+
+    /// Applies a control call and answers it with the status afterwards.
+    async fn control(&mut self, request: control::Request, observers: &mut [&mut dyn Observer]) {
+        let now = Instant::now();
+        let action = request.action;
+        let done = match &action {
+            Action::Status => Ok(()),
+            Action::Jump(phase) => self.schedule.jump(*phase, now),
+            Action::Next => self.schedule.next(now),
+            Action::Pause => self.schedule.pause(now),
+            Action::Resume => self.schedule.resume(now),
+            Action::Scale(factor) => self.schedule.scale(*factor),
+        };
+        let answer = match done {
+            Ok(()) => {
+                if action != Action::Status {
+                    let (kind, detail) = describe(&action, self.schedule.plan());
+                    self.event(kind, format!("control: {detail}"), observers);
+                    // Applied at once, not at the next tick.
+                    self.tick(now, observers).await;
+                }
+                Ok(self.control_status(Instant::now()))
+            }
+            Err(refused) => Err(refused.to_string()),
+        };
+        let _ = request.reply.send(answer);
+    }
+
+    /// Applies a reloaded load; `Some` when Locust must load a new locustfile.
+    async fn change(
+        &mut self,
+        change: Change,
+        observers: &mut [&mut dyn Observer],
+    ) -> Option<Replace> {
+        let now = Instant::now();
+        match change {
+            Change::Invalid(diagnostics) => {
+                let detail = format!(
+                    "the changed config is invalid and was ignored; the running plan goes on:\n{diagnostics}"
+                );
+                self.event("reload_failed", detail, observers);
+                None
+            }
+            Change::Plan(plan) => {
+                let detail = format!("config reloaded: {}", first_line(&plan));
+                self.actual.resize(plan.user_types.len(), 0);
+                self.recorder.set_user_types(plan.user_classes());
+                self.schedule.replace_plan(plan, now);
+                self.event("reload", detail, observers);
+                self.tick(now, observers).await;
+                None
+            }
+            Change::Locustfile { plan, locustfile } => {
+                if let Err(e) = std::fs::write(&self.spec.locustfile_path, &locustfile.text) {
+                    let detail =
+                        format!("cannot write the new locustfile ({e}); the running load goes on");
+                    self.event("reload_failed", detail, observers);
+                    return None;
+                }
+                let detail = format!(
+                    "config and locustfile reloaded: {}; restarting Locust with the new classes",
+                    first_line(&plan)
+                );
+                self.spec.locustfile = locustfile;
+                self.actual.resize(plan.user_types.len(), 0);
+                self.spec.user_classes = plan.used_user_classes();
+                self.recorder.set_user_types(plan.user_classes());
+                self.schedule.replace_plan(plan, now);
+                self.event("reload", detail, observers);
+                Some(Replace::Reloaded)
+            }
+        }
+    }
+
+    /// The run as the control API shows it.
+    fn control_status(&self, now: Instant) -> control::Status {
+        let plan = self.schedule.plan();
+        let slot = self.schedule.slot();
+        let record = self.recorder.record();
+        let targets = self.schedule.targets(slot.phase_index);
+        let elapsed = now.saturating_duration_since(self.start);
+        control::Status {
+            phase: slot.phase_index + 1,
+            phase_name: None,
+            loop_number: slot.loop_index + 1,
+            phases: plan.phases.len(),
+            phase_left_s: slot
+                .end
+                .saturating_sub(self.schedule.position(now))
+                .as_secs_f64(),
+            run_left_s: self
+                .run_time
+                .map(|t| t.saturating_sub(elapsed).as_secs_f64()),
+            elapsed_s: elapsed.as_secs_f64(),
+            paused: self.schedule.paused(),
+            scale: self.schedule.scale_factor(),
+            users: plan
+                .user_classes()
+                .into_iter()
+                .enumerate()
+                .map(|(i, class)| {
+                    let users = control::Users {
+                        target: targets.get(i).copied().unwrap_or(0),
+                        actual: self.actual.get(i).copied().unwrap_or(0),
+                    };
+                    (class, users)
+                })
+                .collect(),
+            requests_per_s: self.requests_per_s,
+            requests: record.phases.iter().map(|p| p.total.requests).sum(),
+            failures: record.phases.iter().map(|p| p.total.failures).sum(),
+            errors: record.exceptions.iter().map(|e| e.count).sum(),
+            restarts: record.restarts,
         }
     }
 
@@ -410,6 +620,7 @@ impl Run {
         };
         Outcome {
             record: self.recorder.record().clone(),
+            plan: self.schedule.plan().clone(),
             interrupted,
             stopped_early,
         }
@@ -448,6 +659,7 @@ impl Outcome {
         recorder.finish(0.0);
         Outcome {
             record: recorder.record().clone(),
+            plan: plan.clone(),
             interrupted: true,
             stopped_early: None,
         }
@@ -459,4 +671,31 @@ pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// An event's kind and words for a control action.
+fn describe(action: &Action, plan: &Plan) -> (&'static str, String) {
+    match action {
+        Action::Status => ("status", "status".to_string()),
+        Action::Jump(i) => (
+            "jump",
+            format!("jumped to phase {} of {}", i + 1, plan.phases.len()),
+        ),
+        Action::Next => ("jump", "jumped to the next phase".to_string()),
+        Action::Pause => (
+            "pause",
+            "paused: every user stops, the phase clock holds".to_string(),
+        ),
+        Action::Resume => ("resume", "resumed where the pause left off".to_string()),
+        Action::Scale(f) => ("scale", format!("every phase's users scaled by {f}")),
+    }
+}
+
+/// The first line of a plan's description (phases, loop, peak).
+fn first_line(plan: &Plan) -> String {
+    plan.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -7,14 +7,16 @@
 //!
 //! Time runs on a [`Clock`] of its own: schedule time is what decides the phase
 //! (phase k of loop l starts at `l * cycle + earlier durations`). It advances with
-//! the wall clock and is computed from one anchor, so nothing drifts.
+//! the wall clock and is computed from one anchor, so nothing drifts. Live control
+//! moves that clock: a jump sets it to a phase's start, a pause holds it. The run
+//! time is wall-clock time and is not moved by either.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::ramp::Ramp;
 use crate::locust::protocol::Command;
-use crate::plan::{Counts, Plan, Slot};
+use crate::plan::{apportion, Counts, Plan, Slot};
 
 /// A phase occurrence's number in the run (0, 1, 2, ...): samples carry it back
 /// so that each request lands in the occurrence it was made in.
@@ -27,11 +29,32 @@ struct Clock {
     /// A wall-clock instant and the schedule time it corresponds to.
     anchor: Instant,
     at_anchor: Duration,
+    /// A held clock stays at `at_anchor`.
+    held: bool,
 }
 
 impl Clock {
     fn now(&self, now: Instant) -> Duration {
+        if self.held {
+            return self.at_anchor;
+        }
         self.at_anchor + now.saturating_duration_since(self.anchor)
+    }
+
+    /// Sets schedule time to `position` at `now` (held or not, as it was).
+    fn set(&mut self, position: Duration, now: Instant) {
+        self.anchor = now;
+        self.at_anchor = position;
+    }
+
+    fn hold(&mut self, now: Instant) {
+        self.set(self.now(now), now);
+        self.held = true;
+    }
+
+    fn release(&mut self, now: Instant) {
+        self.anchor = now;
+        self.held = false;
     }
 
     /// The wall-clock instant at which schedule time was (or will be) `t`.
@@ -78,6 +101,23 @@ pub struct Schedule {
     commanded: Counts,
     /// What was last sent to Locust; `None` forces a send at the next tick.
     sent: Option<Counts>,
+    /// Every phase's users are multiplied by this (1 = the plan).
+    scale: f64,
+    /// A control action asks for a new occurrence at the next tick, starting then.
+    restart_occurrence: bool,
+}
+
+/// A control action that cannot be done.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refused {
+    #[error("there is no phase {0}: the plan has {1} phases")]
+    NoSuchPhase(usize, usize),
+    #[error("the scale factor must be a number from 0 to 100, not {0}")]
+    BadScale(f64),
+    #[error("the run is already paused")]
+    AlreadyPaused,
+    #[error("the run is not paused")]
+    NotPaused,
 }
 
 impl Schedule {
@@ -95,6 +135,7 @@ impl Schedule {
             clock: Clock {
                 anchor: start,
                 at_anchor: Duration::ZERO,
+                held: false,
             },
             slot,
             occurrence: Occurrence(0),
@@ -102,6 +143,8 @@ impl Schedule {
             ramp_start: start,
             commanded: zero,
             sent: None,
+            scale: 1.0,
+            restart_occurrence: false,
             plan,
         }
     }
@@ -112,8 +155,23 @@ impl Schedule {
             slot: self.slot,
             occurrence: self.occurrence,
             at: self.ramp_start,
-            targets: self.plan.targets(self.slot.phase_index),
+            targets: self.targets(self.slot.phase_index),
         }
+    }
+
+    /// A phase's users per type, scaled: the scaled total split by the plan's
+    /// counts with largest remainders, so the mix stays and the counts add up.
+    pub fn targets(&self, phase_index: usize) -> Counts {
+        let planned = self.plan.targets(phase_index);
+        if self.scale == 1.0 {
+            return planned;
+        }
+        let total = (self.plan.total_users(phase_index) as f64 * self.scale).round() as u64;
+        let weights: Vec<u64> = planned.iter().map(|&n| u64::from(n)).collect();
+        apportion(total, &weights)
+            .into_iter()
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+            .collect()
     }
 
     /// Moves the schedule to `now`: a boundary if a new occurrence began, and the
@@ -121,14 +179,20 @@ impl Schedule {
     pub fn tick(&mut self, now: Instant) -> Tick {
         let mut tick = Tick::default();
         let current = self.plan.slot_at(self.clock.now(now));
-        if current != self.slot {
+        if current != self.slot || self.restart_occurrence {
             self.slot = current;
             self.occurrence.0 += 1;
-            let targets = self.plan.targets(current.phase_index);
+            let targets = self.targets(current.phase_index);
             let hatch_rate = self.plan.phases[current.phase_index].hatch_rate;
             self.ramp = Ramp::new(self.commanded.clone(), targets.clone(), hatch_rate);
-            // The ramp starts at the phase's scheduled start, not at this tick.
-            self.ramp_start = self.clock.instant_of(current.start, now);
+            // The ramp starts at the phase's scheduled start, not at this tick,
+            // unless a control action started this occurrence: then it is now.
+            self.ramp_start = if self.restart_occurrence {
+                now
+            } else {
+                self.clock.instant_of(current.start, now)
+            };
+            self.restart_occurrence = false;
             self.sent = None;
             tick.boundary = Some(Boundary {
                 slot: current,
@@ -137,7 +201,11 @@ impl Schedule {
                 targets,
             });
         }
-        self.commanded = self.ramp.at(now.saturating_duration_since(self.ramp_start));
+        self.commanded = if self.clock.held {
+            vec![0; self.plan.user_types.len()]
+        } else {
+            self.ramp.at(now.saturating_duration_since(self.ramp_start))
+        };
         if self.sent.as_ref() != Some(&self.commanded) {
             self.sent = Some(self.commanded.clone());
             tick.send = Some(self.command());
@@ -152,7 +220,7 @@ impl Schedule {
         let phase = &self.plan.phases[self.slot.phase_index];
         self.ramp = Ramp::new(
             zero.clone(),
-            self.plan.targets(self.slot.phase_index),
+            self.targets(self.slot.phase_index),
             phase.hatch_rate,
         );
         self.ramp_start = now;
@@ -160,11 +228,97 @@ impl Schedule {
         self.sent = None;
     }
 
+    /// Goes to phase `phase_index` now: to its occurrence in this loop if it is
+    /// ahead, else in the next loop (loop numbers never repeat). Users ramp at
+    /// that phase's hatch rate, as at any boundary, and the schedule goes on from
+    /// there.
+    pub fn jump(&mut self, phase_index: usize, now: Instant) -> Result<(), Refused> {
+        let phases = self.plan.phases.len();
+        if phase_index >= phases {
+            return Err(Refused::NoSuchPhase(phase_index + 1, phases));
+        }
+        let loop_index = if phase_index > self.slot.phase_index {
+            self.slot.loop_index
+        } else {
+            self.slot.loop_index + 1
+        };
+        self.clock
+            .set(self.plan.start_of(loop_index, phase_index), now);
+        self.restart_occurrence = true;
+        Ok(())
+    }
+
+    /// Goes to the next phase now (the first of the next loop after the last).
+    pub fn next(&mut self, now: Instant) -> Result<(), Refused> {
+        self.jump((self.slot.phase_index + 1) % self.plan.phases.len(), now)
+    }
+
+    /// Every user stops and the schedule's clock holds.
+    pub fn pause(&mut self, now: Instant) -> Result<(), Refused> {
+        if self.clock.held {
+            return Err(Refused::AlreadyPaused);
+        }
+        self.clock.hold(now);
+        Ok(())
+    }
+
+    /// Back where the pause left off: the clock goes on, users ramp back up at
+    /// the phase's hatch rate.
+    pub fn resume(&mut self, now: Instant) -> Result<(), Refused> {
+        if !self.clock.held {
+            return Err(Refused::NotPaused);
+        }
+        self.clock.release(now);
+        let zero = vec![0; self.plan.user_types.len()];
+        let phase = &self.plan.phases[self.slot.phase_index];
+        self.ramp = Ramp::new(zero, self.targets(self.slot.phase_index), phase.hatch_rate);
+        self.ramp_start = now;
+        Ok(())
+    }
+
+    /// Multiplies every phase's users by `factor` from now on (1 = the plan).
+    pub fn scale(&mut self, factor: f64) -> Result<(), Refused> {
+        if !(0.0..=100.0).contains(&factor) || factor.is_nan() {
+            return Err(Refused::BadScale(factor));
+        }
+        self.scale = factor;
+        self.restart_occurrence = true;
+        Ok(())
+    }
+
+    /// A new plan replaces this one at the same schedule position: the phase at
+    /// that position in the new plan starts a new occurrence now, and the counts
+    /// ramp to its users. `plan` must list this plan's user types first, in the
+    /// same order (see [`Plan::keeping_types`]), so counts keep their meaning.
+    pub fn replace_plan(&mut self, plan: Plan, now: Instant) {
+        debug_assert!(plan.user_types.starts_with(&self.plan.user_types));
+        let n = plan.user_types.len();
+        self.commanded.resize(n, 0);
+        self.plan = plan;
+        // The old slot may not exist in the new plan: a new occurrence either way.
+        self.slot = self.plan.slot_at(self.clock.now(now));
+        self.restart_occurrence = true;
+    }
+
+    /// Where in the plan's timeline the run is.
+    pub fn position(&self, now: Instant) -> Duration {
+        self.clock.now(now)
+    }
+
+    pub fn paused(&self) -> bool {
+        self.clock.held
+    }
+
+    pub fn scale_factor(&self) -> f64 {
+        self.scale
+    }
+
     /// Whether the counts have reached the phase's targets at least `margin` ago
     /// (samples taken since show the plateau, not the ramp).
     pub fn settled(&self, now: Instant, margin: Duration) -> bool {
         now.saturating_duration_since(self.ramp_start) >= self.ramp.duration() + margin
             && &self.commanded == self.ramp.target()
+            && !self.clock.held
     }
 
     /// The targets command for what loadgen asks for now, with the phase's waits.
@@ -320,5 +474,92 @@ mod tests {
         s.restart(at(t0, 2_000));
         // The new Locust has no users yet: even zero must be sent to it.
         assert!(s.tick(at(t0, 2_000)).send.is_some());
+    }
+
+    #[test]
+    fn a_jump_starts_the_phase_now_and_the_schedule_goes_on_from_there() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(plan(), t0);
+        s.tick(at(t0, 3_000));
+        s.jump(1, at(t0, 3_000)).unwrap();
+        let tick = s.tick(at(t0, 3_050));
+        let b = tick.boundary.expect("a new occurrence");
+        assert_eq!((b.slot.loop_index, b.slot.phase_index), (0, 1));
+        // It ramps from now at phase 2's hatch rate (2/s): 1 s in, a third of 6.
+        assert_eq!(b.at, at(t0, 3_050));
+        assert_eq!(users(&s.tick(at(t0, 4_050))), Some(vec![8, 1]));
+        // Phase 2 lasts 5 s from the jump, then loop 2 begins.
+        assert!(s.tick(at(t0, 7_900)).boundary.is_none());
+        let next = s.tick(at(t0, 8_100)).boundary.expect("loop 2");
+        assert_eq!((next.slot.loop_index, next.slot.phase_index), (1, 0));
+        assert_eq!(next.at, at(t0, 8_000));
+    }
+
+    #[test]
+    fn jumping_back_goes_to_the_next_loop_and_a_bad_phase_is_refused() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(plan(), t0);
+        s.tick(at(t0, 11_000));
+        assert_eq!(s.slot().phase_index, 1);
+        s.next(at(t0, 11_000)).unwrap();
+        let b = s.tick(at(t0, 11_000)).boundary.unwrap();
+        assert_eq!((b.slot.loop_index, b.slot.phase_index), (1, 0));
+        assert_eq!(s.jump(2, at(t0, 11_000)), Err(Refused::NoSuchPhase(3, 2)));
+    }
+
+    #[test]
+    fn a_pause_stops_every_user_and_holds_the_clock() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(plan(), t0);
+        s.tick(at(t0, 2_000));
+        s.pause(at(t0, 2_000)).unwrap();
+        assert_eq!(s.pause(at(t0, 2_000)), Err(Refused::AlreadyPaused));
+        assert_eq!(users(&s.tick(at(t0, 2_100))), Some(vec![0, 0]));
+        // A minute later the schedule is where the pause left it.
+        let tick = s.tick(at(t0, 62_000));
+        assert!(tick.boundary.is_none());
+        assert_eq!(s.position(at(t0, 62_000)), Duration::from_secs(2));
+        assert!(!s.settled(at(t0, 62_000), Duration::ZERO));
+        s.resume(at(t0, 62_000)).unwrap();
+        assert_eq!(users(&s.tick(at(t0, 62_500))), Some(vec![5, 0]));
+        // Phase 1 had 8 s left: phase 2 begins 8 s after the resume.
+        assert!(s.tick(at(t0, 69_900)).boundary.is_none());
+        assert_eq!(s.tick(at(t0, 70_100)).boundary.unwrap().at, at(t0, 70_000));
+        assert_eq!(s.resume(at(t0, 70_100)), Err(Refused::NotPaused));
+    }
+
+    #[test]
+    fn scaling_keeps_the_mix_and_applies_to_later_phases() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(plan(), t0);
+        s.tick(at(t0, 2_000));
+        s.scale(1.5).unwrap();
+        let b = s.tick(at(t0, 2_000)).boundary.unwrap();
+        assert_eq!(b.targets, vec![15, 0]);
+        assert_eq!(b.slot.phase_index, 0, "the same phase, a new occurrence");
+        assert_eq!(users(&s.tick(at(t0, 2_500))), Some(vec![15, 0]));
+        assert_eq!(s.tick(at(t0, 10_000)).boundary.unwrap().targets, vec![6, 6]);
+        assert_eq!(s.scale(-1.0), Err(Refused::BadScale(-1.0)));
+        assert!(s.scale(f64::NAN).is_err());
+    }
+
+    #[test]
+    fn a_new_plan_takes_over_at_the_same_position() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(plan(), t0);
+        s.tick(at(t0, 4_000));
+        let text = r#"
+            phases { duration: 10 num_users: 30 hatch_rate_per_s: 100
+                     user_types { name: "C" ratio: 1 min_wait_ms: 100 max_wait_ms: 100 } }
+            "#;
+        let loaded = crate::config::parse(SourceText::new("load.pbtxt", text.to_string()));
+        let config = loaded.expect("a valid config").config;
+        let old = s.plan().user_types.clone();
+        s.replace_plan(Plan::keeping_types(&config, &old), at(t0, 4_000));
+        let b = s.tick(at(t0, 4_000)).boundary.expect("a new occurrence");
+        assert_eq!(b.targets, vec![0, 0, 30], "A and B keep their places");
+        assert_eq!(users(&s.tick(at(t0, 5_000))), Some(vec![0, 0, 30]));
+        // The new plan's 10 s phase began at schedule time 0: it ends at 10 s.
+        assert_eq!(s.tick(at(t0, 10_050)).boundary.unwrap().slot.loop_index, 1);
     }
 }
