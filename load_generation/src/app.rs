@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{
     ConfigArgs, ControlArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs,
-    WorkerArgs,
+    VerdictArgs, WorkerArgs,
 };
 use crate::demo_shop::{DemoShop, ShopOptions};
 use crate::diagnostic::BadInput;
@@ -23,6 +23,7 @@ use crate::runner::group::{GroupSpec, STOP_DRAIN};
 use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::wait_for_host::wait_for_host;
 use crate::runner::{self, unix_now, Inputs, Observer, Outcome, RunOptions};
+use crate::verdict::{self, Verdict};
 use crate::{control, reload};
 
 /// How often Locust reports a sample.
@@ -85,7 +86,7 @@ fn write_file(path: &Path, text: &str) -> Result<PathBuf> {
 }
 
 /// `loadgen run`.
-pub async fn run(args: &RunArgs) -> Result<bool> {
+pub async fn run(args: &RunArgs) -> Result<u8> {
     let load = Load::open(&args.config)?;
     let host = target_host(args.host.as_deref())?;
     // Signals are handled from here on: a pod stopped while loadgen waits for
@@ -98,7 +99,8 @@ pub async fn run(args: &RunArgs) -> Result<bool> {
             _ = shutdown.requested() => {
                 eprintln!("loadgen: stopped by signal while waiting for {host}");
                 let outcome = Outcome::before_start(&load.plan, unix_now());
-                return conclude(&args.output, outcome);
+                let verdict = Verdict::new(Vec::new(), &load.plan, false, None);
+                return conclude(&args.output, &args.verdict, outcome, verdict);
             }
         }
     }
@@ -111,6 +113,7 @@ pub async fn run(args: &RunArgs) -> Result<bool> {
         Steering {
             control: &args.control,
             reload: Some(&args.config),
+            verdict: &args.verdict,
         },
         stop,
     )
@@ -136,7 +139,7 @@ impl Stop {
 }
 
 /// `loadgen demo`: the hipster shop load against the built-in shop.
-pub async fn demo(args: &DemoArgs) -> Result<bool> {
+pub async fn demo(args: &DemoArgs) -> Result<u8> {
     let load = Load::hipster()?;
     let shop = DemoShop::new(ShopOptions::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -164,6 +167,7 @@ pub async fn demo(args: &DemoArgs) -> Result<bool> {
         Steering {
             control: &args.control,
             reload: None, // the built-in load has no files to watch
+            verdict: &args.verdict,
         },
         Stop::install()?,
     )
@@ -262,6 +266,7 @@ fn target_host(given: Option<&str>) -> Result<String> {
 /// How a run can be steered while it goes.
 struct Steering<'a> {
     control: &'a ControlArgs,
+    verdict: &'a VerdictArgs,
     /// The files to reload on change (or SIGHUP); `None` for the built-in load.
     reload: Option<&'a ConfigArgs>,
 }
@@ -274,7 +279,7 @@ async fn execute(
     output: &OutputArgs,
     steering: Steering<'_>,
     stop: Stop,
-) -> Result<bool> {
+) -> Result<u8> {
     let Stop {
         mut shutdown,
         emergency,
@@ -298,6 +303,7 @@ async fn execute(
         }
         None => None,
     };
+    let thresholds = verdict::collect(&steering.verdict.fail_if, &load.config, &load.plan)?;
     let mut inputs = Inputs::default();
     let control_server = match steering.control.control_addr {
         Some(addr) => {
@@ -317,7 +323,9 @@ async fn execute(
         found = finding => found.context("the Locust installation task failed")??,
         _ = shutdown.requested() => {
             eprintln!("loadgen: stopped by signal before the load started");
-            return conclude(output, Outcome::before_start(&load.plan, unix_now()));
+            let verdict = Verdict::new(thresholds, &load.plan, false, None);
+            let outcome = Outcome::before_start(&load.plan, unix_now());
+            return conclude(output, steering.verdict, outcome, verdict);
         }
     };
     tracing::info!(
@@ -354,6 +362,9 @@ async fn execute(
         run_time,
         sample_interval: SAMPLE_INTERVAL,
     };
+    let gauge = served.as_ref().map(|(m, _)| m.threshold_gauge());
+    let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, gauge);
+    observers.push(&mut verdict);
     if let Some((observer, _)) = served.as_mut() {
         observers.push(observer);
     }
@@ -366,26 +377,38 @@ async fn execute(
         inputs,
     )
     .await;
+    drop(observers);
     if let Some((_, server)) = served {
         server.abort(); // the run is over, failed or not: nothing left to scrape or probe
     }
     if let Some(server) = control_server {
         server.abort();
     }
-    conclude(output, outcome?)
+    conclude(output, steering.verdict, outcome?, verdict)
 }
 
 /// The end of every run, even one stopped before its load began: the table, the
 /// report, and why it ended. Returns whether the run completed.
-fn conclude(output: &OutputArgs, outcome: Outcome) -> Result<bool> {
+fn conclude(
+    output: &OutputArgs,
+    args: &VerdictArgs,
+    outcome: Outcome,
+    mut verdict: Verdict,
+) -> Result<u8> {
     let Outcome {
         record,
         plan,
         interrupted,
         stopped_early,
     } = outcome;
-    let summary = Summary::new(&record, &plan);
+    verdict.finish_run(&record);
+    let mut summary = Summary::new(&record, &plan);
+    summary.thresholds = verdict.results.clone();
     println!("{}", report::table::render(&summary));
+    if let Some(path) = &args.junit {
+        let xml = verdict::junit::render(&verdict.results, record.duration_s);
+        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(dir) = &output.report {
         report::write(dir, &summary)?;
         eprintln!("loadgen: report written to {}", dir.display());
@@ -397,5 +420,20 @@ fn conclude(output: &OutputArgs, outcome: Outcome) -> Result<bool> {
     if let Some(reason) = &stopped_early {
         eprintln!("loadgen: stopped early after {ran}: {reason}");
     }
-    Ok(!interrupted)
+    let (_, total) = record.totals();
+    let (code, why) = verdict::exit_code(&verdict::Ending {
+        thresholds_given: !verdict.is_empty(),
+        threshold_failed: verdict.failed(),
+        requests: total.requests,
+        failures: total.failures,
+        errors: record.exceptions.iter().map(|e| e.count).sum(),
+        interrupted,
+        code_on_error: args.exit_code_on_error,
+    });
+    match why {
+        Some(why) => eprintln!("loadgen: FAILED (exit {code}): {why}"),
+        None if !verdict.is_empty() => eprintln!("loadgen: PASSED: every threshold held"),
+        None => {}
+    }
+    Ok(code)
 }

@@ -75,6 +75,31 @@ pub struct ControlArgs {
     pub no_reload: bool,
 }
 
+/// What makes a run fail, and where the verdict goes.
+#[derive(Debug, Clone, Args)]
+pub struct VerdictArgs {
+    /// Fail the run (exit 3) if this holds: `[phase N|NAME:] METRIC OP VALUE`, e.g.
+    /// `p95 > 500ms`, `failures > 1%`, `phase 3: p99 > 1s`. Repeatable. Metrics: p50 p90
+    /// p95 p99 max mean (ms or s), rps, requests, failures and errors (a count or a %).
+    #[arg(long = "fail-if", visible_alias = "fail_if", value_name = "EXPR")]
+    pub fail_if: Vec<String>,
+    /// Stop the run at the first failed threshold.
+    #[arg(long = "fail-fast", visible_alias = "fail_fast")]
+    pub fail_fast: bool,
+    /// Write the thresholds' results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Without thresholds, the exit code of a run with failed requests or errors
+    /// in the users' code (as Locust's option); 0 turns it off.
+    #[arg(
+        long = "exit-code-on-error",
+        visible_alias = "exit_code_on_error",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    pub exit_code_on_error: u8,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CtlArgs {
     /// The control API's address (as given to --control-addr).
@@ -208,6 +233,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub control: ControlArgs,
     #[command(flatten)]
+    pub verdict: VerdictArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
     pub output: OutputArgs,
@@ -223,6 +250,8 @@ pub struct DemoArgs {
     pub run_time: Option<Duration>,
     #[command(flatten)]
     pub control: ControlArgs,
+    #[command(flatten)]
+    pub verdict: VerdictArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]

@@ -22,6 +22,7 @@ mod reload;
 mod report;
 mod runner;
 mod stats;
+mod verdict;
 
 use std::process::ExitCode;
 
@@ -42,20 +43,21 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Check(args) => app::check(args).map(|()| true),
-            Command::Render(args) => app::render(args).map(|()| true),
+            Command::Check(args) => app::check(args).map(|()| 0),
+            Command::Render(args) => app::render(args).map(|()| 0),
             Command::Run(args) => app::run(args).await,
             Command::Demo(args) => app::demo(args).await,
-            Command::DemoShop(args) => app::demo_shop(args).await.map(|()| true),
-            Command::Worker(args) => app::worker(args).await,
-            Command::Locust(args) => app::locust(args).map(|()| true),
-            Command::Ctl(args) => control::client::run(args).await.map(|()| true),
+            Command::DemoShop(args) => app::demo_shop(args).await.map(|()| 0),
+            Command::Worker(args) => app::worker(args).await.map(|_| 0),
+            Command::Locust(args) => app::locust(args).map(|()| 0),
+            Command::Ctl(args) => control::client::run(args).await.map(|()| 0),
         }
     });
     // Don't wait for stray tasks (a signal listener, say) at exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
-        Ok(_) => ExitCode::SUCCESS,
+        // A run's verdict: 0 passed, 1 failures or errors, 3 a threshold failed.
+        Ok(code) => ExitCode::from(code),
         Err(error) => match error.downcast_ref::<Diagnostics>() {
             Some(diagnostics) => {
                 eprintln!("{diagnostics}");

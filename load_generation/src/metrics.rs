@@ -14,7 +14,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -35,10 +35,40 @@ const DURATION_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// A label value from users' input (request names come from URLs and `name=`
+/// arguments, thresholds from flags), escaped as the exposition format requires:
+/// prometheus-client writes label values as they are, and one `"` would make
+/// the whole page unreadable to Prometheus.
+#[derive(Debug, Clone, Hash, PartialEq, Eq)]
+pub struct Label(pub String);
+
+impl EncodeLabelValue for Label {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct UserTypeLabels {
     /// The type's name in the config ("Normal"), not its class ("NormalUser").
-    user_type: String,
+    user_type: Label,
+}
+
+/// The labels of `loadgen_threshold_passed`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThresholdLabels {
+    pub expr: Label,
+    /// `run` or `phase`.
+    pub scope: Label,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,8 +79,8 @@ struct ReloadLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    name: String,
+    method: Label,
+    name: Label,
 }
 
 type DurationFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
@@ -70,6 +100,7 @@ pub struct Metrics {
     workers: Gauge,
     paused: Gauge,
     config_reloads: Family<ReloadLabels, Counter>,
+    thresholds: crate::verdict::GaugeFamily,
 }
 
 impl Metrics {
@@ -145,8 +176,15 @@ impl Metrics {
             "Changed configs or templates: applied, or failed validation and ignored",
             config_reloads.clone(),
         );
+        let thresholds = crate::verdict::GaugeFamily::default();
+        registry.register(
+            "threshold_passed",
+            "1 while a threshold has held at every judgment so far, 0 once it failed",
+            thresholds.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            thresholds,
             paused,
             config_reloads,
             phase,
@@ -163,6 +201,11 @@ impl Metrics {
     }
 
     /// The gauges that describe the run at this moment.
+    /// Where the verdict publishes its thresholds' results.
+    pub fn threshold_gauge(&self) -> crate::verdict::GaugeFamily {
+        self.thresholds.clone()
+    }
+
     fn update(&self, status: &Status) {
         self.phase.set(status.slot.phase_index as i64 + 1);
         self.loop_number.set(status.slot.loop_index as i64 + 1);
@@ -170,7 +213,7 @@ impl Metrics {
         // Every type gets a value in every phase (0 when absent), so series never vanish.
         for (i, name) in status.plan.user_types.iter().enumerate() {
             let labels = UserTypeLabels {
-                user_type: name.as_str().to_string(),
+                user_type: Label(name.as_str().to_string()),
             };
             self.users_target
                 .get_or_create(&labels)
@@ -218,8 +261,8 @@ impl Observer for Metrics {
         self.update(status);
         for delta in &sample.stats {
             let labels = RequestLabels {
-                method: delta.method.clone(),
-                name: delta.name.clone(),
+                method: Label(delta.method.clone()),
+                name: Label(delta.name.clone()),
             };
             self.requests.get_or_create(&labels).inc_by(delta.requests);
             // Created at 0 even without failures, so rate() works from the start.
@@ -339,5 +382,58 @@ mod tests {
                 "no line {line:?} in\n{text}"
             );
         }
+    }
+
+    #[test]
+    fn hostile_request_names_keep_the_page_readable() {
+        let metrics = Metrics::new();
+        let hostile = [
+            "say \"hi\"",
+            "back\\slash",
+            "two\nlines",
+            "} # {le=\"x\"}",
+            "ü/ä?q=1&r=\"2\"",
+        ];
+        let labels = |name: &str| RequestLabels {
+            method: Label("GET".into()),
+            name: Label(name.to_string()),
+        };
+        for name in hostile {
+            metrics.requests.get_or_create(&labels(name)).inc_by(3);
+        }
+        let text = Metrics::encode(&metrics.registry).unwrap();
+        // A strict OpenMetrics parser (the format prometheus-client writes).
+        let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+            .unwrap_or_else(|e| panic!("the page does not parse: {e:?}\n{text}"));
+        let family = &exposition.families["loadgen_requests"];
+        let mut seen: Vec<String> = family
+            .iter_samples()
+            .filter_map(|s| {
+                let labels = s.get_labelset().ok()?;
+                let name = labels.iter().find(|(k, _)| k.as_str() == "name")?;
+                Some(unescape(name.1))
+            })
+            .collect();
+        seen.sort();
+        let mut expected: Vec<String> = hostile.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(seen, expected, "{text}");
+    }
+
+    /// The parser hands label values back as written, escapes included.
+    fn unescape(value: &str) -> String {
+        let mut out = String::new();
+        let mut chars = value.chars();
+        while let Some(c) = chars.next() {
+            match (c, c == '\\') {
+                (_, true) => match chars.next() {
+                    Some('n') => out.push('\n'),
+                    Some(other) => out.push(other),
+                    None => {}
+                },
+                (c, false) => out.push(c),
+            }
+        }
+        out
     }
 }

@@ -27,6 +27,8 @@ pub struct Plan {
 pub struct Phase {
     /// 1-based, as users count phases.
     pub number: usize,
+    /// The config's name for it, if any.
+    pub name: Option<String>,
     /// The line of the phase in the config.
     pub line: usize,
     pub duration: Duration,
@@ -101,6 +103,7 @@ impl Plan {
                 .collect();
             phases.push(Phase {
                 number: i + 1,
+                name: phase.name.clone(),
                 line: phase.line,
                 duration: phase.duration,
                 hatch_rate: phase.hatch_rate_per_s,

@@ -59,9 +59,8 @@ impl Progress {
             .map(|(i, name)| format!("{name} {}/{}", status.actual[i], status.targets[i]))
             .collect();
         let mut line = format!(
-            "phase {}/{} (loop {}) · {} left in phase · {run} | users {} | {:.1} req/s · {} failures ({} now) · p50 {} ms · p95 {} ms",
-            phase.number,
-            status.plan.phases.len(),
+            "phase {} (loop {}) · {} left in phase · {run} | users {} | {:.1} req/s · {} failures ({} now) · p50 {} ms · p95 {} ms",
+            label(phase, status.plan.phases.len()),
             status.slot.loop_index + 1,
             short(phase_left),
             if users.is_empty() { "none".to_string() } else { users.join(", ") },
@@ -101,11 +100,10 @@ impl Observer for Progress {
     fn phase_started(&mut self, status: &Status) {
         let phase = &status.plan.phases[status.slot.phase_index];
         self.say(&format!(
-            "loadgen: phase {}/{} (loop {}) starts: {} users for {}, hatch rate {}/s",
-            phase.number,
-            status.plan.phases.len(),
+            "loadgen: phase {} (loop {}) starts: {} users for {}, hatch rate {}/s",
+            label(phase, status.plan.phases.len()),
             status.slot.loop_index + 1,
-            status.plan.total_users(status.slot.phase_index),
+            status.targets.iter().map(|&n| u64::from(n)).sum::<u64>(),
             short(phase.duration),
             phase.hatch_rate
         ));
@@ -158,5 +156,13 @@ pub fn short(d: Duration) -> String {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// `3/4`, or `3/4 holiday` for a named phase.
+fn label(phase: &crate::plan::Phase, phases: usize) -> String {
+    match &phase.name {
+        Some(name) => format!("{}/{phases} {name}", phase.number),
+        None => format!("{}/{phases}", phase.number),
     }
 }

@@ -122,6 +122,8 @@ pub struct RequestKey {
 /// One occurrence of one phase (phase 2 of loop 3, say).
 #[derive(Debug, Clone)]
 pub struct PhaseRecord {
+    /// Its place among the run's occurrences (0, 1, ...).
+    pub index: usize,
     pub phase_index: usize,
     pub loop_index: u64,
     /// Seconds from the run's start.
@@ -139,6 +141,8 @@ pub struct PhaseRecord {
     pub total: RequestStats,
     /// Failure messages and how often they occurred.
     pub errors: BTreeMap<String, u64>,
+    /// Exceptions raised in the users' code during this occurrence.
+    pub exceptions: u64,
     /// Times Locust was restarted during this occurrence.
     pub restarts: u32,
 }
@@ -243,6 +247,7 @@ impl Recorder {
         }
         let n = target_users.len();
         self.record.phases.push(PhaseRecord {
+            index: self.record.phases.len(),
             phase_index,
             loop_index,
             start_s: at_s,
@@ -254,6 +259,7 @@ impl Recorder {
             requests: BTreeMap::new(),
             total: RequestStats::default(),
             errors: BTreeMap::new(),
+            exceptions: 0,
             restarts: 0,
         });
     }
@@ -333,6 +339,7 @@ impl Recorder {
                 .entry(format!("{} {}: {}", e.method, e.name, e.error))
                 .or_default() += e.occurrences;
         }
+        phase.exceptions += sample.exceptions.iter().map(|e| e.count).sum::<u64>();
         for e in &sample.exceptions {
             match self
                 .record

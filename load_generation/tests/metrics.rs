@@ -121,6 +121,9 @@ fn metrics_follow_the_phases_while_the_load_runs() {
             "9s",
             "--metrics-addr",
             &metrics_addr,
+            // The 404s are wanted here: they must not fail the run.
+            "--exit-code-on-error",
+            "0",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

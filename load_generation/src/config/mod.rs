@@ -16,6 +16,7 @@ use std::time::Duration;
 use prost_reflect::DynamicMessage;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+use crate::verdict::expr::Threshold;
 pub use name::UserTypeName;
 
 /// A validated load config: phases in file order.
@@ -23,6 +24,8 @@ pub use name::UserTypeName;
 pub struct LoadConfig {
     pub source: SourceText,
     pub phases: Vec<PhaseConfig>,
+    /// Whole-run thresholds (`fail_if` at the top level).
+    pub fail_if: Vec<Threshold>,
 }
 
 /// One validated `phases { ... }` block.
@@ -34,6 +37,10 @@ pub struct PhaseConfig {
     pub num_users: u32,
     pub hatch_rate_per_s: u32,
     pub user_types: Vec<UserTypeConfig>,
+    /// The phase's name, if it has one.
+    pub name: Option<String>,
+    /// Thresholds judged over each occurrence of this phase.
+    pub fail_if: Vec<Threshold>,
 }
 
 /// One validated `user_types { ... }` block.

@@ -8,6 +8,7 @@ use prost_reflect::{DynamicMessage, Value};
 use super::locate::SpanMap;
 use super::{LoadConfig, Loaded, PhaseConfig, UserTypeConfig, UserTypeName};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
+use crate::verdict::expr::{self, Scope, Threshold};
 
 /// Checks every rule and builds the typed config, or returns all problems at once.
 pub(super) fn validate(
@@ -21,6 +22,8 @@ pub(super) fn validate(
         diagnostics: Vec::new(),
     };
     let phases = check.phases(root);
+    let fail_if = check.thresholds(root, "fail_if", true);
+    check.phase_names(&phases);
     let (errors, warnings): (Vec<_>, Vec<_>) = check
         .diagnostics
         .into_iter()
@@ -29,7 +32,11 @@ pub(super) fn validate(
         return Err(Diagnostics(errors.into_iter().chain(warnings).collect()));
     }
     Ok(Loaded {
-        config: LoadConfig { source, phases },
+        config: LoadConfig {
+            source,
+            phases,
+            fail_if,
+        },
         warnings,
     })
 }
@@ -149,7 +156,11 @@ impl Checker<'_> {
                     ),
             );
         }
+        let name = self.phase_name(phase, &path);
+        let fail_if = self.thresholds(phase, &format!("{path}.fail_if"), false);
         ok.then(|| PhaseConfig {
+            name,
+            fail_if,
             line: self.source.position(at).line,
             duration: Duration::from_secs(duration.value as u64),
             num_users: num_users.value as u32,
@@ -256,6 +267,84 @@ impl Checker<'_> {
             min_wait: Duration::from_millis(min.value as u64),
             max_wait: Duration::from_millis(max.value as u64),
         })
+    }
+
+    /// A phase's `name`: letters, digits, `_` and `-`, not all digits (a
+    /// threshold's `phase 3:` means the third phase).
+    fn phase_name(&mut self, phase: &DynamicMessage, path: &str) -> Option<String> {
+        let span = self.spans.get(&format!("{path}.name")).copied()?;
+        let name = phase
+            .get_field_by_name("name")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let fine = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && !name.chars().all(|c| c.is_ascii_digit());
+        if !fine {
+            self.push_error(
+                span.value,
+                format!("the phase name {name:?} is not a plain name"),
+                "use up to 64 letters, digits, `_` and `-`, not only digits (e.g. `holiday`, `weekend-rush`)",
+            );
+            return None;
+        }
+        Some(name)
+    }
+
+    /// Phase names are unique, so a threshold's `phase NAME:` means one phase.
+    fn phase_names(&mut self, phases: &[PhaseConfig]) {
+        for (i, phase) in phases.iter().enumerate() {
+            let Some(name) = &phase.name else { continue };
+            if let Some(first) = phases[..i].iter().find(|p| p.name.as_ref() == Some(name)) {
+                let at = self
+                    .spans
+                    .get(&format!("phases[{i}].name"))
+                    .map_or(0, |s| s.value);
+                self.push_error(
+                    at,
+                    format!("two phases are named {name:?}"),
+                    format!(
+                        "the first is the phase on line {}; give each phase its own name",
+                        first.line
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The thresholds of a repeated `fail_if`, each parsed and located. A
+    /// phase's own thresholds take no `phase ...:` prefix.
+    fn thresholds(&mut self, message: &DynamicMessage, path: &str, top: bool) -> Vec<Threshold> {
+        let field = path.rsplit('.').next().unwrap_or(path);
+        let texts: Vec<String> = match message.get_field_by_name(field).as_deref() {
+            Some(Value::List(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut parsed = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            // The string's opening quote; the expression starts one byte later
+            // (positions inside are exact unless the string uses escapes).
+            let at = self
+                .spans
+                .get(&format!("{path}[{i}]"))
+                .map_or(0, |s| s.value + 1);
+            match expr::parse(text) {
+                Ok(t) if !top && t.scope != Scope::Run => self.push_error(
+                    at,
+                    "a phase's own `fail_if` applies to that phase: it takes no `phase ...:`",
+                    "drop the `phase ...:` prefix, or move the threshold to the top-level `fail_if`",
+                ),
+                Ok(t) => parsed.push(t),
+                Err(e) => self.push_error(at + e.at, format!("fail_if: {}", e.message), e.help),
+            }
+        }
+        parsed
     }
 
     fn int(&self, message: &DynamicMessage, path: &str, field: &str, fallback: usize) -> IntField {

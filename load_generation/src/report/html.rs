@@ -41,6 +41,7 @@ pub fn render(summary: &Summary) -> String {
         escape(&started)
     );
     header(&mut out, summary, &started);
+    verdict(&mut out, summary);
     plan(&mut out, summary);
     charts(&mut out, summary);
     occurrences(&mut out, summary);
@@ -48,6 +49,7 @@ pub fn render(summary: &Summary) -> String {
     whole_run(&mut out, summary);
     failures(&mut out, summary);
     exceptions(&mut out, summary);
+    events(&mut out, summary);
     let _ = write!(
         out,
         "<footer>Written by loadgen {} (summary schema {}). <code>summary.json</code> and \
@@ -63,6 +65,65 @@ pub fn render(summary: &Summary) -> String {
 
 // ---------------------------------------------------------------------------
 // Sections
+
+/// The verdict box: every threshold with its measured value, failures first.
+fn verdict(out: &mut String, s: &Summary) {
+    if s.thresholds.is_empty() {
+        return;
+    }
+    let failed = s.thresholds.iter().filter(|t| !t.passed).count();
+    let (class, title) = if failed > 0 {
+        (
+            "verdict bad",
+            format!("FAILED: {failed} of {} thresholds", s.thresholds.len()),
+        )
+    } else {
+        (
+            "verdict good",
+            format!("PASSED: all {} thresholds held", s.thresholds.len()),
+        )
+    };
+    let _ = write!(out, "<section class=\"{class}\" id=\"verdict\">\n<h2>{}</h2>\n<table>\n<tr><th>threshold</th><th>scope</th><th>measured</th><th>result</th></tr>\n", escape(&title));
+    let mut rows: Vec<_> = s.thresholds.iter().collect();
+    rows.sort_by_key(|t| t.passed);
+    for t in rows {
+        let _ = writeln!(
+            out,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>",
+            escape(&t.expr),
+            escape(&t.scope),
+            escape(&t.shown),
+            if t.passed { "good" } else { "bad" },
+            if t.passed { "PASS" } else { "FAIL" }
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+}
+
+/// Control actions, reloads and restarts, in order.
+fn events(out: &mut String, s: &Summary) {
+    if s.events.is_empty() {
+        return;
+    }
+    out.push_str("<section id=\"events\">\n<h2>Events</h2>\n<table>\n<tr><th>at</th><th>what</th><th>detail</th></tr>\n");
+    for e in &s.events {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+            escape(&duration(e.at_s)),
+            escape(&e.kind),
+            escape(&e.detail)
+        );
+    }
+    if s.events_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "<tr><td colspan=\"3\">{} earlier events not kept</td></tr>",
+            s.events_dropped
+        );
+    }
+    out.push_str("</table>\n</section>\n");
+}
 
 fn header(out: &mut String, s: &Summary, started: &str) {
     let _ = write!(
@@ -1059,6 +1120,11 @@ h2 { font-size: 18px; margin: 30px 0 8px; padding-bottom: 4px; border-bottom: 1p
 h3 { font-size: 14px; margin: 0; }
 p { margin: 6px 0; }
 .meta { color: var(--muted); }
+.verdict { border: 2px solid; border-radius: 6px; padding: 4px 14px 10px; margin: 16px 0; }
+.verdict.good { border-color: #2e7d32; background: #f1f8f1; }
+.verdict.bad { border-color: var(--bad); background: #fdf1f1; }
+.verdict h2 { border: 0; margin-top: 8px; }
+td.good { color: #2e7d32; font-weight: 600; } td.bad { color: var(--bad); font-weight: 600; }
 .meta b { color: var(--fg); }
 .note, .empty, footer { color: var(--muted); font-size: 13px; }
 footer { margin-top: 32px; }
@@ -1253,6 +1319,8 @@ mod tests {
                 )]
                 .into_iter()
                 .collect(),
+                errors_count: 0,
+                name: None,
             }
         };
         let phases = vec![
@@ -1324,6 +1392,7 @@ mod tests {
             series,
             events: Vec::new(),
             events_dropped: 0,
+            thresholds: Vec::new(),
         }
     }
 

@@ -10,9 +10,11 @@ use crate::plan::Plan;
 use crate::stats::{
     ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
 };
+use crate::verdict::evaluate::Judged;
 
-/// Bumped when a field changes meaning.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped when fields change: 2 added `thresholds`, `events`, `events_dropped`
+/// and each occurrence's `errors_count`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -37,6 +39,8 @@ pub struct Summary {
     pub events: Vec<RunEvent>,
     /// Events left out of `events` to keep it bounded.
     pub events_dropped: u64,
+    /// Every threshold judged: per occurrence of its phase, or over the run.
+    pub thresholds: Vec<Judged>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +73,10 @@ pub struct PhaseSummary {
     pub requests: Vec<RequestSummary>,
     pub total: Figures,
     pub errors: BTreeMap<String, u64>,
+    /// Exceptions raised in the users' code during the occurrence.
+    pub errors_count: u64,
+    /// The phase's name in the config, if it has one.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,6 +147,11 @@ impl Summary {
                 requests: requests(&p.requests, p.seconds()),
                 total: p.total.figures(p.seconds()),
                 errors: p.errors.clone(),
+                errors_count: p.exceptions,
+                name: plan
+                    .phases
+                    .get(p.phase_index)
+                    .and_then(|ph| ph.name.clone()),
             })
             .collect();
         let (per_name, total) = record.totals();
@@ -177,6 +190,7 @@ impl Summary {
                 .collect(),
             events: record.events.clone(),
             events_dropped: record.events_dropped,
+            thresholds: Vec::new(),
         }
     }
 }

@@ -35,8 +35,12 @@ pub fn render(summary: &Summary) -> String {
             .join(", ")
     };
     for p in &summary.phases {
+        let phase = match &p.name {
+            Some(name) => format!("{} {name}", p.phase),
+            None => p.phase.to_string(),
+        };
         let mut row = vec![
-            Cell::new(p.phase),
+            Cell::new(phase),
             Cell::new(p.loop_number),
             Cell::new(format!("{:.0}-{:.0}s", p.start_s, p.end_s)),
         ];
@@ -91,6 +95,18 @@ pub fn render(summary: &Summary) -> String {
     if !summary.total.requests.is_empty() {
         out.push('\n');
         out.push_str(&by_name.to_string());
+    }
+    if !summary.thresholds.is_empty() {
+        let mut verdict = Table::new();
+        verdict.load_preset(UTF8_FULL_CONDENSED);
+        verdict.set_header(["threshold", "scope", "measured", "result"]);
+        for t in &summary.thresholds {
+            let result = if t.passed { "PASS" } else { "FAIL" };
+            verdict.add_row([&t.expr, &t.scope, &t.shown, result]);
+        }
+        right_align(&mut verdict, 2..3);
+        out.push('\n');
+        out.push_str(&verdict.to_string());
     }
     if !summary.exceptions.is_empty() {
         out.push_str("\n\nExceptions in the users' tasks:");

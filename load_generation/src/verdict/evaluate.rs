@@ -1,0 +1,186 @@
+//! Measuring a threshold's metric over some requests, and judging it.
+
+use serde::Serialize;
+
+use super::expr::{trim, Limit, Metric, Threshold};
+use crate::stats::RequestStats;
+
+/// What a threshold is measured over: requests, exceptions, and how long.
+pub struct Measured<'a> {
+    pub stats: &'a RequestStats,
+    pub exceptions: u64,
+    pub seconds: f64,
+}
+
+/// One threshold judged over one scope (the run, or one occurrence of a phase).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Judged {
+    /// The threshold as written.
+    pub expr: String,
+    /// `run`, or `phase 3 holiday (loop 2)`.
+    pub scope: String,
+    /// The phase occurrence's index in `phases` of summary.json (phase scopes).
+    pub occurrence: Option<usize>,
+    /// The measured value, in the threshold's unit (ms, %, a count or req/s).
+    pub value: f64,
+    /// The value as shown: `612 ms`, `1.3%`.
+    pub shown: String,
+    /// False when the threshold's condition held: the run fails.
+    pub passed: bool,
+}
+
+/// The value of `threshold`'s metric over `m`, in the unit of its limit.
+pub fn measure(threshold: &Threshold, m: &Measured) -> f64 {
+    let s = m.stats;
+    let share = |count: u64| {
+        if s.requests == 0 {
+            if count > 0 {
+                100.0
+            } else {
+                0.0
+            }
+        } else {
+            count as f64 * 100.0 / s.requests as f64
+        }
+    };
+    let percent = matches!(threshold.limit, Limit::Percent(_));
+    match threshold.metric {
+        Metric::P50 => s.histogram.percentile(0.50) as f64,
+        Metric::P90 => s.histogram.percentile(0.90) as f64,
+        Metric::P95 => s.histogram.percentile(0.95) as f64,
+        Metric::P99 => s.histogram.percentile(0.99) as f64,
+        Metric::Max => s.histogram.max() as f64,
+        Metric::Mean if s.requests > 0 => s.total_ms / s.requests as f64,
+        Metric::Mean => 0.0,
+        Metric::Rps if m.seconds > 0.0 => s.requests as f64 / m.seconds,
+        Metric::Rps => 0.0,
+        Metric::Requests => s.requests as f64,
+        Metric::Failures if percent => share(s.failures),
+        Metric::Failures => s.failures as f64,
+        Metric::Errors if percent => share(m.exceptions),
+        Metric::Errors => m.exceptions as f64,
+    }
+}
+
+/// Judges `threshold` over `m`.
+pub fn judge(
+    threshold: &Threshold,
+    scope: String,
+    occurrence: Option<usize>,
+    m: &Measured,
+) -> Judged {
+    let value = measure(threshold, m);
+    let limit = match threshold.limit {
+        Limit::Millis(x) | Limit::Number(x) | Limit::Percent(x) => x,
+    };
+    let shown = match threshold.limit {
+        Limit::Millis(_) => format!("{} ms", trim(value)),
+        Limit::Percent(_) => format!("{}%", trim(value)),
+        Limit::Number(_) if threshold.metric == Metric::Rps => format!("{} req/s", trim(value)),
+        Limit::Number(_) => trim(value),
+    };
+    Judged {
+        expr: threshold.text.clone(),
+        scope,
+        occurrence,
+        value,
+        shown,
+        passed: !threshold.op.holds(value, limit),
+    }
+}
+
+impl Judged {
+    /// `phase 3 holiday (loop 2): p95 612 ms > 500 ms: FAILED`.
+    pub fn line(&self, threshold: &Threshold) -> String {
+        let verdict = if self.passed { "passed" } else { "FAILED" };
+        format!(
+            "{}: {} {} {} {}: {verdict}",
+            self.scope,
+            threshold.metric.name(),
+            self.shown,
+            threshold.op,
+            threshold.limit
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::expr::parse;
+    use super::*;
+
+    fn stats() -> RequestStats {
+        let mut s = RequestStats {
+            requests: 200,
+            failures: 3,
+            total_ms: 200.0 * 20.0,
+            ..RequestStats::default()
+        };
+        for ms in 1..=100 {
+            s.histogram.add(ms, 2);
+        }
+        s
+    }
+
+    fn value(expr: &str) -> f64 {
+        let s = stats();
+        measure(
+            &parse(expr).unwrap(),
+            &Measured {
+                stats: &s,
+                exceptions: 4,
+                seconds: 10.0,
+            },
+        )
+    }
+
+    #[test]
+    fn every_metric_is_measured() {
+        assert_eq!(value("p50 > 1ms"), 50.0);
+        assert_eq!(value("p90 > 1ms"), 90.0);
+        assert_eq!(value("p95 > 1ms"), 95.0);
+        assert_eq!(value("p99 > 1ms"), 99.0);
+        assert_eq!(value("max > 1ms"), 100.0);
+        assert_eq!(value("mean > 1ms"), 20.0);
+        assert_eq!(value("rps < 1"), 20.0);
+        assert_eq!(value("requests < 1"), 200.0);
+        assert_eq!(value("failures > 1"), 3.0);
+        assert_eq!(value("failures > 1%"), 1.5);
+        assert_eq!(value("errors > 1"), 4.0);
+        assert_eq!(value("errors > 1%"), 2.0);
+    }
+
+    #[test]
+    fn a_threshold_fails_when_its_condition_holds() {
+        let s = stats();
+        let m = Measured {
+            stats: &s,
+            exceptions: 0,
+            seconds: 10.0,
+        };
+        let t = parse("phase 3: p95 > 90ms").unwrap();
+        let j = judge(&t, "phase 3 holiday (loop 2)".into(), Some(7), &m);
+        assert!(!j.passed);
+        assert_eq!(
+            j.line(&t),
+            "phase 3 holiday (loop 2): p95 95 ms > 90 ms: FAILED"
+        );
+        assert!(judge(&parse("p95 > 95ms").unwrap(), "run".into(), None, &m).passed);
+        assert!(!judge(&parse("p95 >= 95ms").unwrap(), "run".into(), None, &m).passed);
+        assert!(!judge(&parse("rps < 25").unwrap(), "run".into(), None, &m).passed);
+        assert!(judge(&parse("rps <= 19.5").unwrap(), "run".into(), None, &m).passed);
+    }
+
+    #[test]
+    fn no_requests_is_a_total_failure_share_only_with_failures() {
+        let empty = RequestStats::default();
+        let m = Measured {
+            stats: &empty,
+            exceptions: 2,
+            seconds: 5.0,
+        };
+        assert_eq!(measure(&parse("errors > 1%").unwrap(), &m), 100.0);
+        assert_eq!(measure(&parse("failures > 1%").unwrap(), &m), 0.0);
+        assert_eq!(measure(&parse("p95 > 1ms").unwrap(), &m), 0.0);
+    }
+}

@@ -1,0 +1,389 @@
+//! The threshold grammar: `[phase SEL:] METRIC OP VALUE`, e.g. `p95 > 500ms`,
+//! `failures > 1%`, `phase 3: p99 > 1s`, `phase holiday: rps < 200`.
+//!
+//! A threshold says when the run *fails*: `--fail-if 'p95 > 500ms'` fails the run
+//! if the 95th percentile is above 500 ms.
+
+use std::fmt;
+
+/// One parsed threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// As the user wrote it (trimmed), for every output.
+    pub text: String,
+    pub scope: Scope,
+    pub metric: Metric,
+    pub op: Op,
+    pub limit: Limit,
+}
+
+/// What a threshold is measured over.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// The whole run, at its end.
+    Run,
+    /// Every occurrence of a phase, as each ends.
+    Phase(PhaseSelector),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhaseSelector {
+    /// 1-based, as users count phases.
+    Number(usize),
+    Name(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    P50,
+    P90,
+    P95,
+    P99,
+    Max,
+    Mean,
+    /// Requests per second.
+    Rps,
+    Requests,
+    Failures,
+    /// Exceptions raised in the users' code.
+    Errors,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+}
+
+/// The value compared against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limit {
+    /// A response time, in milliseconds.
+    Millis(f64),
+    /// A plain number (requests/s, a count).
+    Number(f64),
+    /// A share in percent: failures or errors per 100 requests.
+    Percent(f64),
+}
+
+/// A threshold that can't be read: where (a byte range of the text) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExprError {
+    pub at: usize,
+    pub len: usize,
+    pub message: String,
+    pub help: String,
+}
+
+const METRICS: [(&str, Metric); 10] = [
+    ("p50", Metric::P50),
+    ("p90", Metric::P90),
+    ("p95", Metric::P95),
+    ("p99", Metric::P99),
+    ("max", Metric::Max),
+    ("mean", Metric::Mean),
+    ("rps", Metric::Rps),
+    ("requests", Metric::Requests),
+    ("failures", Metric::Failures),
+    ("errors", Metric::Errors),
+];
+
+impl Metric {
+    pub fn is_latency(self) -> bool {
+        matches!(
+            self,
+            Metric::P50 | Metric::P90 | Metric::P95 | Metric::P99 | Metric::Max | Metric::Mean
+        )
+    }
+
+    pub fn name(self) -> &'static str {
+        METRICS
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
+
+impl Op {
+    pub fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Op::Gt => value > limit,
+            Op::Ge => value >= limit,
+            Op::Lt => value < limit,
+            Op::Le => value <= limit,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+        })
+    }
+}
+
+/// A small cursor over the text, keeping byte offsets for the caret.
+struct Cursor<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_space(&mut self) {
+        while self.text[self.at..].starts_with([' ', '\t']) {
+            self.at += 1;
+        }
+    }
+
+    /// The next run of characters that satisfy `keep`, and where it starts.
+    fn take(&mut self, keep: impl Fn(char) -> bool) -> (&'a str, usize) {
+        self.skip_space();
+        let start = self.at;
+        let len: usize = self.text[start..]
+            .chars()
+            .take_while(|&c| keep(c))
+            .map(char::len_utf8)
+            .sum();
+        self.at += len;
+        (&self.text[start..start + len], start)
+    }
+
+    fn error(&self, at: usize, len: usize, message: impl Into<String>, help: &str) -> ExprError {
+        ExprError {
+            at,
+            len: len.max(1),
+            message: message.into(),
+            help: help.to_string(),
+        }
+    }
+
+    /// The length of the word at `at` (for the caret), at least 1.
+    fn word_len(&self, at: usize) -> usize {
+        self.text[at..]
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .map(char::len_utf8)
+            .sum()
+    }
+}
+
+const GRAMMAR: &str = "write `[phase N|NAME:] METRIC OP VALUE`, e.g. `p95 > 500ms`, `failures > 1%`, `phase 3: p99 > 1s`";
+
+/// Parses one threshold.
+pub fn parse(text: &str) -> Result<Threshold, ExprError> {
+    let mut c = Cursor { text, at: 0 };
+    c.skip_space();
+    let mut scope = Scope::Run;
+    let is_word = |ch: char| ch.is_alphanumeric() || ch == '_' || ch == '-';
+    let (first, first_at) = c.take(is_word);
+    let (metric_word, metric_at) = if first == "phase" {
+        let (selector, sel_at) = c.take(is_word);
+        if selector.is_empty() {
+            return Err(c.error(
+                c.at,
+                1,
+                "expected a phase number or name after `phase`",
+                GRAMMAR,
+            ));
+        }
+        c.skip_space();
+        if !c.text[c.at..].starts_with(':') {
+            return Err(c.error(
+                c.at,
+                1,
+                format!("expected `:` after `phase {selector}`"),
+                GRAMMAR,
+            ));
+        }
+        c.at += 1;
+        scope = Scope::Phase(match selector.parse::<usize>() {
+            Ok(0) => {
+                return Err(c.error(
+                    sel_at,
+                    selector.len(),
+                    "phases are numbered from 1",
+                    GRAMMAR,
+                ))
+            }
+            Ok(n) => PhaseSelector::Number(n),
+            Err(_) => PhaseSelector::Name(selector.to_string()),
+        });
+        c.take(is_word)
+    } else {
+        (first, first_at)
+    };
+    let Some(&(_, metric)) = METRICS.iter().find(|(name, _)| *name == metric_word) else {
+        let what = if metric_word.is_empty() {
+            "expected a metric".to_string()
+        } else {
+            format!("unknown metric `{metric_word}`")
+        };
+        let len = c.word_len(metric_at);
+        return Err(c.error(
+            metric_at,
+            len,
+            what,
+            "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%)",
+        ));
+    };
+    let (op_text, op_at) = c.take(|ch| matches!(ch, '<' | '>' | '='));
+    let op = match op_text {
+        ">" => Op::Gt,
+        ">=" => Op::Ge,
+        "<" => Op::Lt,
+        "<=" => Op::Le,
+        _ => {
+            let len = if op_text.is_empty() {
+                c.word_len(op_at)
+            } else {
+                op_text.len()
+            };
+            return Err(c.error(
+                op_at,
+                len,
+                format!("expected one of > >= < <= after `{metric_word}`"),
+                GRAMMAR,
+            ));
+        }
+    };
+    let (number, number_at) = c.take(|ch| ch.is_ascii_digit() || ch == '.');
+    let Ok(value) = number.parse::<f64>() else {
+        let len = c.word_len(number_at);
+        return Err(c.error(
+            number_at,
+            len,
+            format!("expected a number after `{op}`"),
+            GRAMMAR,
+        ));
+    };
+    let (unit, unit_at) = c.take(|ch| !ch.is_whitespace());
+    let limit = match (unit, metric.is_latency()) {
+        ("ms", true) | ("", true) => Limit::Millis(value),
+        ("s", true) => Limit::Millis(value * 1000.0),
+        ("%", false) if matches!(metric, Metric::Failures | Metric::Errors) => {
+            Limit::Percent(value)
+        }
+        ("", false) => Limit::Number(value),
+        (_, true) => {
+            return Err(c.error(
+                unit_at,
+                unit.len(),
+                format!("`{metric_word}` is a time: write the value in ms or s (`500ms`, `1.5s`)"),
+                GRAMMAR,
+            ))
+        }
+        (_, false) => {
+            let help = if matches!(metric, Metric::Failures | Metric::Errors) {
+                "a count (`10`) or a share of the requests (`1%`)"
+            } else {
+                "a plain number"
+            };
+            return Err(c.error(
+                unit_at,
+                unit.len(),
+                format!("`{metric_word}` takes {help}, not `{unit}`"),
+                GRAMMAR,
+            ));
+        }
+    };
+    c.skip_space();
+    if c.at < text.len() {
+        let len = text.len() - c.at;
+        return Err(c.error(c.at, len, "unexpected text after the value", GRAMMAR));
+    }
+    Ok(Threshold {
+        text: text.trim().to_string(),
+        scope,
+        metric,
+        op,
+        limit,
+    })
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Millis(ms) => write!(f, "{} ms", trim(*ms)),
+            Limit::Number(n) => write!(f, "{}", trim(*n)),
+            Limit::Percent(p) => write!(f, "{}%", trim(*p)),
+        }
+    }
+}
+
+/// A number without needless decimals.
+pub fn trim(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_issue_examples_parse() {
+        let t = parse("p95 > 500ms").unwrap();
+        assert_eq!(
+            (t.scope, t.metric, t.op, t.limit),
+            (Scope::Run, Metric::P95, Op::Gt, Limit::Millis(500.0))
+        );
+        let t = parse("failures > 1%").unwrap();
+        assert_eq!((t.metric, t.limit), (Metric::Failures, Limit::Percent(1.0)));
+        let t = parse("phase 3: p99 > 1s").unwrap();
+        assert_eq!(
+            (t.scope, t.limit),
+            (
+                Scope::Phase(PhaseSelector::Number(3)),
+                Limit::Millis(1000.0)
+            )
+        );
+        let t = parse("  phase holiday:rps<200 ").unwrap();
+        assert_eq!(t.scope, Scope::Phase(PhaseSelector::Name("holiday".into())));
+        assert_eq!(
+            (t.metric, t.op, t.limit),
+            (Metric::Rps, Op::Lt, Limit::Number(200.0))
+        );
+        assert_eq!(t.text, "phase holiday:rps<200");
+        assert_eq!(parse("errors >= 3").unwrap().limit, Limit::Number(3.0));
+        assert_eq!(parse("mean <= 2.5").unwrap().limit, Limit::Millis(2.5));
+    }
+
+    fn error(text: &str) -> (usize, usize, String) {
+        let e = parse(text).unwrap_err();
+        (e.at, e.len, e.message)
+    }
+
+    #[test]
+    fn mistakes_point_at_the_problem() {
+        assert_eq!(error("p96 > 5ms").0, 0);
+        assert!(error("p96 > 5ms").2.contains("unknown metric `p96`"));
+        let (at, len, msg) = error("p95 >> 5ms");
+        assert_eq!((at, len), (4, 2), "{msg}");
+        let (at, _, msg) = error("p95 > fast");
+        assert_eq!(at, 6);
+        assert!(msg.contains("expected a number"), "{msg}");
+        let (at, len, msg) = error("p95 > 5kg");
+        assert_eq!((at, len), (7, 2), "{msg}");
+        let (at, _, msg) = error("rps > 5%");
+        assert_eq!(at, 7, "{msg}");
+        let (at, _, msg) = error("phase 3 p95 > 5ms");
+        assert_eq!(at, 8, "{msg}");
+        assert!(msg.contains("expected `:`"));
+        assert!(error("phase 0: p95 > 5ms").2.contains("from 1"));
+        assert!(error("p95 > 5ms and more").2.contains("unexpected text"));
+        assert!(error("").2.contains("expected a metric"));
+        assert!(error("ü > 1").2.contains("unknown metric"));
+    }
+}

@@ -1,0 +1,420 @@
+//! Stage 6: the verdict. Thresholds (`--fail-if`, and `fail_if` in the config)
+//! are judged over every occurrence of their phase as it ends, and over the whole
+//! run at its end; the results decide the exit code and go to every output.
+
+pub mod evaluate;
+pub mod expr;
+pub mod junit;
+
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::metrics::{Label, ThresholdLabels};
+use crate::plan::Plan;
+use crate::runner::{Observer, Status};
+use crate::stats::{PhaseRecord, RunRecord};
+use evaluate::{judge, Judged, Measured};
+use expr::{PhaseSelector, Scope, Threshold};
+
+/// Where `loadgen_threshold_passed` is published.
+pub type GaugeFamily = Family<ThresholdLabels, Gauge>;
+
+/// A threshold bound to the plan: its phase, if it has one, by index.
+#[derive(Debug, Clone)]
+struct Bound {
+    threshold: Threshold,
+    phase: Option<usize>,
+}
+
+/// Judges thresholds as the run goes; an [`Observer`].
+pub struct Verdict {
+    thresholds: Vec<Bound>,
+    pub results: Vec<Judged>,
+    fail_fast: bool,
+    names: Vec<Option<String>>,
+    gauge: Option<GaugeFamily>,
+}
+
+/// Resolves each threshold's phase selector against the plan; an error names
+/// the selector and the phases there are.
+pub fn bind(threshold: &Threshold, plan: &Plan) -> Result<Option<usize>, String> {
+    match &threshold.scope {
+        Scope::Run => Ok(None),
+        Scope::Phase(PhaseSelector::Number(n)) if *n <= plan.phases.len() => Ok(Some(n - 1)),
+        Scope::Phase(PhaseSelector::Number(n)) => Err(format!(
+            "there is no phase {n}: the load has {} phases",
+            plan.phases.len()
+        )),
+        Scope::Phase(PhaseSelector::Name(name)) => plan
+            .phases
+            .iter()
+            .position(|p| p.name.as_deref() == Some(name.as_str()))
+            .map(Some)
+            .ok_or_else(|| {
+                let names: Vec<&str> = plan.phases.iter().filter_map(|p| p.name.as_deref()).collect();
+                if names.is_empty() {
+                    format!("no phase is named {name:?}: the config names no phase (give one `name: \"{name}\"`)")
+                } else {
+                    format!("no phase is named {name:?}; the phases are named {}", names.join(", "))
+                }
+            }),
+    }
+}
+
+/// Every threshold of a run: the flags', the config's top-level ones and each
+/// phase's own, bound to the plan. A flag that can't be read or names no phase
+/// is bad input, shown with a caret under the problem.
+pub fn collect(
+    flags: &[String],
+    config: &crate::config::LoadConfig,
+    plan: &Plan,
+) -> Result<Vec<(Threshold, Option<usize>)>, crate::diagnostic::BadInput> {
+    let mut all = Vec::new();
+    for text in flags {
+        let threshold =
+            expr::parse(text).map_err(|e| flag_error(text, e.at, e.len, &e.message, &e.help))?;
+        let phase = bind(&threshold, plan).map_err(|why| {
+            let at = text.find("phase").map_or(0, |i| i + "phase".len() + 1);
+            let len = text[at..].find(':').unwrap_or(1);
+            flag_error(
+                text,
+                at,
+                len,
+                &why,
+                "name a phase of the config (numbers from 1, or a `name`)",
+            )
+        })?;
+        all.push((threshold, phase));
+    }
+    for threshold in &config.fail_if {
+        let phase = bind(threshold, plan).map_err(|why| {
+            crate::diagnostic::BadInput(format!(
+                "{}: fail_if {:?}: {why}",
+                config.source.path.display(),
+                threshold.text
+            ))
+        })?;
+        all.push((threshold.clone(), phase));
+    }
+    for (i, phase) in config.phases.iter().enumerate() {
+        for threshold in &phase.fail_if {
+            all.push((threshold.clone(), Some(i)));
+        }
+    }
+    Ok(all)
+}
+
+/// `--fail-if` text with a caret under `at..at+len`.
+fn flag_error(
+    text: &str,
+    at: usize,
+    len: usize,
+    message: &str,
+    help: &str,
+) -> crate::diagnostic::BadInput {
+    let column = text[..at.min(text.len())].chars().count();
+    let width = text[at.min(text.len())..]
+        .chars()
+        .take(len.max(1))
+        .count()
+        .max(1);
+    crate::diagnostic::BadInput(format!(
+        "--fail-if {text:?}: {message}\n  --fail-if {text}\n  {}{}\n  help: {help}",
+        " ".repeat("--fail-if ".len() + column),
+        "^".repeat(width)
+    ))
+}
+
+impl Verdict {
+    /// `thresholds` are bound already (see [`bind`]).
+    pub fn new(
+        thresholds: Vec<(Threshold, Option<usize>)>,
+        plan: &Plan,
+        fail_fast: bool,
+        gauge: Option<GaugeFamily>,
+    ) -> Verdict {
+        Verdict {
+            thresholds: thresholds
+                .into_iter()
+                .map(|(threshold, phase)| Bound { threshold, phase })
+                .collect(),
+            results: Vec::new(),
+            fail_fast,
+            names: plan.phases.iter().map(|p| p.name.clone()).collect(),
+            gauge,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.thresholds.is_empty()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.results.iter().any(|r| !r.passed)
+    }
+
+    fn phase_scope(&self, record: &PhaseRecord) -> String {
+        let name = self
+            .names
+            .get(record.phase_index)
+            .cloned()
+            .flatten()
+            .map_or(String::new(), |n| format!(" {n}"));
+        format!(
+            "phase {}{name} (loop {})",
+            record.phase_index + 1,
+            record.loop_index + 1
+        )
+    }
+
+    /// Records a judgment: printed, exported, kept.
+    fn record(&mut self, judged: Judged, threshold: &Threshold) {
+        eprintln!("loadgen: threshold {}", judged.line(threshold));
+        if let Some(gauge) = &self.gauge {
+            let scope = if judged.occurrence.is_some() {
+                "phase"
+            } else {
+                "run"
+            };
+            let labels = ThresholdLabels {
+                expr: Label(judged.expr.clone()),
+                scope: Label(scope.to_string()),
+            };
+            // 1 while every judgment of this threshold so far passed.
+            let all_passed = judged.passed
+                && self
+                    .results
+                    .iter()
+                    .filter(|r| r.expr == judged.expr)
+                    .all(|r| r.passed);
+            gauge.get_or_create(&labels).set(i64::from(all_passed));
+        }
+        self.results.push(judged);
+    }
+
+    /// Judges the whole-run thresholds over `record`, at the run's end.
+    pub fn finish_run(&mut self, record: &RunRecord) {
+        let (_, total) = record.totals();
+        let exceptions = record.exceptions.iter().map(|e| e.count).sum();
+        let measured = Measured {
+            stats: &total,
+            exceptions,
+            seconds: record.duration_s,
+        };
+        let run: Vec<Bound> = self
+            .thresholds
+            .iter()
+            .filter(|b| b.phase.is_none())
+            .cloned()
+            .collect();
+        for bound in run {
+            let judged = judge(&bound.threshold, "run".into(), None, &measured);
+            self.record(judged, &bound.threshold);
+        }
+    }
+}
+
+impl Observer for Verdict {
+    fn occurrence_closed(&mut self, _status: &Status, record: &PhaseRecord) {
+        let measured = Measured {
+            stats: &record.total,
+            exceptions: record.exceptions,
+            seconds: record.seconds(),
+        };
+        let scope = self.phase_scope(record);
+        let bounds: Vec<Bound> = self
+            .thresholds
+            .iter()
+            .filter(|b| b.phase == Some(record.phase_index))
+            .cloned()
+            .collect();
+        for bound in bounds {
+            let judged = judge(
+                &bound.threshold,
+                scope.clone(),
+                Some(record.index),
+                &measured,
+            );
+            self.record(judged, &bound.threshold);
+        }
+    }
+
+    fn should_stop(&self) -> Option<String> {
+        if !self.fail_fast {
+            return None;
+        }
+        self.results.iter().find(|r| !r.passed).map(|r| {
+            format!(
+                "--fail-fast: threshold `{}` failed ({}: {})",
+                r.expr, r.scope, r.shown
+            )
+        })
+    }
+}
+
+/// How a run ends, for its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    pub thresholds_given: bool,
+    pub threshold_failed: bool,
+    pub requests: u64,
+    pub failures: u64,
+    pub errors: u64,
+    /// Stopped by a signal (not by its run time or --fail-fast).
+    pub interrupted: bool,
+    /// `--exit-code-on-error`.
+    pub code_on_error: u8,
+}
+
+/// Exit codes of a run that went (bad input is 2, a runtime error 1, elsewhere).
+pub const PASSED: u8 = 0;
+pub const THRESHOLD_FAILED: u8 = 3;
+
+/// The exit code of a run and, when it is not 0, why.
+///
+/// - A failed threshold: 3.
+/// - No request at all in a run that ran to its end, or requests that all
+///   failed: 1, thresholds or not. (A run stopped by a signal before any
+///   request is not judged: it was stopped, it didn't fail.)
+/// - Without thresholds, failed requests or errors in the users' code:
+///   `--exit-code-on-error` (1 by default, as in Locust; 0 turns it off).
+pub fn exit_code(e: &Ending) -> (u8, Option<String>) {
+    if e.threshold_failed {
+        return (THRESHOLD_FAILED, Some("a threshold failed".into()));
+    }
+    if e.requests == 0 && !e.interrupted {
+        let why = if e.errors > 0 {
+            format!(
+                "the run made no request: the users' code raised {} errors",
+                e.errors
+            )
+        } else {
+            "the run made no request".to_string()
+        };
+        return (1, Some(why));
+    }
+    if e.requests > 0 && e.failures == e.requests {
+        return (
+            1,
+            Some(format!("every one of the {} requests failed", e.requests)),
+        );
+    }
+    if !e.thresholds_given && e.code_on_error != 0 && (e.failures > 0 || e.errors > 0) {
+        return (
+            e.code_on_error,
+            Some(format!(
+                "{} failed requests and {} errors in the users' code (--exit-code-on-error 0 ignores them)",
+                e.failures, e.errors
+            )),
+        );
+    }
+    (PASSED, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ending() -> Ending {
+        Ending {
+            thresholds_given: false,
+            threshold_failed: false,
+            requests: 100,
+            failures: 0,
+            errors: 0,
+            interrupted: false,
+            code_on_error: 1,
+        }
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(exit_code(&ending()).0, 0);
+        assert_eq!(
+            exit_code(&Ending {
+                failures: 1,
+                ..ending()
+            })
+            .0,
+            1
+        );
+        assert_eq!(
+            exit_code(&Ending {
+                errors: 1,
+                ..ending()
+            })
+            .0,
+            1
+        );
+        assert_eq!(
+            exit_code(&Ending {
+                failures: 1,
+                code_on_error: 0,
+                ..ending()
+            })
+            .0,
+            0
+        );
+        assert_eq!(
+            exit_code(&Ending {
+                failures: 1,
+                code_on_error: 7,
+                ..ending()
+            })
+            .0,
+            7
+        );
+        // Thresholds decide instead of failures...
+        let given = Ending {
+            thresholds_given: true,
+            failures: 5,
+            ..ending()
+        };
+        assert_eq!(exit_code(&given).0, 0);
+        assert_eq!(
+            exit_code(&Ending {
+                threshold_failed: true,
+                ..given
+            })
+            .0,
+            3
+        );
+        // ...but a run with no request, or no successful one, never passes.
+        assert_eq!(
+            exit_code(&Ending {
+                requests: 0,
+                ..given
+            })
+            .0,
+            1
+        );
+        assert_eq!(
+            exit_code(&Ending {
+                failures: 100,
+                ..given
+            })
+            .0,
+            1
+        );
+        assert_eq!(
+            exit_code(&Ending {
+                requests: 0,
+                errors: 3,
+                ..ending()
+            })
+            .1
+            .unwrap(),
+            "the run made no request: the users' code raised 3 errors"
+        );
+        // A signal before any request: stopped, not failed.
+        assert_eq!(
+            exit_code(&Ending {
+                requests: 0,
+                interrupted: true,
+                ..ending()
+            })
+            .0,
+            0
+        );
+    }
+}
