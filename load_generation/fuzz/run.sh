@@ -4,7 +4,7 @@
 # fuzz/artifacts/<target>/).
 #
 #   load_generation/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
-#   load_generation/fuzz/run.sh 60                       # both targets, 60 s each
+#   load_generation/fuzz/run.sh 60                       # every target, 60 s each
 #   load_generation/fuzz/run.sh 300 config_and_template
 #
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain (the
@@ -21,7 +21,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(config_and_template user_type_name)
+    targets=(config_and_template user_type_name threshold)
 fi
 toolchain="${FUZZ_TOOLCHAIN:-nightly}"
 

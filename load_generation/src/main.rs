@@ -12,6 +12,7 @@ mod config;
 mod control;
 mod demo_shop;
 mod diagnostic;
+mod fmt;
 mod load;
 mod locust;
 mod locustfile;
@@ -83,8 +84,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOADGEN_LOG")
         .unwrap_or_else(|_| default.into());
+    // Colour only on a terminal: escape codes are noise in a pod's log.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()

@@ -99,6 +99,8 @@ pub struct Metrics {
     restarts: Counter,
     workers: Gauge,
     paused: Gauge,
+    saturated: Gauge,
+    errors: Counter,
     config_reloads: Family<ReloadLabels, Counter>,
     thresholds: crate::verdict::GaugeFamily,
 }
@@ -176,6 +178,18 @@ impl Metrics {
             "Changed configs or templates: applied, or failed validation and ignored",
             config_reloads.clone(),
         );
+        let saturated = Gauge::default();
+        registry.register(
+            "saturated",
+            "1 while a Locust process is CPU-bound: the load is less than planned and latencies are unreliable",
+            saturated.clone(),
+        );
+        let errors = Counter::default();
+        registry.register(
+            "errors",
+            "Exceptions raised in the users' code (tasks, on_start, hooks)",
+            errors.clone(),
+        );
         let thresholds = crate::verdict::GaugeFamily::default();
         registry.register(
             "threshold_passed",
@@ -185,6 +199,8 @@ impl Metrics {
         Metrics {
             registry: Arc::new(registry),
             thresholds,
+            errors,
+            saturated,
             paused,
             config_reloads,
             phase,
@@ -230,6 +246,7 @@ impl Metrics {
             .inc_by(u64::from(status.restarts).saturating_sub(self.restarts.get()));
         self.workers.set(i64::from(status.workers));
         self.paused.set(i64::from(status.paused));
+        self.saturated.set(i64::from(status.saturated));
     }
 
     /// The registry as OpenMetrics text.
@@ -259,6 +276,8 @@ impl Observer for Metrics {
 
     fn sample(&mut self, status: &Status, sample: &Sample) {
         self.update(status);
+        self.errors
+            .inc_by(sample.exceptions.iter().map(|e| e.count).sum::<u64>());
         for delta in &sample.stats {
             let labels = RequestLabels {
                 method: Label(delta.method.clone()),
@@ -342,6 +361,7 @@ mod tests {
             position: std::time::Duration::from_secs(1),
             paused: false,
             targets: plan.targets(0),
+            saturated: false,
             run_time: None,
             commanded: &commanded,
             actual: &actual,

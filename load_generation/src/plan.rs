@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::config::{LoadConfig, UserTypeName};
-use crate::progress::short;
+use crate::fmt::short;
 
 /// User counts per user type, indexed like [`Plan::user_types`].
 pub type Counts = Vec<u32>;

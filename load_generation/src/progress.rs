@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+pub use crate::fmt::short;
 use crate::locust::protocol::Sample;
 use crate::runner::{Observer, Status};
 use crate::stats::Histogram;
@@ -18,6 +19,8 @@ pub struct Progress {
     last_log: Option<Instant>,
     failures: u64,
     requests: u64,
+    /// Exceptions raised in the users' code so far.
+    errors: u64,
 }
 
 impl Progress {
@@ -38,6 +41,7 @@ impl Progress {
             last_log: None,
             failures: 0,
             requests: 0,
+            errors: 0,
         }
     }
 
@@ -114,6 +118,7 @@ impl Observer for Progress {
         let failures: u64 = sample.stats.iter().map(|s| s.failures).sum();
         self.requests += requests;
         self.failures += failures;
+        self.errors += sample.exceptions.iter().map(|e| e.count).sum::<u64>();
         let seconds = self.last_sample_t.map_or(1.0, |t| (sample.t - t).max(1e-3));
         self.last_sample_t = Some(sample.t);
         let mut interval = Histogram::default();
@@ -123,9 +128,12 @@ impl Observer for Progress {
             }
         }
         let mut line = self.line(status, requests as f64 / seconds, &interval, failures);
-        if sample.cpu >= 90.0 {
-            // Locust's own warning sign: a saturated generator under-delivers load.
-            line.push_str(&format!(" · Locust CPU {:.0}%", sample.cpu));
+        if self.errors > 0 {
+            line.push_str(&format!(" · {} errors in the users' code", self.errors));
+        }
+        if status.saturated {
+            // A saturated generator under-delivers load; its latencies are its own.
+            line.push_str(" · SATURATED: less than planned, latencies unreliable");
         }
         match &self.bar {
             Some(bar) => bar.set_message(line),
@@ -146,16 +154,6 @@ impl Observer for Progress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-    }
-}
-
-/// `1m05s`, `12s`: short durations for a status line.
-pub fn short(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
-        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
     }
 }
 

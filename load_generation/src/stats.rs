@@ -143,6 +143,9 @@ pub struct PhaseRecord {
     pub errors: BTreeMap<String, u64>,
     /// Exceptions raised in the users' code during this occurrence.
     pub exceptions: u64,
+    /// Locust was CPU-bound during this occurrence: less than the plan was
+    /// delivered and the latencies include loadgen's own delays.
+    pub saturated: bool,
     /// Times Locust was restarted during this occurrence.
     pub restarts: u32,
 }
@@ -260,6 +263,7 @@ impl Recorder {
             total: RequestStats::default(),
             errors: BTreeMap::new(),
             exceptions: 0,
+            saturated: false,
             restarts: 0,
         });
     }
@@ -276,6 +280,13 @@ impl Recorder {
     /// A reloaded plan may add user types (never removes or reorders them).
     pub fn set_user_types(&mut self, classes: Vec<String>) {
         self.record.user_types = classes;
+    }
+
+    /// The running occurrence saw the generator saturated.
+    pub fn mark_saturated(&mut self) {
+        if let Some(phase) = self.record.phases.last_mut() {
+            phase.saturated = true;
+        }
     }
 
     pub fn restarted(&mut self) {

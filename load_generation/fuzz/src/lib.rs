@@ -22,10 +22,19 @@
 mod config;
 #[path = "../../src/diagnostic.rs"]
 mod diagnostic;
+#[path = "../../src/fmt.rs"]
+mod fmt;
 #[path = "../../src/locustfile.rs"]
 mod locustfile;
 #[path = "../../src/plan.rs"]
 mod plan;
+/// The threshold grammar, which the config's `fail_if` uses (at the path the
+/// binary has it: `crate::verdict::expr`).
+#[path = "../../src/verdict/expr.rs"]
+pub(crate) mod threshold_grammar;
+mod verdict {
+    pub(crate) use super::threshold_grammar as expr;
+}
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -310,21 +319,47 @@ fn is_identifier(name: &str) -> bool {
         && !KEYWORDS.contains(&name)
 }
 
+/// A `--fail-if` expression: parsing never panics; an error's range lies on
+/// character boundaries inside the text (the caret is drawn from it); an
+/// accepted threshold keeps the text and a finite limit.
+pub fn threshold(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match verdict::expr::parse(text) {
+        Ok(t) => {
+            assert_eq!(t.text, text.trim());
+            let limit = match t.limit {
+                verdict::expr::Limit::Millis(x)
+                | verdict::expr::Limit::Number(x)
+                | verdict::expr::Limit::Percent(x) => x,
+            };
+            assert!(!limit.is_nan(), "{text:?}");
+        }
+        Err(e) => {
+            assert!(e.at <= text.len(), "{text:?}: {e:?}");
+            assert!(text.is_char_boundary(e.at), "{text:?}: {e:?}");
+            assert!(e.len >= 1 && !e.message.is_empty(), "{text:?}: {e:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every seed of the checked-in corpus runs through both targets (a quick
+    /// Every seed of the checked-in corpus runs through every target (a quick
     /// stand-in for the fuzzer where no nightly compiler is available).
     #[test]
     fn seeds_keep_the_properties() {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus");
         let mut count = 0;
-        for dir in ["config_and_template", "user_type_name"] {
+        for dir in ["config_and_template", "user_type_name", "threshold"] {
             for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
                 let data = std::fs::read(entry.unwrap().path()).unwrap();
                 config_and_template(&data);
                 user_type_name(&data);
+                threshold(&data);
                 count += 1;
             }
         }

@@ -51,7 +51,7 @@ MESSAGES = {
     },
     "event": {
         "ready": {"ev", "locust_version", "python", "pid", "workers"},
-        "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu"},
+        "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu", "loop_lag_ms"},
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
         "stopped": {"ev", "reason"},
@@ -132,6 +132,10 @@ class Harness:
         self.worker_shares = {}
         self.stopping = False
         self.occurrence = None
+        # Exception type names by traceback: Locust keeps only str(exception),
+        # and "'X' object has no attribute 'clinet'" reads better as AttributeError.
+        self.error_types = {}
+        self.loop_lag = 0.0
 
     # -- start -------------------------------------------------------------
     def load_user_classes(self):
@@ -189,6 +193,7 @@ class Harness:
             self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
         else:
             fatal(f"unknown mode {self.mode}")
+        events.user_error.add_listener(self.on_user_error)
         events.init.fire(environment=self.env, runner=self.runner, web_ui=None)
         if self.mode != "worker":
             events.test_start.fire(environment=self.env)
@@ -209,6 +214,10 @@ class Harness:
             self.runner.greenlet.join()
             emit("stopped", reason="the worker's runner ended")
             os._exit(0)
+
+    def on_user_error(self, user_instance, exception, tb, **kwargs):
+        if len(self.error_types) < 1000:
+            self.error_types["".join(traceback.format_tb(tb))] = type(exception).__name__
 
     def live_workers(self):
         return [w for w in self.runner.clients.all if w.state != locust.runners.STATE_MISSING]
@@ -298,6 +307,11 @@ class Harness:
         while not self.stopping:
             next_at += self.interval
             gevent.sleep(max(0.0, next_at - time.monotonic()))
+            # How late this greenlet woke: a busy or starved gevent loop delays
+            # every user's next task by as much.
+            self.loop_lag = max(0.0, time.monotonic() - next_at)
+            if self.loop_lag > self.interval:
+                next_at = time.monotonic()
             if self.mode == "master":
                 # A worker that joins (or comes back) gets its share.
                 self.dispatch_to_workers()
@@ -346,7 +360,9 @@ class Harness:
         for key, row in list(self.runner.exceptions.items()):
             delta = row["count"] - self.previous_exceptions.get(key, 0)
             if delta > 0:
-                exceptions.append({"message": row["msg"], "traceback": row["traceback"], "count": delta})
+                kind = self.error_types.get(row["traceback"])
+                message = f"{kind}: {row['msg']}" if kind else row["msg"]
+                exceptions.append({"message": message, "traceback": row["traceback"], "count": delta})
                 self.previous_exceptions[key] = row["count"]
         emit(
             "sample",
@@ -358,6 +374,7 @@ class Harness:
             errors=errors,
             exceptions=exceptions,
             cpu=self.runner.current_cpu_usage,
+            loop_lag_ms=round(self.loop_lag * 1000.0, 1),
         )
 
     # -- stop --------------------------------------------------------------

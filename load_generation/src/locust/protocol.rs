@@ -175,6 +175,9 @@ pub struct Sample {
     pub exceptions: Vec<ExceptionDelta>,
     /// The sending process's CPU usage in percent, as Locust measures it.
     pub cpu: f64,
+    /// How late the harness's sampler woke up (ms): a busy or starved gevent
+    /// loop delays every user by as much.
+    pub loop_lag_ms: f64,
 }
 
 /// The requests of one name in one interval.

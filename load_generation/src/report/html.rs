@@ -241,9 +241,18 @@ fn occurrences(out: &mut String, s: &Summary) {
     }
     out.push_str("</tr></thead>\n<tbody>\n");
     for p in &s.phases {
+        // A saturated occurrence's figures are the generator's limit: flagged.
+        let (row, flag) = if p.saturated {
+            (
+                " class=\"saturated\"",
+                " <b class=\"bad\" title=\"Locust was CPU-bound: less load than planned, latencies unreliable\">saturated</b>",
+            )
+        } else {
+            ("", "")
+        };
         let _ = write!(
             out,
-            "<tr><td>{}</td><td class=\"n\">{}</td>{}<td class=\"users\">",
+            "<tr{row}><td>{}{flag}</td><td class=\"n\">{}</td>{}<td class=\"users\">",
             occurrence(p),
             span(p),
             figure_cells(&p.total)
@@ -1124,6 +1133,7 @@ p { margin: 6px 0; }
 .verdict.good { border-color: #2e7d32; background: #f1f8f1; }
 .verdict.bad { border-color: var(--bad); background: #fdf1f1; }
 .verdict h2 { border: 0; margin-top: 8px; }
+tr.saturated td { background: #fff4e5; }
 td.good { color: #2e7d32; font-weight: 600; } td.bad { color: var(--bad); font-weight: 600; }
 .meta b { color: var(--fg); }
 .note, .empty, footer { color: var(--muted); font-size: 13px; }
@@ -1321,6 +1331,7 @@ mod tests {
                 .collect(),
                 errors_count: 0,
                 name: None,
+                saturated: false,
             }
         };
         let phases = vec![

@@ -13,7 +13,7 @@ use crate::stats::{
 use crate::verdict::evaluate::Judged;
 
 /// Bumped when fields change: 2 added `thresholds`, `events`, `events_dropped`
-/// and each occurrence's `errors_count`.
+/// and each occurrence's `errors_count`, `name` and `saturated`.
 pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +77,9 @@ pub struct PhaseSummary {
     pub errors_count: u64,
     /// The phase's name in the config, if it has one.
     pub name: Option<String>,
+    /// The load generator was saturated (CPU-bound) during the occurrence: it
+    /// delivered less than planned, and its latencies are unreliable.
+    pub saturated: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +151,7 @@ impl Summary {
                 total: p.total.figures(p.seconds()),
                 errors: p.errors.clone(),
                 errors_count: p.exceptions,
+                saturated: p.saturated,
                 name: plan
                     .phases
                     .get(p.phase_index)

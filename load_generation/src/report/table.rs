@@ -35,10 +35,14 @@ pub fn render(summary: &Summary) -> String {
             .join(", ")
     };
     for p in &summary.phases {
-        let phase = match &p.name {
+        let mut phase = match &p.name {
             Some(name) => format!("{} {name}", p.phase),
             None => p.phase.to_string(),
         };
+        if p.saturated {
+            // Its figures are the generator's limit, not the target's.
+            phase.push_str(" SATURATED");
+        }
         let mut row = vec![
             Cell::new(phase),
             Cell::new(p.loop_number),

@@ -13,6 +13,7 @@
 
 pub mod group;
 pub mod ramp;
+pub mod saturation;
 pub mod schedule;
 pub mod signals;
 pub mod wait_for_host;
@@ -30,9 +31,12 @@ use crate::locustfile::Locustfile;
 use crate::plan::{Counts, Plan, Slot};
 use crate::stats::{PhaseRecord, Recorder, RunEvent, RunRecord};
 use group::{GroupSpec, LocustGroup};
+use saturation::{Detector, ProcessCpu};
 use schedule::{Boundary, Schedule};
 use signals::Shutdown;
 
+/// Distinct exceptions shown as they first happen; beyond, they are only counted.
+const MAX_ERRORS_SHOWN: usize = 20;
 /// How often loadgen moves user counts along a ramp.
 const TICK: Duration = Duration::from_millis(100);
 /// Restarts tolerated within [`CRASH_WINDOW`] before the run gives up.
@@ -65,6 +69,8 @@ pub struct Status<'a> {
     pub actual: &'a Counts,
     pub restarts: u32,
     pub workers: u32,
+    /// Locust is CPU-bound: it can't deliver the plan, its latencies are unreliable.
+    pub saturated: bool,
 }
 
 /// Something that wants to follow the run as it happens.
@@ -235,6 +241,12 @@ struct Run {
     open: usize,
     /// Requests per second in the last sample.
     requests_per_s: f64,
+    /// The tracebacks of the users' exceptions already shown (each is shown
+    /// once, at its first occurrence; later ones are counted).
+    errors_shown: std::collections::HashSet<String>,
+    /// The CPU of each Locust process, and what it says about saturation.
+    cpu: Vec<ProcessCpu>,
+    saturation: Detector,
     last_sample_at: Instant,
 }
 
@@ -259,6 +271,9 @@ impl Run {
             crashes: Vec::new(),
             open: 0,
             requests_per_s: 0.0,
+            errors_shown: std::collections::HashSet::new(),
+            cpu: Vec::new(),
+            saturation: Detector::default(),
             last_sample_at: start,
         }
     }
@@ -276,6 +291,7 @@ impl Run {
             actual: &self.actual,
             restarts: self.recorder.record().restarts,
             workers: self.workers,
+            saturated: self.saturation.saturated(),
         }
     }
 
@@ -381,6 +397,8 @@ impl Run {
             .as_secs_f64();
         self.requests_per_s = requests as f64 / interval.max(1e-3);
         self.last_sample_at = now;
+        self.show_new_errors(&sample, observers);
+        self.watch_cpu(now, sample.loop_lag_ms, observers);
         let ramped = self.schedule.settled(now, self.sample_interval * 2);
         self.recorder.sample(&sample, self.seconds(now), ramped);
         let status = self.status(now);
@@ -390,6 +408,74 @@ impl Run {
         // A sample of a later occurrence means the earlier ones are complete.
         if let Some(occurrence) = sample.occurrence {
             self.close_through(occurrence, observers);
+        }
+    }
+
+    /// Reads every Locust process's CPU; says when the busiest one saturates
+    /// (and when it recovers), and marks the occurrences it happened in.
+    fn watch_cpu(&mut self, now: Instant, lag_ms: f64, observers: &mut [&mut dyn Observer]) {
+        let pids = self.group.pids();
+        if self
+            .cpu
+            .iter()
+            .map(ProcessCpu::pid)
+            .ne(pids.iter().copied())
+        {
+            self.cpu = pids.into_iter().map(ProcessCpu::new).collect();
+        }
+        let busiest = self
+            .cpu
+            .iter_mut()
+            .filter_map(|p| p.read(now))
+            .fold(None, |max: Option<f64>, c| {
+                Some(max.map_or(c, |m| m.max(c)))
+            });
+        let Some(busiest) = busiest else { return };
+        tracing::debug!("Locust CPU {busiest:.0}%, loop lag {lag_ms:.0} ms");
+        match self.saturation.observe(now, busiest, lag_ms) {
+            Some(saturation::Change::Began) => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let detail = format!(
+                    "the load generator is saturated: its busiest Locust process uses {busiest:.0}% of a core \
+                     and its event loop runs {lag_ms:.0} ms late (over the last 2 s). \
+                     It can't run the planned users on time: the target gets less than the plan \
+                     ({:.0} req/s now), and the response times include loadgen's own delays. \
+                     Use more Locust processes (--workers N; this machine has {cores} cores), \
+                     the faster client (--user-class fast), or more machines (loadgen worker).",
+                    self.requests_per_s
+                );
+                self.event("saturated", detail, observers);
+            }
+            Some(saturation::Change::Ended) => {
+                let detail =
+                    format!("the load generator is no longer saturated (CPU {busiest:.0}%)");
+                self.event("saturation_ended", detail, observers);
+            }
+            None => {}
+        }
+        if self.saturation.saturated() {
+            self.recorder.mark_saturated();
+        }
+    }
+
+    /// An exception in the users' code is shown when it first happens, at the
+    /// user's file and line (the template's, not the generated file's).
+    fn show_new_errors(&mut self, sample: &Sample, observers: &mut [&mut dyn Observer]) {
+        for e in &sample.exceptions {
+            if self.errors_shown.len() >= MAX_ERRORS_SHOWN
+                || !self.errors_shown.insert(e.traceback.clone())
+            {
+                continue;
+            }
+            let traceback = self.group.map_traceback(e.traceback.trim_end());
+            let text = format!(
+                "error in the users' code: {}\n    {}\n  (shown once; later ones are counted in the progress line and the summary)",
+                e.message,
+                traceback.replace('\n', "\n    ")
+            );
+            for o in observers.iter_mut() {
+                o.note(&text);
+            }
         }
     }
 

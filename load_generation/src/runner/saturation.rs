@@ -1,0 +1,201 @@
+//! Saturation: a Locust process that is CPU-bound can't run its users on time.
+//! It delivers less than the plan, and the response times it measures include
+//! its own queueing, not only the target's. loadgen watches each Locust
+//! process's CPU itself (from `/proc`, every sample; Locust's own figure is
+//! refreshed only every 5 s) and says so within a few seconds.
+
+use std::time::{Duration, Instant};
+
+/// Mean CPU (percent of one core) over the window at which a Locust process
+/// counts as saturated: gevent runs on one core, so near 100% it has no room.
+pub const HIGH: f64 = 85.0;
+/// A gevent loop this late on average (ms) delays every user's next task as
+/// much: the generator is behind, whether busy or starved of CPU by others.
+pub const LAG_HIGH_MS: f64 = 80.0;
+/// Below both of these, a saturated generator counts as recovered...
+const LOW: f64 = 70.0;
+const LAG_LOW_MS: f64 = 30.0;
+/// ...once they have stayed there this long.
+const CONFIRM_LOW: Duration = Duration::from_secs(5);
+/// Readings averaged (one per sample, 0.5 s apart: 2 s), so that one busy or
+/// quiet sample decides nothing.
+const WINDOW: usize = 4;
+
+/// A change of state worth saying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Began,
+    Ended,
+}
+
+/// The saturation state machine, fed one reading per sample.
+#[derive(Debug, Default)]
+pub struct Detector {
+    saturated: bool,
+    /// The latest readings: (busiest CPU %, loop lag ms).
+    window: std::collections::VecDeque<(f64, f64)>,
+    /// Since when the means have been calm, while saturated.
+    calm_since: Option<Instant>,
+}
+
+impl Detector {
+    pub fn saturated(&self) -> bool {
+        self.saturated
+    }
+
+    /// Takes the busiest Locust process's CPU and the harness's loop lag at `now`.
+    pub fn observe(&mut self, now: Instant, cpu: f64, lag_ms: f64) -> Option<Change> {
+        if self.window.len() == WINDOW {
+            self.window.pop_front();
+        }
+        self.window.push_back((cpu, lag_ms));
+        if self.window.len() < WINDOW {
+            return None;
+        }
+        let n = WINDOW as f64;
+        let cpu = self.window.iter().map(|r| r.0).sum::<f64>() / n;
+        let lag = self.window.iter().map(|r| r.1).sum::<f64>() / n;
+        if !self.saturated {
+            if cpu >= HIGH || lag >= LAG_HIGH_MS {
+                self.saturated = true;
+                self.calm_since = None;
+                return Some(Change::Began);
+            }
+            return None;
+        }
+        if cpu >= LOW || lag >= LAG_LOW_MS {
+            self.calm_since = None;
+            return None;
+        }
+        let since = *self.calm_since.get_or_insert(now);
+        if now.duration_since(since) < CONFIRM_LOW {
+            return None;
+        }
+        self.saturated = false;
+        self.calm_since = None;
+        Some(Change::Ended)
+    }
+}
+
+/// A process's CPU use between two readings of `/proc/PID/stat`.
+#[derive(Debug)]
+pub struct ProcessCpu {
+    pid: u32,
+    last: Option<(Instant, u64)>,
+}
+
+impl ProcessCpu {
+    pub fn new(pid: u32) -> ProcessCpu {
+        ProcessCpu { pid, last: None }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Percent of one core since the last reading (`None` at the first, or if
+    /// the process is gone).
+    pub fn read(&mut self, now: Instant) -> Option<f64> {
+        let ticks = cpu_ticks(self.pid)?;
+        let previous = self.last.replace((now, ticks));
+        let (then, before) = previous?;
+        let seconds = now.duration_since(then).as_secs_f64();
+        if seconds <= 0.0 {
+            return None;
+        }
+        // SAFETY: sysconf reads a constant of the system; no memory is involved.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        Some(ticks.saturating_sub(before) as f64 / per_second / seconds * 100.0)
+    }
+}
+
+/// User plus system CPU ticks of a process (fields 14 and 15 of its stat, after
+/// the command name, which may itself hold spaces and parentheses).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts at field 3 (state): utime is field 14, stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t0: Instant, ms: u64) -> Instant {
+        t0 + Duration::from_millis(ms)
+    }
+
+    /// Feeds readings 0.5 s apart from `from_ms`; returns the changes.
+    fn feed(
+        d: &mut Detector,
+        t0: Instant,
+        from_ms: u64,
+        readings: &[(f64, f64)],
+    ) -> Vec<(u64, Change)> {
+        readings
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(cpu, lag))| {
+                let ms = from_ms + 500 * i as u64;
+                d.observe(at(t0, ms), cpu, lag).map(|c| (ms, c))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_busy_generator_is_saturated_over_2_s_and_recovers_after_5_s_calm() {
+        let t0 = Instant::now();
+        let mut d = Detector::default();
+        // One busy sample among quiet ones is a burst, not saturation.
+        let burst = [
+            (20.0, 1.0),
+            (100.0, 1.0),
+            (20.0, 1.0),
+            (20.0, 1.0),
+            (30.0, 2.0),
+        ];
+        assert!(feed(&mut d, t0, 0, &burst).is_empty());
+        // Busy but fluctuating (another process shares the core): the mean decides.
+        let busy = [(87.0, 39.0), (93.0, 3.0), (100.0, 4.0), (80.0, 116.0)];
+        assert_eq!(feed(&mut d, t0, 2_500, &busy), [(4_000, Change::Began)]);
+        assert!(d.saturated());
+        // 75% is not calm enough to clear it; 5 s of calm is.
+        assert!(feed(&mut d, t0, 4_500, &[(75.0, 0.0); 6]).is_empty());
+        let calm = feed(&mut d, t0, 7_500, &[(40.0, 2.0); 16]);
+        assert_eq!(calm.len(), 1, "{calm:?}");
+        assert_eq!(calm[0].1, Change::Ended);
+        assert!(!d.saturated());
+    }
+
+    #[test]
+    fn a_starved_loop_is_saturation_even_at_low_cpu() {
+        let t0 = Instant::now();
+        let mut d = Detector::default();
+        let starved = [(55.0, 150.0), (50.0, 90.0), (60.0, 70.0), (50.0, 110.0)];
+        assert_eq!(feed(&mut d, t0, 0, &starved), [(1_500, Change::Began)]);
+    }
+
+    #[test]
+    fn our_own_cpu_is_read_from_proc() {
+        let mut cpu = ProcessCpu::new(std::process::id());
+        let t0 = Instant::now();
+        assert_eq!(
+            cpu.read(t0),
+            None,
+            "the first reading has nothing to compare"
+        );
+        // Burn about 300 ms of CPU.
+        let mut x = 0u64;
+        while t0.elapsed() < Duration::from_millis(300) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let used = cpu.read(Instant::now()).expect("a second reading");
+        assert!(used > 50.0, "{used:.0}%");
+        assert_eq!(ProcessCpu::new(u32::MAX).read(t0), None);
+    }
+}

@@ -1,0 +1,68 @@
+//! End to end: an exception in the users' code can't hide. It is shown while the
+//! run goes, at the template's file and line, once; counted everywhere; and a
+//! run that made no request because of it fails.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const TYPO: &str = "from locust import TaskSet, task\n\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        self.clinet.get(\"/\")\n\n{{.Users}}\n";
+
+#[test]
+fn a_typo_in_a_task_is_shown_live_at_the_template_line_and_fails_the_run() {
+    let shop = Shop::start();
+    let files = LoadFiles::new(&phase(60, 3, 100, &[("A", 1, 100, 100)]), TYPO);
+    let report = files.path("report");
+    let started = Instant::now();
+    let mut child = loadgen(&tag("typo"))
+        .arg("run")
+        .arg("--config_file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run_time", "6s", "--report"])
+        .arg(&report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loadgen");
+    let mut lines: Vec<(Duration, String)> = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        lines.push((started.elapsed(), line.unwrap_or_default()));
+    }
+    let status = child.wait().unwrap();
+    let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+
+    // Shown while the run went, seconds before its end, and only once.
+    let shown: Vec<&(Duration, String)> = lines
+        .iter()
+        .filter(|(_, l)| l.contains("error in the users' code: AttributeError"))
+        .collect();
+    assert_eq!(shown.len(), 1, "{all}");
+    assert!(
+        shown[0].0 < Duration::from_secs(5),
+        "shown only at {:?}: {all}",
+        shown[0].0
+    );
+    // At the template's own line 7, not the generated file's.
+    let template = files.path("locustfile.loadgen.tmpl");
+    assert!(
+        all.contains(&format!("File \"{}\", line 7", template.display())),
+        "{all}"
+    );
+    // Counted live, and no request at all fails the run.
+    assert!(all.contains("errors in the users' code"), "{all}");
+    assert_eq!(status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("the run made no request: the users' code raised"),
+        "{all}"
+    );
+    assert_eq!(shop.total_requests(), 0);
+    let summary = json(&report.join("summary.json"));
+    assert!(
+        summary["phases"][0]["errors_count"].as_u64().unwrap() > 10,
+        "{summary}"
+    );
+}
