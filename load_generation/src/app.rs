@@ -22,6 +22,7 @@ use crate::report::{self, Summary};
 use crate::runner::group::{GroupSpec, STOP_DRAIN};
 use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::wait_for_host::wait_for_host;
+use crate::runner::worker::Ended;
 use crate::runner::{self, unix_now, Inputs, Observer, Outcome, RunOptions};
 use crate::verdict::{self, Verdict};
 use crate::{control, reload};
@@ -225,14 +226,33 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
     eprintln!("loadgen: worker connecting to the Locust master at {master_host}:{master_port}");
     let mut shutdown = Shutdown::install(Emergency::default())?;
-    runner::worker::serve(
-        &locust.python,
-        &workspace.harness_path(),
-        &setup_path,
-        &mut shutdown,
-    )
-    .await
+    // While the master can't be reached (not up yet, restarting), try again,
+    // waiting longer each time, as Locust's own worker does; say so meanwhile.
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let ended = runner::worker::serve(
+            &locust.python,
+            &workspace.harness_path(),
+            &setup_path,
+            &mut shutdown,
+        )
+        .await?;
+        match ended {
+            Ended::Stopped | Ended::Signal => return Ok(true),
+            Ended::Unreachable(why) => {
+                eprintln!("loadgen: {why}; trying again in {}", short(backoff));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.requested() => return Ok(true),
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
 }
+
+/// The longest a worker waits between two tries to reach its master.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The target from --host / PL_HOST, else the hipster shop's FRONTEND_ADDR.
 fn target_host(given: Option<&str>) -> Result<String> {

@@ -184,6 +184,9 @@ class Harness:
             # Report to the master more often than Locust's 3 s, for per-phase stats.
             locust.runners.WORKER_REPORT_INTERVAL = self.interval
             master = f"{self.role['master_host']}:{self.role['master_port']}"
+            # Give up after two tries (~10 s) instead of Locust's silent 5 minutes:
+            # `loadgen worker` retries with backoff and says so meanwhile.
+            locust.runners.CONNECT_RETRY_COUNT = 1
             try:
                 self.runner = self.env.create_worker_runner(
                     self.role["master_host"], int(self.role["master_port"])

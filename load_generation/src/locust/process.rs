@@ -141,6 +141,12 @@ impl Harness {
         self.kill();
     }
 
+    /// Waits (briefly) for the killed or exiting process, so no zombie is left
+    /// for init to collect (loadgen may itself be PID 1 in a container).
+    pub async fn reap(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.child.wait()).await;
+    }
+
     /// Kills the harness's process group at once.
     pub fn kill(&mut self) {
         if self.pid > 0 {

@@ -275,6 +275,13 @@ impl LocustGroup {
         }
     }
 
+    /// Waits for every killed process, so none is left a zombie.
+    pub async fn reap(&mut self) {
+        for h in &mut self.harnesses {
+            h.reap().await;
+        }
+    }
+
     /// The process ids, for the emergency stop on a second signal.
     pub fn pids(&self) -> Vec<u32> {
         self.harnesses.iter().map(|h| h.pid).collect()

@@ -690,6 +690,7 @@ impl Run {
             self.collect_last_sample(rx, stop_at).await;
         }
         self.group.kill();
+        self.group.reap().await;
         let end_at = match (&end, self.deadline) {
             (End::RunTime, Some(d)) => d,
             _ => stop_at,

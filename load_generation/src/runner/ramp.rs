@@ -10,33 +10,41 @@
 
 use std::time::Duration;
 
-use crate::plan::{apportion, Counts};
+use crate::plan::Counts;
 
 /// A move from `from` to `to` counts, started at some instant.
 #[derive(Debug, Clone)]
 pub struct Ramp {
     from: Counts,
     to: Counts,
+    /// Which type each spawn goes to, in order, and each stop comes from.
+    spawns: Vec<usize>,
+    stops: Vec<usize>,
     steps: u64,
     rate: f64,
 }
 
 impl Ramp {
     pub fn new(from: Counts, to: Counts, hatch_rate: u32) -> Ramp {
-        let spawns: u64 = from
+        let ups: Vec<u64> = from
             .iter()
             .zip(&to)
             .map(|(f, t)| u64::from(t.saturating_sub(*f)))
-            .sum();
-        let stops: u64 = from
+            .collect();
+        let downs: Vec<u64> = from
             .iter()
             .zip(&to)
             .map(|(f, t)| u64::from(f.saturating_sub(*t)))
-            .sum();
+            .collect();
+        let spawns = order(&ups);
+        let stops = order(&downs);
+        let steps = spawns.len().max(stops.len()) as u64;
         Ramp {
             from,
             to,
-            steps: spawns.max(stops),
+            spawns,
+            stops,
+            steps,
             rate: f64::from(hatch_rate.max(1)),
         }
     }
@@ -55,31 +63,50 @@ impl Ramp {
         if done == self.steps {
             return self.to.clone();
         }
-        let ups: Vec<u64> = self
-            .from
-            .iter()
-            .zip(&self.to)
-            .map(|(f, t)| u64::from(t.saturating_sub(*f)))
-            .collect();
-        let downs: Vec<u64> = self
-            .from
-            .iter()
-            .zip(&self.to)
-            .map(|(f, t)| u64::from(f.saturating_sub(*t)))
-            .collect();
-        // The spawns and stops made so far, each spread over the types in proportion.
-        let spawned = apportion(done * ups.iter().sum::<u64>() / self.steps, &ups);
-        let stopped = apportion(done * downs.iter().sum::<u64>() / self.steps, &downs);
-        self.from
-            .iter()
-            .zip(spawned.iter().zip(&stopped))
-            .map(|(f, (s, x))| (u64::from(*f) + s - x) as u32)
-            .collect()
+        // The spawns and stops made so far, each the same fraction of its total.
+        let spawned = (done * self.spawns.len() as u64 / self.steps) as usize;
+        let stopped = (done * self.stops.len() as u64 / self.steps) as usize;
+        let mut counts = self.from.clone();
+        for &i in &self.spawns[..spawned] {
+            counts[i] += 1;
+        }
+        for &i in &self.stops[..stopped] {
+            counts[i] -= 1;
+        }
+        counts
     }
 
     pub fn target(&self) -> &Counts {
         &self.to
     }
+}
+
+/// The order in which `units[i]` units of each type are handed out: each next
+/// unit goes to the type furthest behind its proportional share (ties to the
+/// earlier type). Any prefix is then as close to proportional as a whole
+/// number of units allows, and since a prefix only ever grows, no type's count
+/// ever moves back: largest-remainder rounding of each prefix on its own can
+/// take a unit from one type to give it to another, killing a user mid-ramp.
+fn order(units: &[u64]) -> Vec<usize> {
+    let total: u64 = units.iter().sum();
+    let mut given = vec![0u64; units.len()];
+    let mut order = Vec::with_capacity(total as usize);
+    for k in 1..=total {
+        // Deficit of type i after k units: units[i] * k / total - given[i],
+        // compared without division: units[i] * k - given[i] * total.
+        let next = (0..units.len())
+            .filter(|&i| given[i] < units[i])
+            .max_by(|&a, &b| {
+                let deficit = |i: usize| {
+                    i128::from(units[i]) * i128::from(k) - i128::from(given[i]) * i128::from(total)
+                };
+                deficit(a).cmp(&deficit(b)).then(b.cmp(&a))
+            });
+        let Some(i) = next else { break };
+        given[i] += 1;
+        order.push(i);
+    }
+    order
 }
 
 #[cfg(test)]
@@ -129,5 +156,36 @@ mod tests {
         let r = Ramp::new(vec![5, 5], vec![5, 5], 1);
         assert_eq!(r.at(Duration::ZERO), vec![5, 5]);
         assert_eq!(r.duration(), Duration::ZERO);
+    }
+
+    proptest::proptest! {
+        /// Every type moves straight towards its target, never back (no user
+        /// is stopped to be started again), and the total stays between the
+        /// old and the new totals, whatever the counts and however many types.
+        #[test]
+        fn every_type_moves_monotonically_towards_its_target(
+            pairs in proptest::collection::vec((0u32..400, 0u32..400), 1..7),
+            rate in 1u32..200,
+        ) {
+            let from: Counts = pairs.iter().map(|p| p.0).collect();
+            let to: Counts = pairs.iter().map(|p| p.1).collect();
+            let ramp = Ramp::new(from.clone(), to.clone(), rate);
+            let (low, high) = (total(&from).min(total(&to)), total(&from).max(total(&to)));
+            let mut last = from.clone();
+            let steps = (ramp.duration().as_secs_f64() * f64::from(rate)).round() as u64;
+            for step in 0..=steps + 1 {
+                let now = ramp.at(Duration::from_secs_f64(step as f64 / f64::from(rate)));
+                for i in 0..now.len() {
+                    if to[i] >= from[i] {
+                        proptest::prop_assert!(now[i] >= last[i] && now[i] <= to[i], "type {} went {} -> {} (target {})", i, last[i], now[i], to[i]);
+                    } else {
+                        proptest::prop_assert!(now[i] <= last[i] && now[i] >= to[i], "type {} went {} -> {} (target {})", i, last[i], now[i], to[i]);
+                    }
+                }
+                proptest::prop_assert!((low..=high).contains(&total(&now)), "total {} outside {}..={}", total(&now), low, high);
+                last = now;
+            }
+            proptest::prop_assert_eq!(last, to);
+        }
     }
 }

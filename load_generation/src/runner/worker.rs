@@ -14,32 +14,70 @@ use crate::locust::protocol::Event;
 /// How long a stopping worker's harness gets before it is killed.
 const STOP_GRACE: Duration = Duration::from_millis(1500);
 
-/// Runs the harness set up by `setup` until it ends or a signal stops it.
-/// Returns whether it ended by itself (false when stopped by a signal).
+/// How a worker's harness ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Its master stopped the run (or went away after it had connected).
+    Stopped,
+    /// A signal stopped it.
+    Signal,
+    /// The master could not be reached: worth trying again.
+    Unreachable(String),
+}
+
+/// Runs the harness set up by `setup` until it ends or a signal stops it. A
+/// harness that dies, or can't load the locustfile, is an error.
 pub async fn serve(
     python: &Path,
     harness: &Path,
     setup: &Path,
     shutdown: &mut Shutdown,
-) -> Result<bool> {
+) -> Result<Ended> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let id = ProcessId {
         generation: 0,
         index: 0,
     };
     let mut harness = Harness::spawn(id, python, harness, setup, tx)?;
+    let mut stopped = false;
+    let mut last_words: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             output = rx.recv() => match output {
-                Some(Output::Event(_, Event::Fatal { message, .. })) => bail!("{message}"),
+                Some(Output::Event(_, Event::Fatal { message, kind, .. })) if kind == "master" => {
+                    harness.reap().await;
+                    return Ok(Ended::Unreachable(message));
+                }
+                Some(Output::Event(_, Event::Fatal { message, .. })) => {
+                    harness.reap().await;
+                    bail!("{message}");
+                }
                 Some(Output::Event(_, Event::Ready { .. })) => eprintln!("loadgen: worker ready"),
-                Some(Output::Stderr(_, line)) if is_important(&line) => eprintln!("locust: {line}"),
-                Some(Output::Exited(_)) | None => return Ok(true),
+                Some(Output::Event(_, Event::Stopped { .. })) => stopped = true,
+                Some(Output::Stderr(_, line)) => {
+                    if is_important(&line) {
+                        eprintln!("locust: {line}");
+                    }
+                    last_words.push(line);
+                    if last_words.len() > 10 {
+                        last_words.remove(0);
+                    }
+                }
+                Some(Output::Exited(_)) | None => {
+                    harness.reap().await;
+                    if stopped {
+                        return Ok(Ended::Stopped);
+                    }
+                    // Died without a word (killed, out of memory): an error, so
+                    // that Kubernetes restarts the pod rather than think it done.
+                    let tail = if last_words.is_empty() { "no output".to_string() } else { last_words.join("\n    ") };
+                    bail!("the Locust worker exited unexpectedly; its last output:\n    {tail}");
+                }
                 Some(_) => {}
             },
             _ = shutdown.requested() => {
                 harness.stop(STOP_GRACE).await;
-                return Ok(false);
+                return Ok(Ended::Signal);
             }
         }
     }
