@@ -1,0 +1,267 @@
+//! The summary's samples made ready for charts: intervals folded, turned into
+//! chart lines and phase bands, and the tooltip script's data.
+
+use std::fmt::Write as _;
+
+use super::chart::{color, Band, Chart, Line};
+use super::{occurrence, short};
+use crate::fmt::finite;
+use crate::report::summary::Summary;
+use crate::stats::TimePoint;
+
+/// One sample interval, made ready for charts: a sample taken right after the
+/// previous one (the last one of a run, flushed at stop) is folded into it, so
+/// that a few requests over a millisecond don't show as a spike.
+#[derive(Debug, Clone)]
+pub(super) struct Point {
+    t: f64,
+    /// Seconds since the previous point.
+    dt: f64,
+    phase: usize,
+    loop_number: u64,
+    actual: Vec<u32>,
+    target: Vec<u32>,
+    requests: f64,
+    failures: f64,
+    p50: u64,
+    p95: u64,
+    p99: u64,
+}
+
+impl Point {
+    fn per_s(&self, n: f64) -> f64 {
+        if self.dt > 0.0 {
+            n / self.dt
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Intervals shorter than this are folded into the previous one.
+const MIN_INTERVAL_S: f64 = 0.05;
+
+pub(super) fn points(series: &[TimePoint]) -> Vec<Point> {
+    let mut out: Vec<Point> = Vec::with_capacity(series.len());
+    let mut previous_t = 0.0;
+    for s in series {
+        let t = finite(s.t).max(previous_t);
+        let dt = t - previous_t;
+        previous_t = t;
+        // stats.rs computes rates over at least 1 ms.
+        let counted = dt.max(1e-3);
+        let requests = finite(s.requests_per_s).max(0.0) * counted;
+        let failures = finite(s.failures_per_s).max(0.0) * counted;
+        match out.last_mut() {
+            Some(last) if dt < MIN_INTERVAL_S => {
+                if requests > last.requests {
+                    (last.p50, last.p95, last.p99) = (s.p50_ms, s.p95_ms, s.p99_ms);
+                }
+                last.t = t;
+                last.dt += dt;
+                last.requests += requests;
+                last.failures += failures;
+                last.actual = s.actual_users.clone();
+            }
+            _ => out.push(Point {
+                t,
+                dt: counted,
+                phase: s.phase_index + 1,
+                loop_number: s.loop_index + 1,
+                actual: s.actual_users.clone(),
+                target: s.target_users.clone(),
+                requests,
+                failures,
+                p50: s.p50_ms,
+                p95: s.p95_ms,
+                p99: s.p99_ms,
+            }),
+        }
+    }
+    out
+}
+
+/// The end of the time axis: the run's length, or its last occurrence or
+/// sample if later (never 0).
+pub(super) fn t_max(s: &Summary, pts: &[Point]) -> f64 {
+    let t_max = [
+        finite(s.duration_s),
+        s.phases.last().map_or(0.0, |p| finite(p.end_s)),
+        pts.last().map_or(0.0, |p| p.t),
+    ]
+    .into_iter()
+    .fold(0.0, f64::max);
+    if t_max > 0.0 {
+        t_max
+    } else {
+        1.0
+    }
+}
+
+/// The phase occurrences as the charts' background bands.
+pub(super) fn bands(s: &Summary) -> Vec<Band> {
+    s.phases
+        .iter()
+        .map(|p| Band {
+            start_s: finite(p.start_s),
+            end_s: finite(p.end_s),
+            label: occurrence(p),
+            short_label: format!("{}.{}", p.phase, p.loop_number),
+        })
+        .collect()
+}
+
+/// The three charts: users (actual and target per type), requests and
+/// failures per second, and latency percentiles.
+pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
+    let users = s
+        .user_types
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            // The run starts with no users.
+            let start = pts.first().filter(|p| p.t > 0.0).map(|_| (0.0, 0.0));
+            let actual = Line {
+                label: short(c).to_string(),
+                color: color(i),
+                dashed: false,
+                runs: vec![start
+                    .into_iter()
+                    .chain(
+                        pts.iter()
+                            .map(|p| (p.t, f64::from(p.actual.get(i).copied().unwrap_or(0)))),
+                    )
+                    .collect()],
+            };
+            let target = Line {
+                label: String::new(),
+                color: color(i),
+                dashed: true,
+                runs: vec![s
+                    .phases
+                    .iter()
+                    .flat_map(|p| {
+                        let v = f64::from(p.target_users.get(c).copied().unwrap_or(0));
+                        [(finite(p.start_s), v), (finite(p.end_s), v)]
+                    })
+                    .collect()],
+            };
+            [actual, target]
+        })
+        .collect();
+    let rate = |label: &str, color: &'static str, f: fn(&Point) -> f64| Line {
+        label: label.to_string(),
+        color,
+        dashed: false,
+        runs: vec![pts.iter().map(|p| (p.t, f(p))).collect()],
+    };
+    // Latency is undefined where an interval had no requests: leave a gap.
+    let latency = |label: &str, color: &'static str, f: fn(&Point) -> u64| {
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for p in pts {
+            if p.requests > 0.0 {
+                runs.last_mut().unwrap().push((p.t, f(p) as f64));
+            } else if !runs.last().unwrap().is_empty() {
+                runs.push(Vec::new());
+            }
+        }
+        Line {
+            label: label.to_string(),
+            color,
+            dashed: false,
+            runs,
+        }
+    };
+    [
+        Chart {
+            title: "Users",
+            kind: "users",
+            lines: users,
+            key: "<span class=\"key\"><svg width=\"26\" height=\"8\"><line x1=\"0\" y1=\"4\" x2=\"26\" y2=\"4\" stroke=\"#52606d\" stroke-width=\"2\"/></svg>actual</span>\
+                  <span class=\"key\"><svg width=\"26\" height=\"8\"><line x1=\"0\" y1=\"4\" x2=\"26\" y2=\"4\" stroke=\"#52606d\" stroke-width=\"1.6\" stroke-dasharray=\"5 3\"/></svg>target</span>",
+        },
+        Chart {
+            title: "Requests and failures per second",
+            kind: "rate",
+            lines: vec![
+                rate("requests/s", "#4e79a7", |p| p.per_s(p.requests)),
+                rate("failures/s", "#e15759", |p| p.per_s(p.failures)),
+            ],
+            key: "",
+        },
+        Chart {
+            title: "Response time per sample interval (ms)",
+            kind: "latency",
+            lines: vec![
+                latency("p50", "#59a14f", |p| p.p50),
+                latency("p95", "#f28e2b", |p| p.p95),
+                latency("p99", "#e15759", |p| p.p99),
+            ],
+            key: "",
+        },
+    ]
+}
+
+/// The samples for the tooltip script, as JSON in a non-executed script element.
+/// JSON can't close the element: every `<` is written as `\u003c`.
+pub(super) fn tooltip_data(out: &mut String, s: &Summary) {
+    let pts = points(&s.series);
+    let stride = pts.len().div_ceil(3000).max(1);
+    let rows: Vec<serde_json::Value> = pts
+        .iter()
+        .step_by(stride)
+        .map(|p| {
+            serde_json::json!([
+                round(p.t, 2),
+                p.phase,
+                p.loop_number,
+                p.actual,
+                p.target,
+                round(p.per_s(p.requests), 1),
+                round(p.per_s(p.failures), 1),
+                p.p50,
+                p.p95,
+                p.p99
+            ])
+        })
+        .collect();
+    let types: Vec<&str> = s.user_types.iter().map(|c| short(c)).collect();
+    let json = serde_json::json!({ "types": types, "points": rows }).to_string();
+    let _ = writeln!(
+        out,
+        "<script type=\"application/json\" id=\"series\">{}</script>",
+        json.replace('<', "\\u003c")
+            .replace('>', "\\u003e")
+            .replace('&', "\\u0026")
+    );
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let k = 10f64.powi(digits);
+    (finite(v) * k).round() / k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stop_sample_right_after_the_last_is_folded_in() {
+        let point = |t: f64, requests_per_s: f64| TimePoint {
+            t,
+            phase_index: 0,
+            loop_index: 0,
+            target_users: vec![1],
+            actual_users: vec![1],
+            requests_per_s,
+            failures_per_s: 0.0,
+            p50_ms: 1,
+            p95_ms: 1,
+            p99_ms: 1,
+        };
+        // 50 requests over 0.5 s, then 5 in the last millisecond.
+        let pts = points(&[point(0.5, 100.0), point(0.5, 5000.0)]);
+        assert_eq!(pts.len(), 1);
+        assert!((pts[0].per_s(pts[0].requests) - 110.0).abs() < 1.0);
+    }
+}
