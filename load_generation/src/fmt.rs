@@ -1,4 +1,10 @@
-//! Numbers and durations as loadgen shows them to people.
+//! Numbers and durations as loadgen shows them to people: the live status
+//! line, the end-of-run table, the HTML report and messages all format through
+//! here, so a count or a duration reads the same everywhere.
+//!
+//! Two duration styles on purpose: [`short`] (`1m05s`) for the status line,
+//! whose width should not jump, and [`duration`] (`1m 40s`, `0.4s`) for
+//! reports and messages. Counts get thousands separators ([`int`], [`dec`]).
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 pub use crate::fmt::short;
+use crate::fmt::{dec, int};
 use crate::locust::protocol::Sample;
 use crate::runner::{Observer, Status};
 use crate::stats::Histogram;
@@ -63,16 +64,16 @@ impl Progress {
             .map(|(i, name)| format!("{name} {}/{}", status.actual[i], status.targets[i]))
             .collect();
         let mut line = format!(
-            "phase {} (loop {}) · {} left in phase · {run} | users {} | {:.1} req/s · {} failures ({} now) · p50 {} ms · p95 {} ms",
+            "phase {} (loop {}) · {} left in phase · {run} | users {} | {} req/s · {} failures ({} now) · p50 {} ms · p95 {} ms",
             label(phase, status.plan.phases.len()),
             status.slot.loop_index + 1,
             short(phase_left),
             if users.is_empty() { "none".to_string() } else { users.join(", ") },
-            rps,
-            self.failures,
-            failures_now,
-            interval.percentile(0.5),
-            interval.percentile(0.95),
+            dec(rps, 1),
+            int(self.failures),
+            int(failures_now),
+            int(interval.percentile(0.5)),
+            int(interval.percentile(0.95)),
         );
         if status.paused {
             line.push_str(" · PAUSED");

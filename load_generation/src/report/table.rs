@@ -4,6 +4,7 @@
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use super::summary::Summary;
+use crate::fmt::{dec, duration, int};
 use crate::stats::Figures;
 
 /// The end-of-run table, as text.
@@ -46,7 +47,7 @@ pub fn render(summary: &Summary) -> String {
         let mut row = vec![
             Cell::new(phase),
             Cell::new(p.loop_number),
-            Cell::new(format!("{:.0}-{:.0}s", p.start_s, p.end_s)),
+            Cell::new(format!("{}-{}s", dec(p.start_s, 0), dec(p.end_s, 0))),
         ];
         row.extend(figures(&p.total));
         row.push(Cell::new(users(p)));
@@ -55,7 +56,7 @@ pub fn render(summary: &Summary) -> String {
     let mut row = vec![
         Cell::new("all"),
         Cell::new(""),
-        Cell::new(format!("{:.0}s", summary.duration_s)),
+        Cell::new(duration(summary.duration_s)),
     ];
     row.extend(figures(&summary.total.total));
     // The whole run's users: each type's peak target in the phases that ran.
@@ -136,11 +137,11 @@ fn right_align(table: &mut Table, columns: std::ops::Range<usize>) {
 
 fn figures(f: &Figures) -> Vec<Cell> {
     vec![
-        Cell::new(f.requests),
-        Cell::new(f.failures),
-        Cell::new(format!("{:.1}", f.requests_per_s)),
-        Cell::new(f.p50_ms),
-        Cell::new(f.p95_ms),
-        Cell::new(f.p99_ms),
+        Cell::new(int(f.requests)),
+        Cell::new(int(f.failures)),
+        Cell::new(dec(f.requests_per_s, 1)),
+        Cell::new(int(f.p50_ms)),
+        Cell::new(int(f.p95_ms)),
+        Cell::new(int(f.p99_ms)),
     ]
 }

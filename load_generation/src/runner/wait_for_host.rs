@@ -67,7 +67,7 @@ pub async fn wait_for_host(url: &str, limit: Duration) -> Result<()> {
                 if start.elapsed() >= limit {
                     bail!(
                         "{url} did not answer within {} ({why}); check that the target is running and reachable from here, or raise --wait-for-host",
-                        humantime::format_duration(limit)
+                        crate::fmt::duration(limit.as_secs_f64())
                     );
                 }
                 if last_report.elapsed() >= Duration::from_secs(10) || last_report == start {
