@@ -1,0 +1,327 @@
+use super::*;
+
+/// A shop without latency on an ephemeral port; dropping the returned
+/// sender stops it.
+async fn start() -> (String, DemoShop, tokio::sync::oneshot::Sender<()>) {
+    let shop = DemoShop::new(ShopOptions { latency_ms: 0..=0 });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(shop.clone().serve(listener, async {
+        let _ = stopped.await;
+    }));
+    (base, shop, stop)
+}
+
+fn set_cookie(response: &reqwest::Response) -> Option<String> {
+    let value = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
+    let pair = value.split(';').next()?;
+    let (name, id) = pair.split_once('=')?;
+    assert_eq!(name, SESSION_COOKIE);
+    Some(id.to_owned())
+}
+
+fn cookie(id: &str) -> String {
+    format!("{SESSION_COOKIE}={id}")
+}
+
+#[test]
+fn sessions_are_bounded_by_idle_time_and_count() {
+    let start = Instant::now();
+    let mut sessions = Sessions {
+        by_id: HashMap::new(),
+        created: 0,
+        last_sweep: start,
+    };
+    for i in 0..20u64 {
+        let seen = start + Duration::from_secs(i);
+        sessions
+            .by_id
+            .insert(i.to_string().into(), Session::new(seen));
+    }
+    // The oldest tenth (plus ties at the cutoff) goes at once.
+    sessions.evict_oldest_tenth();
+    assert_eq!(sessions.by_id.len(), 17);
+    assert!(!sessions.by_id.contains_key("2") && sessions.by_id.contains_key("3"));
+
+    // Sessions idle past the limit are swept, at most once per interval.
+    let later = start + SESSION_IDLE_LIMIT + Duration::from_secs(10);
+    sessions.sweep_idle(start + Duration::from_secs(1));
+    assert_eq!(sessions.by_id.len(), 17, "too early to sweep");
+    sessions.sweep_idle(later);
+    assert_eq!(sessions.by_id.len(), 9, "seen at 11..=19 s are kept");
+}
+
+#[tokio::test]
+async fn session_cookie_is_set_once_and_reused() {
+    let (base, shop, _stop) = start().await;
+    let client = reqwest::Client::new();
+
+    let first = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let id = set_cookie(&first).expect("first visit sets a session cookie");
+    assert_eq!(id.len(), 32);
+
+    for path in ["/", "/cart", "/product/OLJCESPC7Z"] {
+        let again = client
+            .get(format!("{base}{path}"))
+            .header(header::COOKIE, format!("other=1; {}", cookie(&id)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 200);
+        assert_eq!(set_cookie(&again), None, "known session keeps its cookie");
+    }
+
+    let stranger = client
+        .get(format!("{base}/"))
+        .header(header::COOKIE, cookie("not-a-session"))
+        .send()
+        .await
+        .unwrap();
+    let new_id = set_cookie(&stranger).expect("unknown session id is replaced");
+    assert_ne!(new_id, id);
+
+    let counters = shop.counters();
+    assert_eq!(counters.sessions_created, 2);
+    assert_eq!(counters.sessions_active, 2);
+    assert_eq!(counters.total_requests, 5);
+}
+
+#[tokio::test]
+async fn cart_add_view_and_checkout() {
+    let (base, _shop, _stop) = start().await;
+    let client = reqwest::Client::new();
+    let id = set_cookie(&client.get(format!("{base}/")).send().await.unwrap()).unwrap();
+    let post = |path: &str, body: &str| {
+        client
+            .post(format!("{base}{path}"))
+            .header(header::COOKIE, cookie(&id))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+    };
+    let get = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .header(header::COOKIE, cookie(&id))
+            .send()
+    };
+
+    let empty = get("/cart").await.unwrap().text().await.unwrap();
+    assert!(empty.contains("empty"), "{empty}");
+
+    assert_eq!(
+        post("/cart", "product_id=66VCHSJNUP&quantity=3")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        post("/setCurrency", "currency_code=EUR")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let cart = get("/cart").await.unwrap().text().await.unwrap();
+    assert!(cart.contains("Vintage Camera Lens &times; 3"), "{cart}");
+    assert!(cart.contains("EUR"), "{cart}");
+
+    let form = "email=someone%40example.com&street_address=1600+Amphitheatre+Parkway&zip_code=94043\
+                &city=Mountain+View&state=CA&country=United+States&credit_card_number=4432-8015-6152-0454\
+                &credit_card_expiration_month=1&credit_card_expiration_year=2039&credit_card_cvv=672";
+    let order = post("/cart/checkout", form).await.unwrap();
+    assert_eq!(order.status(), 200);
+    assert!(order.text().await.unwrap().contains("1 item(s)"));
+    let after = get("/cart").await.unwrap().text().await.unwrap();
+    assert!(
+        after.contains("empty"),
+        "checkout empties the cart: {after}"
+    );
+    // Checking out an empty cart is fine too.
+    assert_eq!(post("/cart/checkout", form).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn unknown_product_and_bad_forms_are_rejected() {
+    let (base, _shop, _stop) = start().await;
+    let client = reqwest::Client::new();
+    let status = |response: reqwest::Response| response.status().as_u16();
+    let form = |path: &str, body: &'static str| {
+        client
+            .post(format!("{base}{path}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+
+    assert_eq!(
+        status(
+            client
+                .get(format!("{base}/product/NOPE"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        404
+    );
+    assert_eq!(
+        status(client.get(format!("{base}/nowhere")).send().await.unwrap()),
+        404
+    );
+    assert_eq!(
+        status(form("/cart", "product_id=NOPE&quantity=1").await.unwrap()),
+        404
+    );
+    assert_eq!(status(form("/cart", "quantity=1").await.unwrap()), 400);
+    assert_eq!(
+        status(
+            form("/cart", "product_id=66VCHSJNUP&quantity=abc")
+                .await
+                .unwrap()
+        ),
+        400
+    );
+    assert_eq!(
+        status(
+            form("/cart", "product_id=66VCHSJNUP&quantity=0")
+                .await
+                .unwrap()
+        ),
+        400
+    );
+    assert_eq!(
+        status(form("/setCurrency", "currency_code=XYZ").await.unwrap()),
+        400
+    );
+    assert_eq!(
+        status(form("/cart/checkout", "email=a%40b.c").await.unwrap()),
+        400
+    );
+}
+
+#[tokio::test]
+async fn request_log_records_user_types_and_route_patterns() {
+    let (base, _shop, _stop) = start().await;
+    let client = reqwest::Client::new();
+    client
+        .get(format!("{base}/product/L9ECAV7KIM"))
+        .header("X-User-Type", "Weekend")
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{base}/product/NOPE"))
+        .send()
+        .await
+        .unwrap();
+    client.get(format!("{base}/nowhere")).send().await.unwrap();
+    // Bookkeeping routes are not logged.
+    let health = client
+        .get(format!("{base}/_shop/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
+    client
+        .get(format!("{base}/_shop/counters"))
+        .send()
+        .await
+        .unwrap();
+
+    let page: RequestPage = client
+        .get(format!("{base}/_shop/requests?since=0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page.next, 3);
+    let summary: Vec<_> = page
+        .requests
+        .iter()
+        .map(|r| {
+            (
+                r.user_type.as_deref(),
+                r.method.as_str(),
+                r.route.as_str(),
+                r.status,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Some("Weekend"), "GET", "/product/{id}", 200),
+            (None, "GET", "/product/{id}", 404),
+            (None, "GET", UNMATCHED_ROUTE, 404),
+        ]
+    );
+    assert!(page.requests.windows(2).all(|w| w[0].t <= w[1].t));
+    assert_eq!(page.requests[0].session.len(), 32);
+
+    let counters: ShopCounters = client
+        .get(format!("{base}/_shop/counters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counters.total_requests, 3);
+    assert_eq!(counters.routes["GET /product/{id}"], 2);
+    assert_eq!(counters.statuses[&404], 2);
+}
+
+#[tokio::test]
+async fn request_log_pages_with_since() {
+    let (base, _shop, _stop) = start().await;
+    let client = reqwest::Client::new();
+    let poll = |since: u64, limit: Option<u64>| {
+        let mut url = format!("{base}/_shop/requests?since={since}");
+        if let Some(limit) = limit {
+            url += &format!("&limit={limit}");
+        }
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<RequestPage>()
+                .await
+                .unwrap()
+        }
+    };
+
+    let empty = poll(0, None).await;
+    assert_eq!((empty.next, empty.requests.len()), (0, 0));
+
+    for _ in 0..3 {
+        client.get(format!("{base}/cart")).send().await.unwrap();
+    }
+    let first = poll(0, Some(2)).await;
+    assert_eq!((first.next, first.requests.len()), (2, 2));
+    let rest = poll(first.next, None).await;
+    assert_eq!((rest.next, rest.requests.len()), (3, 1));
+
+    client.get(format!("{base}/")).send().await.unwrap();
+    let newer = poll(rest.next, None).await;
+    assert_eq!(newer.next, 4);
+    assert_eq!(newer.requests[0].route, "/");
+    let nothing_new = poll(newer.next, None).await;
+    assert_eq!((nothing_new.next, nothing_new.requests.len()), (4, 0));
+    // Polling past the end returns nothing and keeps the caller's index.
+    assert_eq!(poll(10, None).await.next, 10);
+
+    let bad = client
+        .get(format!("{base}/_shop/requests?since=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
