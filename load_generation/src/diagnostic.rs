@@ -4,6 +4,28 @@
 //! [`Diagnostic`] that names the file, the line and the column, says what was expected
 //! and, where we know, how to fix it. They are collected, not thrown, so a user sees
 //! every mistake of a file at once instead of fixing them one run at a time.
+//!
+//! # Why not miette's renderer
+//!
+//! miette is a dependency, but only to read positions out of prost-reflect's
+//! parse errors (`config::syntax_error`); the rendering here is our own, on
+//! purpose, after weighing `miette::GraphicalReportHandler`:
+//! - **Bounded output.** A hostile config can be one line of megabytes with
+//!   thousands of errors on it (`tests/hostile_input.rs`,
+//!   `huge_one_line_config_with_many_errors_stays_linear`). We keep only
+//!   [`SHOWN_LINE_CHARS`] around the caret ([`excerpt`]) and print at most
+//!   `MAX_SHOWN` diagnostics. miette renders the span's whole line from the
+//!   source it is given, so we would cut the excerpt ourselves anyway and hand
+//!   miette a copy per diagnostic: the hard part stays here, plus an adapter.
+//! - **The compiler form first.** Each diagnostic starts with
+//!   `file:line:column: error: message` on one line, which editors, CI log
+//!   viewers and `grep` understand and the tests match on. miette's graphical
+//!   form puts the location inside box drawing (`╭─[file:line:col]`), and its
+//!   look depends on terminal detection (colour, Unicode), which we don't want
+//!   in Kubernetes or CI logs.
+//! - **Columns in characters, tabs kept**, so the caret lines up under the
+//!   character the column names; miette expands tabs to a width of its own.
+//! The whole renderer is the two `Display` impls below (about 60 lines).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
