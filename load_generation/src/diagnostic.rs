@@ -25,6 +25,7 @@
 //!   in Kubernetes or CI logs.
 //! - **Columns in characters, tabs kept**, so the caret lines up under the
 //!   character the column names; miette expands tabs to a width of its own.
+//!
 //! The whole renderer is the two `Display` impls below (about 60 lines).
 
 use std::fmt;
