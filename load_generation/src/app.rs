@@ -41,6 +41,10 @@ pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
 pub fn check(args: &ConfigArgs) -> Result<()> {
     let load = Load::open(args)?;
     print!("{}", load.overview());
+    if let Some(mapping) = load.template.mapping_overview() {
+        println!("{}:", load.template.source.path.display());
+        print!("{mapping}");
+    }
     println!(
         "OK: {} and {} are valid.",
         load.config.source.path.display(),
@@ -218,6 +222,9 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
         locustfile: workspace.locustfile_path(),
         host: args.host.clone(),
         user_classes: load.plan.user_classes(),
+        class_names: workspace.locustfile.class_names.clone(),
+        base_dir: workspace.locustfile.base_dir(),
+        locust_args: args.engine.locust_args.clone(),
         sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
         stop_drain: STOP_DRAIN.as_secs_f64(),
     };
@@ -365,6 +372,7 @@ async fn execute(
         workdir: workspace.dir.path().to_path_buf(),
         host,
         user_classes: load.plan.user_classes(),
+        locust_args: engine.locust_args.clone(),
         local_workers: engine.workers,
         remote_workers: engine.expect_workers,
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),

@@ -157,8 +157,32 @@ pub struct ConfigArgs {
     )]
     pub config_file: PathBuf,
     /// The locustfile template [default: locustfile.loadgen.tmpl beside the config].
-    #[arg(long, env = "PL_TEMPLATE", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "PL_TEMPLATE",
+        value_name = "FILE",
+        conflicts_with = "locustfile"
+    )]
     pub template: Option<PathBuf>,
+    /// A Locust 2.x locustfile, run as it is: each user type of the config names one
+    /// of its User classes (`Website` -> `WebsiteUser` or `Website`). A file with the
+    /// `{{.Users}}` marker is a template. See docs/locustfiles.md.
+    #[arg(short = 'f', long, env = "PL_LOCUSTFILE", value_name = "FILE")]
+    pub locustfile: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The user's locustfile or template, and how it was given.
+    pub fn locustfile(&self) -> (PathBuf, crate::locustfile::Given) {
+        use crate::locustfile::{template_path, Given};
+        match &self.locustfile {
+            Some(path) => (path.clone(), Given::Locustfile),
+            None => (
+                template_path(&self.config_file, self.template.as_deref()),
+                Given::Template,
+            ),
+        }
+    }
 }
 
 /// How Locust runs the users.
@@ -199,6 +223,11 @@ pub struct EngineArgs {
         value_name = "N"
     )]
     pub max_users: u64,
+    /// Locust's own options after `--` (`-- --tags checkout --my-option 3`): parsed by
+    /// Locust's parser with the locustfile's `init_command_line_parser` arguments,
+    /// seen by the locustfile as `environment.parsed_options`.
+    #[arg(last = true, value_name = "LOCUST_ARGS")]
+    pub locust_args: Vec<String>,
 }
 
 /// Where results go.

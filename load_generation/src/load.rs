@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::cli::ConfigArgs;
 use crate::config::{self, LoadConfig};
 use crate::diagnostic::{Diagnostics, SourceText};
-use crate::locustfile::{self, Template};
+use crate::locustfile::Template;
 use crate::plan::Plan;
 
 /// The built-in hipster shop load, for `loadgen demo`.
@@ -25,16 +25,16 @@ pub struct Load {
 impl Load {
     /// Reads, validates and plans a load; prints warnings; fails with every error.
     pub fn open(args: &ConfigArgs) -> Result<Load, Diagnostics> {
-        let template_path = locustfile::template_path(&args.config_file, args.template.as_deref());
+        let (template_path, given) = args.locustfile();
         let loaded = match config::load(&args.config_file) {
             Ok(loaded) => loaded,
             Err(Diagnostics(mut errors)) => {
                 // The template's own problems too, so one round of fixes is enough.
-                errors.extend(Template::problems_alone(&template_path));
+                errors.extend(Template::problems_alone(&template_path, given));
                 return Err(Diagnostics(errors));
             }
         };
-        let template = Template::load(&template_path, &loaded.config);
+        let template = Template::load(&template_path, &loaded.config, given);
         Load::assemble(loaded, template)
     }
 
@@ -63,7 +63,8 @@ impl Load {
             eprintln!("{warning}");
         }
         let template = template?;
-        let plan = Plan::new(&loaded.config);
+        let mut plan = Plan::new(&loaded.config);
+        plan.class_waits = template.is_plain();
         Ok(Load {
             config: loaded.config,
             plan,

@@ -5,7 +5,13 @@
 //! one Locust 2.x user class per user type. The template is checked first, so the
 //! mistakes a user can make (no marker, a missing behaviour, Locust 0.x/1.x APIs)
 //! are reported with their line instead of as a Python traceback mid-run.
+//!
+//! A plain Locust 2.x locustfile (no marker, given with `--locustfile`) runs as it
+//! is; [`plain`] maps the config's user types to its classes.
 
+pub mod plain;
+
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,12 +42,34 @@ impl UserClass {
     }
 }
 
-/// A checked template.
+/// A checked template, or a user's plain Locust 2.x locustfile.
 #[derive(Debug, Clone)]
 pub struct Template {
     pub source: SourceText,
-    /// 1-based line of the `{{.Users}}` marker, which stands alone on its line.
-    marker_line: usize,
+    shape: Shape,
+}
+
+/// What kind of file a [`Template`] is.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// A seed template; the 1-based line of the `{{.Users}}` marker, which stands
+    /// alone on its line.
+    Marker(usize),
+    /// A plain locustfile, run as it is: each user type's class (`NormalUser`, the
+    /// name loadgen counts it under) and the file's class it names.
+    Plain {
+        classes: BTreeMap<String, String>,
+        /// Every class the file defines (User classes or not).
+        defined: Vec<String>,
+    },
+}
+
+/// How a file was given: `--template` is always a template; `--locustfile` is a
+/// template when it has the `{{.Users}}` marker and a plain locustfile otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Given {
+    Template,
+    Locustfile,
 }
 
 /// The template path to use: the one given, else `locustfile.loadgen.tmpl` beside the config.
@@ -73,26 +101,104 @@ struct Scan {
 
 impl Template {
     /// Reads and checks the template against the user types of `config`.
-    pub fn load(path: &Path, config: &LoadConfig) -> Result<Template, Diagnostics> {
-        Template::check(SourceText::read(path, "locustfile template")?, config)
+    pub fn load(path: &Path, config: &LoadConfig, given: Given) -> Result<Template, Diagnostics> {
+        let what = match given {
+            Given::Template => "locustfile template",
+            Given::Locustfile => "locustfile",
+        };
+        Template::check_given(SourceText::read(path, what)?, config, given)
+    }
+
+    /// For `check`: which class runs each user type, and the file's classes that no
+    /// type runs (a plain locustfile; `None` for a template).
+    pub fn mapping_overview(&self) -> Option<String> {
+        let Shape::Plain { classes, defined } = &self.shape else {
+            return None;
+        };
+        let mut out = String::new();
+        for (key, class) in classes {
+            let name = key.strip_suffix("User").unwrap_or(key);
+            let _ = writeln!(out, "  user type {name} runs class {class}");
+        }
+        let unused = plain::unused(classes, defined);
+        if !unused.is_empty() {
+            let _ = writeln!(
+                out,
+                "  classes no user type runs: {} (TaskSets and helpers are fine here)",
+                unused.join(", ")
+            );
+        }
+        Some(out)
+    }
+
+    /// Whether this is a plain locustfile (run as it is, from its own path).
+    pub fn is_plain(&self) -> bool {
+        matches!(self.shape, Shape::Plain { .. })
+    }
+
+    /// Each user type's class name (as loadgen counts it) and the locustfile's
+    /// class that runs it; empty for a template, whose classes loadgen writes.
+    pub fn class_names(&self) -> BTreeMap<String, String> {
+        match &self.shape {
+            Shape::Plain { classes, .. } => classes.clone(),
+            Shape::Marker(_) => BTreeMap::new(),
+        }
     }
 
     /// The problems a template has on its own, whatever the config: for a
     /// config too broken to check against, so that all errors still come at once.
-    pub fn problems_alone(path: &Path) -> Vec<Diagnostic> {
+    pub fn problems_alone(path: &Path, given: Given) -> Vec<Diagnostic> {
         match SourceText::read(path, "locustfile template") {
-            Ok(source) => Template::scan(&source).errors,
+            Ok(source) => {
+                let scan = Template::scan(&source);
+                if given == Given::Locustfile && scan.marker_line.is_none() {
+                    scan.errors
+                        .into_iter()
+                        .filter(|e| !e.message.contains(USERS_MARKER))
+                        .collect()
+                } else {
+                    scan.errors
+                }
+            }
             Err(diagnostics) => diagnostics.0,
         }
     }
 
     /// Checks a template in memory: all problems at once.
     pub fn check(source: SourceText, config: &LoadConfig) -> Result<Template, Diagnostics> {
+        Template::check_given(source, config, Given::Template)
+    }
+
+    /// Checks a template or a plain locustfile in memory: all problems at once.
+    pub fn check_given(
+        source: SourceText,
+        config: &LoadConfig,
+        given: Given,
+    ) -> Result<Template, Diagnostics> {
         let Scan {
             mut errors,
             marker_line,
             classes,
         } = Template::scan(&source);
+        if given == Given::Locustfile && marker_line.is_none() {
+            // No marker: a plain locustfile. Its own classes run; the only
+            // template-specific error (the missing marker) does not apply.
+            errors.retain(|e| !e.message.contains(USERS_MARKER));
+            return match plain::map_classes(&source, config, &classes) {
+                Ok(map) if errors.is_empty() => Ok(Template {
+                    source,
+                    shape: Shape::Plain {
+                        classes: map,
+                        defined: classes,
+                    },
+                }),
+                Ok(_) => Err(Diagnostics(errors)),
+                Err(more) => {
+                    errors.extend(more);
+                    Err(Diagnostics(errors))
+                }
+            };
+        }
 
         // Every type that the config asks for needs its behaviour, reported once,
         // at the first place in the config that names it.
@@ -123,7 +229,7 @@ impl Template {
         match marker_line {
             Some(marker_line) if errors.is_empty() => Ok(Template {
                 source,
-                marker_line,
+                shape: Shape::Marker(marker_line),
             }),
             _ => Err(Diagnostics(errors)),
         }
@@ -198,10 +304,24 @@ impl Template {
         user_class: UserClass,
         header: &str,
     ) -> Locustfile {
+        let marker_line = match &self.shape {
+            Shape::Marker(line) => *line,
+            // A plain locustfile runs as it is, from its own path.
+            Shape::Plain { .. } => {
+                return Locustfile {
+                    text: self.source.text.clone(),
+                    template: self.source.path.clone(),
+                    plain: true,
+                    class_names: self.class_names(),
+                    marker_line: usize::MAX,
+                    generated_lines: 0,
+                }
+            }
+        };
         let block = generated_block(users, user_class, header);
         let mut text = String::with_capacity(self.source.text.len() + block.len());
         for (i, line) in self.source.text.split_inclusive('\n').enumerate() {
-            if i + 1 == self.marker_line {
+            if i + 1 == marker_line {
                 text.push_str(&block);
             } else {
                 text.push_str(line);
@@ -210,7 +330,9 @@ impl Template {
         Locustfile {
             text,
             template: self.source.path.clone(),
-            marker_line: self.marker_line,
+            plain: false,
+            class_names: BTreeMap::new(),
+            marker_line,
             generated_lines: block.lines().count(),
         }
     }
@@ -229,7 +351,12 @@ pub struct GeneratedUser {
 #[derive(Debug, Clone)]
 pub struct Locustfile {
     pub text: String,
+    /// The user's file: the template, or the plain locustfile itself.
     pub template: PathBuf,
+    /// A plain locustfile: the harness loads the user's own file, not a copy.
+    pub plain: bool,
+    /// A plain locustfile's class for each user type (see [`Template::class_names`]).
+    pub class_names: BTreeMap<String, String>,
     marker_line: usize,
     generated_lines: usize,
 }
@@ -242,6 +369,17 @@ pub enum Origin {
 }
 
 impl Locustfile {
+    /// The directory of the user's file, absolute: Python's path and working
+    /// directory while it runs, so helper modules and data files beside it work.
+    /// `None` for a built-in load, which has no directory.
+    pub fn base_dir(&self) -> Option<PathBuf> {
+        let parent = match self.template.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::canonicalize(parent).ok()
+    }
+
     /// Maps a line of the rendered file to the template line it came from, so
     /// Python tracebacks can name the file the user actually wrote.
     pub fn origin(&self, line: usize) -> Origin {
@@ -367,7 +505,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// `class Foo(...)` or `class Foo:` at any indentation: the class name.
-fn class_name(code: &str) -> Option<&str> {
+pub(crate) fn class_name(code: &str) -> Option<&str> {
     let rest = code.trim_start().strip_prefix("class")?;
     if !rest.starts_with([' ', '\t']) {
         return None;
@@ -390,7 +528,7 @@ fn find_word(code: &str, word: &str) -> Option<usize> {
     })
 }
 
-fn source_offset(source: &SourceText, line: usize, column: usize) -> usize {
+pub(crate) fn source_offset(source: &SourceText, line: usize, column: usize) -> usize {
     let start: usize = source
         .text
         .split_inclusive('\n')

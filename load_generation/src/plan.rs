@@ -20,6 +20,9 @@ pub struct Plan {
     /// Every user type of the load, in order of first appearance.
     pub user_types: Vec<UserTypeName>,
     pub phases: Vec<Phase>,
+    /// A plain locustfile's plan: a type whose config sets no waits keeps its
+    /// class's own `wait_time` (a template's generated classes always get the config's).
+    pub class_waits: bool,
 }
 
 /// One phase, ready to run.
@@ -47,6 +50,8 @@ pub struct Share {
     pub users: u32,
     pub min_wait: Duration,
     pub max_wait: Duration,
+    /// Whether the config sets this type's waits in this phase.
+    pub waits_given: bool,
 }
 
 /// Where a moment of the run falls in the schedule.
@@ -98,6 +103,7 @@ impl Plan {
                         users: users as u32,
                         min_wait: t.min_wait,
                         max_wait: t.max_wait,
+                        waits_given: t.waits_given,
                     }
                 })
                 .collect();
@@ -110,7 +116,11 @@ impl Plan {
                 shares,
             });
         }
-        Plan { user_types, phases }
+        Plan {
+            user_types,
+            phases,
+            class_waits: false,
+        }
     }
 
     /// The Locust user class of each type (`NormalUser`, ...), in plan order.
@@ -187,10 +197,14 @@ impl Plan {
             .sum()
     }
 
-    /// The wait range of each type in a phase; `None` for types not in it.
+    /// The wait range of each type in a phase; `None` for types not in it, and
+    /// for types that keep their class's own `wait_time` ([`Plan::class_waits`]).
     pub fn waits(&self, phase_index: usize) -> Vec<Option<(Duration, Duration)>> {
         let mut waits = vec![None; self.user_types.len()];
         for share in &self.phases[phase_index].shares {
+            if self.class_waits && !share.waits_given {
+                continue;
+            }
             waits[share.type_index] = Some((share.min_wait, share.max_wait));
         }
         waits
@@ -221,7 +235,9 @@ impl std::fmt::Display for Plan {
                 .shares
                 .iter()
                 .map(|s| {
-                    let wait = if s.min_wait == s.max_wait {
+                    let wait = if self.class_waits && !s.waits_given {
+                        "the class's own".to_string()
+                    } else if s.min_wait == s.max_wait {
                         format!("{} ms", s.min_wait.as_millis())
                     } else {
                         format!("{}-{} ms", s.min_wait.as_millis(), s.max_wait.as_millis())

@@ -116,7 +116,7 @@ fn check(
     user_class: UserClass,
     forced: bool,
 ) -> Option<Change> {
-    let template_path = locustfile::template_path(&args.config_file, args.template.as_deref());
+    let (template_path, _) = args.locustfile();
     let config = std::fs::read_to_string(&args.config_file).unwrap_or_default();
     let template = std::fs::read_to_string(&template_path).unwrap_or_default();
     if !forced && config == seen.config && template == seen.template {
@@ -131,7 +131,8 @@ fn check(
             return Some(Change::Invalid(diagnostics.to_string()));
         }
     };
-    let plan = Plan::keeping_types(&load.config, &seen.plan.user_types);
+    let mut plan = Plan::keeping_types(&load.config, &seen.plan.user_types);
+    plan.class_waits = load.plan.class_waits;
     let new_types = plan.user_types.len() > seen.plan.user_types.len();
     let template_changed = load.template.source.text != seen.template;
     seen.config = load.config.source.text.clone();

@@ -52,6 +52,9 @@ pub struct UserTypeConfig {
     pub ratio: u32,
     pub min_wait: Duration,
     pub max_wait: Duration,
+    /// Whether `min_wait_ms` or `max_wait_ms` is in the config: a plain
+    /// locustfile's class keeps its own `wait_time` when neither is.
+    pub waits_given: bool,
 }
 
 /// A config that passed validation, and the warnings it still deserves.

@@ -266,6 +266,7 @@ impl Checker<'_> {
             ratio: ratio.value as u32,
             min_wait: Duration::from_millis(min.value as u64),
             max_wait: Duration::from_millis(max.value as u64),
+            waits_given: min.set || max.set,
         })
     }
 

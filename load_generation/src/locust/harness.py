@@ -37,7 +37,10 @@ sys.stdout = sys.stderr
 # The fields of every message, as `src/locust/protocol.rs` defines them. Both
 # directions are checked against these: a command with a missing or unknown field
 # is refused, and an event is only sent complete.
-SETUP_FIELDS = {"role", "locustfile", "host", "user_classes", "sample_interval", "stop_drain"}
+SETUP_FIELDS = {
+    "role", "locustfile", "host", "user_classes", "class_names", "base_dir", "locust_args",
+    "sample_interval", "stop_drain",
+}
 ROLE_FIELDS = {
     "local": {"mode"},
     "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout"},
@@ -140,6 +143,12 @@ class Harness:
     # -- start -------------------------------------------------------------
     def load_user_classes(self):
         path = self.setup["locustfile"]
+        base_dir = self.setup["base_dir"]
+        if base_dir and os.path.isdir(base_dir):
+            # As `locust -f` would run it: helper modules and data files beside
+            # the user's file are found.
+            sys.path.insert(0, base_dir)
+            os.chdir(base_dir)
         try:
             spec = importlib.util.spec_from_file_location("locustfile", path)
             module = importlib.util.module_from_spec(spec)
@@ -153,14 +162,39 @@ class Harness:
             )
         classes = []
         for name in self.setup["user_classes"]:
-            cls = getattr(module, name, None)
-            if not (isinstance(cls, type) and issubclass(cls, User)):
-                fatal(f"the locustfile defines no user class {name}", kind="locustfile")
+            own = self.setup["class_names"].get(name, name)
+            cls = getattr(module, own, None)
+            if not (isinstance(cls, type) and issubclass(cls, User)) or cls.abstract:
+                fatal(
+                    f"the locustfile defines no User class {own} (a class that extends HttpUser, FastHttpUser or User)",
+                    kind="locustfile",
+                )
+            if own != name:
+                # A user type `Website` runs the file's class `Website`; loadgen
+                # counts users by class name, so it runs as a subclass named
+                # `WebsiteUser` that changes nothing else.
+                cls = type(cls)(name, (cls,), {"__module__": cls.__module__})
             classes.append(cls)
         return classes
 
+    def parse_options(self):
+        """Locust's options as `locust` would parse them: its defaults, the
+        locustfile's own `init_command_line_parser` arguments, and what the user
+        gave loadgen after `--`."""
+        from locust.argument_parser import get_parser
+
+        try:
+            parser = get_parser()
+            return parser.parse_args(args=self.setup["locust_args"])
+        except SystemExit:  # argparse has printed what is wrong to stderr
+            fatal(
+                f"Locust's options after `--` are not valid: {' '.join(self.setup['locust_args'])}",
+                kind="locust_args",
+            )
+
     def start(self):
         classes = self.load_user_classes()
+        options = self.parse_options()
         self.classes = {c.__name__: c for c in classes}
         if self.setup["host"]:
             for cls in classes:
@@ -170,6 +204,9 @@ class Harness:
             host=self.setup["host"],
             events=events,
             stop_timeout=0,
+            parsed_options=options,
+            tags=options.tags,
+            exclude_tags=options.exclude_tags,
             available_user_classes=dict(self.classes),
             available_user_tasks={n: c.tasks for n, c in self.classes.items()},
         )
@@ -197,9 +234,12 @@ class Harness:
         else:
             fatal(f"unknown mode {self.mode}")
         events.user_error.add_listener(self.on_user_error)
+        self.test_stopped = False
+        events.test_stop.add_listener(self.on_test_stop)
         events.init.fire(environment=self.env, runner=self.runner, web_ui=None)
+        self.test_started = False
         if self.mode != "worker":
-            events.test_start.fire(environment=self.env)
+            self.start_test()
 
         if self.mode == "master":
             self.wait_for_workers()
@@ -215,8 +255,20 @@ class Harness:
             gevent.spawn(self.sample_forever)
         if self.mode == "worker":
             self.runner.greenlet.join()
+            events.quitting.fire(environment=self.env, reverse=True)
             emit("stopped", reason="the worker's runner ended")
             os._exit(0)
+
+    def start_test(self):
+        """test_start, once per run, as Locust fires it (a worker's when it is first given users)."""
+        if self.test_started:
+            return
+        self.test_started = True
+        self.env._filter_tasks_by_tags()
+        events.test_start.fire(environment=self.env)
+
+    def on_test_stop(self, **kwargs):
+        self.test_stopped = True
 
     def on_user_error(self, user_instance, exception, tb, **kwargs):
         if len(self.error_types) < 1000:
@@ -279,6 +331,8 @@ class Harness:
                 cls.host = host
         # The run's end lets users finish their task; ramp-downs stop them at once.
         self.env.stop_timeout = self.drain if msg.data["final"] else 0
+        if not msg.data["final"]:
+            self.start_test()
         reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
 
     def dispatch_to_workers(self, force=False):
@@ -400,8 +454,12 @@ class Harness:
                 self.runner.stop_users(self.runner.user_classes_count)
             if self.mode != "worker":
                 self.sample()
-                events.test_stop.fire(environment=self.env)
+            # A local runner's quit fires test_stop; a master that never started
+            # Locust's own test does not: then it is fired here, so once either way.
             self.runner.quit()
+            if self.mode != "worker" and not self.test_stopped:
+                events.test_stop.fire(environment=self.env)
+            events.quitting.fire(environment=self.env, reverse=True)
         finally:
             emit("stopped", reason=reason)
             os._exit(0)

@@ -30,6 +30,15 @@ pub struct Setup {
     pub host: Option<String>,
     /// The User classes loadgen sets counts for, in the plan's order.
     pub user_classes: Vec<String>,
+    /// A plain locustfile's class for each of `user_classes` whose class in the
+    /// file has another name (`WebsiteUser` -> `Website`); empty for a template.
+    pub class_names: BTreeMap<String, String>,
+    /// The directory of the user's file: put first on `sys.path` and made the
+    /// working directory, so helper modules and data files beside it work.
+    pub base_dir: Option<PathBuf>,
+    /// Locust's own command-line options (after `--`), parsed by Locust's parser
+    /// with the locustfile's `init_command_line_parser` arguments: `parsed_options`.
+    pub locust_args: Vec<String>,
     /// Seconds between samples (and between a worker's reports to its master).
     pub sample_interval: f64,
     /// Seconds a stopping run lets users finish the task they are in, so that a
@@ -65,6 +74,9 @@ pub struct Common {
     pub locustfile: PathBuf,
     pub host: Option<String>,
     pub user_classes: Vec<String>,
+    pub class_names: BTreeMap<String, String>,
+    pub base_dir: Option<PathBuf>,
+    pub locust_args: Vec<String>,
     pub sample_interval: f64,
     pub stop_drain: f64,
 }
@@ -104,6 +116,9 @@ impl Setup {
             locustfile: common.locustfile,
             host: common.host,
             user_classes: common.user_classes,
+            class_names: common.class_names,
+            base_dir: common.base_dir,
+            locust_args: common.locust_args,
             sample_interval: common.sample_interval,
             stop_drain: common.stop_drain,
         }
@@ -235,6 +250,9 @@ mod tests {
             locustfile: PathBuf::from("/tmp/loadgen-x/locustfile.py"),
             host: Some("http://127.0.0.1:8080".into()),
             user_classes: vec!["NormalUser".into(), "WeekendUser".into()],
+            class_names: BTreeMap::from([("WeekendUser".into(), "Weekend".into())]),
+            base_dir: Some(PathBuf::from("/home/me/load")),
+            locust_args: vec!["--tags".into(), "checkout".into()],
             sample_interval: 0.5,
             stop_drain: 0.5,
         }

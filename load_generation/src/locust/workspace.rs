@@ -26,13 +26,22 @@ impl Workspace {
             .context("cannot create a private temporary directory")?;
         let locustfile =
             locustfile::render_for_run(&load.template, &load.plan, user_class, &load.config_name());
-        std::fs::write(dir.path().join("locustfile.py"), &locustfile.text)?;
+        if !locustfile.plain {
+            std::fs::write(dir.path().join("locustfile.py"), &locustfile.text)?;
+        }
         std::fs::write(dir.path().join("loadgen_harness.py"), HARNESS_PY)?;
         Ok(Workspace { dir, locustfile })
     }
 
+    /// The file the harness loads: a plain locustfile is the user's own, so that
+    /// `__file__` and its tracebacks name it; a template's rendering is private.
     pub fn locustfile_path(&self) -> PathBuf {
-        self.dir.path().join("locustfile.py")
+        if self.locustfile.plain {
+            let path = &self.locustfile.template;
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())
+        } else {
+            self.dir.path().join("locustfile.py")
+        }
     }
 
     pub fn harness_path(&self) -> PathBuf {

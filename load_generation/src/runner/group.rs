@@ -31,6 +31,8 @@ pub struct GroupSpec {
     pub workdir: PathBuf,
     pub host: Option<String>,
     pub user_classes: Vec<String>,
+    /// Locust's own options, given after `--`.
+    pub locust_args: Vec<String>,
     /// Worker processes loadgen starts on this machine (0 with no remote workers: local mode).
     pub local_workers: u32,
     /// Workers expected to connect from elsewhere (`loadgen worker`).
@@ -53,6 +55,9 @@ impl GroupSpec {
             locustfile: self.locustfile_path.clone(),
             host: self.host.clone(),
             user_classes: self.user_classes.clone(),
+            class_names: self.locustfile.class_names.clone(),
+            base_dir: self.locustfile.base_dir(),
+            locust_args: self.locust_args.clone(),
             sample_interval: self.sample_interval.as_secs_f64(),
             stop_drain: STOP_DRAIN.as_secs_f64(),
         }

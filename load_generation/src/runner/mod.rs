@@ -613,7 +613,13 @@ impl Run {
                 None
             }
             Change::Locustfile { plan, locustfile } => {
-                if let Err(e) = std::fs::write(&self.spec.locustfile_path, &locustfile.text) {
+                // A plain locustfile is the user's own file: the new harness reads it as it is.
+                let written = if locustfile.plain {
+                    Ok(())
+                } else {
+                    std::fs::write(&self.spec.locustfile_path, &locustfile.text)
+                };
+                if let Err(e) = written {
                     let detail =
                         format!("cannot write the new locustfile ({e}); the running load goes on");
                     self.event("reload_failed", detail, observers);
