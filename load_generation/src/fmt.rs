@@ -41,6 +41,19 @@ pub fn compact(v: f64, step: f64) -> String {
     }
 }
 
+/// A number without needless decimals, for limits and measured values a user
+/// compares: `500`, `0.5`, `1.25` (at most two decimals).
+pub fn plain(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+    }
+}
+
 /// `2.50` -> `2.5`, `3.00` -> `3`.
 fn trim(number: &str) -> String {
     if number.contains('.') {
@@ -178,6 +191,9 @@ mod tests {
             "2026-01-31 12:00:00 UTC"
         );
         assert_eq!(duration(100.0), "1m 40s");
+        assert_eq!(plain(500.0), "500");
+        assert_eq!(plain(0.126), "0.13");
+        assert_eq!(plain(1.5), "1.5");
         assert_eq!(short(Duration::from_secs(65)), "1m05s");
     }
 }

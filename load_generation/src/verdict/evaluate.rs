@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use super::expr::{trim, Limit, Metric, Threshold};
+use super::expr::{Limit, Metric, Threshold};
+use crate::fmt::plain;
 use crate::stats::RequestStats;
 
 /// What a threshold is measured over: requests, exceptions, and how long.
@@ -74,10 +75,10 @@ pub fn judge(
         Limit::Millis(x) | Limit::Number(x) | Limit::Percent(x) => x,
     };
     let shown = match threshold.limit {
-        Limit::Millis(_) => format!("{} ms", trim(value)),
-        Limit::Percent(_) => format!("{}%", trim(value)),
-        Limit::Number(_) if threshold.metric == Metric::Rps => format!("{} req/s", trim(value)),
-        Limit::Number(_) => trim(value),
+        Limit::Millis(_) => format!("{} ms", plain(value)),
+        Limit::Percent(_) => format!("{}%", plain(value)),
+        Limit::Number(_) if threshold.metric == Metric::Rps => format!("{} req/s", plain(value)),
+        Limit::Number(_) => plain(value),
     };
     Judged {
         expr: threshold.text.clone(),

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::fmt::plain;
+
 /// One parsed threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
@@ -309,22 +311,10 @@ pub fn parse(text: &str) -> Result<Threshold, ExprError> {
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Limit::Millis(ms) => write!(f, "{} ms", trim(*ms)),
-            Limit::Number(n) => write!(f, "{}", trim(*n)),
-            Limit::Percent(p) => write!(f, "{}%", trim(*p)),
+            Limit::Millis(ms) => write!(f, "{} ms", plain(*ms)),
+            Limit::Number(n) => write!(f, "{}", plain(*n)),
+            Limit::Percent(p) => write!(f, "{}%", plain(*p)),
         }
-    }
-}
-
-/// A number without needless decimals.
-pub fn trim(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
     }
 }
 
