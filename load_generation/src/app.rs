@@ -14,6 +14,7 @@ use crate::diagnostic::BadInput;
 use crate::load::Load;
 use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
+use crate::locust::requirements;
 use crate::locust::workspace::Workspace;
 use crate::locustfile;
 use crate::metrics::{self, Metrics};
@@ -208,7 +209,13 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
 /// `loadgen worker`: a Locust worker connected to a loadgen master elsewhere.
 pub async fn worker(args: &WorkerArgs) -> Result<bool> {
     let load = Load::open(&args.config)?;
-    let locust = install::find_or_install(args.engine.locust.as_deref())?;
+    let mut locust = install::find_or_install(args.engine.locust.as_deref())?;
+    if let Some(file) = requirements::requirements_for(
+        args.engine.requirements.as_deref(),
+        &load.template.source.path,
+    ) {
+        locust = requirements::layer(&locust, &file)?;
+    }
     let (master_host, master_port) = match args.master.rsplit_once(':') {
         Some((h, p)) => (
             h.to_string(),
@@ -344,8 +351,15 @@ async fn execute(
     // Finding (or installing) Locust can take a while: a signal meanwhile ends
     // the run at once, with its (empty) summary and report.
     let explicit = engine.locust.clone();
-    let finding =
-        tokio::task::spawn_blocking(move || install::find_or_install(explicit.as_deref()));
+    let requirements =
+        requirements::requirements_for(engine.requirements.as_deref(), &load.template.source.path);
+    let finding = tokio::task::spawn_blocking(move || {
+        let locust = install::find_or_install(explicit.as_deref())?;
+        match requirements {
+            Some(file) => requirements::layer(&locust, &file),
+            None => Ok(locust),
+        }
+    });
     let locust: LocustInstall = tokio::select! {
         found = finding => found.context("the Locust installation task failed")??,
         _ = shutdown.requested() => {

@@ -223,6 +223,10 @@ pub struct EngineArgs {
         value_name = "N"
     )]
     pub max_users: u64,
+    /// Python packages the locustfile needs, installed into a cached environment
+    /// layered on Locust [default: requirements.txt beside the locustfile, if any].
+    #[arg(long, env = "PL_REQUIREMENTS", value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
     /// Locust's own options after `--` (`-- --tags checkout --my-option 3`): parsed by
     /// Locust's parser with the locustfile's `init_command_line_parser` arguments,
     /// seen by the locustfile as `environment.parsed_options`.

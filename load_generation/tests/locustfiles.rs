@@ -163,3 +163,100 @@ fn with_workers_the_hooks_fire_on_the_master_and_each_worker_as_in_locust() {
     assert_near("A in phase 2", rate(&log, start, "A", 7.0, 11.5), 8.0);
     assert_near("B in phase 2", rate(&log, start, "B", 7.0, 11.5), 2.0);
 }
+
+/// The shape of Online Boutique's own locustfile: a FastHttpUser with tasks in a
+/// TaskSet, its own `between()` waits, and a package from PyPI (`six`, which
+/// Locust does not bring) listed in a requirements.txt beside it.
+const FAST_LOCUSTFILE: &str = r#"import six
+from locust import FastHttpUser, TaskSet, between, task
+
+
+class Browse(TaskSet):
+    @task
+    def index(self):
+        self.client.get("/", headers={"X-User-Type": six.ensure_str("Website")})
+
+
+class WebsiteUser(FastHttpUser):
+    wait_time = between(0.2, 0.3)
+    tasks = [Browse]
+"#;
+
+/// Phase 1 keeps the class's waits (the config sets none); phase 2 sets them.
+const FAST_CONFIG: &str = r#"phases { duration: 6 num_users: 3 hatch_rate_per_s: 100
+  user_types { name: "Website" ratio: 1 } }
+phases { duration: 6 num_users: 6 hatch_rate_per_s: 100
+  user_types { name: "Website" ratio: 1 min_wait_ms: 1000 max_wait_ms: 1000 } }
+"#;
+
+#[test]
+fn a_fast_http_locustfile_with_a_pypi_dependency_keeps_its_waits_unless_the_config_sets_them() {
+    let shop = Shop::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("load.pbtxt"), FAST_CONFIG).unwrap();
+    std::fs::write(dir.path().join("locustfile.py"), FAST_LOCUSTFILE).unwrap();
+    std::fs::write(dir.path().join("requirements.txt"), "six==1.16.0\n").unwrap();
+    let mut command = loadgen(&tag("plain-fast"));
+    command
+        .arg("run")
+        .arg("--config_file")
+        .arg(dir.path().join("load.pbtxt"))
+        .arg("--locustfile")
+        .arg(dir.path().join("locustfile.py"))
+        .args(["--host", &shop.host(), "--run_time", "12s"]);
+    // The first run installs `six` from PyPI; later runs reuse the cached layer.
+    let (out, _) = run_with_limit(command, Duration::from_secs(120));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let log = shop.requests();
+    let start = log.first().expect("requests").t;
+    let live = LiveUsers {
+        log: &log,
+        window: 1.5,
+    };
+    // New users per phase, exact, as the shop's sessions show them.
+    assert_eq!(live.at(start + 5.0).get("Website"), Some(&3), "{stderr}");
+    assert_eq!(live.at(start + 11.0).get("Website"), Some(&6), "{stderr}");
+    let sessions: std::collections::BTreeSet<&str> =
+        log.iter().map(|r| r.session.as_str()).collect();
+    assert_eq!(sessions.len(), 6, "{stderr}");
+    // Phase 1: between(0.2, 0.3) kept, about 4 requests/s per user (not the
+    // hundreds of no wait). Phase 2: the config's 1 s wait, 1 request/s per user.
+    let phase1 = rate(&log, start, "Website", 1.0, 5.5);
+    assert!((3.0 * 3.0..=3.0 * 5.0).contains(&phase1), "{phase1:.1}/s");
+    assert_near("phase 2", rate(&log, start, "Website", 8.0, 11.5), 6.0);
+}
+
+#[test]
+fn a_package_that_cannot_be_had_is_a_clear_error_before_any_load() {
+    let shop = Shop::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("load.pbtxt"), FAST_CONFIG).unwrap();
+    std::fs::write(dir.path().join("locustfile.py"), FAST_LOCUSTFILE).unwrap();
+    let requirements = dir.path().join("reqs.txt");
+    std::fs::write(&requirements, "loadgen-no-such-package-4711==0.0.1\n").unwrap();
+    let mut command = loadgen(&tag("plain-badreq"));
+    command
+        .arg("run")
+        .arg("--config_file")
+        .arg(dir.path().join("load.pbtxt"))
+        .arg("-f")
+        .arg(dir.path().join("locustfile.py"))
+        .arg("--requirements")
+        .arg(&requirements)
+        .args(["--host", &shop.host(), "--run_time", "4s"]);
+    let (out, _) = run_with_limit(command, Duration::from_secs(120));
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot install the packages of {}",
+            requirements.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("loadgen-no-such-package-4711"), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    assert_eq!(shop.total_requests(), 0);
+}
