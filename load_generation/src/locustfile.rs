@@ -241,9 +241,24 @@ impl Template {
         let mut marker_line = None;
         let mut classes: Vec<String> = Vec::new();
 
+        // Inside a triple-quoted string (a docstring): a class named there is not defined.
+        let mut in_string: Option<&str> = None;
         for (i, line) in source.text.lines().enumerate() {
             let number = i + 1;
             let code = line.split('#').next().unwrap_or("");
+            let was_in_string = in_string.is_some();
+            for quote in ["\"\"\"", "'''"] {
+                if code.matches(quote).count() % 2 == 1 && in_string.is_none_or(|q| q == quote) {
+                    in_string = if in_string.is_some() {
+                        None
+                    } else {
+                        Some(quote)
+                    };
+                }
+            }
+            if was_in_string || in_string.is_some() {
+                continue;
+            }
             if let Some(column) = line.find(USERS_MARKER) {
                 let offset = source_offset(source, number, column);
                 if line.trim() != USERS_MARKER {
@@ -266,8 +281,10 @@ impl Template {
             if let Some(name) = class_name(code) {
                 classes.push(name.to_string());
             }
+            // A User class imported from a helper module beside the file counts too.
+            classes.extend(imported_names(code).map(str::to_string));
             for (word, help) in REMOVED_APIS {
-                if let Some(column) = find_word(code, word) {
+                if let Some(column) = removed_api_use(code, word) {
                     errors.push(
                         source
                             .error_at(
@@ -517,6 +534,37 @@ pub(crate) fn class_name(code: &str) -> Option<&str> {
     (end > 0).then(|| &rest[..end])
 }
 
+/// Where `code` really uses a removed API: `HttpLocust` anywhere, the removed
+/// class attributes only where they are set (`min_wait = 1000`), not a
+/// function parameter or a variable that happens to share the name.
+fn removed_api_use(code: &str, word: &str) -> Option<usize> {
+    let column = find_word(code, word)?;
+    if word == "HttpLocust" {
+        return Some(column);
+    }
+    let is_assignment = code[..column].trim().is_empty()
+        && code[column + word.len()..]
+            .trim_start()
+            .strip_prefix('=')
+            .is_some_and(|rest| !rest.starts_with('='));
+    is_assignment.then_some(column)
+}
+
+/// The names `from module import A, B as C` binds: `A` and `C`.
+fn imported_names(code: &str) -> impl Iterator<Item = &str> {
+    let names = code
+        .trim_start()
+        .strip_prefix("from ")
+        .and_then(|rest| rest.split_once(" import "))
+        .map_or("", |(_, names)| names);
+    names
+        .split(',')
+        .map(|n| n.trim().trim_matches(['(', ')', '\\']).trim())
+        .filter_map(|n| n.split(" as ").last())
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+}
+
 /// The byte column of `word` in `code` as a whole identifier, outside string quotes
 /// is not distinguished: a removed API named in a string is rare and still worth a look.
 fn find_word(code: &str, word: &str) -> Option<usize> {
@@ -665,6 +713,31 @@ mod tests {
     fn the_hipster_template_checks() {
         let (config, _) = hipster();
         Template::check(SourceText::new("t", HIPSTER_TEMPLATE.to_string()), &config).unwrap();
+    }
+
+    #[test]
+    fn behaviours_in_docstrings_do_not_count_and_parameters_are_not_old_apis() {
+        let text = "from locust import TaskSet\n\"\"\"Example:\nclass WeekendUserBehavior(TaskSet):\n\"\"\"\n\
+             def pace(min_wait, max_wait=2):\n    task_set = min_wait\n    return task_set\n\
+             class NormalUserBehavior(TaskSet): pass\nclass HolidayUserBehavior(TaskSet): pass\n{{.Users}}\n";
+        let err = check(text).unwrap_err();
+        let msgs: Vec<_> = err.0.iter().map(|d| d.message.as_str()).collect();
+        // Only the docstring's Weekend is missing; the parameters are no old API,
+        // but setting `task_set` still reads as one.
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(msgs[0].contains("`task_set`"), "{msgs:?}");
+        assert!(
+            msgs[1].contains("class WeekendUserBehavior(TaskSet)"),
+            "{msgs:?}"
+        );
+    }
+
+    #[test]
+    fn imported_names_are_found() {
+        let names: Vec<_> =
+            imported_names("from users import (WebsiteUser, Api as ApiUser,").collect();
+        assert_eq!(names, ["WebsiteUser", "ApiUser"]);
+        assert_eq!(imported_names("import os").count(), 0);
     }
 
     #[test]
