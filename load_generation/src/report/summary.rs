@@ -12,8 +12,9 @@ use crate::stats::{
 };
 use crate::verdict::evaluate::Judged;
 
-/// Bumped when fields change: 2 added `thresholds`, `events`, `events_dropped`
-/// and each occurrence's `errors_count`, `name` and `saturated`.
+/// Bumped when fields change: 2 added `thresholds`, `events`, `events_dropped`,
+/// `occurrences_folded`, `folded`, each occurrence's `index`, `errors_count`,
+/// `name` and `saturated`, and each series point's `seconds`.
 pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +42,27 @@ pub struct Summary {
     pub events_dropped: u64,
     /// Every threshold judged: per occurrence of its phase, or over the run.
     pub thresholds: Vec<Judged>,
+    /// Occurrences older than the last loops, folded into `folded`.
+    pub occurrences_folded: u64,
+    /// Per phase, every folded occurrence added up (exact counts and histograms).
+    pub folded: Vec<FoldedPhase>,
+}
+
+/// A phase's folded occurrences, added up.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldedPhase {
+    pub phase: usize,
+    pub name: Option<String>,
+    pub occurrences: u64,
+    /// The first and last folded loop (1-based).
+    pub first_loop: u64,
+    pub last_loop: u64,
+    /// Their summed length.
+    pub seconds: f64,
+    pub total: Figures,
+    pub errors_count: u64,
+    pub restarts: u32,
+    pub saturated_occurrences: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +76,9 @@ pub struct PlannedPhase {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseSummary {
+    /// The occurrence's number in the run (0-based, counting folded ones):
+    /// what `thresholds[].occurrence` refers to.
+    pub index: usize,
     /// 1-based phase number in the config.
     pub phase: usize,
     /// 1-based loop number.
@@ -128,6 +153,7 @@ impl Summary {
             .phases
             .iter()
             .map(|p| PhaseSummary {
+                index: p.index,
                 phase: p.phase_index + 1,
                 loop_number: p.loop_index + 1,
                 start_s: p.start_s,
@@ -184,7 +210,7 @@ impl Summary {
             exceptions: record.exceptions.clone(),
             series: record
                 .series
-                .iter()
+                .points()
                 .map(|point| {
                     let mut point = point.clone();
                     point.target_users.resize(classes.len(), 0);
@@ -195,6 +221,24 @@ impl Summary {
             events: record.events.clone(),
             events_dropped: record.events_dropped,
             thresholds: Vec::new(),
+            occurrences_folded: record.folded_occurrences(),
+            folded: record
+                .folded
+                .iter()
+                .filter(|f| f.occurrences > 0)
+                .map(|f| FoldedPhase {
+                    phase: f.phase_index + 1,
+                    name: plan.phases.get(f.phase_index).and_then(|p| p.name.clone()),
+                    occurrences: f.occurrences,
+                    first_loop: f.first_loop + 1,
+                    last_loop: f.last_loop + 1,
+                    seconds: f.seconds,
+                    total: f.total.figures(f.seconds),
+                    errors_count: f.exceptions,
+                    restarts: f.restarts,
+                    saturated_occurrences: f.saturated,
+                })
+                .collect(),
         }
     }
 }

@@ -7,6 +7,9 @@ use super::summary::Summary;
 use crate::fmt::{dec, duration, int};
 use crate::stats::Figures;
 
+/// Occurrences shown one per row at most; earlier ones are summed up.
+const MAX_OCCURRENCE_ROWS: usize = 12;
+
 /// The end-of-run table, as text.
 pub fn render(summary: &Summary) -> String {
     let mut table = Table::new();
@@ -35,7 +38,29 @@ pub fn render(summary: &Summary) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for p in &summary.phases {
+    // A long run: the folded occurrences as one row per phase, then only the
+    // last few occurrences, so the table stays about a screen whatever the length.
+    for f in &summary.folded {
+        let name = f.name.as_ref().map_or(String::new(), |n| format!(" {n}"));
+        let mut row = vec![
+            Cell::new(format!("{}{name} ×{}", f.phase, f.occurrences)),
+            Cell::new(format!("{}-{}", f.first_loop, f.last_loop)),
+            Cell::new(format!("{:.0}s", f.seconds)),
+        ];
+        row.extend(figures(&f.total));
+        let saturated = if f.saturated_occurrences > 0 {
+            format!("; {} saturated", f.saturated_occurrences)
+        } else {
+            String::new()
+        };
+        row.push(Cell::new(format!(
+            "{} occurrences folded{saturated}",
+            f.occurrences
+        )));
+        table.add_row(row);
+    }
+    let hidden = summary.phases.len().saturating_sub(MAX_OCCURRENCE_ROWS);
+    for p in &summary.phases[hidden..] {
         let mut phase = match &p.name {
             Some(name) => format!("{} {name}", p.phase),
             None => p.phase.to_string(),
@@ -84,6 +109,15 @@ pub fn render(summary: &Summary) -> String {
     table.add_row(row);
     right_align(&mut table, 3..9);
     let mut out = table.to_string();
+    let folded = summary.occurrences_folded + hidden as u64;
+    if folded > 0 {
+        out.push_str(&format!(
+            "\n{} occurrences ran; the last {} are shown, the others are in the per-phase rows (×N) or in summary.json ({} in detail).",
+            summary.occurrences_folded + summary.phases.len() as u64,
+            summary.phases.len().min(MAX_OCCURRENCE_ROWS),
+            summary.phases.len()
+        ));
+    }
 
     // The whole run per request name, as Locust users are used to seeing it.
     let mut by_name = Table::new();

@@ -35,6 +35,11 @@ use saturation::{Detector, ProcessCpu};
 use schedule::{Boundary, Schedule};
 use signals::Shutdown;
 
+/// Loops whose occurrences are kept in detail (at least [`MIN_KEPT`]
+/// occurrences); older ones are folded into one aggregate per phase, so memory
+/// and the report stay bounded by the plan, not by the run's length.
+const KEEP_LOOPS: usize = 5;
+const MIN_KEPT: usize = 20;
 /// Distinct exceptions shown as they first happen; beyond, they are only counted.
 const MAX_ERRORS_SHOWN: usize = 20;
 /// How often loadgen moves user counts along a ramp.
@@ -481,14 +486,20 @@ impl Run {
 
     /// Tells observers that every occurrence before `occurrence` is final.
     fn close_through(&mut self, occurrence: usize, observers: &mut [&mut dyn Observer]) {
-        while self.open < occurrence.min(self.recorder.record().phases.len()) {
+        let record = self.recorder.record();
+        let recorded = record.first_index + record.phases.len();
+        while self.open < occurrence.min(recorded) {
             let status = self.status(Instant::now());
-            let record = &self.recorder.record().phases[self.open];
-            for o in observers.iter_mut() {
-                o.occurrence_closed(&status, record);
+            if let Some(record) = self.recorder.record().occurrence(self.open) {
+                for o in observers.iter_mut() {
+                    o.occurrence_closed(&status, record);
+                }
             }
             self.open += 1;
         }
+        // A long run keeps its last loops in detail and folds the rest.
+        let keep = (KEEP_LOOPS * self.schedule.plan().phases.len()).max(MIN_KEPT);
+        self.recorder.fold(keep, self.open);
     }
 
     /// Replaces Locust after a crash, a hang or a reload of its locustfile.
@@ -645,6 +656,7 @@ impl Run {
         let plan = self.schedule.plan();
         let slot = self.schedule.slot();
         let record = self.recorder.record();
+        let (_, totals) = record.totals();
         let targets = self.schedule.targets(slot.phase_index);
         let elapsed = now.saturating_duration_since(self.start);
         control::Status {
@@ -675,8 +687,8 @@ impl Run {
                 })
                 .collect(),
             requests_per_s: self.requests_per_s,
-            requests: record.phases.iter().map(|p| p.total.requests).sum(),
-            failures: record.phases.iter().map(|p| p.total.failures).sum(),
+            requests: totals.requests,
+            failures: totals.failures,
             errors: record.exceptions.iter().map(|e| e.count).sum(),
             restarts: record.restarts,
         }

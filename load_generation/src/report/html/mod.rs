@@ -144,6 +144,7 @@ mod tests {
         let occurrence = |phase: usize, loop_number: u64, start_s: f64, end_s: f64| {
             let target = if phase == 1 { [3, 0] } else { [2, 2] };
             PhaseSummary {
+                index: phase - 1,
                 phase,
                 loop_number,
                 start_s,
@@ -192,6 +193,7 @@ mod tests {
                     };
                     TimePoint {
                         t,
+                        seconds: 0.5,
                         phase_index,
                         loop_index,
                         target_users: target.clone(),
@@ -241,6 +243,8 @@ mod tests {
             events: Vec::new(),
             events_dropped: 0,
             thresholds: Vec::new(),
+            occurrences_folded: 0,
+            folded: Vec::new(),
         }
     }
 

@@ -249,6 +249,7 @@ mod tests {
     fn a_stop_sample_right_after_the_last_is_folded_in() {
         let point = |t: f64, requests_per_s: f64| TimePoint {
             t,
+            seconds: 0.5,
             phase_index: 0,
             loop_index: 0,
             target_users: vec![1],

@@ -9,6 +9,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub mod fold;
+pub mod series;
+
+pub use fold::PhaseTotals;
+pub use series::Series;
+
 use crate::locust::protocol::Sample;
 use crate::plan::{Counts, Plan};
 
@@ -159,8 +165,11 @@ impl PhaseRecord {
 /// One point of the run's time series.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimePoint {
-    /// Seconds from the run's start.
+    /// Seconds from the run's start (the end of the span the point covers).
     pub t: f64,
+    /// How many seconds of the run the point covers: a sample interval, or a
+    /// bucket of merged points once it is older than an hour (see [`series`]).
+    pub seconds: f64,
     pub phase_index: usize,
     pub loop_index: u64,
     pub target_users: Counts,
@@ -201,8 +210,13 @@ pub struct RunRecord {
     pub user_types: Vec<String>,
     /// When the run started (seconds since the Unix epoch).
     pub started_at: f64,
+    /// The occurrences kept in detail (the last loops), oldest first.
     pub phases: Vec<PhaseRecord>,
-    pub series: Vec<TimePoint>,
+    /// The occurrence index of `phases[0]`: how many were folded before it.
+    pub first_index: usize,
+    /// Older occurrences, folded: one aggregate per phase (by phase index).
+    pub folded: Vec<PhaseTotals>,
+    pub series: Series,
     pub exceptions: Vec<ExceptionRecord>,
     pub restarts: u32,
     /// Seconds from the run's start to its end.
@@ -226,7 +240,9 @@ impl Recorder {
                 user_types: plan.user_classes(),
                 started_at,
                 phases: Vec::new(),
-                series: Vec::new(),
+                first_index: 0,
+                folded: Vec::new(),
+                series: Series::default(),
                 exceptions: Vec::new(),
                 restarts: 0,
                 duration_s: 0.0,
@@ -250,7 +266,7 @@ impl Recorder {
         }
         let n = target_users.len();
         self.record.phases.push(PhaseRecord {
-            index: self.record.phases.len(),
+            index: self.record.first_index + self.record.phases.len(),
             phase_index,
             loop_index,
             start_s: at_s,
@@ -307,8 +323,10 @@ impl Recorder {
             .collect();
         // Attribute the sample to the occurrence it was taken in, when known: a
         // sample flushed at a boundary belongs to the phase that just ended.
+        let first = self.record.first_index;
         let index = sample
             .occurrence
+            .and_then(|i| i.checked_sub(first))
             .filter(|&i| i < self.record.phases.len())
             .unwrap_or(self.record.phases.len().saturating_sub(1));
         let Some(phase) = self.record.phases.get_mut(index) else {
@@ -370,6 +388,7 @@ impl Recorder {
         self.last_sample_s = at_s;
         self.record.series.push(TimePoint {
             t: at_s,
+            seconds,
             phase_index: phase.phase_index,
             loop_index: phase.loop_index,
             target_users: phase.target_users.clone(),
@@ -380,6 +399,22 @@ impl Recorder {
             p95_ms: interval.histogram.percentile(0.95),
             p99_ms: interval.histogram.percentile(0.99),
         });
+    }
+
+    /// Folds the oldest occurrences into their phase's aggregate, keeping
+    /// `keep` in detail; only those before `closed` (whose statistics are final).
+    pub fn fold(&mut self, keep: usize, closed: usize) {
+        while self.record.phases.len() > keep
+            && self.record.phases.first().is_some_and(|p| p.index < closed)
+        {
+            let old = self.record.phases.remove(0);
+            let folded = &mut self.record.folded;
+            if folded.len() <= old.phase_index {
+                folded.resize_with(old.phase_index + 1, PhaseTotals::default);
+            }
+            folded[old.phase_index].add(&old);
+            self.record.first_index += 1;
+        }
     }
 
     /// Closes the run `at_s` seconds after its start.
@@ -396,17 +431,29 @@ impl Recorder {
 }
 
 impl RunRecord {
-    /// All requests of the run, per name and in total.
+    /// All requests of the run (folded occurrences included), per name and in total.
     pub fn totals(&self) -> (BTreeMap<RequestKey, RequestStats>, RequestStats) {
         let mut per_name: BTreeMap<RequestKey, RequestStats> = BTreeMap::new();
         let mut total = RequestStats::default();
-        for phase in &self.phases {
-            for (key, stats) in &phase.requests {
+        let kept = self.phases.iter().map(|p| (&p.requests, &p.total));
+        let folded = self.folded.iter().map(|f| (&f.requests, &f.total));
+        for (requests, sum) in kept.chain(folded) {
+            for (key, stats) in requests {
                 per_name.entry(key.clone()).or_default().merge(stats);
             }
-            total.merge(&phase.total);
+            total.merge(sum);
         }
         (per_name, total)
+    }
+
+    /// The occurrence with index `index`, if it is still kept in detail.
+    pub fn occurrence(&self, index: usize) -> Option<&PhaseRecord> {
+        self.phases.get(index.checked_sub(self.first_index)?)
+    }
+
+    /// How many occurrences were folded.
+    pub fn folded_occurrences(&self) -> u64 {
+        self.folded.iter().map(|f| f.occurrences).sum()
     }
 }
 
@@ -459,6 +506,6 @@ mod tests {
         assert_eq!(rec.totals().1.requests, 15);
         assert_eq!(rec.totals().1.failures, 3);
         assert_eq!(rec.series.len(), 3);
-        assert_eq!(rec.series[1].requests_per_s, 7.0);
+        assert_eq!(rec.series.points().nth(1).unwrap().requests_per_s, 7.0);
     }
 }
