@@ -111,7 +111,11 @@ mod tests {
             requests_per_s: rps,
             failures_per_s: 0.0,
             p50_ms: 5,
-            p95_ms: if (t as u64).is_multiple_of(1000) { 900 } else { 20 },
+            p95_ms: if (t as u64).is_multiple_of(1000) {
+                900
+            } else {
+                20
+            },
             p99_ms: 30,
         }
     }
