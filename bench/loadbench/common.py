@@ -9,12 +9,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 BENCH = Path(__file__).resolve().parent.parent
 REPO = BENCH.parent
 TAG_VAR = "LOADGEN_BENCH_TAG"
-
-
 TICK = os.sysconf("SC_CLK_TCK")
 
 
