@@ -121,6 +121,9 @@ def window_slice(entries, t):
     return entries[lo:hi]
 
 
+window_slice.cache = {}
+
+
 def fidelity(ctx, reps):
     phases = FIDELITY_PHASES
     d_total = sum(p["duration"] for p in phases)

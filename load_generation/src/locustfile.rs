@@ -9,6 +9,9 @@
 //! A plain Locust 2.x locustfile (no marker, given with `--locustfile`) runs as it
 //! is; [`plain`] maps the config's user types to its classes.
 
+// An explicit path, relative to this file's directory, so the fuzz crate (which
+// includes this file with `#[path]`) finds it too.
+#[path = "locustfile/plain.rs"]
 pub mod plain;
 
 use std::collections::BTreeMap;
