@@ -12,10 +12,12 @@
 //! short window stop the run with an error instead.
 
 pub mod group;
+mod health;
 pub mod ramp;
 pub mod saturation;
 pub mod schedule;
 pub mod signals;
+mod steer;
 pub mod wait_for_host;
 pub mod worker;
 
@@ -24,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Result};
 use tokio::sync::mpsc;
 
-use crate::control::{self, Action};
+use crate::control;
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
 use crate::locustfile::Locustfile;
@@ -416,74 +418,6 @@ impl Run {
         }
     }
 
-    /// Reads every Locust process's CPU; says when the busiest one saturates
-    /// (and when it recovers), and marks the occurrences it happened in.
-    fn watch_cpu(&mut self, now: Instant, lag_ms: f64, observers: &mut [&mut dyn Observer]) {
-        let pids = self.group.pids();
-        if self
-            .cpu
-            .iter()
-            .map(ProcessCpu::pid)
-            .ne(pids.iter().copied())
-        {
-            self.cpu = pids.into_iter().map(ProcessCpu::new).collect();
-        }
-        let busiest = self
-            .cpu
-            .iter_mut()
-            .filter_map(|p| p.read(now))
-            .fold(None, |max: Option<f64>, c| {
-                Some(max.map_or(c, |m| m.max(c)))
-            });
-        let Some(busiest) = busiest else { return };
-        tracing::debug!("Locust CPU {busiest:.0}%, loop lag {lag_ms:.0} ms");
-        match self.saturation.observe(now, busiest, lag_ms) {
-            Some(saturation::Change::Began) => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let detail = format!(
-                    "the load generator is saturated: its busiest Locust process uses {busiest:.0}% of a core \
-                     and its event loop runs {lag_ms:.0} ms late (over the last 2 s). \
-                     It can't run the planned users on time: the target gets less than the plan \
-                     ({:.0} req/s now), and the response times include loadgen's own delays. \
-                     Use more Locust processes (--workers N; this machine has {cores} cores), \
-                     the faster client (--user-class fast), or more machines (loadgen worker).",
-                    self.requests_per_s
-                );
-                self.event("saturated", detail, observers);
-            }
-            Some(saturation::Change::Ended) => {
-                let detail =
-                    format!("the load generator is no longer saturated (CPU {busiest:.0}%)");
-                self.event("saturation_ended", detail, observers);
-            }
-            None => {}
-        }
-        if self.saturation.saturated() {
-            self.recorder.mark_saturated();
-        }
-    }
-
-    /// An exception in the users' code is shown when it first happens, at the
-    /// user's file and line (the template's, not the generated file's).
-    fn show_new_errors(&mut self, sample: &Sample, observers: &mut [&mut dyn Observer]) {
-        for e in &sample.exceptions {
-            if self.errors_shown.len() >= MAX_ERRORS_SHOWN
-                || !self.errors_shown.insert(e.traceback.clone())
-            {
-                continue;
-            }
-            let traceback = self.group.map_traceback(e.traceback.trim_end());
-            let text = format!(
-                "error in the users' code: {}\n    {}\n  (shown once; later ones are counted in the progress line and the summary)",
-                e.message,
-                traceback.replace('\n', "\n    ")
-            );
-            for o in observers.iter_mut() {
-                o.note(&text);
-            }
-        }
-    }
-
     /// Tells observers that every occurrence before `occurrence` is final.
     fn close_through(&mut self, occurrence: usize, observers: &mut [&mut dyn Observer]) {
         let record = self.recorder.record();
@@ -572,128 +506,6 @@ impl Run {
         self.recorder.event(event);
     }
 
-    /// Applies a control call and answers it with the status afterwards.
-    async fn control(&mut self, request: control::Request, observers: &mut [&mut dyn Observer]) {
-        let now = Instant::now();
-        let action = request.action;
-        let done = match &action {
-            Action::Status => Ok(()),
-            Action::Jump(phase) => self.schedule.jump(*phase, now),
-            Action::Next => self.schedule.next(now),
-            Action::Pause => self.schedule.pause(now),
-            Action::Resume => self.schedule.resume(now),
-            Action::Scale(factor) => self.schedule.scale(*factor),
-        };
-        let answer = match done {
-            Ok(()) => {
-                if action != Action::Status {
-                    let (kind, detail) = describe(&action, self.schedule.plan());
-                    self.event(kind, format!("control: {detail}"), observers);
-                    // Applied at once, not at the next tick.
-                    self.tick(now, observers).await;
-                }
-                Ok(self.control_status(Instant::now()))
-            }
-            Err(refused) => Err(refused.to_string()),
-        };
-        let _ = request.reply.send(answer);
-    }
-
-    /// Applies a reloaded load; `Some` when Locust must load a new locustfile.
-    async fn change(
-        &mut self,
-        change: Change,
-        observers: &mut [&mut dyn Observer],
-    ) -> Option<Replace> {
-        let now = Instant::now();
-        match change {
-            Change::Invalid(diagnostics) => {
-                let detail = format!(
-                    "the changed config is invalid and was ignored; the running plan goes on:\n{diagnostics}"
-                );
-                self.event("reload_failed", detail, observers);
-                None
-            }
-            Change::Plan(plan) => {
-                let detail = format!("config reloaded: {}", first_line(&plan));
-                self.actual.resize(plan.user_types.len(), 0);
-                self.recorder.set_user_types(plan.user_classes());
-                self.schedule.replace_plan(plan, now);
-                self.event("reload", detail, observers);
-                self.tick(now, observers).await;
-                None
-            }
-            Change::Locustfile { plan, locustfile } => {
-                // A plain locustfile is the user's own file: the new harness reads it as it is.
-                let written = if locustfile.plain {
-                    Ok(())
-                } else {
-                    std::fs::write(&self.spec.locustfile_path, &locustfile.text)
-                };
-                if let Err(e) = written {
-                    let detail =
-                        format!("cannot write the new locustfile ({e}); the running load goes on");
-                    self.event("reload_failed", detail, observers);
-                    return None;
-                }
-                let detail = format!(
-                    "config and locustfile reloaded: {}; restarting Locust with the new classes",
-                    first_line(&plan)
-                );
-                self.spec.locustfile = locustfile;
-                self.actual.resize(plan.user_types.len(), 0);
-                self.spec.user_classes = plan.used_user_classes();
-                self.recorder.set_user_types(plan.user_classes());
-                self.schedule.replace_plan(plan, now);
-                self.event("reload", detail, observers);
-                Some(Replace::Reloaded)
-            }
-        }
-    }
-
-    /// The run as the control API shows it.
-    fn control_status(&self, now: Instant) -> control::Status {
-        let plan = self.schedule.plan();
-        let slot = self.schedule.slot();
-        let record = self.recorder.record();
-        let (_, totals) = record.totals();
-        let targets = self.schedule.targets(slot.phase_index);
-        let elapsed = now.saturating_duration_since(self.start);
-        control::Status {
-            phase: slot.phase_index + 1,
-            phase_name: None,
-            loop_number: slot.loop_index + 1,
-            phases: plan.phases.len(),
-            phase_left_s: slot
-                .end
-                .saturating_sub(self.schedule.position(now))
-                .as_secs_f64(),
-            run_left_s: self
-                .run_time
-                .map(|t| t.saturating_sub(elapsed).as_secs_f64()),
-            elapsed_s: elapsed.as_secs_f64(),
-            paused: self.schedule.paused(),
-            scale: self.schedule.scale_factor(),
-            users: plan
-                .user_classes()
-                .into_iter()
-                .enumerate()
-                .map(|(i, class)| {
-                    let users = control::Users {
-                        target: targets.get(i).copied().unwrap_or(0),
-                        actual: self.actual.get(i).copied().unwrap_or(0),
-                    };
-                    (class, users)
-                })
-                .collect(),
-            requests_per_s: self.requests_per_s,
-            requests: totals.requests,
-            failures: totals.failures,
-            errors: record.exceptions.iter().map(|e| e.count).sum(),
-            restarts: record.restarts,
-        }
-    }
-
     /// Stops Locust, collects its last sample and closes the record.
     async fn stop(
         mut self,
@@ -776,31 +588,4 @@ pub fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// An event's kind and words for a control action.
-fn describe(action: &Action, plan: &Plan) -> (&'static str, String) {
-    match action {
-        Action::Status => ("status", "status".to_string()),
-        Action::Jump(i) => (
-            "jump",
-            format!("jumped to phase {} of {}", i + 1, plan.phases.len()),
-        ),
-        Action::Next => ("jump", "jumped to the next phase".to_string()),
-        Action::Pause => (
-            "pause",
-            "paused: every user stops, the phase clock holds".to_string(),
-        ),
-        Action::Resume => ("resume", "resumed where the pause left off".to_string()),
-        Action::Scale(f) => ("scale", format!("every phase's users scaled by {f}")),
-    }
-}
-
-/// The first line of a plan's description (phases, loop, peak).
-fn first_line(plan: &Plan) -> String {
-    plan.to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }

@@ -1,0 +1,163 @@
+//! Steering a run while it goes: calls of the control API and reloaded loads,
+//! turned into calls on the schedule, and the status the API answers with.
+
+use std::time::Instant;
+
+use super::{Change, Observer, Replace, Run};
+use crate::control::{self, Action};
+use crate::plan::Plan;
+
+impl Run {
+    /// Applies a control call and answers it with the status afterwards.
+    pub(super) async fn control(
+        &mut self,
+        request: control::Request,
+        observers: &mut [&mut dyn Observer],
+    ) {
+        let now = Instant::now();
+        let action = request.action;
+        let done = match &action {
+            Action::Status => Ok(()),
+            Action::Jump(phase) => self.schedule.jump(*phase, now),
+            Action::Next => self.schedule.next(now),
+            Action::Pause => self.schedule.pause(now),
+            Action::Resume => self.schedule.resume(now),
+            Action::Scale(factor) => self.schedule.scale(*factor),
+        };
+        let answer = match done {
+            Ok(()) => {
+                if action != Action::Status {
+                    let (kind, detail) = describe(&action, self.schedule.plan());
+                    self.event(kind, format!("control: {detail}"), observers);
+                    // Applied at once, not at the next tick.
+                    self.tick(now, observers).await;
+                }
+                Ok(self.control_status(Instant::now()))
+            }
+            Err(refused) => Err(refused.to_string()),
+        };
+        let _ = request.reply.send(answer);
+    }
+
+    /// Applies a reloaded load; `Some` when Locust must load a new locustfile.
+    pub(super) async fn change(
+        &mut self,
+        change: Change,
+        observers: &mut [&mut dyn Observer],
+    ) -> Option<Replace> {
+        let now = Instant::now();
+        match change {
+            Change::Invalid(diagnostics) => {
+                let detail = format!(
+                    "the changed config is invalid and was ignored; the running plan goes on:\n{diagnostics}"
+                );
+                self.event("reload_failed", detail, observers);
+                None
+            }
+            Change::Plan(plan) => {
+                let detail = format!("config reloaded: {}", first_line(&plan));
+                self.actual.resize(plan.user_types.len(), 0);
+                self.recorder.set_user_types(plan.user_classes());
+                self.schedule.replace_plan(plan, now);
+                self.event("reload", detail, observers);
+                self.tick(now, observers).await;
+                None
+            }
+            Change::Locustfile { plan, locustfile } => {
+                // A plain locustfile is the user's own file: the new harness reads it as it is.
+                let written = if locustfile.plain {
+                    Ok(())
+                } else {
+                    std::fs::write(&self.spec.locustfile_path, &locustfile.text)
+                };
+                if let Err(e) = written {
+                    let detail =
+                        format!("cannot write the new locustfile ({e}); the running load goes on");
+                    self.event("reload_failed", detail, observers);
+                    return None;
+                }
+                let detail = format!(
+                    "config and locustfile reloaded: {}; restarting Locust with the new classes",
+                    first_line(&plan)
+                );
+                self.spec.locustfile = locustfile;
+                self.actual.resize(plan.user_types.len(), 0);
+                self.spec.user_classes = plan.used_user_classes();
+                self.recorder.set_user_types(plan.user_classes());
+                self.schedule.replace_plan(plan, now);
+                self.event("reload", detail, observers);
+                Some(Replace::Reloaded)
+            }
+        }
+    }
+
+    /// The run as the control API shows it.
+    pub(super) fn control_status(&self, now: Instant) -> control::Status {
+        let plan = self.schedule.plan();
+        let slot = self.schedule.slot();
+        let record = self.recorder.record();
+        let (_, totals) = record.totals();
+        let targets = self.schedule.targets(slot.phase_index);
+        let elapsed = now.saturating_duration_since(self.start);
+        control::Status {
+            phase: slot.phase_index + 1,
+            phase_name: None,
+            loop_number: slot.loop_index + 1,
+            phases: plan.phases.len(),
+            phase_left_s: slot
+                .end
+                .saturating_sub(self.schedule.position(now))
+                .as_secs_f64(),
+            run_left_s: self
+                .run_time
+                .map(|t| t.saturating_sub(elapsed).as_secs_f64()),
+            elapsed_s: elapsed.as_secs_f64(),
+            paused: self.schedule.paused(),
+            scale: self.schedule.scale_factor(),
+            users: plan
+                .user_classes()
+                .into_iter()
+                .enumerate()
+                .map(|(i, class)| {
+                    let users = control::Users {
+                        target: targets.get(i).copied().unwrap_or(0),
+                        actual: self.actual.get(i).copied().unwrap_or(0),
+                    };
+                    (class, users)
+                })
+                .collect(),
+            requests_per_s: self.requests_per_s,
+            requests: totals.requests,
+            failures: totals.failures,
+            errors: record.exceptions.iter().map(|e| e.count).sum(),
+            restarts: record.restarts,
+        }
+    }
+}
+
+/// An event's kind and words for a control action.
+fn describe(action: &Action, plan: &Plan) -> (&'static str, String) {
+    match action {
+        Action::Status => ("status", "status".to_string()),
+        Action::Jump(i) => (
+            "jump",
+            format!("jumped to phase {} of {}", i + 1, plan.phases.len()),
+        ),
+        Action::Next => ("jump", "jumped to the next phase".to_string()),
+        Action::Pause => (
+            "pause",
+            "paused: every user stops, the phase clock holds".to_string(),
+        ),
+        Action::Resume => ("resume", "resumed where the pause left off".to_string()),
+        Action::Scale(f) => ("scale", format!("every phase's users scaled by {f}")),
+    }
+}
+
+/// The first line of a plan's description (phases, loop, peak).
+fn first_line(plan: &Plan) -> String {
+    plan.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
