@@ -19,10 +19,13 @@ workers reconcile like a local runner. The end of stdin means loadgen is gone:
 the harness then stops.
 """
 
+import gc
 import importlib.util
 import json
 import logging
 import os
+import socket
+import struct
 import sys
 import time
 import traceback
@@ -108,6 +111,7 @@ def fatal(message, kind="internal", traceback=None):
 
 try:
     import gevent
+    import gevent.socket
     import locust
     import locust.runners
     from gevent.fileobject import FileObjectPosix
@@ -116,6 +120,19 @@ try:
     from locust.user.users import User
 except ImportError as e:  # pragma: no cover - reported to the user by loadgen
     fatal(f"cannot import Locust: {e}", kind="no_locust")
+
+
+# How far a move of users between workers may take a class from its target.
+MAKE_BEFORE_BREAK_SLACK = 0.05
+# How long after users stop before more are started above target.
+BREAK_SETTLE_S = 1.5
+
+
+def master_loss_s():
+    """How long the master takes to call a silent worker missing (Locust's
+    heartbeat interval times its liveness): a worker that hears nothing for as
+    long stops its users."""
+    return locust.runners.HEARTBEAT_INTERVAL * locust.runners.HEARTBEAT_LIVENESS
 
 
 class Harness:
@@ -133,6 +150,8 @@ class Harness:
         self.previous_errors = {}
         self.previous_exceptions = {}
         self.worker_shares = {}
+        # When users of each class last stopped on a worker (make-before-break pacing).
+        self.last_break = {}
         self.stopping = False
         self.occurrence = None
         # Exception type names by traceback: Locust keeps only str(exception),
@@ -231,6 +250,7 @@ class Harness:
             except ConnectionError:
                 fatal(f"cannot reach the Locust master at {master}", kind="master")
             self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
+            gevent.spawn(self.watch_master)
         else:
             fatal(f"unknown mode {self.mode}")
         events.user_error.add_listener(self.on_user_error)
@@ -336,27 +356,87 @@ class Harness:
         reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
 
     def dispatch_to_workers(self, force=False):
-        """Splits each class's count evenly across the live workers and sends each its share."""
+        """Moves each worker's share towards an even split, make-before-break.
+
+        Users start on receiving workers before they stop on giving ones, in steps
+        that keep every class within 5% of its target (at least one user): a
+        receiver is raised while the users that may be running (the larger of
+        what a worker was told and what it reports) stay within target + slack; a
+        giver is lowered while the users surely running (the smaller of the two)
+        stay at or above target. A lost worker's users are not running, so
+        the others take them at once; a ramp moves every worker the same way, so
+        it is never held back. `force` resends every share (a worker that stopped
+        its users when it lost the master gets its share back this way).
+        """
         if self.stopping:  # the stop has sent its final zero targets
             return
-        workers = sorted(w.id for w in self.live_workers())
+        live = {w.id: w for w in self.live_workers()}
+        workers = sorted(live)
         if not workers:
             return
-        shares = {w: {} for w in workers}
+        desired = {w: {} for w in workers}
         for offset, (name, count) in enumerate(sorted(self.targets.items())):
             base, extra = divmod(count, len(workers))
             for i, w in enumerate(workers):
                 # Rotate who gets the extra users, so small counts spread out.
-                shares[w][name] = base + (1 if (i - offset) % len(workers) < extra else 0)
-        if not force and shares == self.worker_shares:
+                desired[w][name] = base + (1 if (i - offset) % len(workers) < extra else 0)
+        told = {w: dict(self.worker_shares.get(w, {})) for w in workers}
+        for name, target in self.targets.items():
+            slack = max(1, int(target * MAKE_BEFORE_BREAK_SLACK))
+            reported = {w: live[w].user_classes_count.get(name, 0) for w in workers}
+            now = {w: told[w].get(name, 0) for w in workers}
+            maybe = sum(max(now[w], reported[w]) for w in workers)
+            # A stopped user's last request may be seen up to 1.5 s later: the
+            # slack is used again only after that, so the target sees no more.
+            settled = time.monotonic() - self.last_break.get(name, 0.0) >= BREAK_SETTLE_S
+            cap = target + (slack if settled else 0)
+            for w in workers:
+                if desired[w][name] > now[w]:
+                    step = min(desired[w][name] - now[w], max(0, cap - maybe))
+                    maybe += max(now[w] + step, reported[w]) - max(now[w], reported[w])
+                    now[w] += step
+            surely = sum(min(now[w], reported[w]) for w in workers)
+            for w in workers:
+                if desired[w][name] < now[w]:
+                    held = min(now[w], reported[w])
+                    spare = max(0, surely - target)
+                    step = min(now[w] - desired[w][name], max(0, now[w] - held + spare))
+                    surely -= held - min(now[w] - step, reported[w])
+                    now[w] -= step
+                    if step:
+                        self.last_break[name] = time.monotonic()
+            for w in workers:
+                told[w][name] = now[w]
+        if not force and told == self.worker_shares:
             return
-        self.worker_shares = shares
-        for w, users in shares.items():
+        self.worker_shares = told
+        for w, users in told.items():
             self.runner.send_message(
                 WORKER_TARGETS,
                 {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False},
                 client_id=w,
             )
+
+    def watch_master(self):
+        """A worker that has heard nothing from its master for as long as the master
+        takes to call it missing stops its users: the master gives them to the
+        other workers then, and both running them would double the load. The
+        master resends every share each sample interval, so on reconnect this
+        worker gets a fresh one."""
+        orphaned = False
+        while True:
+            gevent.sleep(0.1)
+            last = self.runner.last_heartbeat_timestamp
+            silent = last is not None and time.time() - last > master_loss_s()
+            if silent and not orphaned:
+                orphaned = True
+                emit("warning", message=f"lost the master for {master_loss_s():.0f} s: stopping this worker's users until it is back", traceback=None)
+                self.env.stop_timeout = 0
+                abort_connections()
+                reconcile(self.runner, self.classes, {n: 0 for n in self.classes}, {})
+            elif not silent and orphaned:
+                orphaned = False
+                emit("warning", message="the master is back: waiting for a fresh share of users", traceback=None)
 
     # -- samples -----------------------------------------------------------
     def sample_forever(self):
@@ -370,8 +450,9 @@ class Harness:
             if self.loop_lag > self.interval:
                 next_at = time.monotonic()
             if self.mode == "master":
-                # A worker that joins (or comes back) gets its share.
-                self.dispatch_to_workers()
+                # A worker that joins (or comes back) gets its share; every share
+                # is resent, for workers that stopped their users on losing us.
+                self.dispatch_to_workers(force=True)
             self.sample()
 
     def users(self):
@@ -475,6 +556,21 @@ def user_traceback(error):
     return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + "".join(
         traceback.format_exception_only(type(error), error)
     )
+
+
+def abort_connections():
+    """Makes every open TCP connection of this process reset when it closes,
+    instead of delivering what it has queued: the requests users sent while the
+    network was cut would otherwise reach the target when it heals, from users
+    this worker no longer runs. (The master link is ZeroMQ's, not a Python socket.)"""
+    linger = struct.pack("ii", 1, 0)
+    for obj in gc.get_objects():
+        if isinstance(obj, gevent.socket.socket):
+            try:
+                if obj.fileno() >= 0 and obj.type == socket.SOCK_STREAM:
+                    obj.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            except OSError:
+                pass
 
 
 def reconcile(runner, classes, targets, waits):

@@ -53,6 +53,8 @@ pub async fn serve(
                     bail!("{message}");
                 }
                 Some(Output::Event(_, Event::Ready { .. })) => eprintln!("loadgen: worker ready"),
+                // Losing and regaining the master (users stopped, a fresh share awaited).
+                Some(Output::Event(_, Event::Warning { message, .. })) => eprintln!("loadgen: {message}"),
                 Some(Output::Event(_, Event::Stopped { .. })) => stopped = true,
                 Some(Output::Stderr(_, line)) => {
                     if is_important(&line) {

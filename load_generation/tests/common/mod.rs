@@ -234,10 +234,23 @@ impl Shop {
 
     /// Every request the shop logged.
     pub fn requests(&self) -> Vec<Logged> {
+        request_log(&self.host())
+    }
+
+    pub fn total_requests(&self) -> u64 {
+        let body = http_get(&self.url("/_shop/counters")).unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&body)
+            .map_or(0, |v| v["total_requests"].as_u64().unwrap_or(0))
+    }
+}
+
+/// Every request logged by the demo shop at `base` (`http://ip:port`).
+pub fn request_log(base: &str) -> Vec<Logged> {
+    {
         let mut all = Vec::new();
         let mut since = 0u64;
         loop {
-            let body = http_get(&self.url(&format!("/_shop/requests?since={since}")))
+            let body = http_get(&format!("{base}/_shop/requests?since={since}"))
                 .expect("read the request log");
             let page: serde_json::Value = serde_json::from_str(&body).expect("request log JSON");
             let requests = page["requests"].as_array().cloned().unwrap_or_default();
@@ -255,12 +268,6 @@ impl Shop {
             }
             since = page["next"].as_u64().unwrap_or(since);
         }
-    }
-
-    pub fn total_requests(&self) -> u64 {
-        let body = http_get(&self.url("/_shop/counters")).unwrap_or_default();
-        serde_json::from_str::<serde_json::Value>(&body)
-            .map_or(0, |v| v["total_requests"].as_u64().unwrap_or(0))
     }
 }
 
