@@ -66,3 +66,24 @@ fn a_typo_in_a_task_is_shown_live_at_the_template_line_and_fails_the_run() {
         "{summary}"
     );
 }
+
+#[test]
+fn non_utf8_output_does_not_stop_loadgen_listening() {
+    // Invalid UTF-8 on stderr at import; a warning from a task afterwards must
+    // still come through (the reader used to stop at the first bad line).
+    let template = "import logging, sys\nfrom locust import TaskSet, task\n\nsys.stderr.buffer.write(b'bad \\xff\\xfe bytes\\n')\nsys.stderr.flush()\n\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        logging.warning('still heard after the bad bytes')\n        self.client.get('/')\n\n{{.Users}}\n";
+    let shop = Shop::start();
+    let files = LoadFiles::new(&phase(60, 2, 100, &[("A", 1, 200, 200)]), template);
+    let mut cmd = loadgen(&tag("badbytes"));
+    cmd.arg("run")
+        .arg("--config_file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run_time", "4s"]);
+    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("still heard after the bad bytes"),
+        "{stderr}"
+    );
+}

@@ -97,8 +97,15 @@ impl Harness {
         }
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
+                // Bytes, not text: a user's print of non-UTF-8 bytes must not
+                // end the reading (and so, once the pipe fills, freeze Locust).
+                let mut reader = BufReader::new(stderr);
+                let mut bytes = Vec::new();
+                while matches!(reader.read_until(b'\n', &mut bytes).await, Ok(n) if n > 0) {
+                    let line = String::from_utf8_lossy(&bytes)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string();
+                    bytes.clear();
                     if output.send(Output::Stderr(id, line)).await.is_err() {
                         return;
                     }
