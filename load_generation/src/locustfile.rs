@@ -268,6 +268,18 @@ impl Template {
                     errors.push(source.error_at(offset, format!("`{USERS_MARKER}` must stand alone on its line")).with_help(
                         "put the marker on a line of its own at the top level (no indentation), where the user classes should go",
                     ));
+                } else if line.starts_with([' ', '\t']) {
+                    // Indented, the marker would sit inside a block: the generated
+                    // top-level classes would end that block, or not parse.
+                    // It still is the marker: a file with it is a template.
+                    marker_line.get_or_insert(number);
+                    errors.push(
+                        source
+                            .error_at(offset, format!("`{USERS_MARKER}` is indented"))
+                            .with_help(
+                                "loadgen writes top-level classes at the marker: move it to the start of its line, outside any class, function or `if`",
+                            ),
+                    );
                 } else if marker_line.is_some() {
                     errors.push(
                         source
@@ -663,6 +675,19 @@ mod tests {
         let err = check(&format!("{BEHAVIORS}{{{{.Users}}}}\n{{{{.Users}}}}\n")).unwrap_err();
         assert_eq!(err.0[0].position.unwrap().line, 7);
         assert!(err.0[0].message.contains("more than once"));
+    }
+
+    #[test]
+    fn an_indented_marker_is_refused_with_the_fix() {
+        let err = check(&format!("{BEHAVIORS}if True:\n    {{{{.Users}}}}\n")).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err:?}");
+        assert!(err.0[0].message.contains("is indented"));
+        assert_eq!(err.0[0].position.unwrap(), Position { line: 7, column: 5 });
+        assert!(err.0[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("start of its line"));
     }
 
     #[test]
