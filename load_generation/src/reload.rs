@@ -94,7 +94,10 @@ pub fn start(
     Ok(changes)
 }
 
-/// The directories holding `paths` (each once).
+/// The directories to watch for `paths` (each once): each file's own, and, when
+/// the file is a symlink, its target's, since that is where a ConfigMap volume
+/// swaps its `..data` link (an init container may link a pod's config files
+/// into the ConfigMap's mount).
 fn directories(paths: &[&PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = Vec::new();
     for path in paths {
@@ -102,8 +105,15 @@ fn directories(paths: &[&PathBuf]) -> Vec<PathBuf> {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
+        let target = std::fs::read_link(path)
+            .ok()
+            .map(|link| dir.join(link))
+            .and_then(|t| t.parent().map(PathBuf::from))
+            .filter(|t| t.is_dir());
+        for d in std::iter::once(dir).chain(target) {
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
         }
     }
     dirs

@@ -416,3 +416,34 @@ fn a_new_template_restarts_locust_with_it_and_sighup_reloads_without_watching() 
         "{stderr}"
     );
 }
+
+#[test]
+fn config_files_linked_into_a_configmap_mount_reload_too() {
+    // The shipped manifests' init container links /etc/loadgen/load.pbtxt to
+    // the ConfigMap's mount, where the kubelet swaps `..data`: that directory
+    // must be watched, not only /etc/loadgen.
+    let shop = Shop::start();
+    let template = tagging_template(&["A"]);
+    let mut volume = ConfigMapDir::new(&phase(60, 10, 100, &[("A", 1, 200, 200)]), &template);
+    let etc = tempfile::tempdir().unwrap();
+    for name in ["load.pbtxt", "locustfile.loadgen.tmpl"] {
+        symlink(volume.dir.path().join(name), etc.path().join(name)).unwrap();
+    }
+    let tag = tag("linkedreload");
+    let child = start(
+        &tag,
+        &etc.path().join("load.pbtxt"),
+        &shop.host(),
+        &["--run_time", "10s"],
+    );
+    wait_for(&shop, 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    volume.update(&phase(60, 20, 100, &[("A", 1, 200, 200)]), &template);
+    let swapped = shop_now(&shop);
+    std::thread::sleep(Duration::from_millis(3000));
+    let seen = live(&shop, swapped + 2.8);
+    assert_eq!(seen.get("A"), Some(&20), "after the swap: {seen:?}");
+    let (ok, stderr) = finish(child);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("config reloaded"), "{stderr}");
+}

@@ -195,7 +195,8 @@ mod tests {
         }
         std::hint::black_box(x);
         let used = cpu.read(Instant::now()).expect("a second reading");
-        assert!(used > 50.0, "{used:.0}%");
+        // Well under 100% when other processes share the cores; never nothing.
+        assert!(used > 10.0, "{used:.0}%");
         assert_eq!(ProcessCpu::new(u32::MAX).read(t0), None);
     }
 }
