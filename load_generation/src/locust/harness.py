@@ -1,5 +1,8 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
+(One file of about 640 lines on purpose: loadgen writes it beside the user's
+locustfile and runs it as the master, the workers and a local runner alike.)
+
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
 each type, their waits. This harness owns the users. It loads the locustfile,
 creates a Locust runner (local, master or worker), reads commands from stdin and
