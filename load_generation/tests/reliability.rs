@@ -86,16 +86,6 @@ fn workspaces(files: &LoadFiles) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-fn harness_pids(tag: &str) -> Vec<u32> {
-    tagged_processes(tag)
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("loadgen_harness.py"))
-        })
-        .collect()
-}
-
 #[test]
 fn sigterm_stops_within_two_seconds_with_summary_and_report() {
     let shop = Shop::start();

@@ -46,16 +46,6 @@ fn wait_for_line(rx: &mpsc::Receiver<String>, text: &str, limit: Duration) -> (b
     (false, seen)
 }
 
-fn harness_pids(tag: &str) -> Vec<u32> {
-    tagged_processes(tag)
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("loadgen_harness.py"))
-        })
-        .collect()
-}
-
 #[test]
 fn a_worker_retries_an_unreachable_master_and_stops_on_sigterm() {
     let files = LoadFiles::new(

@@ -51,6 +51,17 @@ pub fn loadgen(tag: &str) -> Command {
     c
 }
 
+/// The harness processes (Locust) of the loadgen tagged `tag`.
+pub fn harness_pids(tag: &str) -> Vec<u32> {
+    tagged_processes(tag)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("loadgen_harness.py"))
+        })
+        .collect()
+}
+
 /// A unique tag for one test.
 pub fn tag(name: &str) -> String {
     format!("{name}-{}-{}", std::process::id(), rand_suffix())
