@@ -1,5 +1,7 @@
 //! Static checks of the deployment artefacts: the Kubernetes manifests under
 //! `applications/*/kubernetes_manifests/` and `load_generation/Dockerfile`.
+//! (One file past 600 lines on purpose: every check reads the same parsed
+//! manifests, and each is a short test of its own.)
 //!
 //! Schema validity is checked by `.ci/lint-deploy` (kubernetes-validate,
 //! hadolint); these tests pin down what the schemas cannot: that every pod is

@@ -2,6 +2,8 @@
 //! malicious configs, templates and flags. Every one must end in a clear error
 //! (exit code 2 for input errors, `file:line:col` where there is a position), never
 //! a panic, a stack overflow or a Python traceback, and in bounded time.
+//! (Past 600 lines on purpose: one short test per kind of hostile input, sharing
+//! the helpers at the top.)
 //!
 //! Most tests run `loadgen check`, which needs no Locust. The workspace test runs a
 //! short load against the demo shop and needs Locust (on PATH or LOADGEN_LOCUST,
