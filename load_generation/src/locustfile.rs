@@ -601,5 +601,8 @@ pub(crate) fn source_offset(source: &SourceText, line: usize, column: usize) -> 
     start + column
 }
 
+// The path is spelled out because the fuzz crate includes this file with
+// `#[path]`, where a bare `mod tests;` would look for src/tests.rs.
 #[cfg(test)]
+#[path = "locustfile/tests.rs"]
 mod tests;
