@@ -1,5 +1,7 @@
 //! Static checks of the deployment artefacts: the Kubernetes manifests under
-//! `applications/*/kubernetes_manifests/` and `load_generation/Dockerfile`.
+//! `applications/*/kubernetes_manifests/`, every kustomization under
+//! `deploy/kustomize/` and `applications/` as `kubectl kustomize` renders it,
+//! and `load_generation/Dockerfile`.
 //! (One file past 600 lines on purpose: every check reads the same parsed
 //! manifests, and each is a short test of its own.)
 //!
@@ -11,6 +13,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
@@ -68,11 +72,18 @@ impl Doc {
     }
 }
 
-/// All non-empty documents of all manifest files.
+/// All non-empty documents of all manifest files and rendered kustomizations.
 fn docs() -> Vec<Doc> {
+    let mut texts: Vec<(PathBuf, String)> = manifest_files()
+        .into_iter()
+        .map(|file| {
+            let text = fs::read_to_string(&file).unwrap();
+            (file, text)
+        })
+        .collect();
+    texts.extend(rendered_kustomizations().iter().cloned());
     let mut docs = Vec::new();
-    for file in manifest_files() {
-        let text = fs::read_to_string(&file).unwrap();
+    for (file, text) in texts {
         for de in serde_yaml_ng::Deserializer::from_str(&text) {
             let value = Value::deserialize(de)
                 .unwrap_or_else(|e| panic!("{}: invalid YAML: {e}", file.display()));
@@ -87,13 +98,91 @@ fn docs() -> Vec<Doc> {
     docs
 }
 
-fn deployments() -> Vec<Doc> {
-    let deps: Vec<Doc> = docs()
+/// Every kustomization under `deploy/` and `applications/` (components aside:
+/// they only render as part of one).
+fn kustomizations() -> Vec<PathBuf> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+                let text = fs::read_to_string(&path).unwrap();
+                if !text.lines().any(|l| l == "kind: Component") {
+                    found.push(path.parent().unwrap().to_path_buf());
+                }
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for top in ["deploy", "applications"] {
+        walk(&repo_root().join(top), &mut found);
+    }
+    found.sort();
+    found
+}
+
+/// kubectl, which renders kustomizations: `$KUBECTL`, the one `.ci/lint-deploy`
+/// installs from PyPI, or the one on PATH. CI must have it; elsewhere the
+/// rendered checks are skipped with a note.
+fn kubectl() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        return Some(PathBuf::from(path));
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    let from_lint = cache.map(|c| c.join("loadgen-ci/venv/bin/kubectl"));
+    if let Some(path) = from_lint.filter(|p| p.is_file()) {
+        return Some(path);
+    }
+    let on_path = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    on_path.then(|| PathBuf::from("kubectl"))
+}
+
+/// Each kustomization with what `kubectl kustomize` printed for it, rendered once.
+fn rendered_kustomizations() -> &'static [(PathBuf, String)] {
+    static RENDERED: OnceLock<Vec<(PathBuf, String)>> = OnceLock::new();
+    RENDERED.get_or_init(|| {
+        let Some(kubectl) = kubectl() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "kubectl is needed in CI to render the kustomizations (.ci/lint-deploy installs it)"
+            );
+            eprintln!("kubectl not found: the rendered kustomizations are not checked (run .ci/lint-deploy once to install it)");
+            return Vec::new();
+        };
+        kustomizations()
+            .into_iter()
+            .map(|dir| {
+                let out = Command::new(&kubectl)
+                    .arg("kustomize")
+                    .arg(&dir)
+                    .output()
+                    .expect("kubectl runs");
+                assert!(
+                    out.status.success(),
+                    "kubectl kustomize {}: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                (dir, String::from_utf8(out.stdout).unwrap())
+            })
+            .collect()
+    })
+}
+
+/// The pods that run loadgen: Deployments and Jobs.
+fn workloads() -> Vec<Doc> {
+    let found: Vec<Doc> = docs()
         .into_iter()
-        .filter(|d| d.kind() == "Deployment")
+        .filter(|d| matches!(d.kind(), "Deployment" | "Job"))
         .collect();
-    assert!(!deps.is_empty(), "no Deployment found in any manifest");
-    deps
+    assert!(!found.is_empty(), "no Deployment or Job found in any manifest");
+    found
 }
 
 fn seq(v: &Value) -> &[Value] {
@@ -178,11 +267,25 @@ fn manifests_exist_and_parse() {
         .collect();
     for expected in [
         "applications/hipster_shop/kubernetes_manifests/loadgenerator.yaml",
-        "applications/hipster_shop/kubernetes_manifests/loadgenerator-distributed.yaml",
     ] {
         assert!(
             files.iter().any(|f| f == expected),
             "missing {expected}; found {files:?}"
+        );
+    }
+    let kustomizations: Vec<String> = kustomizations()
+        .iter()
+        .map(|d| d.strip_prefix(repo_root()).unwrap().display().to_string())
+        .collect();
+    for expected in [
+        "applications/hipster_shop",
+        "deploy/kustomize/base",
+        "deploy/kustomize/distributed",
+        "deploy/kustomize/job",
+    ] {
+        assert!(
+            kustomizations.iter().any(|k| k == expected),
+            "missing kustomization {expected}; found {kustomizations:?}"
         );
     }
     for doc in docs() {
@@ -207,7 +310,7 @@ fn deployments_are_pinned_to_the_dedicated_load_node() {
     ] {
         expected_toleration.insert(k.into(), v.into());
     }
-    for doc in deployments() {
+    for doc in workloads() {
         let pod = doc.pod_spec();
         assert_eq!(
             pod["nodeSelector"]["dedicatednode"].as_str(),
@@ -229,7 +332,7 @@ fn deployments_are_pinned_to_the_dedicated_load_node() {
 
 #[test]
 fn deployments_run_locked_down_as_non_root() {
-    for doc in deployments() {
+    for doc in workloads() {
         let pod = doc.pod_spec();
         let pod_sc = &pod["securityContext"];
         for c in all_containers(pod) {
@@ -284,7 +387,7 @@ fn deployments_run_locked_down_as_non_root() {
 
 #[test]
 fn deployments_have_resource_requests_and_limits() {
-    for doc in deployments() {
+    for doc in workloads() {
         for c in all_containers(doc.pod_spec()) {
             let what = format!(
                 "{} container {}",
@@ -305,7 +408,7 @@ fn deployments_have_resource_requests_and_limits() {
 
 #[test]
 fn writable_paths_and_config_file_are_mounted() {
-    for doc in deployments() {
+    for doc in workloads() {
         let c = main_container(&doc);
         let mounts: Vec<&str> = seq(&c["volumeMounts"])
             .iter()
@@ -351,7 +454,7 @@ fn writable_paths_and_config_file_are_mounted() {
 
 #[test]
 fn single_node_probes_use_healthz_on_the_metrics_port() {
-    let deps = deployments();
+    let deps = workloads();
     let doc = deps
         .iter()
         .find(|d| d.file_name() == "loadgenerator.yaml" && d.name() == "loadgenerator")
@@ -398,29 +501,51 @@ fn single_node_probes_use_healthz_on_the_metrics_port() {
 #[test]
 fn distributed_master_and_workers_agree() {
     let all = docs();
-    let in_file: Vec<&Doc> = all
+    let mut sources: Vec<&Path> = all
         .iter()
-        .filter(|d| d.file_name() == "loadgenerator-distributed.yaml")
+        .filter(|d| d.kind() == "Deployment" && subcommand(d) == "worker")
+        .map(|d| d.file.as_path())
         .collect();
-    let find = |kind: &str, name: &str| -> &Doc {
-        in_file
-            .iter()
-            .find(|d| d.kind() == kind && d.name() == name)
-            .unwrap_or_else(|| panic!("{kind} {name} in loadgenerator-distributed.yaml"))
+    sources.dedup();
+    if kubectl().is_some() {
+        assert!(
+            sources.len() >= 2,
+            "the distributed overlay and the hipster example both run workers; found {sources:?}"
+        );
+    }
+    for source in sources {
+        master_and_workers_agree(&all, source);
+    }
+}
+
+/// In one manifest or rendered kustomization: the master waits for as many
+/// workers as run, and they reach it through its Service.
+fn master_and_workers_agree(all: &[Doc], source: &Path) {
+    let in_source: Vec<&Doc> = all.iter().filter(|d| d.file == source).collect();
+    let one = |what: &str, matches: &dyn Fn(&Doc) -> bool| -> &Doc {
+        let found: Vec<&&Doc> = in_source.iter().filter(|d| matches(d)).collect();
+        assert_eq!(found.len(), 1, "{}: one {what}", source.display());
+        found[0]
     };
-    let master = find("Deployment", "loadgenerator-master");
-    let worker = find("Deployment", "loadgenerator-worker");
-    let service = find("Service", "loadgenerator-master");
+    let worker = one("worker Deployment", &|d| {
+        d.kind() == "Deployment" && subcommand(d) == "worker"
+    });
+    let master = one("master Deployment", &|d| {
+        d.kind() == "Deployment" && subcommand(d) == "run"
+    });
+    let wargs = args(main_container(worker));
+    let target = flag(&wargs, "--master").expect("--master on the workers");
+    let master_host = target.rsplit_once(':').map_or(target.as_str(), |(h, _)| h);
+    let service = one("master Service", &|d| {
+        d.kind() == "Service" && d.name() == master_host
+    });
 
     assert_eq!(
         master.value["spec"]["replicas"].as_i64(),
         Some(1),
         "one master"
     );
-    assert_eq!(subcommand(master), "run");
-    assert_eq!(subcommand(worker), "worker");
     let margs = args(main_container(master));
-    let wargs = args(main_container(worker));
 
     // The master waits for exactly as many workers as the worker Deployment runs.
     let expect: i64 = flag(&margs, "--expect-workers")
@@ -435,7 +560,6 @@ fn distributed_master_and_workers_agree() {
 
     // Workers reach the master through the Service, on the port it binds.
     let bind_port = port_of(&flag(&margs, "--master-bind").expect("--master-bind on the master"));
-    let target = flag(&wargs, "--master").expect("--master on the workers");
     let (host, port) = match target.rsplit_once(':') {
         Some((h, p)) => (h.to_owned(), p.parse::<i64>().unwrap()),
         None => (target.clone(), 5557),
@@ -486,6 +610,121 @@ fn distributed_master_and_workers_agree() {
             "master {probe_kind} port"
         );
     }
+}
+
+#[test]
+fn the_job_is_bounded_judged_and_keeps_its_report() {
+    let jobs: Vec<Doc> = workloads()
+        .into_iter()
+        .filter(|d| d.kind() == "Job")
+        .collect();
+    if kubectl().is_some() {
+        assert!(!jobs.is_empty(), "deploy/kustomize/job renders a Job");
+    }
+    for job in &jobs {
+        let spec = &job.value["spec"];
+        assert_eq!(
+            spec["backoffLimit"].as_i64(),
+            Some(0),
+            "{}: a failed verdict must not rerun the load",
+            job.what()
+        );
+        assert_eq!(
+            job.pod_spec()["restartPolicy"].as_str(),
+            Some("Never"),
+            "{}",
+            job.what()
+        );
+        let c = main_container(job);
+        let args = args(c);
+        assert_eq!(args.first().map(String::as_str), Some("run"));
+        let seconds = |flag_name: &str| -> u64 {
+            let value = flag(&args, flag_name).unwrap_or_else(|| panic!("{flag_name} on the Job"));
+            humantime::parse_duration(&value)
+                .unwrap_or_else(|e| panic!("{flag_name}={value}: {e}"))
+                .as_secs()
+        };
+        let deadline = spec["activeDeadlineSeconds"]
+            .as_u64()
+            .expect("activeDeadlineSeconds");
+        assert!(
+            deadline > seconds("--run_time") + seconds("--wait-for-host"),
+            "{}: activeDeadlineSeconds {deadline} leaves no room for the run",
+            job.what()
+        );
+        assert!(
+            args.iter().any(|a| a.starts_with("--fail-if=")),
+            "{}: a Job without thresholds has no verdict",
+            job.what()
+        );
+        // The report and the JUnit file land on the claim, which outlives the pod.
+        let claims: BTreeMap<&str, &str> = seq(&job.pod_spec()["volumes"])
+            .iter()
+            .filter_map(|v| {
+                Some((
+                    v["name"].as_str()?,
+                    v["persistentVolumeClaim"]["claimName"].as_str()?,
+                ))
+            })
+            .collect();
+        for output in ["--report", "--junit"] {
+            let path = flag(&args, output).unwrap_or_else(|| panic!("{output} on the Job"));
+            let mount = seq(&c["volumeMounts"])
+                .iter()
+                .find(|m| {
+                    m["mountPath"]
+                        .as_str()
+                        .is_some_and(|p| path.starts_with(&format!("{p}/")))
+                })
+                .unwrap_or_else(|| panic!("{}: {output}={path} is on no volume", job.what()));
+            let volume = mount["name"].as_str().unwrap();
+            assert!(
+                claims.contains_key(volume),
+                "{}: {output} is written to {volume}, which is not a PersistentVolumeClaim",
+                job.what()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_hipster_example_carries_its_config_and_names_the_image_once() {
+    let Some((_, rendered)) = rendered_kustomizations()
+        .iter()
+        .find(|(dir, _)| dir.ends_with("applications/hipster_shop"))
+    else {
+        return; // kubectl missing outside CI (rendered_kustomizations said so)
+    };
+    let docs: Vec<Value> = serde_yaml_ng::Deserializer::from_str(rendered)
+        .map(|de| Value::deserialize(de).unwrap())
+        .collect();
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "loadgenerator-config")
+        .expect("the ConfigMap loadgenerator-config");
+    let dir = repo_root().join("applications/hipster_shop/load_generation");
+    for file in ["load.pbtxt", "locustfile.loadgen.tmpl"] {
+        assert_eq!(
+            config["data"][file].as_str(),
+            Some(fs::read_to_string(dir.join(file)).unwrap().as_str()),
+            "the ConfigMap's {file} is the application's"
+        );
+    }
+    let mut images: Vec<&str> = docs
+        .iter()
+        .flat_map(|d| all_containers(&d["spec"]["template"]["spec"]))
+        .filter_map(|c| c["image"].as_str())
+        .collect();
+    images.dedup();
+    assert_eq!(images, ["loadgen:latest"], "one image, from `images:`");
+    let hosts: Vec<&str> = docs
+        .iter()
+        .flat_map(|d| seq(&d["spec"]["template"]["spec"]["containers"]))
+        .flat_map(|c| seq(&c["env"]))
+        .filter(|e| e["name"] == "PL_HOST")
+        .filter_map(|e| e["value"].as_str())
+        .collect();
+    assert_eq!(hosts, ["http://frontend:80"], "the master is given the host");
 }
 
 // ---------------------------------------------------------------------------
