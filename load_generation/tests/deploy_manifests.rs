@@ -181,7 +181,10 @@ fn workloads() -> Vec<Doc> {
         .into_iter()
         .filter(|d| matches!(d.kind(), "Deployment" | "Job"))
         .collect();
-    assert!(!found.is_empty(), "no Deployment or Job found in any manifest");
+    assert!(
+        !found.is_empty(),
+        "no Deployment or Job found in any manifest"
+    );
     found
 }
 
@@ -265,9 +268,7 @@ fn manifests_exist_and_parse() {
         .iter()
         .map(|f| f.strip_prefix(repo_root()).unwrap().display().to_string())
         .collect();
-    for expected in [
-        "applications/hipster_shop/kubernetes_manifests/loadgenerator.yaml",
-    ] {
+    for expected in ["applications/hipster_shop/kubernetes_manifests/loadgenerator.yaml"] {
         assert!(
             files.iter().any(|f| f == expected),
             "missing {expected}; found {files:?}"
@@ -724,7 +725,11 @@ fn the_hipster_example_carries_its_config_and_names_the_image_once() {
         .filter(|e| e["name"] == "PL_HOST")
         .filter_map(|e| e["value"].as_str())
         .collect();
-    assert_eq!(hosts, ["http://frontend:80"], "the master is given the host");
+    assert_eq!(
+        hosts,
+        ["http://frontend:80"],
+        "the master is given the host"
+    );
 }
 
 // ---------------------------------------------------------------------------
