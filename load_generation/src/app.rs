@@ -442,6 +442,7 @@ fn conclude(
         plan,
         interrupted,
         stopped_early,
+        process_exit_code,
     } = outcome;
     verdict.finish_run(&record);
     let mut summary = Summary::new(&record, &plan);
@@ -471,7 +472,11 @@ fn conclude(
         errors: record.exceptions.iter().map(|e| e.count).sum(),
         interrupted,
         code_on_error: args.exit_code_on_error,
+        locustfile_code: process_exit_code,
     });
+    if process_exit_code == Some(0) && code == 0 {
+        eprintln!("loadgen: the locustfile set environment.process_exit_code = 0: exit 0");
+    }
     match why {
         Some(why) => eprintln!("loadgen: FAILED (exit {code}): {why}"),
         None if !verdict.is_empty() => eprintln!("loadgen: PASSED: every threshold held"),

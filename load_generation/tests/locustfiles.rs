@@ -260,3 +260,82 @@ fn a_package_that_cannot_be_had_is_a_clear_error_before_any_load() {
     assert!(!stderr.contains("Traceback"), "{stderr}");
     assert_eq!(shop.total_requests(), 0);
 }
+
+/// A locustfile that judges its own run, as Locust users do: its `quitting`
+/// listener sets `environment.process_exit_code` from the stats it sees (`--code`,
+/// after `--`, when a request failed; 9 otherwise). Every visit also asks for a
+/// page the shop does not have, so requests fail.
+const EXIT_CODE_LOCUSTFILE: &str = r#"from locust import HttpUser, constant, events, task
+
+
+@events.init_command_line_parser.add_listener
+def _(parser):
+    parser.add_argument("--code", type=int, default=9)
+
+
+@events.quitting.add_listener
+def _(environment, **kwargs):
+    failed = environment.stats.total.num_failures > 0
+    environment.process_exit_code = environment.parsed_options.code if failed else 9
+
+
+class WebsiteUser(HttpUser):
+    wait_time = constant(0.2)
+
+    @task
+    def visit(self):
+        self.client.get("/", headers={"X-User-Type": "Website"})
+        self.client.get("/no-such-page", headers={"X-User-Type": "Website"})
+"#;
+
+/// Runs the self-judging locustfile; returns loadgen's exit code and stderr.
+fn run_self_judging(shop: &Shop, extra: &[&str], code: &str, name: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("load.pbtxt"),
+        phase(4, 2, 100, &[("Website", 1, 200, 200)]),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("locustfile.py"), EXIT_CODE_LOCUSTFILE).unwrap();
+    let mut command = loadgen(&tag(name));
+    command
+        .arg("run")
+        .arg("--config_file")
+        .arg(dir.path().join("load.pbtxt"))
+        .arg("-f")
+        .arg(dir.path().join("locustfile.py"))
+        .args(["--host", &shop.host(), "--run_time", "4s"])
+        .args(extra)
+        .args(["--", "--code", code]);
+    let (out, _) = run_with_limit(command, Duration::from_secs(60));
+    (out.status.code(), text(&out.stderr))
+}
+
+#[test]
+fn the_locustfiles_process_exit_code_is_loadgens_exit_code() {
+    let shop = Shop::start();
+    let (code, stderr) = run_self_judging(&shop, &[], "5", "exit-code-5");
+    // The shop answered 404s, so the locustfile saw failures and chose 5 (where
+    // loadgen's own judgment would have been 1).
+    let log = shop.requests();
+    assert!(log.iter().any(|r| r.status == 404), "{stderr}");
+    assert!(log.iter().any(|r| r.status == 200), "{stderr}");
+    assert_eq!(code, Some(5), "{stderr}");
+    assert!(
+        stderr.contains("FAILED (exit 5): the locustfile set environment.process_exit_code = 5"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_process_exit_code_of_0_set_on_the_master_passes_a_run_with_failed_requests() {
+    let shop = Shop::start();
+    // With workers, the master's statistics and its quitting decide, as in Locust.
+    let (code, stderr) = run_self_judging(&shop, &["--workers", "2"], "0", "exit-code-0");
+    assert!(shop.requests().iter().any(|r| r.status == 404), "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the locustfile set environment.process_exit_code = 0"),
+        "{stderr}"
+    );
+}

@@ -63,7 +63,7 @@ MESSAGES = {
         "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu", "loop_lag_ms"},
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
-        "stopped": {"ev", "reason"},
+        "stopped": {"ev", "reason", "process_exit_code"},
     },
 }
 # The master's message to each worker with its share of the users (master and
@@ -279,7 +279,7 @@ class Harness:
         if self.mode == "worker":
             self.runner.greenlet.join()
             events.quitting.fire(environment=self.env, reverse=True)
-            emit("stopped", reason="the worker's runner ended")
+            emit("stopped", reason="the worker's runner ended", process_exit_code=self.process_exit_code())
             os._exit(0)
 
     def start_test(self):
@@ -545,8 +545,21 @@ class Harness:
                 events.test_stop.fire(environment=self.env)
             events.quitting.fire(environment=self.env, reverse=True)
         finally:
-            emit("stopped", reason=reason)
+            emit("stopped", reason=reason, process_exit_code=self.process_exit_code())
             os._exit(0)
+
+    def process_exit_code(self):
+        """`environment.process_exit_code` as the locustfile left it (in Locust it
+        decides the exit code; loadgen combines it with its verdict, see
+        docs/ci.md). Read after `quitting`, where locustfiles usually set it."""
+        env = getattr(self, "env", None)
+        code = getattr(env, "process_exit_code", None)
+        if code is None:
+            return None
+        try:
+            return int(code)
+        except (TypeError, ValueError):
+            return 1  # set, but to no number: the locustfile meant a failure
 
 
 def user_traceback(error):

@@ -170,6 +170,9 @@ pub enum Event {
     /// The last event of a harness that was asked to stop (or lost its stdin).
     Stopped {
         reason: String,
+        /// `environment.process_exit_code` as the locustfile left it after
+        /// `quitting` (`None`: not set); a value that is not an integer is sent as 1.
+        process_exit_code: Option<i64>,
     },
 }
 

@@ -134,6 +134,9 @@ pub struct Outcome {
     pub interrupted: bool,
     /// An observer ended the run before its time, and why.
     pub stopped_early: Option<String>,
+    /// `environment.process_exit_code` as the locustfile set it (the local
+    /// runner's or the master's, as Locust takes it); `None` when it did not.
+    pub process_exit_code: Option<i64>,
 }
 
 /// Runs `plan` until its run time is spent or a signal stops it.
@@ -515,9 +518,10 @@ impl Run {
     ) -> Outcome {
         // (A second signal during this is handled by the signal task: it kills all.)
         let stop_at = Instant::now();
+        let mut process_exit_code = None;
         if self.alive {
             self.group.send(&Command::Stop).await;
-            self.collect_last_sample(rx, stop_at).await;
+            process_exit_code = self.collect_last_sample(rx, stop_at).await;
         }
         self.group.kill();
         self.group.reap().await;
@@ -540,15 +544,22 @@ impl Run {
             plan: self.schedule.plan().clone(),
             interrupted,
             stopped_early,
+            process_exit_code,
         }
     }
 
-    async fn collect_last_sample(&mut self, rx: &mut mpsc::Receiver<Output>, stop_at: Instant) {
+    /// Records the last sample; returns the locustfile's `process_exit_code`
+    /// that the harness's last word carries.
+    async fn collect_last_sample(
+        &mut self,
+        rx: &mut mpsc::Receiver<Output>,
+        stop_at: Instant,
+    ) -> Option<i64> {
         let give_up = stop_at + STOP_GRACE;
         let primary = self.group.primary();
         loop {
             tokio::select! {
-                _ = tokio::time::sleep_until(give_up.into()) => return,
+                _ = tokio::time::sleep_until(give_up.into()) => return None,
                 output = rx.recv() => match output {
                     Some(Output::Event(id, Event::Sample(mut sample))) if self.group.owns(id) => {
                         // The last sample comes after the users were stopped: its
@@ -559,10 +570,12 @@ impl Run {
                         let at = self.deadline.map_or(elapsed, |d| elapsed.min(d - self.start));
                         self.recorder.sample(&sample, at.as_secs_f64(), false);
                     }
-                    Some(Output::Event(id, Event::Stopped { .. })) if primary == Some(id) => return,
-                    Some(Output::Exited(id)) if primary == Some(id) => return,
+                    Some(Output::Event(id, Event::Stopped { process_exit_code, .. })) if primary == Some(id) => {
+                        return process_exit_code;
+                    }
+                    Some(Output::Exited(id)) if primary == Some(id) => return None,
                     Some(_) => {}
-                    None => return,
+                    None => return None,
                 },
             }
         }
@@ -579,6 +592,7 @@ impl Outcome {
             plan: plan.clone(),
             interrupted: true,
             stopped_early: None,
+            process_exit_code: None,
         }
     }
 }

@@ -264,6 +264,8 @@ pub struct Ending {
     pub interrupted: bool,
     /// `--exit-code-on-error`.
     pub code_on_error: u8,
+    /// `environment.process_exit_code` as the locustfile set it, if it did.
+    pub locustfile_code: Option<i64>,
 }
 
 /// Exit codes of a run that went (bad input is 2, a runtime error 1, elsewhere).
@@ -278,9 +280,22 @@ pub const THRESHOLD_FAILED: u8 = 3;
 ///   request is not judged: it was stopped, it didn't fail.)
 /// - Without thresholds, failed requests or errors in the users' code:
 ///   `--exit-code-on-error` (1 by default, as in Locust; 0 turns it off).
+///
+/// The locustfile's `environment.process_exit_code` takes the place of
+/// `--exit-code-on-error`'s judgment, as in Locust: a non-zero code is the exit
+/// code (out of 0-255: 1), and 0 passes a run with failed requests or errors. It
+/// cannot hide what loadgen was asked to judge or never passes: a failed
+/// threshold stays 3, and 0 does not pass a run with no successful request.
 pub fn exit_code(e: &Ending) -> (u8, Option<String>) {
     if e.threshold_failed {
         return (THRESHOLD_FAILED, Some("a threshold failed".into()));
+    }
+    if let Some(code) = e.locustfile_code.filter(|c| *c != 0) {
+        let why = format!("the locustfile set environment.process_exit_code = {code}");
+        return match u8::try_from(code) {
+            Ok(code) => (code, Some(why)),
+            Err(_) => (1, Some(format!("{why}, which is no exit code (0-255)"))),
+        };
     }
     if e.requests == 0 && !e.interrupted {
         let why = if e.errors > 0 {
@@ -299,7 +314,12 @@ pub fn exit_code(e: &Ending) -> (u8, Option<String>) {
             Some(format!("every one of the {} requests failed", e.requests)),
         );
     }
-    if !e.thresholds_given && e.code_on_error != 0 && (e.failures > 0 || e.errors > 0) {
+    let judged_by_locustfile = e.locustfile_code.is_some();
+    if !e.thresholds_given
+        && !judged_by_locustfile
+        && e.code_on_error != 0
+        && (e.failures > 0 || e.errors > 0)
+    {
         return (
             e.code_on_error,
             Some(format!(
@@ -324,7 +344,52 @@ mod tests {
             errors: 0,
             interrupted: false,
             code_on_error: 1,
+            locustfile_code: None,
         }
+    }
+
+    #[test]
+    fn the_locustfile_exit_code_replaces_the_error_judgment_but_not_thresholds() {
+        let failing = Ending {
+            failures: 5,
+            ..ending()
+        };
+        // Non-zero: it is the exit code, over a pass or the error judgment.
+        let set = |code| Ending {
+            locustfile_code: Some(code),
+            ..failing
+        };
+        assert_eq!(exit_code(&set(5)).0, 5);
+        assert_eq!(
+            exit_code(&set(5)).1.unwrap(),
+            "the locustfile set environment.process_exit_code = 5"
+        );
+        let passing = Ending {
+            locustfile_code: Some(4),
+            ..ending()
+        };
+        assert_eq!(exit_code(&passing).0, 4);
+        assert_eq!(exit_code(&set(300)).0, 1);
+        assert!(exit_code(&set(-1)).1.unwrap().contains("no exit code"));
+        // 0 passes a run with failures, as Locust's process_exit_code does.
+        assert_eq!(exit_code(&set(0)), (0, None));
+        // A failed threshold is still 3; a run without a successful request still 1.
+        let threshold = Ending {
+            thresholds_given: true,
+            threshold_failed: true,
+            ..set(5)
+        };
+        assert_eq!(exit_code(&threshold).0, 3);
+        let nothing = Ending {
+            requests: 0,
+            ..set(0)
+        };
+        assert_eq!(exit_code(&nothing).0, 1);
+        let all_failed = Ending {
+            failures: 100,
+            ..set(0)
+        };
+        assert_eq!(exit_code(&all_failed).0, 1);
     }
 
     #[test]
