@@ -6,12 +6,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::cli::{
-    ConfigArgs, ControlArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs, RunArgs,
-    VerdictArgs, WorkerArgs,
+    CheckArgs, ConfigArgs, ControlArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs,
+    RunArgs, VerdictArgs, WorkerArgs,
 };
 use crate::demo_shop::{DemoShop, ShopOptions};
 use crate::diagnostic::BadInput;
 use crate::load::Load;
+use crate::locust::import_check;
 use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
 use crate::locust::requirements;
@@ -38,13 +39,34 @@ pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
     Ok(())
 }
 
-/// `loadgen check`: validate and show the plan.
-pub fn check(args: &ConfigArgs) -> Result<()> {
-    let load = Load::open(args)?;
+/// `loadgen check`: validate, import the locustfile in Locust, show the plan.
+pub fn check(args: &CheckArgs) -> Result<()> {
+    let load = Load::open(&args.config)?;
     print!("{}", load.overview());
-    if let Some(mapping) = load.template.mapping_overview() {
+    let imported = if args.no_import {
+        None
+    } else {
+        let mut locust = install::find_or_install(args.locust.as_deref())?;
+        if let Some(file) =
+            requirements::requirements_for(args.requirements.as_deref(), &load.template.source.path)
+        {
+            locust = requirements::layer(&locust, &file)?;
+        }
+        Some((import_check::import(&load, &locust)?, locust.version))
+    };
+    if let Some(mapping) = load
+        .template
+        .mapping_overview(imported.as_ref().map(|(c, _)| c.as_slice()))
+    {
         println!("{}:", load.template.source.path.display());
         print!("{mapping}");
+    }
+    match &imported {
+        Some((classes, version)) => println!(
+            "Imported in Locust {version}: User classes {}",
+            classes.join(", ")
+        ),
+        None => println!("(not imported in Locust: --no-import)"),
     }
     println!(
         "OK: {} and {} are valid.",

@@ -37,8 +37,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Serve the built-in demo shop alone.
     DemoShop(DemoShopArgs),
-    /// Validate a load config and its template, and print the plan.
-    Check(ConfigArgs),
+    /// Validate a load config and its locustfile (imported in Locust), and print the plan.
+    Check(CheckArgs),
     /// Write the generated locustfiles for inspection.
     Render(RenderArgs),
     /// Run a Locust worker for a loadgen master on another machine.
@@ -183,6 +183,23 @@ impl ConfigArgs {
             ),
         }
     }
+}
+
+/// `loadgen check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The Locust to import the locustfile with (as `run --locust`).
+    #[arg(long, env = "LOADGEN_LOCUST", value_name = "PATH")]
+    pub locust: Option<PathBuf>,
+    /// The locustfile's Python packages (as `run --requirements`).
+    #[arg(long, env = "PL_REQUIREMENTS", value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+    /// Check the files' text only: don't import the locustfile in Locust's Python
+    /// (no Python needed; errors only Python sees are then found when a run starts).
+    #[arg(long = "no-import", visible_alias = "no_import")]
+    pub no_import: bool,
 }
 
 /// How Locust runs the users.
@@ -457,7 +474,7 @@ mod tests {
         assert_eq!(run.run_time, Some(Duration::from_secs(5)));
         let cli = Cli::try_parse_from(["loadgen", "check", "--config-file", "b"]).unwrap();
         assert!(
-            matches!(cli.command, Command::Check(c) if c.config_file == std::path::Path::new("b"))
+            matches!(cli.command, Command::Check(c) if c.config.config_file == std::path::Path::new("b"))
         );
         // A negative time reaches the parser, which says what is wrong with it.
         let err = Cli::try_parse_from(["loadgen", "run", "--config-file", "a", "--run-time", "-5"])

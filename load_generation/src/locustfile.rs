@@ -113,8 +113,9 @@ impl Template {
     }
 
     /// For `check`: which class runs each user type, and the file's classes that no
-    /// type runs (a plain locustfile; `None` for a template).
-    pub fn mapping_overview(&self) -> Option<String> {
+    /// type runs (a plain locustfile; `None` for a template). With `imported`, the
+    /// User classes Python found in the file, only those count as unused.
+    pub fn mapping_overview(&self, imported: Option<&[String]>) -> Option<String> {
         let Shape::Plain { classes, defined } = &self.shape else {
             return None;
         };
@@ -123,13 +124,27 @@ impl Template {
             let name = key.strip_suffix("User").unwrap_or(key);
             let _ = writeln!(out, "  user type {name} runs class {class}");
         }
-        let unused = plain::unused(classes, defined);
-        if !unused.is_empty() {
-            let _ = writeln!(
-                out,
-                "  classes no user type runs: {} (TaskSets and helpers are fine here)",
-                unused.join(", ")
-            );
+        match imported {
+            Some(user_classes) => {
+                let unused = plain::unused(classes, user_classes);
+                if !unused.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "  User classes no user type runs: {}",
+                        unused.join(", ")
+                    );
+                }
+            }
+            None => {
+                let unused = plain::unused(classes, defined);
+                if !unused.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "  classes no user type runs: {} (TaskSets and helpers are fine here)",
+                        unused.join(", ")
+                    );
+                }
+            }
         }
         Some(out)
     }
@@ -410,6 +425,11 @@ impl Locustfile {
             _ => Path::new("."),
         };
         std::fs::canonicalize(parent).ok()
+    }
+
+    /// The template's line of the `{{.Users}}` marker, where the generated lines are.
+    pub fn marker_line(&self) -> usize {
+        self.marker_line
     }
 
     /// Maps a line of the rendered file to the template line it came from, so

@@ -1,6 +1,6 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
-(One file of about 640 lines on purpose: loadgen writes it beside the user's
+(One file of about 700 lines on purpose: loadgen writes it beside the user's
 locustfile and runs it as the master, the workers and a local runner alike.)
 
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
@@ -10,6 +10,9 @@ writes events to stdout, one JSON object per line. The messages are defined once
 in `src/locust/protocol.rs`, with an example of each in `tests/protocol.jsonl`;
 `MESSAGES` below is this side's reading of them, checked against that file by
 `python harness.py --check-protocol tests/protocol.jsonl`.
+
+In the role `check` (for `loadgen check`) it only imports the locustfile, answers
+with its User classes or where importing failed, and exits.
 
 It reconciles the running users to exactly the counts it is given (spawning and
 stopping users of each class; Locust's own shapes do not stop users of dropped
@@ -25,6 +28,7 @@ the harness then stops.
 import gc
 import importlib.util
 import json
+import linecache
 import logging
 import os
 import socket
@@ -51,6 +55,7 @@ ROLE_FIELDS = {
     "local": {"mode"},
     "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout"},
     "worker": {"mode", "master_host", "master_port"},
+    "check": {"mode"},
 }
 MESSAGES = {
     "command": {
@@ -63,6 +68,7 @@ MESSAGES = {
         "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu", "loop_lag_ms"},
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
+        "imported": {"ev", "user_classes", "error"},
         "stopped": {"ev", "reason", "process_exit_code"},
     },
 }
@@ -163,19 +169,40 @@ class Harness:
         self.loop_lag = 0.0
 
     # -- start -------------------------------------------------------------
-    def load_user_classes(self):
+    def import_locustfile(self):
+        """Imports the locustfile as `locust -f` would: helper modules and data
+        files beside the user's file are found."""
         path = self.setup["locustfile"]
         base_dir = self.setup["base_dir"]
         if base_dir and os.path.isdir(base_dir):
-            # As `locust -f` would run it: helper modules and data files beside
-            # the user's file are found.
             sys.path.insert(0, base_dir)
             os.chdir(base_dir)
+        spec = importlib.util.spec_from_file_location("locustfile", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["locustfile"] = module
+        spec.loader.exec_module(module)
+        return module
+
+    def check_import(self):
+        """The role `check`: imports the locustfile without load and says which
+        User classes it has, or where importing it failed; then exits."""
         try:
-            spec = importlib.util.spec_from_file_location("locustfile", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules["locustfile"] = module
-            spec.loader.exec_module(module)
+            module = self.import_locustfile()
+        except BaseException as e:  # the user's mistake, located for `loadgen check`
+            failure = import_failure(e, self.setup["locustfile"], self.setup["base_dir"])
+            emit("imported", user_classes=[], error=failure)
+            os._exit(0)
+        classes = sorted(
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, type) and issubclass(value, User) and not value.abstract
+        )
+        emit("imported", user_classes=classes, error=None)
+        os._exit(0)
+
+    def load_user_classes(self):
+        try:
+            module = self.import_locustfile()
         except BaseException as e:  # a broken template is the user's to see
             fatal(
                 f"the locustfile failed to load: {type(e).__name__}: {e}",
@@ -574,6 +601,42 @@ def user_traceback(error):
     )
 
 
+def import_failure(error, locustfile, base_dir):
+    """Where importing the locustfile failed, in the user's own files: a syntax
+    error's own place, else the innermost frame of the traceback in the
+    locustfile or beside it (not in an installed package)."""
+    root = os.path.join(os.path.abspath(base_dir), "") if base_dir else None
+
+    def users(filename):
+        path = os.path.abspath(filename)
+        if path == os.path.abspath(locustfile):
+            return True
+        return bool(root) and path.startswith(root) and "site-packages" not in path
+
+    file = line = column = None
+    if isinstance(error, SyntaxError) and error.filename and users(error.filename):
+        # Python counts a syntax error's offset in characters, from 1.
+        file, line, column = error.filename, error.lineno, error.offset
+        message = f"{type(error).__name__}: {error.msg}"
+    else:
+        message = f"{type(error).__name__}: {error}"
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if users(f.filename)]
+        if frames:
+            frame = frames[-1]
+            file, line = frame.filename, frame.lineno
+            if getattr(frame, "colno", None) is not None:
+                # A frame's column is a UTF-8 byte offset from 0: in characters, from 1.
+                text = linecache.getline(frame.filename, frame.lineno).encode("utf-8")
+                column = len(text[: frame.colno].decode("utf-8", "replace")) + 1
+    return {
+        "message": message,
+        "file": file,
+        "line": line,
+        "column": column,
+        "traceback": user_traceback(error),
+    }
+
+
 def abort_connections():
     """Makes every open TCP connection of this process reset when it closes,
     instead of delivering what it has queued: the requests users sent while the
@@ -645,6 +708,8 @@ def main():
     logging.getLogger("locust.user").setLevel(logging.CRITICAL)
     with open(sys.argv[1]) as f:
         setup = json.load(f)
+    if setup["role"].get("mode") == "check":
+        Harness(setup).check_import()
     Harness(setup).start()
     gevent.wait()
 

@@ -1,5 +1,6 @@
 //! Everything about Locust itself: finding it, and the harness that runs it.
 
+pub mod import_check;
 pub mod install;
 pub mod process;
 pub mod protocol;

@@ -66,6 +66,9 @@ pub enum Role {
         master_host: String,
         master_port: u16,
     },
+    /// Runs no users: imports the locustfile, answers [`Event::Imported`] and
+    /// exits (for `loadgen check`).
+    Check,
 }
 
 /// The parts of a [`Setup`] that every role shares.
@@ -108,6 +111,10 @@ impl Setup {
             master_port,
         };
         Setup::with_role(role, common)
+    }
+
+    pub fn check(common: Common) -> Setup {
+        Setup::with_role(Role::Check, common)
     }
 
     fn with_role(role: Role, common: Common) -> Setup {
@@ -167,6 +174,15 @@ pub enum Event {
         kind: String,
         traceback: Option<String>,
     },
+    /// The answer of a harness in the role `check`: the locustfile imported, or
+    /// where importing it failed.
+    Imported {
+        /// The concrete User classes in the locustfile's namespace (its own and
+        /// those it imports), by name.
+        user_classes: Vec<String>,
+        /// Why importing failed; `None` when it worked.
+        error: Option<ImportFailure>,
+    },
     /// The last event of a harness that was asked to stop (or lost its stdin).
     Stopped {
         reason: String,
@@ -174,6 +190,24 @@ pub enum Event {
         /// `quitting` (`None`: not set); a value that is not an integer is sent as 1.
         process_exit_code: Option<i64>,
     },
+}
+
+/// An exception raised while importing the locustfile, located in the user's
+/// own files (the locustfile or a module beside it) where Python could tell.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFailure {
+    /// `NameError: name 'x' is not defined`.
+    pub message: String,
+    /// The user's file: a syntax error's own file, else the innermost frame of
+    /// the traceback in the user's files; `None` when none of them is in it.
+    pub file: Option<PathBuf>,
+    /// 1-based.
+    pub line: Option<usize>,
+    /// 1-based, in characters.
+    pub column: Option<usize>,
+    /// The traceback without the harness's frames.
+    pub traceback: String,
 }
 
 /// One sampling interval: the users running now and the requests since the last sample.
@@ -267,6 +301,7 @@ mod tests {
             Setup::local(common()),
             Setup::master(common(), "127.0.0.1".into(), 5557, 2, 85.0),
             Setup::worker(common(), "127.0.0.1".into(), 5557),
+            Setup::check(common()),
         ];
         let golden = golden("setup");
         assert_eq!(golden.len(), built.len(), "one golden setup per role");
@@ -306,7 +341,7 @@ mod tests {
             assert_eq!(&serde_json::to_value(&event).unwrap(), line);
             seen.insert(line["ev"].as_str().unwrap().to_string());
         }
-        let all = ["ready", "sample", "warning", "fatal", "stopped"];
+        let all = ["ready", "sample", "warning", "fatal", "imported", "stopped"];
         assert_eq!(seen, all.iter().map(|s| s.to_string()).collect());
     }
 

@@ -376,7 +376,7 @@ impl Run {
                     });
                     None
                 }
-                Event::Ready { .. } | Event::Stopped { .. } => None,
+                Event::Ready { .. } | Event::Stopped { .. } | Event::Imported { .. } => None,
             },
             Output::Stderr(id, line) if self.group.owns(id) => {
                 self.group.stderr_line(&line, observers);
