@@ -253,7 +253,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
         user_classes: load.plan.user_classes(),
         class_names: workspace.locustfile.class_names.clone(),
         base_dir: workspace.locustfile.base_dir(),
-        locust_args: args.engine.locust_args.clone(),
+        locust_args: args.engine.locust_options()?,
         sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
         stop_drain: STOP_DRAIN.as_secs_f64(),
     };
@@ -341,6 +341,7 @@ async fn execute(
         emergency,
     } = stop;
     let processes = u64::from(engine.workers.max(1) + engine.expect_workers);
+    let locust_args = engine.locust_options()?;
     if load.plan.peak_users() > engine.max_users {
         return Err(BadInput(format!(
             "the load asks for {} users at its peak, over --max-users {}; a Locust process handles a few thousand users, so this is likely a typo in num_users (pass a larger --max-users if it is not)",
@@ -408,7 +409,7 @@ async fn execute(
         workdir: workspace.dir.path().to_path_buf(),
         host,
         user_classes: load.plan.user_classes(),
-        locust_args: engine.locust_args.clone(),
+        locust_args,
         local_workers: engine.workers,
         remote_workers: engine.expect_workers,
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),

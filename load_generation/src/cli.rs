@@ -244,11 +244,49 @@ pub struct EngineArgs {
     /// layered on Locust [default: requirements.txt beside the locustfile, if any].
     #[arg(long, env = "PL_REQUIREMENTS", value_name = "FILE")]
     pub requirements: Option<PathBuf>,
-    /// Locust's own options after `--` (`-- --tags checkout --my-option 3`): parsed by
-    /// Locust's parser with the locustfile's `init_command_line_parser` arguments,
-    /// seen by the locustfile as `environment.parsed_options`.
+    /// Run only the tasks with one of these tags (`@tag`), as Locust's `--tags`:
+    /// `--tags checkout browse`. A TaskSet's tag covers its tasks.
+    #[arg(short = 'T', long, num_args = 1.., value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Run every task but those with one of these tags, as Locust's `--exclude-tags`.
+    #[arg(
+        short = 'E',
+        long = "exclude-tags",
+        visible_alias = "exclude_tags",
+        num_args = 1..,
+        value_name = "TAG"
+    )]
+    pub exclude_tags: Vec<String>,
+    /// Locust's own options after `--` (`-- --my-option 3`): parsed by Locust's
+    /// parser with the locustfile's `init_command_line_parser` arguments, seen by
+    /// the locustfile as `environment.parsed_options`.
     #[arg(last = true, value_name = "LOCUST_ARGS")]
     pub locust_args: Vec<String>,
+}
+
+impl EngineArgs {
+    /// Locust's options for the harness: `--tags` and `--exclude-tags`, then what
+    /// came after `--`. Tags given both ways are refused: one would silently win.
+    pub fn locust_options(&self) -> Result<Vec<String>, crate::diagnostic::BadInput> {
+        let mut options = Vec::new();
+        for (flag, short, tags) in [
+            ("--tags", "-T", &self.tags),
+            ("--exclude-tags", "-E", &self.exclude_tags),
+        ] {
+            if tags.is_empty() {
+                continue;
+            }
+            if self.locust_args.iter().any(|a| a == flag || a == short) {
+                return Err(crate::diagnostic::BadInput(format!(
+                    "{flag} is given both to loadgen and after `--`: give it once (before `--`)"
+                )));
+            }
+            options.push(flag.to_string());
+            options.extend(tags.iter().cloned());
+        }
+        options.extend(self.locust_args.iter().cloned());
+        Ok(options)
+    }
 }
 
 /// Where results go.
@@ -449,6 +487,26 @@ mod tests {
             .contains("like 90s"));
         assert!(parse_run_time("").is_err());
         assert!(parse_run_time("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn tags_go_to_locust_before_the_options_after_the_separator() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["loadgen", "run", "--config-file", "a"];
+            all.extend(args);
+            match Cli::try_parse_from(all).unwrap().command {
+                Command::Run(run) => run.engine.locust_options(),
+                _ => panic!("expected run"),
+            }
+        };
+        assert_eq!(
+            parse(&["--tags", "a", "b", "-E", "c", "--", "--x", "1"]).unwrap(),
+            ["--tags", "a", "b", "--exclude-tags", "c", "--x", "1"]
+        );
+        assert!(parse(&["--tags", "a", "--", "-T", "b"])
+            .unwrap_err()
+            .0
+            .contains("--tags is given both"));
     }
 
     #[test]

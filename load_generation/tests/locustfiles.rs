@@ -339,3 +339,80 @@ fn a_process_exit_code_of_0_set_on_the_master_passes_a_run_with_failed_requests(
         "{stderr}"
     );
 }
+
+/// Three tasks: the home page untagged, the cart tagged `checkout`, a product
+/// page tagged `browse`; each request names its task for the shop's log.
+const TAGGED_LOCUSTFILE: &str = r#"from locust import HttpUser, constant, tag, task
+
+
+class WebsiteUser(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def home(self):
+        self.client.get("/", headers={"X-User-Type": "home"})
+
+    @tag("checkout")
+    @task
+    def cart(self):
+        self.client.get("/cart", headers={"X-User-Type": "cart"})
+
+    @tag("browse")
+    @task
+    def product(self):
+        self.client.get("/product/OLJCESPC7Z", headers={"X-User-Type": "product"})
+"#;
+
+/// Runs the tagged locustfile with `extra` flags; the shop's requests per task.
+fn run_tagged(
+    shop: &Shop,
+    extra: &[&str],
+    name: &str,
+) -> std::collections::BTreeMap<String, usize> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("load.pbtxt"),
+        "phases { duration: 4 num_users: 3 hatch_rate_per_s: 100\n  user_types { name: \"Website\" ratio: 1 } }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("locustfile.py"), TAGGED_LOCUSTFILE).unwrap();
+    let mut command = loadgen(&tag(name));
+    command
+        .arg("run")
+        .arg("--config_file")
+        .arg(dir.path().join("load.pbtxt"))
+        .arg("-f")
+        .arg(dir.path().join("locustfile.py"))
+        .args(["--host", &shop.host(), "--run_time", "4s"])
+        .args(extra);
+    let (out, _) = run_with_limit(command, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mut counts = std::collections::BTreeMap::new();
+    for r in shop.requests() {
+        *counts.entry(r.user_type.unwrap_or_default()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[test]
+fn exclude_tags_keeps_a_tagged_task_from_ever_reaching_the_target() {
+    let shop = Shop::start();
+    let counts = run_tagged(&shop, &["--exclude-tags", "checkout"], "exclude-tags");
+    assert_eq!(counts.get("cart"), None, "{counts:?}");
+    assert!(counts.get("home") > Some(&20), "{counts:?}");
+    assert!(counts.get("product") > Some(&20), "{counts:?}");
+}
+
+#[test]
+fn tags_run_only_the_tagged_tasks_on_every_worker() {
+    let shop = Shop::start();
+    let counts = run_tagged(
+        &shop,
+        &["--workers", "2", "--tags", "checkout", "browse"],
+        "tags",
+    );
+    assert_eq!(counts.get("home"), None, "{counts:?}");
+    assert!(counts.get("cart") > Some(&20), "{counts:?}");
+    assert!(counts.get("product") > Some(&20), "{counts:?}");
+}
