@@ -256,6 +256,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
         locust_args: args.engine.locust_options()?,
         sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
         stop_drain: STOP_DRAIN.as_secs_f64(),
+        verbose: users_verbose(),
     };
     let setup = Setup::worker(common, master_host.clone(), master_port);
     let setup_path = workspace.dir.path().join("setup-worker.json");
@@ -270,6 +271,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
             &locust.python,
             &workspace.harness_path(),
             &setup_path,
+            users_verbose(),
             &mut shutdown,
         )
         .await?;
@@ -285,6 +287,12 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
             }
         }
     }
+}
+
+/// Whether the users' INFO logging and prints are shown: with loadgen's own
+/// debug output (`-v`, or `LOADGEN_LOG=debug`), so one switch says "tell me more".
+fn users_verbose() -> bool {
+    tracing::enabled!(tracing::Level::DEBUG)
 }
 
 /// The longest a worker waits between two tries to reach its master.
@@ -415,6 +423,7 @@ async fn execute(
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
         sample_interval: SAMPLE_INTERVAL,
         pids: emergency.pids.clone(),
+        verbose: users_verbose(),
     };
     tracing::debug!("{processes} Locust processes");
     if let Some(args) = steering.reload {

@@ -87,3 +87,54 @@ fn non_utf8_output_does_not_stop_loadgen_listening() {
         "{stderr}"
     );
 }
+
+/// What a locustfile prints or logs at INFO, at import and in a task.
+const CHATTY: &str = "import logging\nfrom locust import TaskSet, task\n\nprint('printed at import')\nlogging.getLogger('shop').info('logged at import')\n\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        self.client.get('/')\n        print('printed in a task')\n        logging.info('logged in a task')\n\n{{.Users}}\n";
+
+fn run_chatty(verbose: bool, name: &str) -> String {
+    let shop = Shop::start();
+    let files = LoadFiles::new(&phase(60, 2, 100, &[("A", 1, 500, 500)]), CHATTY);
+    let mut cmd = loadgen(&tag(name));
+    if verbose {
+        cmd.arg("-v");
+    }
+    cmd.arg("run")
+        .arg("--config_file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run_time", "3s"]);
+    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(shop.total_requests() > 0, "{stderr}");
+    stderr
+}
+
+#[test]
+fn the_users_info_logging_and_prints_are_shown_with_v_only() {
+    let quiet = run_chatty(false, "chatty-quiet");
+    for said in [
+        "printed at import",
+        "logged at import",
+        "printed in a task",
+        "logged in a task",
+    ] {
+        assert!(!quiet.contains(said), "{said} without -v:\n{quiet}");
+    }
+    let verbose = run_chatty(true, "chatty-verbose");
+    assert!(verbose.contains("locust: printed at import"), "{verbose}");
+    assert!(
+        verbose.contains("locust: INFO shop: logged at import"),
+        "{verbose}"
+    );
+    assert!(verbose.contains("locust: printed in a task"), "{verbose}");
+    // Every time, not once: each task's line is the user's to see.
+    assert!(
+        verbose
+            .matches("locust: INFO root: logged in a task")
+            .count()
+            >= 3,
+        "{verbose}"
+    );
+    // Locust's own INFO chatter stays out even then.
+    assert!(!verbose.contains("INFO locust"), "{verbose}");
+}

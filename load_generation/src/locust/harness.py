@@ -49,7 +49,7 @@ sys.stdout = sys.stderr
 # is refused, and an event is only sent complete.
 SETUP_FIELDS = {
     "role", "locustfile", "host", "user_classes", "class_names", "base_dir", "locust_args",
-    "sample_interval", "stop_drain",
+    "sample_interval", "stop_drain", "verbose",
 }
 ROLE_FIELDS = {
     "local": {"mode"},
@@ -702,12 +702,16 @@ def check_protocol(path):
 def main():
     if sys.argv[1] == "--check-protocol":
         check_protocol(sys.argv[2])
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    with open(sys.argv[1]) as f:
+        setup = json.load(f)
+    # The users' logging: WARNING and above, INFO too when loadgen runs with -v
+    # (it shows their prints then as well). Locust's own INFO chatter stays out.
+    level = logging.INFO if setup.get("verbose") else logging.WARNING
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("locust").setLevel(logging.WARNING)
     # Task exceptions are counted and reported once each through runner.exceptions;
     # Locust would otherwise log a traceback per occurrence.
     logging.getLogger("locust.user").setLevel(logging.CRITICAL)
-    with open(sys.argv[1]) as f:
-        setup = json.load(f)
     if setup["role"].get("mode") == "check":
         Harness(setup).check_import()
     Harness(setup).start()

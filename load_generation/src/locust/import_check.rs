@@ -38,6 +38,7 @@ pub fn import(load: &Load, locust: &LocustInstall) -> Result<Vec<String>> {
         locust_args: Vec::new(),
         sample_interval: 0.5,
         stop_drain: 0.0,
+        verbose: false,
     });
     let setup_path = workspace.dir.path().join("setup-check.json");
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;

@@ -36,6 +36,16 @@ pub enum Output {
     Exited(ProcessId),
 }
 
+/// Whether a line a harness wrote to stderr is shown: warnings and errors
+/// (Locust's and the users' logging) always; with `verbose` (loadgen's `-v`)
+/// everything, so the users' INFO logging and prints too.
+pub fn is_shown(line: &str, verbose: bool) -> bool {
+    verbose
+        || ["WARNING", "ERROR", "CRITICAL"]
+            .iter()
+            .any(|level| line.starts_with(level))
+}
+
 /// One running harness.
 pub struct Harness {
     pub id: ProcessId,

@@ -44,6 +44,9 @@ pub struct Setup {
     /// Seconds a stopping run lets users finish the task they are in, so that a
     /// request the target already answered is counted too.
     pub stop_drain: f64,
+    /// Log the users' INFO messages too (loadgen shows them, and their prints,
+    /// with `-v`); otherwise WARNING and above.
+    pub verbose: bool,
 }
 
 /// Which kind of Locust runner the harness creates.
@@ -82,6 +85,7 @@ pub struct Common {
     pub locust_args: Vec<String>,
     pub sample_interval: f64,
     pub stop_drain: f64,
+    pub verbose: bool,
 }
 
 impl Setup {
@@ -128,6 +132,7 @@ impl Setup {
             locust_args: common.locust_args,
             sample_interval: common.sample_interval,
             stop_drain: common.stop_drain,
+            verbose: common.verbose,
         }
     }
 }
@@ -292,6 +297,7 @@ mod tests {
             locust_args: vec!["--tags".into(), "checkout".into()],
             sample_interval: 0.5,
             stop_drain: 0.5,
+            verbose: false,
         }
     }
 

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use super::signals::Shutdown;
 use super::Observer;
-use crate::locust::process::{Harness, Output, ProcessId};
+use crate::locust::process::{is_shown, Harness, Output, ProcessId};
 use crate::locust::protocol::{self, Command, Event, Setup};
 use crate::locustfile::{Locustfile, Origin};
 
@@ -40,6 +40,8 @@ pub struct GroupSpec {
     /// Where the master listens; `None` picks a free loopback port.
     pub master_bind: Option<(String, u16)>,
     pub sample_interval: Duration,
+    /// Show the users' INFO logging and prints (loadgen's `-v`).
+    pub verbose: bool,
     /// Shared with the signal handler, which kills these on a second signal.
     pub pids: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
@@ -60,6 +62,7 @@ impl GroupSpec {
             locust_args: self.locust_args.clone(),
             sample_interval: self.sample_interval.as_secs_f64(),
             stop_drain: STOP_DRAIN.as_secs_f64(),
+            verbose: self.verbose,
         }
     }
 
@@ -228,16 +231,17 @@ impl LocustGroup {
         self.spec.map_traceback(traceback)
     }
 
-    /// Keeps stderr for crash reports, and passes Locust's warnings and errors on.
+    /// Keeps stderr for crash reports, and passes warnings and errors on (with
+    /// -v, everything: the users' INFO logging and prints).
     pub fn stderr_line(&mut self, line: &str, observers: &mut [&mut dyn Observer]) {
         if self.stderr.len() == STDERR_TAIL {
             self.stderr.pop_front();
         }
         self.stderr.push_back(line.to_string());
-        let important = ["WARNING", "ERROR", "CRITICAL"]
-            .iter()
-            .any(|l| line.starts_with(l));
-        if important && self.last_forwarded.as_deref() != Some(line) {
+        // A warning repeated line after line is said once; with -v every line
+        // is, as the user's own prints are what they asked to see.
+        let repeated = !self.spec.verbose && self.last_forwarded.as_deref() == Some(line);
+        if is_shown(line, self.spec.verbose) && !repeated {
             self.last_forwarded = Some(line.to_string());
             for o in observers.iter_mut() {
                 o.note(&format!("locust: {line}"));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use super::signals::Shutdown;
-use crate::locust::process::{Harness, Output, ProcessId};
+use crate::locust::process::{is_shown, Harness, Output, ProcessId};
 use crate::locust::protocol::Event;
 
 /// How long a stopping worker's harness gets before it is killed.
@@ -31,6 +31,7 @@ pub async fn serve(
     python: &Path,
     harness: &Path,
     setup: &Path,
+    verbose: bool,
     shutdown: &mut Shutdown,
 ) -> Result<Ended> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
@@ -57,7 +58,7 @@ pub async fn serve(
                 Some(Output::Event(_, Event::Warning { message, .. })) => eprintln!("loadgen: {message}"),
                 Some(Output::Event(_, Event::Stopped { .. })) => stopped = true,
                 Some(Output::Stderr(_, line)) => {
-                    if is_important(&line) {
+                    if is_shown(&line, verbose) {
                         eprintln!("locust: {line}");
                     }
                     last_words.push(line);
@@ -83,11 +84,4 @@ pub async fn serve(
             }
         }
     }
-}
-
-/// Locust's warnings and errors, which a user should see.
-fn is_important(line: &str) -> bool {
-    ["WARNING", "ERROR", "CRITICAL"]
-        .iter()
-        .any(|level| line.starts_with(level))
 }
