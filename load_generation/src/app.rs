@@ -81,6 +81,9 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let load = Load::open(&args.config)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if load.template.is_plain() {
+        return copy_plain(&load.template.source.path, &args.out);
+    }
     let name = load.config_name();
     let mut written = Vec::new();
     let run_file = locustfile::render_for_run(&load.template, &load.plan, args.user_class, &name);
@@ -105,6 +108,21 @@ pub fn render(args: &RenderArgs) -> Result<()> {
             path.display()
         );
     }
+    Ok(())
+}
+
+/// A plain locustfile runs as it is: `render` copies it byte for byte (there is
+/// nothing to render; loadgen sets how many users of each class run while running).
+fn copy_plain(locustfile: &Path, out: &Path) -> Result<()> {
+    let name = locustfile.file_name().unwrap_or("locustfile.py".as_ref());
+    let copy = out.join(name);
+    std::fs::copy(locustfile, &copy)
+        .with_context(|| format!("cannot copy {} to {}", locustfile.display(), copy.display()))?;
+    println!("Wrote:");
+    println!(
+        "  {}  (a plain locustfile runs as it is: copied unchanged; loadgen sets how many users of each class run, phase by phase, while running)",
+        copy.display()
+    );
     Ok(())
 }
 

@@ -416,3 +416,32 @@ fn tags_run_only_the_tagged_tasks_on_every_worker() {
     assert!(counts.get("cart") > Some(&20), "{counts:?}");
     assert!(counts.get("product") > Some(&20), "{counts:?}");
 }
+
+#[test]
+fn render_copies_a_plain_locustfile_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("load.pbtxt"), FAST_CONFIG).unwrap();
+    // CRLF line ends, non-ASCII text and no final line break: all kept as they are.
+    let original = FAST_LOCUSTFILE.replace('\n', "\r\n") + "# café, 東京";
+    std::fs::write(dir.path().join("boutique.py"), &original).unwrap();
+    let out = dir.path().join("rendered");
+    let mut command = loadgen(&tag("render-plain"));
+    command
+        .arg("render")
+        .arg("--config_file")
+        .arg(dir.path().join("load.pbtxt"))
+        .arg("-f")
+        .arg(dir.path().join("boutique.py"))
+        .arg("--out")
+        .arg(&out);
+    let (run, _) = run_with_limit(command, Duration::from_secs(30));
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(
+        std::fs::read(out.join("boutique.py")).unwrap(),
+        original.as_bytes()
+    );
+    // Nothing else: there is no per-phase file to write for a plain locustfile.
+    let written: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    assert!(text(&run.stdout).contains("copied unchanged"));
+}
