@@ -500,6 +500,11 @@ fn conclude(
     println!("{}", report::table::render(&summary));
     if let Some(path) = &args.junit {
         let xml = verdict::junit::render(&verdict.results, record.duration_s);
+        // Often inside the --report directory, which is written after it.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
         std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if let Some(dir) = &output.report {

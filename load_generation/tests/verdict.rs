@@ -40,7 +40,8 @@ fn phase_and_run_thresholds_judge_a_slow_target_and_junit_says_so() {
     .concat();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let report = files.path("report");
-    let junit = files.path("junit.xml");
+    // Inside the report directory, which does not exist yet (as the Kubernetes Job does it).
+    let junit = report.join("junit.xml");
     let (code, stdout, stderr) = run(
         &files,
         &shop.host(),

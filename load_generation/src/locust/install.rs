@@ -1,9 +1,11 @@
 //! Finding Locust, or installing a pinned one, so a fresh machine needs no manual step.
 //!
 //! loadgen runs its harness with the Python interpreter that has Locust: the one
-//! behind `--locust` (a `locust` script or a Python interpreter), else the one behind
-//! `locust` on PATH, else a virtual environment that loadgen manages in the user's
-//! cache directory and creates on first use with the pinned Locust version.
+//! behind `--locust` (a `locust` script or a Python interpreter), else the Python
+//! beside loadgen's own executable (`pip install` / `pipx install` put both in one
+//! virtual environment's `bin/`), else the one behind `locust` on PATH, else a
+//! virtual environment that loadgen manages in the user's cache directory and
+//! creates on first use with the pinned Locust version.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,6 +33,11 @@ pub fn find_or_install(explicit: Option<&Path>) -> Result<LocustInstall> {
             )
         });
     }
+    if let Some(python) = python_beside_own_executable() {
+        if let Ok(found) = check(&python) {
+            return Ok(found);
+        }
+    }
     if let Some(script) = which("locust") {
         if let Ok(python) = interpreter_of(&script) {
             match check(&python) {
@@ -40,6 +47,20 @@ pub fn find_or_install(explicit: Option<&Path>) -> Result<LocustInstall> {
         }
     }
     managed()
+}
+
+/// The Python in the directory of loadgen's own executable, if any. pip and
+/// pipx install loadgen's wheel into a virtual environment together with the
+/// Locust it depends on, so that environment's Python is the one to use even
+/// when it is not activated (pipx links only `loadgen` onto PATH;
+/// `current_exe` follows that link back into the environment).
+fn python_beside_own_executable() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?;
+    ["python", "python3"]
+        .iter()
+        .map(|name| bin.join(name))
+        .find(|p| p.is_file())
 }
 
 /// The managed virtual environment: reused when present, created when not.
