@@ -247,7 +247,9 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
 }
 
 /// `loadgen worker`: a Locust worker connected to a loadgen master elsewhere.
-pub async fn worker(args: &WorkerArgs) -> Result<bool> {
+/// Its exit code is 0, or its locustfile's `environment.process_exit_code` (as a
+/// Locust worker's is).
+pub async fn worker(args: &WorkerArgs) -> Result<u8> {
     let load = Load::open(&args.config)?;
     let mut locust = install::find_or_install(args.engine.locust.as_deref())?;
     if let Some(file) = requirements::requirements_for(
@@ -294,12 +296,21 @@ pub async fn worker(args: &WorkerArgs) -> Result<bool> {
         )
         .await?;
         match ended {
-            Ended::Stopped | Ended::Signal => return Ok(true),
+            Ended::Stopped {
+                process_exit_code: Some(code),
+            } if code != 0 => {
+                let exit = u8::try_from(code).unwrap_or(1);
+                eprintln!(
+                    "loadgen: the locustfile set environment.process_exit_code = {code}: exit {exit}"
+                );
+                return Ok(exit);
+            }
+            Ended::Stopped { .. } | Ended::Signal => return Ok(0),
             Ended::Unreachable(why) => {
                 eprintln!("loadgen: {why}; trying again in {}", short(backoff));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.requested() => return Ok(true),
+                    _ = shutdown.requested() => return Ok(0),
                 }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             Command::Run(args) => app::run(args).await,
             Command::Demo(args) => app::demo(args).await,
             Command::DemoShop(args) => app::demo_shop(args).await.map(|()| 0),
-            Command::Worker(args) => app::worker(args).await.map(|_| 0),
+            Command::Worker(args) => app::worker(args).await,
             Command::Locust(args) => app::locust(args).map(|()| 0),
             Command::Ctl(args) => control::client::run(args).await.map(|()| 0),
         }

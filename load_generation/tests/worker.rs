@@ -112,3 +112,60 @@ fn a_worker_whose_locust_dies_exits_non_zero() {
     };
     assert_eq!(status.code(), Some(1), "{status}");
 }
+
+/// The worker's own `quitting` sets its exit code; the master's sets none.
+const WORKER_EXIT_LOCUSTFILE: &str = r#"from locust import HttpUser, constant, events, task
+from locust.runners import WorkerRunner
+
+
+@events.quitting.add_listener
+def _(environment, **kwargs):
+    if isinstance(environment.runner, WorkerRunner):
+        environment.process_exit_code = 7
+
+
+class AUser(HttpUser):
+    wait_time = constant(0.2)
+
+    @task
+    def visit(self):
+        self.client.get("/", headers={"X-User-Type": "A"})
+"#;
+
+#[test]
+fn a_worker_exits_with_its_locustfiles_process_exit_code() {
+    let shop = Shop::start();
+    let files = LoadFiles::new(&phase(10, 2, 10, &[("A", 1, 200, 200)]), "");
+    let locustfile = files.path("locustfile.py");
+    std::fs::write(&locustfile, WORKER_EXIT_LOCUSTFILE).unwrap();
+    let port = free_port();
+    let mut master = loadgen(&tag("worker-exit-master"));
+    master
+        .arg("run")
+        .arg("--config_file")
+        .arg(files.config())
+        .arg("-f")
+        .arg(&locustfile)
+        .args(["--host", &shop.host(), "--run_time", "4s"])
+        .args(["--expect-workers", "1", "--master-bind"])
+        .arg(format!("127.0.0.1:{port}"));
+    let master = std::thread::spawn(move || run_with_limit(master, Duration::from_secs(90)).0);
+    let mut worker = loadgen(&tag("worker-exit"));
+    worker
+        .arg("worker")
+        .arg("--config_file")
+        .arg(files.config())
+        .arg("-f")
+        .arg(&locustfile)
+        .args(["--master", &format!("127.0.0.1:{port}")]);
+    let (worker, _) = run_with_limit(worker, Duration::from_secs(90));
+    let master = master.join().unwrap();
+    let (worker_err, master_err) = (text(&worker.stderr), text(&master.stderr));
+    assert!(master.status.success(), "{master_err}");
+    assert!(shop.total_requests() > 0, "{master_err}");
+    assert_eq!(worker.status.code(), Some(7), "{worker_err}");
+    assert!(
+        worker_err.contains("the locustfile set environment.process_exit_code = 7"),
+        "{worker_err}"
+    );
+}

@@ -17,8 +17,9 @@ const STOP_GRACE: Duration = Duration::from_millis(1500);
 /// How a worker's harness ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
-    /// Its master stopped the run (or went away after it had connected).
-    Stopped,
+    /// Its master stopped the run (or went away after it had connected), with
+    /// the worker's `environment.process_exit_code` if its locustfile set one.
+    Stopped { process_exit_code: Option<i64> },
     /// A signal stopped it.
     Signal,
     /// The master could not be reached: worth trying again.
@@ -40,7 +41,8 @@ pub async fn serve(
         index: 0,
     };
     let mut harness = Harness::spawn(id, python, harness, setup, tx)?;
-    let mut stopped = false;
+    // The harness's last word, once it said it: the locustfile's exit code.
+    let mut stopped: Option<Option<i64>> = None;
     let mut last_words: Vec<String> = Vec::new();
     loop {
         tokio::select! {
@@ -56,7 +58,7 @@ pub async fn serve(
                 Some(Output::Event(_, Event::Ready { .. })) => eprintln!("loadgen: worker ready"),
                 // Losing and regaining the master (users stopped, a fresh share awaited).
                 Some(Output::Event(_, Event::Warning { message, .. })) => eprintln!("loadgen: {message}"),
-                Some(Output::Event(_, Event::Stopped { .. })) => stopped = true,
+                Some(Output::Event(_, Event::Stopped { process_exit_code, .. })) => stopped = Some(process_exit_code),
                 Some(Output::Stderr(_, line)) => {
                     if is_shown(&line, verbose) {
                         eprintln!("locust: {line}");
@@ -68,8 +70,8 @@ pub async fn serve(
                 }
                 Some(Output::Exited(_)) | None => {
                     harness.reap().await;
-                    if stopped {
-                        return Ok(Ended::Stopped);
+                    if let Some(process_exit_code) = stopped {
+                        return Ok(Ended::Stopped { process_exit_code });
                     }
                     // Died without a word (killed, out of memory): an error, so
                     // that Kubernetes restarts the pod rather than think it done.
