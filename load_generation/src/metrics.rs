@@ -7,6 +7,7 @@
 //! the HTTP server reads it through an `Arc` without any lock.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -100,6 +101,8 @@ pub struct Metrics {
     workers: Gauge,
     paused: Gauge,
     saturated: Gauge,
+    short: Gauge,
+    planned_rps: Gauge<f64, AtomicU64>,
     errors: Counter,
     config_reloads: Family<ReloadLabels, Counter>,
     thresholds: crate::verdict::GaugeFamily,
@@ -184,6 +187,18 @@ impl Metrics {
             "1 while a Locust process is CPU-bound: the load is less than planned and latencies are unreliable",
             saturated.clone(),
         );
+        let short = Gauge::default();
+        registry.register(
+            "short",
+            "1 while the load delivers less than 90% of the request rate its users and waits imply",
+            short.clone(),
+        );
+        let planned_rps = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "planned_requests_per_second",
+            "The request rate the running phase's users and waits imply (over the last seconds; 0 where the plan sets none)",
+            planned_rps.clone(),
+        );
         let errors = Counter::default();
         registry.register(
             "errors",
@@ -201,6 +216,8 @@ impl Metrics {
             thresholds,
             errors,
             saturated,
+            short,
+            planned_rps,
             paused,
             config_reloads,
             phase,
@@ -247,6 +264,9 @@ impl Metrics {
         self.workers.set(i64::from(status.workers));
         self.paused.set(i64::from(status.paused));
         self.saturated.set(i64::from(status.saturated));
+        self.short.set(i64::from(status.short));
+        self.planned_rps
+            .set(status.delivery.map_or(0.0, |d| d.planned_requests_per_s));
     }
 
     /// The registry as OpenMetrics text.
@@ -362,6 +382,8 @@ mod tests {
             paused: false,
             targets: plan.targets(0),
             saturated: false,
+            delivery: None,
+            short: false,
             run_time: None,
             commanded: &commanded,
             actual: &actual,

@@ -210,6 +210,15 @@ impl Plan {
         waits
     }
 
+    /// Each type's mean wait in seconds in a phase (`between(min, max)` waits
+    /// `(min + max) / 2` on average); `None` where [`Plan::waits`] has none.
+    pub fn mean_waits(&self, phase_index: usize) -> Vec<Option<f64>> {
+        self.waits(phase_index)
+            .into_iter()
+            .map(|w| w.map(|(min, max)| (min.as_secs_f64() + max.as_secs_f64()) / 2.0))
+            .collect()
+    }
+
     /// The largest user count of any phase.
     pub fn peak_users(&self) -> u64 {
         (0..self.phases.len())

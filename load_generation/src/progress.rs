@@ -136,6 +136,13 @@ impl Observer for Progress {
             // A saturated generator under-delivers load; its latencies are its own.
             line.push_str(" · SATURATED: less than planned, latencies unreliable");
         }
+        if let Some(d) = status.delivery.filter(|_| status.short) {
+            line.push_str(&format!(
+                " · SHORT of plan: {:.0}% of {} req/s",
+                d.delivered_ratio * 100.0,
+                dec(d.planned_requests_per_s, 0)
+            ));
+        }
         match &self.bar {
             Some(bar) => bar.set_message(line),
             None => {

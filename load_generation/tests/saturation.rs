@@ -82,3 +82,91 @@ fn a_cpu_bound_generator_is_flagged_within_5_s_and_a_light_one_is_not() {
     let summary = json(&light.path("report").join("summary.json"));
     assert_eq!(summary["phases"][0]["saturated"], false);
 }
+
+/// The requests the shop saw per second over a run of `seconds`.
+fn served_per_s(shop: &Shop, seconds: f64) -> f64 {
+    shop.total_requests() as f64 / seconds
+}
+
+#[test]
+fn a_generator_that_delivers_less_than_its_plan_says_so_and_the_shop_agrees() {
+    let shop = Shop::start();
+    // 20 users at 0.1 s waits plan about 200 req/s; each task also burns some
+    // 20 ms of CPU in Python, so one Locust process can run only ~50 tasks/s.
+    let files = LoadFiles::new(&phase(60, 20, 100, &[("A", 1, 100, 100)]), BURNER);
+    let (code, lines) = run_timed(&files, &shop.host(), "12s");
+    let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    assert_eq!(code, Some(0), "{all}");
+    let served = served_per_s(&shop, 12.0);
+    // What the plan implies, worked out here from the config alone (the shop
+    // answers in about a millisecond): 20 users / 0.1 s, one request per task.
+    let planned_here = 20.0 / 0.1;
+    eprintln!("the shop served {served:.0} req/s of {planned_here:.0} planned");
+    assert!(
+        served < 0.9 * planned_here,
+        "not overloaded: {served:.0} req/s"
+    );
+    let started = lines
+        .iter()
+        .find(|(_, l)| l.contains("phase 1/1 (loop 1) starts"))
+        .expect("the phase started")
+        .0;
+    let said = lines
+        .iter()
+        .find(|(_, l)| l.contains("the load is short of its plan"))
+        .unwrap_or_else(|| panic!("no shortfall said: {all}"))
+        .0;
+    eprintln!(
+        "shortfall said {:?} after the phase started",
+        said - started
+    );
+    assert!(said - started < Duration::from_secs(8), "{all}");
+    let summary = json(&files.path("report").join("summary.json"));
+    let occurrence = &summary["phases"][0];
+    assert_eq!(occurrence["short"], true, "{occurrence}");
+    let delivery = &occurrence["delivery"];
+    let planned = delivery["planned_requests_per_s"].as_f64().unwrap();
+    let ratio = delivery["delivered_ratio"].as_f64().unwrap();
+    // loadgen's plan is the config's (response times of a busy generator are
+    // not taken for the target's), and its delivered share is the shop's.
+    assert!(
+        (planned / planned_here - 1.0).abs() < 0.1,
+        "planned {planned:.0} req/s, the config says {planned_here:.0}: {delivery}"
+    );
+    let shop_ratio = served / planned_here;
+    assert!(
+        (ratio - shop_ratio).abs() < 0.1,
+        "loadgen says {ratio:.2} delivered, the shop {shop_ratio:.2}: {delivery}"
+    );
+    assert!(all.contains("SHORT"), "not in the table: {all}");
+    let total = &summary["total"]["delivery"];
+    assert_eq!(total["short_occurrences"], 1, "{total}");
+}
+
+#[test]
+fn a_slow_target_lowers_the_plan_and_a_delivered_plan_is_not_short() {
+    // Each response takes 100 ms: 10 users at 0.1 s waits do a task every 0.2 s.
+    let shop = Shop::start_slow("100");
+    let files = LoadFiles::new(
+        &phase(60, 10, 100, &[("A", 1, 100, 100)]),
+        &tagging_template(&["A"]),
+    );
+    let (code, lines) = run_timed(&files, &shop.host(), "10s");
+    let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+    assert_eq!(code, Some(0), "{all}");
+    let served = served_per_s(&shop, 10.0);
+    let summary = json(&files.path("report").join("summary.json"));
+    let occurrence = &summary["phases"][0];
+    let delivery = &occurrence["delivery"];
+    let planned = delivery["planned_requests_per_s"].as_f64().unwrap();
+    eprintln!("the shop served {served:.1} req/s; loadgen planned {planned:.1}: {delivery}");
+    // About 10 / (0.1 + 0.1) = 50 req/s: the shop's own count, not the 100 the
+    // waits alone would say.
+    assert!(
+        (planned / served - 1.0).abs() < 0.1,
+        "planned {planned:.1} req/s, the shop served {served:.1}"
+    );
+    assert_eq!(occurrence["short"], false, "{delivery}");
+    assert!(!all.contains("short of its plan"), "false alarm: {all}");
+    assert!(!all.contains("SHORT"), "false alarm: {all}");
+}

@@ -65,7 +65,8 @@ MESSAGES = {
     },
     "event": {
         "ready": {"ev", "locust_version", "python", "pid", "workers"},
-        "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu", "loop_lag_ms"},
+        "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu", "loop_lag_ms",
+                   "iterations"},
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
         "imported": {"ev", "user_classes", "error"},
@@ -126,9 +127,40 @@ try:
     from gevent.fileobject import FileObjectPosix
     from locust import between, events
     from locust.env import Environment
+    from locust.user.task import TaskSet
     from locust.user.users import User
 except ImportError as e:  # pragma: no cover - reported to the user by loadgen
     fatal(f"cannot import Locust: {e}", kind="no_locust")
+
+
+# Task iterations since the last sample or report: every task a user runs is
+# followed by its wait (TaskSet.wait, which User.wait calls too), so counting
+# waits counts tasks. loadgen divides requests by them (requests per task) to
+# turn the plan's users and waits into a planned request rate.
+ITERATIONS = [0]
+_locust_wait = TaskSet.wait
+
+
+def _counted_wait(self):
+    ITERATIONS[0] += 1
+    return _locust_wait(self)
+
+
+TaskSet.wait = _counted_wait
+
+
+def take_iterations():
+    n, ITERATIONS[0] = ITERATIONS[0], 0
+    return n
+
+
+def report_iterations(data, **kwargs):
+    """A worker's iterations travel to the master with its statistics."""
+    data["loadgen_iterations"] = take_iterations()
+
+
+def add_worker_iterations(data, **kwargs):
+    ITERATIONS[0] += int(data.get("loadgen_iterations", 0))
 
 
 # How far a move of users between workers may take a class from its target.
@@ -280,9 +312,13 @@ class Harness:
             except ConnectionError:
                 fatal(f"cannot reach the Locust master at {master}", kind="master")
             self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
+            # A worker's task iterations travel with its statistics to the master.
+            events.report_to_master.add_listener(report_iterations)
             gevent.spawn(self.watch_master)
         else:
             fatal(f"unknown mode {self.mode}")
+        if self.mode == "master":
+            events.worker_report.add_listener(add_worker_iterations)
         events.user_error.add_listener(self.on_user_error)
         self.test_stopped = False
         events.test_stop.add_listener(self.on_test_stop)
@@ -543,6 +579,7 @@ class Harness:
             exceptions=exceptions,
             cpu=self.runner.current_cpu_usage,
             loop_lag_ms=round(self.loop_lag * 1000.0, 1),
+            iterations=take_iterations(),
         )
 
     # -- stop --------------------------------------------------------------

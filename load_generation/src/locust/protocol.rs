@@ -235,6 +235,9 @@ pub struct Sample {
     /// How late the harness's sampler woke up (ms): a busy or starved gevent
     /// loop delays every user by as much.
     pub loop_lag_ms: f64,
+    /// Tasks the users ran in the interval (each followed by its wait): with
+    /// the requests, how many requests a task makes.
+    pub iterations: u64,
 }
 
 /// The requests of one name in one interval.

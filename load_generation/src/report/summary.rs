@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::plan::Plan;
+use crate::stats::delivery::Delivery;
 use crate::stats::{
     ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
 };
@@ -14,8 +15,10 @@ use crate::verdict::evaluate::Judged;
 
 /// Bumped when fields change: 2 added `thresholds`, `events`, `events_dropped`,
 /// `occurrences_folded`, `folded`, each occurrence's `index`, `errors_count`,
-/// `name` and `saturated`, and each series point's `seconds`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// `name` and `saturated`, and each series point's `seconds`; 3 added each
+/// occurrence's `delivery` and `short`, each folded phase's `short_occurrences`
+/// and the total's `delivery`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -63,6 +66,8 @@ pub struct FoldedPhase {
     pub errors_count: u64,
     pub restarts: u32,
     pub saturated_occurrences: u64,
+    /// Occurrences that delivered less than 90% of the rate their plan implied.
+    pub short_occurrences: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +110,11 @@ pub struct PhaseSummary {
     /// The load generator was saturated (CPU-bound) during the occurrence: it
     /// delivered less than planned, and its latencies are unreliable.
     pub saturated: bool,
+    /// The request rate its users and waits implied against the one delivered
+    /// (`null` where the plan sets no rate: waits not in the config, or 0).
+    pub delivery: Option<Delivery>,
+    /// It delivered less than 90% of that rate.
+    pub short: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -119,6 +129,53 @@ pub struct RequestSummary {
 pub struct Totals {
     pub requests: Vec<RequestSummary>,
     pub total: Figures,
+    /// Planned against delivered over the occurrences whose plan sets a rate
+    /// (`null` if none does).
+    pub delivery: Option<RunDelivery>,
+}
+
+/// The whole run's planned and delivered requests, each occurrence judged by
+/// its own phase's users and waits.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct RunDelivery {
+    pub planned_requests: f64,
+    pub delivered_requests: f64,
+    /// Delivered / planned.
+    pub delivered_ratio: f64,
+    /// Occurrences judged (whose plan sets a rate), and those that fell short.
+    pub judged_occurrences: u64,
+    pub short_occurrences: u64,
+}
+
+impl RunDelivery {
+    /// Adds up the run's occurrences, kept in detail and folded.
+    pub fn of(record: &RunRecord) -> Option<RunDelivery> {
+        let mut run = RunDelivery {
+            planned_requests: 0.0,
+            delivered_requests: 0.0,
+            delivered_ratio: 0.0,
+            judged_occurrences: 0,
+            short_occurrences: 0,
+        };
+        for p in &record.phases {
+            if let Some(d) = p.delivery() {
+                run.planned_requests += d.planned_requests_per_s * p.delivery.seconds;
+                run.delivered_requests += d.delivered_requests_per_s * p.delivery.seconds;
+                run.judged_occurrences += 1;
+                run.short_occurrences += u64::from(d.short());
+            }
+        }
+        for f in &record.folded {
+            run.planned_requests += f.planned_requests;
+            run.delivered_requests += f.delivered_requests;
+            run.judged_occurrences += f.judged;
+            run.short_occurrences += f.short;
+        }
+        (run.planned_requests > 0.0).then(|| RunDelivery {
+            delivered_ratio: run.delivered_requests / run.planned_requests,
+            ..run
+        })
+    }
 }
 
 fn rfc3339(epoch_s: f64) -> String {
@@ -178,6 +235,8 @@ impl Summary {
                 errors: p.errors.clone(),
                 errors_count: p.exceptions,
                 saturated: p.saturated,
+                delivery: p.delivery(),
+                short: p.delivery().is_some_and(|d| d.short()),
                 name: plan
                     .phases
                     .get(p.phase_index)
@@ -206,6 +265,7 @@ impl Summary {
             total: Totals {
                 requests: requests(&per_name, record.duration_s),
                 total: total.figures(record.duration_s),
+                delivery: RunDelivery::of(record),
             },
             exceptions: record.exceptions.clone(),
             series: record
@@ -237,6 +297,7 @@ impl Summary {
                     errors_count: f.exceptions,
                     restarts: f.restarts,
                     saturated_occurrences: f.saturated,
+                    short_occurrences: f.short,
                 })
                 .collect(),
         }

@@ -48,11 +48,14 @@ pub fn render(summary: &Summary) -> String {
             Cell::new(format!("{:.0}s", f.seconds)),
         ];
         row.extend(figures(&f.total));
-        let saturated = if f.saturated_occurrences > 0 {
+        let mut saturated = if f.saturated_occurrences > 0 {
             format!("; {} saturated", f.saturated_occurrences)
         } else {
             String::new()
         };
+        if f.short_occurrences > 0 {
+            saturated.push_str(&format!("; {} short of plan", f.short_occurrences));
+        }
         row.push(Cell::new(format!(
             "{} occurrences folded{saturated}",
             f.occurrences
@@ -68,6 +71,10 @@ pub fn render(summary: &Summary) -> String {
         if p.saturated {
             // Its figures are the generator's limit, not the target's.
             phase.push_str(" SATURATED");
+        }
+        if let Some(d) = p.delivery.filter(|_| p.short) {
+            // It delivered less than its users and waits imply.
+            phase.push_str(&format!(" SHORT {:.0}%", d.delivered_ratio * 100.0));
         }
         let mut row = vec![
             Cell::new(phase),

@@ -1,11 +1,15 @@
 //! What the run loop watches besides the schedule: whether Locust can keep up
-//! (saturation) and exceptions in the users' code, each said as it happens.
+//! (saturation), whether the plan's request rate is delivered (shortfall) and
+//! exceptions in the users' code, each said as it happens.
 
 use std::time::Instant;
 
 use super::saturation::{self, ProcessCpu};
+use super::shortfall;
 use super::{Observer, Run, MAX_ERRORS_SHOWN};
+use crate::fmt::dec;
 use crate::locust::protocol::Sample;
+use crate::stats::delivery::{Delivery, Tally};
 
 impl Run {
     /// Reads every Locust process's CPU; says when the busiest one saturates
@@ -33,6 +37,7 @@ impl Run {
                 Some(max.map_or(c, |m| m.max(c)))
             });
         let Some(busiest) = busiest else { return };
+        self.busiest_cpu = busiest;
         tracing::debug!("Locust CPU {busiest:.0}%, loop lag {lag_ms:.0} ms");
         match self.saturation.observe(now, busiest, lag_ms) {
             Some(saturation::Change::Began) => {
@@ -42,7 +47,7 @@ impl Run {
                      and its event loop runs {lag_ms:.0} ms late (over the last 2 s). \
                      It can't run the planned users on time: the target gets less than the plan \
                      ({:.0} req/s now), and the response times include loadgen's own delays. \
-                     Use more Locust processes (--workers N; this machine has {cores} cores), \
+                     Use more Locust processes (--workers N or auto; this machine has {cores} cores), \
                      the faster client (--user-class fast), or more machines (loadgen worker).",
                     self.requests_per_s
                 );
@@ -58,6 +63,108 @@ impl Run {
         if self.saturation.saturated() {
             self.recorder.mark_saturated();
         }
+    }
+
+    /// What the interval of `sample` (`seconds` long) was asked for and
+    /// delivered: the users loadgen asked for over it (the mean of its two ends,
+    /// so a ramp counts as it went), the requests and the tasks.
+    pub(super) fn offered(&mut self, sample: &Sample, seconds: f64) -> Tally {
+        let now = self.schedule.commanded();
+        let users: Vec<f64> = now
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let before = self.commanded_at_last_sample.get(i).copied().unwrap_or(n);
+                (f64::from(before) + f64::from(n)) / 2.0
+            })
+            .collect();
+        self.commanded_at_last_sample = now.clone();
+        let requests = sample.stats.iter().map(|s| s.requests).sum();
+        let total_ms = sample.stats.iter().map(|s| s.total_ms).sum();
+        // Only a calm generator's response times are the target's.
+        let calm = !self.saturation.saturated()
+            && sample.loop_lag_ms < saturation::LAG_LOW_MS
+            && self.busiest_cpu < saturation::CALM_CPU;
+        Tally::interval(&users, seconds, requests, total_ms, sample.iterations, calm)
+    }
+
+    /// Says when the running occurrence delivers less than its plan implies
+    /// (and when it is back), with why and what to do.
+    pub(super) fn watch_delivery(
+        &mut self,
+        occurrence: usize,
+        offered: Tally,
+        observers: &mut [&mut dyn Observer],
+    ) {
+        let record = self.recorder.record();
+        let Some(waits) = record.occurrence(occurrence).map(|p| p.mean_waits.clone()) else {
+            return;
+        };
+        let change = self
+            .shortfall
+            .observe(occurrence, offered, &waits, self.workers);
+        if let Some(d) = self.shortfall.latest() {
+            tracing::debug!(
+                "delivered {:.1} of {:.1} planned req/s ({:.0}%; {:.2} requests per task, responses {:.0} ms)",
+                d.delivered_requests_per_s,
+                d.planned_requests_per_s,
+                d.delivered_ratio * 100.0,
+                d.requests_per_task,
+                d.response_ms
+            );
+        }
+        match change {
+            Some(shortfall::Change::Began(d)) => {
+                let detail = self.shortfall_detail(&d);
+                self.event("shortfall", detail, observers);
+            }
+            Some(shortfall::Change::Ended(d)) => {
+                let detail = format!(
+                    "the plan's request rate is delivered again: {} of {} req/s ({:.0}%)",
+                    rate(d.delivered_requests_per_s),
+                    rate(d.planned_requests_per_s),
+                    d.delivered_ratio * 100.0
+                );
+                self.event("shortfall_ended", detail, observers);
+            }
+            None => {}
+        }
+    }
+
+    fn shortfall_detail(&self, d: &Delivery) -> String {
+        let responses = if d.response_ms > 0.0 {
+            format!(" and responses of {:.0} ms", d.response_ms)
+        } else {
+            String::new()
+        };
+        let running: u64 = self.actual.iter().map(|&n| u64::from(n)).sum();
+        let asked: u64 = self
+            .schedule
+            .commanded()
+            .iter()
+            .map(|&n| u64::from(n))
+            .sum();
+        let why = if self.saturation.saturated() {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            format!(
+                "The load generator is saturated: use more Locust processes (--workers N or auto; this \
+                 machine has {cores} cores), the faster client (--user-class fast), or more machines \
+                 (loadgen worker)."
+            )
+        } else {
+            format!(
+                "Locust is not CPU-bound: {running} of {asked} users run; the users' tasks may \
+                 spend time outside their requests (sleeps, their own code), or start late."
+            )
+        };
+        format!(
+            "the load is short of its plan: {} req/s delivered of the {} its users imply \
+             ({:.0}%, at their waits, {:.2} requests per task{responses}). {why}",
+            rate(d.delivered_requests_per_s),
+            rate(d.planned_requests_per_s),
+            d.delivered_ratio * 100.0,
+            d.requests_per_task
+        )
     }
 
     /// An exception in the users' code is shown when it first happens, at the
@@ -80,4 +187,9 @@ impl Run {
             }
         }
     }
+}
+
+/// A request rate as people read it: `1,800`, `8.5`.
+fn rate(per_s: f64) -> String {
+    dec(per_s, if per_s < 100.0 { 1 } else { 0 })
 }

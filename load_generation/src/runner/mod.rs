@@ -16,6 +16,7 @@ mod health;
 pub mod ramp;
 pub mod saturation;
 pub mod schedule;
+pub mod shortfall;
 pub mod signals;
 mod steer;
 pub mod wait_for_host;
@@ -31,6 +32,7 @@ use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
 use crate::locustfile::Locustfile;
 use crate::plan::{Counts, Plan, Slot};
+use crate::stats::delivery::Delivery;
 use crate::stats::{PhaseRecord, Recorder, RunEvent, RunRecord};
 use group::{GroupSpec, LocustGroup};
 use saturation::{Detector, ProcessCpu};
@@ -78,6 +80,11 @@ pub struct Status<'a> {
     pub workers: u32,
     /// Locust is CPU-bound: it can't deliver the plan, its latencies are unreliable.
     pub saturated: bool,
+    /// The running occurrence's planned against delivered request rate over
+    /// the last seconds, once known.
+    pub delivery: Option<Delivery>,
+    /// It delivers less than its plan implies (see [`shortfall`]).
+    pub short: bool,
 }
 
 /// Something that wants to follow the run as it happens.
@@ -256,7 +263,13 @@ struct Run {
     errors_shown: std::collections::HashSet<String>,
     /// The CPU of each Locust process, and what it says about saturation.
     cpu: Vec<ProcessCpu>,
+    /// The busiest Locust process's CPU at the last sample (percent of a core).
+    busiest_cpu: f64,
     saturation: Detector,
+    /// Planned against delivered over the last seconds.
+    shortfall: shortfall::Watch,
+    /// Users per type loadgen asked for at the last sample.
+    commanded_at_last_sample: Counts,
     last_sample_at: Instant,
 }
 
@@ -283,7 +296,10 @@ impl Run {
             requests_per_s: 0.0,
             errors_shown: std::collections::HashSet::new(),
             cpu: Vec::new(),
+            busiest_cpu: 0.0,
             saturation: Detector::default(),
+            shortfall: shortfall::Watch::default(),
+            commanded_at_last_sample: Vec::new(),
             last_sample_at: start,
         }
     }
@@ -302,6 +318,8 @@ impl Run {
             restarts: self.recorder.record().restarts,
             workers: self.workers,
             saturated: self.saturation.saturated(),
+            delivery: self.shortfall.latest(),
+            short: self.shortfall.short(),
         }
     }
 
@@ -318,8 +336,9 @@ impl Run {
         let slot = boundary.slot;
         let at = self.seconds(boundary.at);
         let targets = boundary.targets.clone();
+        let waits = self.schedule.plan().mean_waits(slot.phase_index);
         self.recorder
-            .phase_started(slot.phase_index, slot.loop_index, at, targets);
+            .phase_started(slot.phase_index, slot.loop_index, at, targets, waits);
         let status = self.status(Instant::now());
         for o in observers.iter_mut() {
             o.phase_started(&status);
@@ -409,8 +428,13 @@ impl Run {
         self.last_sample_at = now;
         self.show_new_errors(&sample, observers);
         self.watch_cpu(now, sample.loop_lag_ms, observers);
+        let offered = self.offered(&sample, interval);
         let ramped = self.schedule.settled(now, self.sample_interval * 2);
-        self.recorder.sample(&sample, self.seconds(now), ramped);
+        self.recorder
+            .sample(&sample, self.seconds(now), ramped, &offered);
+        if let Some(occurrence) = sample.occurrence {
+            self.watch_delivery(occurrence, offered, observers);
+        }
         let status = self.status(now);
         for o in observers.iter_mut() {
             o.sample(&status, &sample);
@@ -568,7 +592,10 @@ impl Run {
                         sample.users = classes.into_iter().zip(self.actual.iter().copied()).collect();
                         let elapsed = Instant::now() - self.start;
                         let at = self.deadline.map_or(elapsed, |d| elapsed.min(d - self.start));
-                        self.recorder.sample(&sample, at.as_secs_f64(), false);
+                        // Its requests were made while the users ran, up to the stop.
+                        let ran = stop_at.saturating_duration_since(self.last_sample_at);
+                        let offered = self.offered(&sample, ran.as_secs_f64());
+                        self.recorder.sample(&sample, at.as_secs_f64(), false, &offered);
                     }
                     Some(Output::Event(id, Event::Stopped { process_exit_code, .. })) if primary == Some(id) => {
                         return process_exit_code;

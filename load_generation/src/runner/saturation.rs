@@ -12,9 +12,13 @@ pub const HIGH: f64 = 85.0;
 /// A gevent loop this late on average (ms) delays every user's next task as
 /// much: the generator is behind, whether busy or starved of CPU by others.
 pub const LAG_HIGH_MS: f64 = 80.0;
+/// Below this CPU (and [`LAG_LOW_MS`] of lag), a Locust process's own queueing
+/// adds little to the response times it measures (a half-busy single server
+/// delays a request by about half a task's CPU time): they are the target's.
+pub const CALM_CPU: f64 = 50.0;
 /// Below both of these, a saturated generator counts as recovered...
 const LOW: f64 = 70.0;
-const LAG_LOW_MS: f64 = 30.0;
+pub const LAG_LOW_MS: f64 = 30.0;
 /// ...once they have stayed there this long.
 const CONFIRM_LOW: Duration = Duration::from_secs(5);
 /// Readings averaged (one per sample, 0.5 s apart: 2 s), so that one busy or

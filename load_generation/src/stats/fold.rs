@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use super::delivery::Delivery;
 use super::{PhaseRecord, RequestKey, RequestStats};
 
 /// Every folded occurrence of one phase, added up.
@@ -20,6 +21,14 @@ pub struct PhaseTotals {
     pub restarts: u32,
     /// Occurrences during which the generator was saturated.
     pub saturated: u64,
+    /// Occurrences whose plan sets a request rate, and those that delivered
+    /// less than 90% of it.
+    pub judged: u64,
+    pub short: u64,
+    /// Planned and delivered requests, added up (each occurrence judged with
+    /// its own phase's waits).
+    pub planned_requests: f64,
+    pub delivered_requests: f64,
     /// The first and last folded loop (0-based).
     pub first_loop: u64,
     pub last_loop: u64,
@@ -31,7 +40,8 @@ const MAX_MESSAGES: usize = 100;
 const OTHER_MESSAGES: &str = "(other failure messages)";
 
 impl PhaseTotals {
-    pub fn add(&mut self, p: &PhaseRecord) {
+    /// Adds an occurrence; `delivery` is its planned against delivered, if known.
+    pub fn add(&mut self, p: &PhaseRecord, delivery: Option<&Delivery>) {
         if self.occurrences == 0 {
             self.phase_index = p.phase_index;
             self.first_loop = p.loop_index;
@@ -54,5 +64,11 @@ impl PhaseTotals {
         self.exceptions += p.exceptions;
         self.restarts += p.restarts;
         self.saturated += u64::from(p.saturated);
+        if let Some(d) = delivery {
+            self.judged += 1;
+            self.short += u64::from(d.short());
+            self.planned_requests += d.planned_requests_per_s * p.delivery.seconds;
+            self.delivered_requests += d.delivered_requests_per_s * p.delivery.seconds;
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub mod delivery;
 pub mod fold;
 pub mod series;
 
@@ -17,6 +18,7 @@ pub use series::Series;
 
 use crate::locust::protocol::Sample;
 use crate::plan::{Counts, Plan};
+use delivery::{Delivery, Tally};
 
 /// Response times as Locust records them: milliseconds rounded to two significant
 /// digits above 100 ms, mapped to how many requests took that long.
@@ -152,6 +154,11 @@ pub struct PhaseRecord {
     /// Locust was CPU-bound during this occurrence: less than the plan was
     /// delivered and the latencies include loadgen's own delays.
     pub saturated: bool,
+    /// Users asked for, tasks and requests: planned against delivered.
+    pub delivery: Tally,
+    /// Each type's mean wait in seconds in this occurrence (`None` where the
+    /// config sets none), by which its delivery is judged.
+    pub mean_waits: Vec<Option<f64>>,
     /// Times Locust was restarted during this occurrence.
     pub restarts: u32,
 }
@@ -159,6 +166,12 @@ pub struct PhaseRecord {
 impl PhaseRecord {
     pub fn seconds(&self) -> f64 {
         (self.end_s - self.start_s).max(0.0)
+    }
+
+    /// The request rate its plan implied against the one delivered, if the
+    /// plan implies one.
+    pub fn delivery(&self) -> Option<Delivery> {
+        self.delivery.judge(&self.mean_waits)
     }
 }
 
@@ -260,6 +273,7 @@ impl Recorder {
         loop_index: u64,
         at_s: f64,
         target_users: Counts,
+        mean_waits: Vec<Option<f64>>,
     ) {
         if let Some(previous) = self.record.phases.last_mut() {
             previous.end_s = at_s;
@@ -280,6 +294,8 @@ impl Recorder {
             errors: BTreeMap::new(),
             exceptions: 0,
             saturated: false,
+            delivery: Tally::default(),
+            mean_waits,
             restarts: 0,
         });
     }
@@ -313,8 +329,9 @@ impl Recorder {
     }
 
     /// Adds a sample taken `at_s` seconds into the run; `ramped` says whether the
-    /// phase's ramp had finished (only then does it count toward the plateau).
-    pub fn sample(&mut self, sample: &Sample, at_s: f64, ramped: bool) {
+    /// phase's ramp had finished (only then does it count toward the plateau);
+    /// `offered` is what its interval was asked for and delivered.
+    pub fn sample(&mut self, sample: &Sample, at_s: f64, ramped: bool, offered: &Tally) {
         let user_types = &self.record.user_types;
         let latest = self.record.phases.len().saturating_sub(1);
         let actual: Counts = user_types
@@ -362,6 +379,7 @@ impl Recorder {
             interval.merge(&stats);
         }
         phase.total.merge(&interval);
+        phase.delivery.add(offered);
         for e in &sample.errors {
             *phase
                 .errors
@@ -412,7 +430,7 @@ impl Recorder {
             if folded.len() <= old.phase_index {
                 folded.resize_with(old.phase_index + 1, PhaseTotals::default);
             }
-            folded[old.phase_index].add(&old);
+            folded[old.phase_index].add(&old, old.delivery().as_ref());
             self.record.first_index += 1;
         }
     }
@@ -479,7 +497,7 @@ mod tests {
     fn samples_go_to_the_running_phase() {
         let plan = crate::plan::tests::hipster_plan();
         let mut r = Recorder::new(&plan, 0.0);
-        r.phase_started(0, 0, 0.0, plan.targets(0));
+        r.phase_started(0, 0, 0.0, plan.targets(0), plan.mean_waits(0));
         let sample = |n: u64| Sample {
             users: [("NormalUser".to_string(), 100)].into_iter().collect(),
             stats: vec![RequestDelta {
@@ -492,16 +510,19 @@ mod tests {
             }],
             ..Sample::default()
         };
-        r.sample(&sample(5), 1.0, true);
-        r.sample(&sample(7), 2.0, true);
-        r.phase_started(1, 0, 50.0, plan.targets(1));
-        r.sample(&sample(3), 51.0, false);
+        let offered = |n: u64| Tally::interval(&[100.0], 1.0, n, 10.0 * n as f64, n, true);
+        r.sample(&sample(5), 1.0, true, &offered(5));
+        r.sample(&sample(7), 2.0, true, &offered(7));
+        r.phase_started(1, 0, 50.0, plan.targets(1), plan.mean_waits(1));
+        r.sample(&sample(3), 51.0, false, &offered(3));
         r.finish(60.0);
         let rec = r.record();
         assert_eq!(rec.phases[0].total.requests, 12);
         assert_eq!(rec.phases[0].end_s, 50.0);
         assert_eq!(rec.phases[0].actual_users_plateau[0], 100.0);
         assert_eq!(rec.phases[1].total.requests, 3);
+        assert_eq!(rec.phases[0].delivery.user_seconds, vec![200.0]);
+        assert_eq!(rec.phases[0].delivery.iterations, 12);
         assert_eq!(rec.phases[1].actual_users_plateau[0], 0.0);
         assert_eq!(rec.totals().1.requests, 15);
         assert_eq!(rec.totals().1.failures, 3);

@@ -170,6 +170,8 @@ mod tests {
                 errors_count: 0,
                 name: None,
                 saturated: false,
+                delivery: None,
+                short: false,
             }
         };
         let phases = vec![
@@ -233,6 +235,7 @@ mod tests {
             total: Totals {
                 requests: vec![evil, plain],
                 total: figures(250, 5, 25.0),
+                delivery: None,
             },
             exceptions: vec![ExceptionRecord {
                 message: "ValueError: <bad> & \"worse\"".into(),

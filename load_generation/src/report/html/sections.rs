@@ -209,14 +209,24 @@ pub(super) fn occurrences(out: &mut String, s: &Summary) {
     out.push_str("</tr></thead>\n<tbody>\n");
     for p in &s.phases {
         // A saturated occurrence's figures are the generator's limit: flagged.
-        let (row, flag) = if p.saturated {
+        let (row, mut flag) = if p.saturated {
             (
                 " class=\"saturated\"",
-                " <b class=\"bad\" title=\"Locust was CPU-bound: less load than planned, latencies unreliable\">saturated</b>",
+                " <b class=\"bad\" title=\"Locust was CPU-bound: less load than planned, latencies unreliable\">saturated</b>".to_string(),
             )
         } else {
-            ("", "")
+            ("", String::new())
         };
+        // Less than its users and waits imply was delivered: how much.
+        if let Some(d) = p.delivery.filter(|_| p.short) {
+            let _ = write!(
+                flag,
+                " <b class=\"bad\" title=\"delivered {:.1} of the {:.1} req/s its users and waits imply\">short {:.0}%</b>",
+                d.delivered_requests_per_s,
+                d.planned_requests_per_s,
+                d.delivered_ratio * 100.0
+            );
+        }
         let _ = write!(
             out,
             "<tr{row}><td>{}{flag}</td><td class=\"n\">{}</td>{}<td class=\"users\">",
