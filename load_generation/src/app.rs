@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{
     CheckArgs, ConfigArgs, ControlArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RenderArgs,
-    RunArgs, VerdictArgs, WorkerArgs,
+    RunArgs, VerdictArgs, WorkerArgs, Workers,
 };
 use crate::demo_shop::{DemoShop, ShopOptions};
 use crate::diagnostic::BadInput;
@@ -17,12 +17,13 @@ use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
 use crate::locust::requirements;
 use crate::locust::workspace::Workspace;
-use crate::locustfile;
+use crate::locustfile::{self, UserClass};
 use crate::metrics::{self, Metrics};
 use crate::progress::{short, Progress};
 use crate::report::{self, Summary};
 use crate::runner::group::{GroupSpec, STOP_DRAIN};
 use crate::runner::signals::{Emergency, Shutdown};
+use crate::runner::sizing;
 use crate::runner::wait_for_host::wait_for_host;
 use crate::runner::worker::Ended;
 use crate::runner::{self, unix_now, Inputs, Observer, Outcome, RunOptions};
@@ -356,6 +357,34 @@ fn target_host(given: Option<&str>) -> Result<String> {
 
 /// Runs a load: Locust, observers, the summary and the report. Returns whether
 /// the run completed (false when interrupted).
+/// The local workers to start: `--workers N`, or chosen from the plan and the
+/// cores with `--workers auto` (said, with why). Workers expected from other
+/// machines carry the load themselves: `auto` then starts none here.
+fn local_workers(load: &Load, engine: &EngineArgs) -> u32 {
+    match engine.workers {
+        Workers::Count(n) => n,
+        Workers::Auto if engine.expect_workers > 0 => {
+            eprintln!(
+                "loadgen: --workers auto: no local workers (--expect-workers {} carry the load)",
+                engine.expect_workers
+            );
+            0
+        }
+        Workers::Auto => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            // A plain locustfile's classes keep their own client (sized as HttpUser).
+            let user_class = if load.plan.class_waits {
+                UserClass::Http
+            } else {
+                engine.user_class
+            };
+            let choice = sizing::choose(&load.plan, user_class, cores as u32);
+            eprintln!("loadgen: {}", choice.why);
+            choice.workers
+        }
+    }
+}
+
 /// How a run can be steered while it goes.
 struct Steering<'a> {
     control: &'a ControlArgs,
@@ -377,7 +406,8 @@ async fn execute(
         mut shutdown,
         emergency,
     } = stop;
-    let processes = u64::from(engine.workers.max(1) + engine.expect_workers);
+    let workers = local_workers(load, engine);
+    let processes = u64::from(workers.max(1) + engine.expect_workers);
     let locust_args = engine.locust_options()?;
     if load.plan.peak_users() > engine.max_users {
         return Err(BadInput(format!(
@@ -447,7 +477,7 @@ async fn execute(
         host,
         user_classes: load.plan.user_classes(),
         locust_args,
-        local_workers: engine.workers,
+        local_workers: workers,
         remote_workers: engine.expect_workers,
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
         sample_interval: SAMPLE_INTERVAL,

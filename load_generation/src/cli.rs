@@ -202,6 +202,23 @@ pub struct CheckArgs {
     pub no_import: bool,
 }
 
+/// `--workers`: a number of local workers, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    Count(u32),
+    /// Chosen from the plan and the cores (`runner::sizing`).
+    Auto,
+}
+
+fn parse_workers(text: &str) -> Result<Workers, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(Workers::Auto);
+    }
+    text.parse().map(Workers::Count).map_err(|_| {
+        format!("expected a number of workers (0 runs one Locust process) or `auto`, not `{text}`")
+    })
+}
+
 /// How Locust runs the users.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
@@ -213,9 +230,10 @@ pub struct EngineArgs {
     /// (FastHttpUser, several times the requests per core).
     #[arg(long = "user-class", visible_alias = "user_class", value_enum, default_value_t = UserClass::Http)]
     pub user_class: UserClass,
-    /// Local Locust worker processes (Locust's distributed mode); 0 runs one process.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub workers: u32,
+    /// Local Locust worker processes (Locust's distributed mode); 0 runs one
+    /// process; `auto` sizes them from the plan's peak and this machine's cores.
+    #[arg(long, default_value = "0", value_name = "N|auto", value_parser = parse_workers)]
+    pub workers: Workers,
     /// Workers to wait for from other machines (`loadgen worker`), besides --workers.
     #[arg(
         long = "expect-workers",

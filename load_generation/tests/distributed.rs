@@ -175,3 +175,53 @@ fn a_remote_worker_joins_with_loadgen_worker() {
         "processes left behind"
     );
 }
+
+/// `--workers auto`: a plan one process can carry runs in one; a plan beyond it
+/// gets a worker per core it needs (2 here: 400 tasks/s, one process is sized
+/// for 300), and says so at the start.
+#[test]
+fn workers_auto_sizes_from_the_plan_and_says_so() {
+    let shop = Shop::start();
+    for (users, processes) in [(5, 1), (40, 2)] {
+        let starts = tempfile::NamedTempFile::new().unwrap();
+        let template = tagging_template(&["A"]).replace(
+            "    @task\n",
+            &format!(
+                "    def on_start(self):\n        with open({:?}, \"a\") as f:\n            f.write(f\"{{os.getpid()}}\\n\")\n\n    @task\n",
+                starts.path().display().to_string()
+            ),
+        );
+        let files = LoadFiles::new(
+            &phase(60, users, 100, &[("A", 1, 100, 100)]),
+            &format!("import os\n{template}"),
+        );
+        let mut cmd = loadgen(&tag("workers-auto"));
+        cmd.arg("run")
+            .arg("--config_file")
+            .arg(files.config())
+            .args(["--host", &shop.host(), "--run_time", "6s"])
+            .args(["--workers", "auto", "--report"])
+            .arg(files.path("report"));
+        let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let said = if processes == 1 {
+            "--workers auto: one Locust process".to_string()
+        } else {
+            format!("--workers auto: {processes} local workers")
+        };
+        assert!(stderr.contains(&said), "{users} users: {stderr}");
+        let pids: std::collections::BTreeSet<String> = std::fs::read_to_string(starts.path())
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert_eq!(pids.len(), processes, "{users} users ran in {pids:?}");
+        let summary = json(&files.path("report").join("summary.json"));
+        assert!(
+            summary["phases"][0]["delivery"].is_object(),
+            "{}",
+            summary["phases"][0]
+        );
+    }
+}

@@ -17,6 +17,7 @@ pub mod ramp;
 pub mod saturation;
 pub mod schedule;
 pub mod shortfall;
+pub mod sizing;
 pub mod signals;
 mod steer;
 pub mod wait_for_host;
