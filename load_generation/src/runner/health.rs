@@ -33,29 +33,43 @@ impl Run {
             .cpu
             .iter_mut()
             .filter_map(|p| p.read(now))
-            .fold(None, |max: Option<f64>, c| {
-                Some(max.map_or(c, |m| m.max(c)))
-            });
+            .max_by(|a, b| a.total().total_cmp(&b.total()));
+        self.busiest_busy = busiest.map(|b| b.total());
         let Some(busiest) = busiest else { return };
-        self.busiest_cpu = busiest;
-        tracing::debug!("Locust CPU {busiest:.0}%, loop lag {lag_ms:.0} ms");
-        match self.saturation.observe(now, busiest, lag_ms) {
+        tracing::debug!(
+            "Locust busy {:.0}% (running {:.0}%, waiting for a core {:.0}%), loop lag {lag_ms:.0} ms",
+            busiest.total(),
+            busiest.running,
+            busiest.waiting
+        );
+        match self.saturation.observe(now, busiest.total(), lag_ms) {
             Some(saturation::Change::Began) => {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let starved = if busiest.waiting >= 10.0 {
+                    format!(
+                        " (running {:.0}%, waiting {:.0}% for a core that other processes hold)",
+                        busiest.running, busiest.waiting
+                    )
+                } else {
+                    String::new()
+                };
                 let detail = format!(
-                    "the load generator is saturated: its busiest Locust process uses {busiest:.0}% of a core \
+                    "the load generator is saturated: its busiest Locust process is busy {:.0}% of the time{starved}, \
                      and its event loop runs {lag_ms:.0} ms late (over the last 2 s). \
                      It can't run the planned users on time: the target gets less than the plan \
                      ({:.0} req/s now), and the response times include loadgen's own delays. \
                      Use more Locust processes (--workers N or auto; this machine has {cores} cores), \
                      the faster client (--user-class fast), or more machines (loadgen worker).",
+                    busiest.total(),
                     self.requests_per_s
                 );
                 self.event("saturated", detail, observers);
             }
             Some(saturation::Change::Ended) => {
-                let detail =
-                    format!("the load generator is no longer saturated (CPU {busiest:.0}%)");
+                let detail = format!(
+                    "the load generator is no longer saturated (busy {:.0}%)",
+                    busiest.total()
+                );
                 self.event("saturation_ended", detail, observers);
             }
             None => {}
@@ -81,10 +95,11 @@ impl Run {
         self.commanded_at_last_sample = now.clone();
         let requests = sample.stats.iter().map(|s| s.requests).sum();
         let total_ms = sample.stats.iter().map(|s| s.total_ms).sum();
-        // Only a calm generator's response times are the target's.
+        // Only a calm generator's response times are the target's (unknown
+        // before the first CPU reading: not calm).
         let calm = !self.saturation.saturated()
             && sample.loop_lag_ms < saturation::LAG_LOW_MS
-            && self.busiest_cpu < saturation::CALM_CPU;
+            && self.busiest_busy.is_some_and(|b| b < saturation::CALM_BUSY);
         Tally::interval(&users, seconds, requests, total_ms, sample.iterations, calm)
     }
 

@@ -17,8 +17,8 @@ pub mod ramp;
 pub mod saturation;
 pub mod schedule;
 pub mod shortfall;
-pub mod sizing;
 pub mod signals;
+pub mod sizing;
 mod steer;
 pub mod wait_for_host;
 pub mod worker;
@@ -264,8 +264,9 @@ struct Run {
     errors_shown: std::collections::HashSet<String>,
     /// The CPU of each Locust process, and what it says about saturation.
     cpu: Vec<ProcessCpu>,
-    /// The busiest Locust process's CPU at the last sample (percent of a core).
-    busiest_cpu: f64,
+    /// How busy the busiest Locust process was at the last sample (percent of
+    /// a core, running or waiting for one); `None` before a first reading.
+    busiest_busy: Option<f64>,
     saturation: Detector,
     /// Planned against delivered over the last seconds.
     shortfall: shortfall::Watch,
@@ -297,7 +298,7 @@ impl Run {
             requests_per_s: 0.0,
             errors_shown: std::collections::HashSet::new(),
             cpu: Vec::new(),
-            busiest_cpu: 0.0,
+            busiest_busy: None,
             saturation: Detector::default(),
             shortfall: shortfall::Watch::default(),
             commanded_at_last_sample: Vec::new(),

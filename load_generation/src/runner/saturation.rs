@@ -3,19 +3,25 @@
 //! its own queueing, not only the target's. loadgen watches each Locust
 //! process's CPU itself (from `/proc`, every sample; Locust's own figure is
 //! refreshed only every 5 s) and says so within a few seconds.
+//!
+//! *Busy* is the time the process runs on a core plus the time it waits, ready
+//! to run, for one (`/proc/PID/schedstat`): on a machine whose cores other
+//! processes take, a Locust that gets 60% of a core and waits the other 40% is
+//! as unable to keep up as one that runs 100%.
 
 use std::time::{Duration, Instant};
 
-/// Mean CPU (percent of one core) over the window at which a Locust process
-/// counts as saturated: gevent runs on one core, so near 100% it has no room.
+/// Mean busy time (percent of one core: running or waiting to run) over the
+/// window at which a Locust process counts as saturated: gevent runs on one
+/// core, so near 100% it has no room.
 pub const HIGH: f64 = 85.0;
 /// A gevent loop this late on average (ms) delays every user's next task as
 /// much: the generator is behind, whether busy or starved of CPU by others.
 pub const LAG_HIGH_MS: f64 = 80.0;
-/// Below this CPU (and [`LAG_LOW_MS`] of lag), a Locust process's own queueing
+/// Below this busy percentage (and [`LAG_LOW_MS`] of lag), a Locust process's own queueing
 /// adds little to the response times it measures (a half-busy single server
 /// delays a request by about half a task's CPU time): they are the target's.
-pub const CALM_CPU: f64 = 50.0;
+pub const CALM_BUSY: f64 = 50.0;
 /// Below both of these, a saturated generator counts as recovered...
 const LOW: f64 = 70.0;
 pub const LAG_LOW_MS: f64 = 30.0;
@@ -47,7 +53,8 @@ impl Detector {
         self.saturated
     }
 
-    /// Takes the busiest Locust process's CPU and the harness's loop lag at `now`.
+    /// Takes the busiest Locust process's busy percentage and the harness's
+    /// loop lag at `now`.
     pub fn observe(&mut self, now: Instant, cpu: f64, lag_ms: f64) -> Option<Change> {
         if self.window.len() == WINDOW {
             self.window.pop_front();
@@ -81,11 +88,28 @@ impl Detector {
     }
 }
 
-/// A process's CPU use between two readings of `/proc/PID/stat`.
+/// How busy a process was between two readings, in percent of one core.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Busy {
+    /// Running on a core (user and system time, all threads).
+    pub running: f64,
+    /// Ready to run but waiting for a core (its main thread; 0 where the
+    /// kernel keeps no scheduler statistics).
+    pub waiting: f64,
+}
+
+impl Busy {
+    pub fn total(&self) -> f64 {
+        self.running + self.waiting
+    }
+}
+
+/// A process's CPU use between two readings of `/proc/PID/stat` and `schedstat`.
 #[derive(Debug)]
 pub struct ProcessCpu {
     pid: u32,
-    last: Option<(Instant, u64)>,
+    /// When, CPU ticks, and nanoseconds waited for a core.
+    last: Option<(Instant, u64, u64)>,
 }
 
 impl ProcessCpu {
@@ -97,19 +121,22 @@ impl ProcessCpu {
         self.pid
     }
 
-    /// Percent of one core since the last reading (`None` at the first, or if
-    /// the process is gone).
-    pub fn read(&mut self, now: Instant) -> Option<f64> {
+    /// Since the last reading (`None` at the first, or if the process is gone).
+    pub fn read(&mut self, now: Instant) -> Option<Busy> {
         let ticks = cpu_ticks(self.pid)?;
-        let previous = self.last.replace((now, ticks));
-        let (then, before) = previous?;
+        let waited = wait_ns(self.pid).unwrap_or(0);
+        let previous = self.last.replace((now, ticks, waited));
+        let (then, ticks_before, waited_before) = previous?;
         let seconds = now.duration_since(then).as_secs_f64();
         if seconds <= 0.0 {
             return None;
         }
         // SAFETY: sysconf reads a constant of the system; no memory is involved.
         let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-        Some(ticks.saturating_sub(before) as f64 / per_second / seconds * 100.0)
+        Some(Busy {
+            running: ticks.saturating_sub(ticks_before) as f64 / per_second / seconds * 100.0,
+            waiting: waited.saturating_sub(waited_before) as f64 / 1e9 / seconds * 100.0,
+        })
     }
 }
 
@@ -123,6 +150,13 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// Nanoseconds the process's main thread has waited on a run queue (the second
+/// field of `/proc/PID/schedstat`).
+fn wait_ns(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+    stat.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -200,7 +234,13 @@ mod tests {
         std::hint::black_box(x);
         let used = cpu.read(Instant::now()).expect("a second reading");
         // Well under 100% when other processes share the cores; never nothing.
-        assert!(used > 10.0, "{used:.0}%");
+        // (The wait for a core is the main thread's, here another test's: not checked.)
+        assert!(used.running > 10.0, "{used:?}");
+        assert!(used.waiting >= 0.0, "{used:?}");
+        assert!(
+            wait_ns(std::process::id()).is_some(),
+            "no scheduler statistics"
+        );
         assert_eq!(ProcessCpu::new(u32::MAX).read(t0), None);
     }
 }
