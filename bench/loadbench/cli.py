@@ -17,6 +17,7 @@ from .fidelity import fidelity
 from .loads import find_locust
 from .overhead import overhead_simultaneous, saturation
 from .processes import Procs, become_subreaper
+from .scale import QUICK_SIZES, SIZES, scale
 from .report import summarize, table
 from .servers import Nginx, Shop, ShopTarget, find_nginx
 from .startstop import start_stop
@@ -41,8 +42,10 @@ def main(doc):
     ap.add_argument("--sat-seconds", type=int, help="length of each saturation run [12; --quick: 6]")
     ap.add_argument("--locust", help="the `locust` script [$LOADGEN_LOCUST, else locust on PATH]")
     ap.add_argument("--no-build", action="store_true", help="use target/release/loadgen as it is")
-    ap.add_argument("--only", default="fidelity,overhead,throughput,startstop",
-                    help="comma-separated sections: fidelity, overhead, throughput, startstop")
+    ap.add_argument("--only", default="fidelity,overhead,throughput,startstop,scale",
+                    help="comma-separated sections: fidelity, overhead, throughput, startstop, scale")
+    ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
+    ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
     ap.add_argument("--json", help="write all figures here [bench/results.json; --quick: bench/results-quick.json]")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
     ap.add_argument("--report-only", nargs="?", const=str(BENCH / "results.json"), metavar="FILE",
@@ -54,7 +57,10 @@ def main(doc):
     reps = args.reps or (1 if args.quick else 3)
     sat_seconds = args.sat_seconds or (6 if args.quick else 12)
     only = set(x.strip() for x in args.only.split(",") if x.strip())
-    budget = 30 * 60 if not args.quick else 12 * 60
+    scale_sizes = [int(x) for x in args.scale_users.split(",")] if args.scale_users else (
+        QUICK_SIZES if args.quick else SIZES)
+    scale_seconds = args.scale_seconds or (25 if args.quick else 40)
+    budget = 45 * 60 if not args.quick else 15 * 60
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
@@ -94,6 +100,7 @@ def main(doc):
         "overhead_reps": args.overhead_reps or args.reps or (1 if args.quick else 3),
         "simultaneous_reps": args.overhead_reps or args.reps or (2 if args.quick else 6),
         "sat_seconds": sat_seconds,
+        "scale_seconds": scale_seconds,
         "subreaper": subreaper,
         "loadavg_before": open("/proc/loadavg").read().split()[:3],
     }
@@ -103,7 +110,7 @@ def main(doc):
     try:
         if "fidelity" in only:
             results["fidelity"] = fidelity(ctx, reps)
-        if only & {"overhead", "throughput", "startstop"}:
+        if only & {"overhead", "throughput", "startstop", "scale"}:
             nginx_path = find_nginx(allow_install=True)
             if nginx_path:
                 nginx = Nginx(ctx.procs, nginx_path, budget)
@@ -133,6 +140,11 @@ def main(doc):
                                                                     [nginx, second])
                 finally:
                     second.stop()
+        if "scale" in only:
+            if nginx is None:
+                log("the scale section needs nginx (its request counter judges delivery): skipped")
+            else:
+                results["scale"] = scale(ctx, 1 if args.quick else min(reps, 2), scale_sizes, scale_seconds, nginx)
         if "startstop" in only:
             if nginx is None:
                 log("start/stop needs nginx's access log: skipped")

@@ -177,7 +177,7 @@ def run_measured(procs, cmd, name, limit, env=None, server=None):
     busy0 = machine_busy()
     start = time.monotonic()
     p = procs.spawn(cmd, tag, output, env=env)
-    own_cpu, hwm, timed_out = None, 0, False
+    own_cpu, hwm, tree_hwm, timed_out = None, 0, 0, False
     samples = []  # (monotonic s, server requests, CPU s of the live process tree)
     seen = set()  # every descendant seen: all must be gone (and reaped) before the CPU is read
     next_sample = start
@@ -191,6 +191,8 @@ def run_measured(procs, cmd, name, limit, env=None, server=None):
                 next_sample += 0.5
                 tree = [p.pid] + descendants(p.pid)
                 seen.update(tree[1:])
+                # Each process's peak, added up: the tree's memory at its largest.
+                tree_hwm = max(tree_hwm, sum(proc_hwm_kb(x) for x in tree))
                 if server is not None:
                     samples.append((time.monotonic(), server.requests(), sum(proc_cpu(x) or 0 for x in tree)))
             if time.monotonic() - start > limit:
@@ -222,6 +224,9 @@ def run_measured(procs, cmd, name, limit, env=None, server=None):
         "tree_cpu_s": children_cpu() - cpu0,
         "own_cpu_s": own_cpu,
         "own_hwm_mb": hwm / 1024,
+        "tree_hwm_mb": tree_hwm / 1024,
+        # (seconds from the start, server requests): for sections with their own window.
+        "server_samples": [(t - start, r) for t, r, _ in samples],
         "machine_busy_cores": (busy1[0] - busy0[0]) / TICK / wall,
         "steal_cores": (busy1[1] - busy0[1]) / TICK / wall,
         "exit_code": p.returncode,

@@ -6,10 +6,10 @@ A section is one module with `summarize(res, s)` and `table(s, meta, w)`;
 adding one means listing it in `SECTIONS` (and measuring it in `cli.py`).
 """
 
-from . import fidelity, overhead, startstop
+from . import fidelity, overhead, scale, startstop
 
 # In table order.
-SECTIONS = [fidelity, overhead, startstop]
+SECTIONS = [fidelity, overhead, startstop, scale]
 
 
 def summarize(res):
@@ -36,7 +36,7 @@ def table(s, meta):
             left += v.get("left_behind", 0)
     for v in (s.get("simultaneous") or {}).values():
         left += v.get("left_behind", 0)
-    for variants in s.get("saturation", {}).values():
+    for variants in list(s.get("saturation", {}).values()) + list(s.get("scale", {}).values()):
         for v in variants.values():
             left += v.get("left_behind", 0)
     w("")

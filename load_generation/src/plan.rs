@@ -219,6 +219,21 @@ impl Plan {
             .collect()
     }
 
+    /// Whether a phase implies a request rate: it has users, and every type
+    /// with users waits a known time above 0 on average (see `stats::delivery`).
+    pub fn sets_rate(&self, phase_index: usize) -> bool {
+        let waits = self.mean_waits(phase_index);
+        let with_users: Vec<_> = self.phases[phase_index]
+            .shares
+            .iter()
+            .filter(|s| s.users > 0)
+            .collect();
+        !with_users.is_empty()
+            && with_users
+                .iter()
+                .all(|s| waits[s.type_index].is_some_and(|w| w > 0.0))
+    }
+
     /// The largest user count of any phase.
     pub fn peak_users(&self) -> u64 {
         (0..self.phases.len())

@@ -18,6 +18,16 @@ fn run_timed(
     host: &str,
     run_time: &str,
 ) -> (Option<i32>, Vec<(Duration, String)>) {
+    run_timed_with(files, host, run_time, &[])
+}
+
+/// [`run_timed`] with more flags.
+fn run_timed_with(
+    files: &LoadFiles,
+    host: &str,
+    run_time: &str,
+    extra: &[&str],
+) -> (Option<i32>, Vec<(Duration, String)>) {
     let started = Instant::now();
     let mut child = loadgen(&tag("saturation"))
         .arg("run")
@@ -25,6 +35,7 @@ fn run_timed(
         .arg(files.config())
         .args(["--host", host, "--run_time", run_time, "--report"])
         .arg(files.path("report"))
+        .args(extra)
         // A pipe is not a terminal: no colour codes, even without NO_COLOR.
         .env_remove("NO_COLOR")
         .stdout(Stdio::null())
@@ -94,9 +105,10 @@ fn a_generator_that_delivers_less_than_its_plan_says_so_and_the_shop_agrees() {
     // 20 users at 0.1 s waits plan about 200 req/s; each task also burns some
     // 20 ms of CPU in Python, so one Locust process can run only ~50 tasks/s.
     let files = LoadFiles::new(&phase(60, 20, 100, &[("A", 1, 100, 100)]), BURNER);
-    let (code, lines) = run_timed(&files, &shop.host(), "12s");
+    let threshold = ["--fail-if", "delivered < 90%"];
+    let (code, lines) = run_timed_with(&files, &shop.host(), "12s", &threshold);
     let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(code, Some(3), "the threshold fails the run: {all}");
     let served = served_per_s(&shop, 12.0);
     // What the plan implies, worked out here from the config alone (the shop
     // answers in about a millisecond): 20 users / 0.1 s, one request per task.
@@ -141,6 +153,12 @@ fn a_generator_that_delivers_less_than_its_plan_says_so_and_the_shop_agrees() {
     assert!(all.contains("SHORT"), "not in the table: {all}");
     let total = &summary["total"]["delivery"];
     assert_eq!(total["short_occurrences"], 1, "{total}");
+    let judged = &summary["thresholds"][0];
+    assert_eq!(judged["passed"], false, "{judged}");
+    assert!(
+        (judged["value"].as_f64().unwrap() - ratio * 100.0).abs() < 1e-6,
+        "{judged}"
+    );
 }
 
 #[test]
@@ -151,9 +169,10 @@ fn a_slow_target_lowers_the_plan_and_a_delivered_plan_is_not_short() {
         &phase(60, 10, 100, &[("A", 1, 100, 100)]),
         &tagging_template(&["A"]),
     );
-    let (code, lines) = run_timed(&files, &shop.host(), "10s");
+    let threshold = ["--fail-if", "delivered < 90%"];
+    let (code, lines) = run_timed_with(&files, &shop.host(), "10s", &threshold);
     let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
-    assert_eq!(code, Some(0), "{all}");
+    assert_eq!(code, Some(0), "the threshold holds: {all}");
     let served = served_per_s(&shop, 10.0);
     let summary = json(&files.path("report").join("summary.json"));
     let occurrence = &summary["phases"][0];
@@ -169,4 +188,25 @@ fn a_slow_target_lowers_the_plan_and_a_delivered_plan_is_not_short() {
     assert_eq!(occurrence["short"], false, "{delivery}");
     assert!(!all.contains("short of its plan"), "false alarm: {all}");
     assert!(!all.contains("SHORT"), "false alarm: {all}");
+}
+
+#[test]
+fn a_delivered_threshold_without_a_planned_rate_is_refused() {
+    // Users that wait 0 ask for as much as the target gives: nothing to deliver.
+    let files = LoadFiles::new(
+        &phase(60, 5, 100, &[("A", 1, 0, 0)]),
+        &tagging_template(&["A"]),
+    );
+    let out = loadgen(&tag("delivered-refused"))
+        .arg("run")
+        .arg("--config_file")
+        .arg(files.config())
+        .args(["--host", "http://127.0.0.1:9", "--run_time", "5s"])
+        .args(["--fail-if", "delivered < 90%"])
+        .output()
+        .expect("run loadgen");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("implies no request rate"), "{stderr}");
+    assert!(stderr.contains("min_wait_ms"), "{stderr}");
 }

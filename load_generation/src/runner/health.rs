@@ -79,20 +79,38 @@ impl Run {
         }
     }
 
-    /// What the interval of `sample` (`seconds` long) was asked for and
-    /// delivered: the users loadgen asked for over it (the mean of its two ends,
-    /// so a ramp counts as it went), the requests and the tasks.
-    pub(super) fn offered(&mut self, sample: &Sample, seconds: f64) -> Tally {
-        let now = self.schedule.commanded();
-        let users: Vec<f64> = now
+    /// Adds the users loadgen asks for now, for the time since the last call,
+    /// to the interval's user-seconds. Called before every change of those
+    /// counts (each tick, control action and reload) and at each sample.
+    pub(super) fn accrue_offered(&mut self, now: Instant) {
+        let seconds = now
+            .saturating_duration_since(self.offered.since)
+            .as_secs_f64();
+        let commanded = self.schedule.commanded();
+        if self.offered.user_seconds.len() < commanded.len() {
+            self.offered.user_seconds.resize(commanded.len(), 0.0);
+        }
+        for (sum, &n) in self.offered.user_seconds.iter_mut().zip(commanded) {
+            *sum += f64::from(n) * seconds;
+        }
+        self.offered.since = now;
+    }
+
+    /// What the interval of `sample`, up to `until`, was asked for and
+    /// delivered: the users loadgen asked for over it (as they went, ramps and
+    /// pauses included), the requests and the tasks.
+    pub(super) fn offered(&mut self, sample: &Sample, until: Instant) -> Tally {
+        self.accrue_offered(until);
+        let seconds = until
+            .saturating_duration_since(self.offered.from)
+            .as_secs_f64();
+        let users: Vec<f64> = self
+            .offered
+            .user_seconds
             .iter()
-            .enumerate()
-            .map(|(i, &n)| {
-                let before = self.commanded_at_last_sample.get(i).copied().unwrap_or(n);
-                (f64::from(before) + f64::from(n)) / 2.0
-            })
+            .map(|us| if seconds > 0.0 { us / seconds } else { 0.0 })
             .collect();
-        self.commanded_at_last_sample = now.clone();
+        self.offered = Offered::from(until);
         let requests = sample.stats.iter().map(|s| s.requests).sum();
         let total_ms = sample.stats.iter().map(|s| s.total_ms).sum();
         // Only a calm generator's response times are the target's (unknown
@@ -207,4 +225,24 @@ impl Run {
 /// A request rate as people read it: `1,800`, `8.5`.
 fn rate(per_s: f64) -> String {
     dec(per_s, if per_s < 100.0 { 1 } else { 0 })
+}
+
+/// The users loadgen asked for since the last sample, in user-seconds per type.
+#[derive(Debug)]
+pub(super) struct Offered {
+    /// Where this interval began (the last sample).
+    from: Instant,
+    /// Accrued up to here.
+    since: Instant,
+    user_seconds: Vec<f64>,
+}
+
+impl Offered {
+    pub(super) fn from(at: Instant) -> Offered {
+        Offered {
+            from: at,
+            since: at,
+            user_seconds: Vec::new(),
+        }
+    }
 }

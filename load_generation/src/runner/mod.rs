@@ -270,8 +270,8 @@ struct Run {
     saturation: Detector,
     /// Planned against delivered over the last seconds.
     shortfall: shortfall::Watch,
-    /// Users per type loadgen asked for at the last sample.
-    commanded_at_last_sample: Counts,
+    /// Users per type loadgen asked for since the last sample.
+    offered: health::Offered,
     last_sample_at: Instant,
 }
 
@@ -301,7 +301,7 @@ impl Run {
             busiest_busy: None,
             saturation: Detector::default(),
             shortfall: shortfall::Watch::default(),
-            commanded_at_last_sample: Vec::new(),
+            offered: health::Offered::from(start),
             last_sample_at: start,
         }
     }
@@ -348,6 +348,7 @@ impl Run {
     }
 
     async fn tick(&mut self, now: Instant, observers: &mut [&mut dyn Observer]) {
+        self.accrue_offered(now);
         let tick = self.schedule.tick(now);
         if let Some(boundary) = &tick.boundary {
             // Close the ending phase's statistics before the new targets.
@@ -430,7 +431,7 @@ impl Run {
         self.last_sample_at = now;
         self.show_new_errors(&sample, observers);
         self.watch_cpu(now, sample.loop_lag_ms, observers);
-        let offered = self.offered(&sample, interval);
+        let offered = self.offered(&sample, now);
         let ramped = self.schedule.settled(now, self.sample_interval * 2);
         self.recorder
             .sample(&sample, self.seconds(now), ramped, &offered);
@@ -595,8 +596,7 @@ impl Run {
                         let elapsed = Instant::now() - self.start;
                         let at = self.deadline.map_or(elapsed, |d| elapsed.min(d - self.start));
                         // Its requests were made while the users ran, up to the stop.
-                        let ran = stop_at.saturating_duration_since(self.last_sample_at);
-                        let offered = self.offered(&sample, ran.as_secs_f64());
+                        let offered = self.offered(&sample, stop_at);
                         self.recorder.sample(&sample, at.as_secs_f64(), false, &offered);
                     }
                     Some(Output::Event(id, Event::Stopped { process_exit_code, .. })) if primary == Some(id) => {

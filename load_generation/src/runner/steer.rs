@@ -15,6 +15,7 @@ impl Run {
         observers: &mut [&mut dyn Observer],
     ) {
         let now = Instant::now();
+        self.accrue_offered(now);
         let action = request.action;
         let done = match &action {
             Action::Status => Ok(()),
@@ -46,6 +47,7 @@ impl Run {
         observers: &mut [&mut dyn Observer],
     ) -> Option<Replace> {
         let now = Instant::now();
+        self.accrue_offered(now);
         match change {
             Change::Invalid(diagnostics) => {
                 let detail = format!(

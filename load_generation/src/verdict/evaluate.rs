@@ -11,6 +11,8 @@ pub struct Measured<'a> {
     pub stats: &'a RequestStats,
     pub exceptions: u64,
     pub seconds: f64,
+    /// Delivered / planned request rate, where the plan implies one.
+    pub delivered: Option<f64>,
 }
 
 /// One threshold judged over one scope (the run, or one occurrence of a phase).
@@ -60,6 +62,8 @@ pub fn measure(threshold: &Threshold, m: &Measured) -> f64 {
         Metric::Failures => s.failures as f64,
         Metric::Errors if percent => share(m.exceptions),
         Metric::Errors => m.exceptions as f64,
+        // No planned rate (a quiet occurrence): nothing was short of it.
+        Metric::Delivered => m.delivered.map_or(100.0, |r| r * 100.0),
     }
 }
 
@@ -131,6 +135,7 @@ mod tests {
                 stats: &s,
                 exceptions: 4,
                 seconds: 10.0,
+                delivered: None,
             },
         )
     }
@@ -158,6 +163,7 @@ mod tests {
             stats: &s,
             exceptions: 0,
             seconds: 10.0,
+            delivered: None,
         };
         let t = parse("phase 3: p95 > 90ms").unwrap();
         let j = judge(&t, "phase 3 holiday (loop 2)".into(), Some(7), &m);
@@ -179,6 +185,7 @@ mod tests {
             stats: &empty,
             exceptions: 2,
             seconds: 5.0,
+            delivered: None,
         };
         assert_eq!(measure(&parse("errors > 1%").unwrap(), &m), 100.0);
         assert_eq!(measure(&parse("failures > 1%").unwrap(), &m), 0.0);

@@ -49,6 +49,9 @@ pub enum Metric {
     Failures,
     /// Exceptions raised in the users' code.
     Errors,
+    /// The request rate delivered, in percent of the one the plan implies
+    /// (`stats::delivery`).
+    Delivered,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +82,7 @@ pub struct ExprError {
     pub help: String,
 }
 
-const METRICS: [(&str, Metric); 10] = [
+const METRICS: [(&str, Metric); 11] = [
     ("p50", Metric::P50),
     ("p90", Metric::P90),
     ("p95", Metric::P95),
@@ -90,6 +93,7 @@ const METRICS: [(&str, Metric); 10] = [
     ("requests", Metric::Requests),
     ("failures", Metric::Failures),
     ("errors", Metric::Errors),
+    ("delivered", Metric::Delivered),
 ];
 
 impl Metric {
@@ -231,7 +235,7 @@ pub fn parse(text: &str) -> Result<Threshold, ExprError> {
             metric_at,
             len,
             what,
-            "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%)",
+            "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%), delivered (a share of the planned rate: 90%)",
         ));
     };
     let (op_text, op_at) = c.take(|ch| matches!(ch, '<' | '>' | '='));
@@ -268,10 +272,15 @@ pub fn parse(text: &str) -> Result<Threshold, ExprError> {
     let limit = match (unit, metric.is_latency()) {
         ("ms", true) | ("", true) => Limit::Millis(value),
         ("s", true) => Limit::Millis(value * 1000.0),
-        ("%", false) if matches!(metric, Metric::Failures | Metric::Errors) => {
+        ("%", false)
+            if matches!(
+                metric,
+                Metric::Failures | Metric::Errors | Metric::Delivered
+            ) =>
+        {
             Limit::Percent(value)
         }
-        ("", false) => Limit::Number(value),
+        ("", false) if metric != Metric::Delivered => Limit::Number(value),
         (_, true) => {
             return Err(c.error(
                 unit_at,
@@ -281,15 +290,22 @@ pub fn parse(text: &str) -> Result<Threshold, ExprError> {
             ))
         }
         (_, false) => {
-            let help = if matches!(metric, Metric::Failures | Metric::Errors) {
+            let help = if metric == Metric::Delivered {
+                "a share of the planned request rate (`90%`)"
+            } else if matches!(metric, Metric::Failures | Metric::Errors) {
                 "a count (`10`) or a share of the requests (`1%`)"
             } else {
                 "a plain number"
             };
+            let (at, len, given) = if unit.is_empty() {
+                (number_at, number.len(), "a plain number".to_string())
+            } else {
+                (unit_at, unit.len(), format!("`{unit}`"))
+            };
             return Err(c.error(
-                unit_at,
-                unit.len(),
-                format!("`{metric_word}` takes {help}, not `{unit}`"),
+                at,
+                len,
+                format!("`{metric_word}` takes {help}, not {given}"),
                 GRAMMAR,
             ));
         }
@@ -348,6 +364,11 @@ mod tests {
         assert_eq!(t.text, "phase holiday:rps<200");
         assert_eq!(parse("errors >= 3").unwrap().limit, Limit::Number(3.0));
         assert_eq!(parse("mean <= 2.5").unwrap().limit, Limit::Millis(2.5));
+        let t = parse("phase 2: delivered < 90%").unwrap();
+        assert_eq!(
+            (t.metric, t.op, t.limit),
+            (Metric::Delivered, Op::Lt, Limit::Percent(90.0))
+        );
     }
 
     fn error(text: &str) -> (usize, usize, String) {
@@ -375,5 +396,8 @@ mod tests {
         assert!(error("p95 > 5ms and more").2.contains("unexpected text"));
         assert!(error("").2.contains("expected a metric"));
         assert!(error("ü > 1").2.contains("unknown metric"));
+        let (at, _, msg) = error("delivered < 0.9");
+        assert_eq!(at, 12, "{msg}");
+        assert!(msg.contains("share of the planned request rate"), "{msg}");
     }
 }

@@ -14,7 +14,7 @@ use crate::plan::Plan;
 use crate::runner::{Observer, Status};
 use crate::stats::{PhaseRecord, RunRecord};
 use evaluate::{judge, Judged, Measured};
-use expr::{PhaseSelector, Scope, Threshold};
+use expr::{Metric, PhaseSelector, Scope, Threshold};
 
 /// Where `loadgen_threshold_passed` is published.
 pub type GaugeFamily = Family<ThresholdLabels, Gauge>;
@@ -101,7 +101,36 @@ pub fn collect(
             all.push((threshold.clone(), Some(i)));
         }
     }
+    for (threshold, phase) in &all {
+        if threshold.metric == Metric::Delivered {
+            delivered_is_planned(threshold, *phase, plan)?;
+        }
+    }
     Ok(all)
+}
+
+/// A `delivered` threshold needs a planned rate: users with waits from the
+/// config, above 0 (in its phase, or in some phase for the run).
+fn delivered_is_planned(
+    threshold: &Threshold,
+    phase: Option<usize>,
+    plan: &Plan,
+) -> Result<(), crate::diagnostic::BadInput> {
+    let planned = match phase {
+        Some(i) => plan.sets_rate(i),
+        None => (0..plan.phases.len()).any(|i| plan.sets_rate(i)),
+    };
+    if planned {
+        return Ok(());
+    }
+    let which = match phase {
+        Some(i) => format!("phase {}", i + 1),
+        None => "no phase of the load".to_string(),
+    };
+    Err(crate::diagnostic::BadInput(format!(
+        "threshold {:?}: {which} implies no request rate to deliver: it needs users whose waits the config sets (min_wait_ms/max_wait_ms), above 0 on average",
+        threshold.text
+    )))
 }
 
 /// `--fail-if` text with a caret under `at..at+len`.
@@ -200,6 +229,7 @@ impl Verdict {
             stats: &total,
             exceptions,
             seconds: record.duration_s,
+            delivered: crate::report::summary::RunDelivery::of(record).map(|d| d.delivered_ratio),
         };
         let run: Vec<Bound> = self
             .thresholds
@@ -220,6 +250,7 @@ impl Observer for Verdict {
             stats: &record.total,
             exceptions: record.exceptions,
             seconds: record.seconds(),
+            delivered: record.delivery().map(|d| d.delivered_ratio),
         };
         let scope = self.phase_scope(record);
         let bounds: Vec<Bound> = self
