@@ -20,6 +20,7 @@ from .processes import Procs, become_subreaper
 from .scale import QUICK_SIZES, SIZES, scale
 from .report import summarize, table
 from .servers import Nginx, Shop, ShopTarget, find_nginx
+from .soak import soak
 from .startstop import start_stop
 
 
@@ -42,10 +43,11 @@ def main(doc):
     ap.add_argument("--sat-seconds", type=int, help="length of each saturation run [12; --quick: 6]")
     ap.add_argument("--locust", help="the `locust` script [$LOADGEN_LOCUST, else locust on PATH]")
     ap.add_argument("--no-build", action="store_true", help="use target/release/loadgen as it is")
-    ap.add_argument("--only", default="fidelity,overhead,throughput,startstop,scale",
-                    help="comma-separated sections: fidelity, overhead, throughput, startstop, scale")
+    ap.add_argument("--only", default="fidelity,overhead,throughput,startstop,scale,soak",
+                    help="comma-separated sections: fidelity, overhead, throughput, startstop, scale, soak")
     ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
     ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
+    ap.add_argument("--soak-seconds", type=int, help="length of the soak run, one occurrence a second [300; --quick: 90]")
     ap.add_argument("--json", help="write all figures here [bench/results.json; --quick: bench/results-quick.json]")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
     ap.add_argument("--report-only", nargs="?", const=str(BENCH / "results.json"), metavar="FILE",
@@ -56,11 +58,12 @@ def main(doc):
         return
     reps = args.reps or (1 if args.quick else 3)
     sat_seconds = args.sat_seconds or (6 if args.quick else 12)
+    soak_seconds = args.soak_seconds or (90 if args.quick else 300)
     only = set(x.strip() for x in args.only.split(",") if x.strip())
     scale_sizes = [int(x) for x in args.scale_users.split(",")] if args.scale_users else (
         QUICK_SIZES if args.quick else SIZES)
     scale_seconds = args.scale_seconds or (25 if args.quick else 40)
-    budget = 45 * 60 if not args.quick else 15 * 60
+    budget = 55 * 60 if not args.quick else 18 * 60
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGALRM, on_alarm)
@@ -101,6 +104,7 @@ def main(doc):
         "simultaneous_reps": args.overhead_reps or args.reps or (2 if args.quick else 6),
         "sat_seconds": sat_seconds,
         "scale_seconds": scale_seconds,
+        "soak_seconds": soak_seconds,
         "subreaper": subreaper,
         "loadavg_before": open("/proc/loadavg").read().split()[:3],
     }
@@ -150,6 +154,12 @@ def main(doc):
                 log("start/stop needs nginx's access log: skipped")
             else:
                 results["start_stop"] = start_stop(ctx, reps, nginx)
+        if "soak" in only:
+            shop = Shop(ctx.procs, loadgen, budget)
+            try:
+                results["soak"] = [soak(ctx, soak_seconds, shop)]
+            finally:
+                shop.stop()
     finally:
         if nginx is not None:
             nginx.stop()

@@ -6,10 +6,10 @@ A section is one module with `summarize(res, s)` and `table(s, meta, w)`;
 adding one means listing it in `SECTIONS` (and measuring it in `cli.py`).
 """
 
-from . import fidelity, overhead, scale, startstop
+from . import fidelity, overhead, scale, soak, startstop
 
 # In table order.
-SECTIONS = [fidelity, overhead, startstop, scale]
+SECTIONS = [fidelity, overhead, startstop, scale, soak]
 
 
 def summarize(res):

@@ -489,7 +489,7 @@ async fn execute(
         let watch = !steering.control.no_reload;
         inputs.changes = Some(reload::start(args, load, engine.user_class, watch)?);
     }
-    let mut progress = Progress::new();
+    let mut progress = Progress::new(output.progress_interval);
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
     let options = RunOptions {
         run_time,

@@ -321,6 +321,16 @@ pub struct OutputArgs {
         value_name = "ADDR"
     )]
     pub metrics_addr: Option<SocketAddr>,
+    /// Off a terminal (pod logs, CI), write the progress line this often (5s, 1m).
+    #[arg(
+        long = "progress-interval",
+        visible_alias = "progress_interval",
+        env = "LOADGEN_PROGRESS_INTERVAL",
+        default_value = "5s",
+        value_parser = parse_run_time,
+        value_name = "TIME"
+    )]
+    pub progress_interval: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

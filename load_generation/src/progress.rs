@@ -11,11 +11,10 @@ use crate::locust::protocol::Sample;
 use crate::runner::{Observer, Status};
 use crate::stats::Histogram;
 
-/// How often plain (non-terminal) output writes a status line.
-const LOG_EVERY: Duration = Duration::from_secs(5);
-
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// How often plain (non-terminal) output writes a status line.
+    log_every: Duration,
     last_sample_t: Option<f64>,
     last_log: Option<Instant>,
     failures: u64,
@@ -25,8 +24,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Draws on stderr when it is a terminal, else logs lines.
-    pub fn new() -> Progress {
+    /// Draws on stderr when it is a terminal, else logs a line every `log_every`.
+    pub fn new(log_every: Duration) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
@@ -38,6 +37,7 @@ impl Progress {
         });
         Progress {
             bar,
+            log_every,
             last_sample_t: None,
             last_log: None,
             failures: 0,
@@ -95,12 +95,6 @@ impl Progress {
     }
 }
 
-impl Default for Progress {
-    fn default() -> Self {
-        Progress::new()
-    }
-}
-
 impl Observer for Progress {
     fn phase_started(&mut self, status: &Status) {
         let phase = &status.plan.phases[status.slot.phase_index];
@@ -146,7 +140,7 @@ impl Observer for Progress {
         match &self.bar {
             Some(bar) => bar.set_message(line),
             None => {
-                if self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                if self.last_log.is_none_or(|t| t.elapsed() >= self.log_every) {
                     self.last_log = Some(Instant::now());
                     eprintln!("loadgen: {line}");
                 }

@@ -1,6 +1,7 @@
 //! End to end: a run of many short loops keeps its bookkeeping bounded. Old
 //! occurrences are folded into per-phase totals that still add up to what the
-//! server saw; the printed table stays short and says what it folded.
+//! server saw; the printed table stays short and says what it folded, and the
+//! progress lines come at the --progress-interval asked for.
 
 mod common;
 
@@ -23,7 +24,8 @@ fn many_loops_fold_into_exact_totals_and_a_short_table() {
         .arg("--config_file")
         .arg(files.config())
         .args(["--host", &shop.host(), "--run_time", "40s", "--report"])
-        .arg(&report);
+        .arg(&report)
+        .args(["--progress-interval", "10s"]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -63,4 +65,14 @@ fn many_loops_fold_into_exact_totals_and_a_short_table() {
     assert!(rows < 30, "{rows} rows:\n{stdout}");
     let html = std::fs::metadata(report.join("report.html")).unwrap().len();
     assert!(html < 2_000_000, "report.html is {html} bytes");
+    // Off a terminal, one progress line per --progress-interval (8 at the default 5 s).
+    let stderr = text(&out.stderr);
+    let progress = stderr
+        .lines()
+        .filter(|l| l.contains(" left in run | users "))
+        .count();
+    assert!(
+        (3..=5).contains(&progress),
+        "{progress} progress lines:\n{stderr}"
+    );
 }

@@ -167,6 +167,10 @@ def add_worker_iterations(data, **kwargs):
 MAKE_BEFORE_BREAK_SLACK = 0.05
 # How long after users stop before more are started above target.
 BREAK_SETTLE_S = 1.5
+# Locust's per-second request counts are kept this long (see forget_old_seconds),
+# pruned this often.
+KEEP_SECONDS = 60
+FORGET_EVERY_S = 30.0
 
 
 def master_loss_s():
@@ -195,6 +199,7 @@ class Harness:
         self.last_break = {}
         self.stopping = False
         self.occurrence = None
+        self.forgotten_at = time.monotonic()
         # Exception type names by traceback: Locust keeps only str(exception),
         # and "'X' object has no attribute 'clinet'" reads better as AttributeError.
         self.error_types = {}
@@ -520,6 +525,27 @@ class Harness:
                 # is resent, for workers that stopped their users on losing us.
                 self.dispatch_to_workers(force=True)
             self.sample()
+            if time.monotonic() - self.forgotten_at >= FORGET_EVERY_S:
+                self.forgotten_at = time.monotonic()
+                self.forget_old_seconds()
+
+    def forget_old_seconds(self):
+        """Drops Locust's per-second request counts older than KEEP_SECONDS.
+
+        Locust keeps, for every request name and the total, a count per second
+        of the run (`num_reqs_per_sec`, `num_fail_per_sec`) and never drops one:
+        over a week of one name that is 600,000 keys, tens of MB. Only the last
+        few seconds are ever read (`current_rps`, for Locust's web UI, which
+        loadgen does not run); loadgen's own counts come from the cumulative
+        totals that `sample` differences. Workers reset their stats at every
+        report to the master, so this matters in the local and master modes.
+        """
+        horizon = int(time.time()) - KEEP_SECONDS
+        stats = self.env.stats
+        for entry in [stats.total, *list(stats.entries.values())]:
+            for per_second in (entry.num_reqs_per_sec, entry.num_fail_per_sec):
+                for second in [t for t in per_second if t < horizon]:
+                    del per_second[second]
 
     def users(self):
         if self.mode == "master":

@@ -9,11 +9,26 @@
 //! the highest of the parts, so a spike is not averaged away.
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
 
 use super::TimePoint;
 
 /// Full resolution is kept for this long (seconds).
 const RECENT_S: f64 = 3600.0;
+
+/// `RECENT_S`, or `LOADGEN_SERIES_RECENT_S`: the soak benchmark (bench/run)
+/// shortens the full-resolution window so that minutes of accelerated run
+/// show what a week does to memory.
+fn recent_s() -> f64 {
+    static RECENT: OnceLock<f64> = OnceLock::new();
+    *RECENT.get_or_init(|| {
+        std::env::var("LOADGEN_SERIES_RECENT_S")
+            .ok()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .unwrap_or(RECENT_S)
+    })
+}
 /// One-minute buckets are kept for this long beyond it.
 const MINUTES_S: f64 = 86_400.0;
 
@@ -30,8 +45,9 @@ pub struct Series {
 impl Series {
     pub fn push(&mut self, point: TimePoint) {
         let now = point.t;
+        let recent_s = recent_s();
         self.recent.push_back(point);
-        while self.recent.front().is_some_and(|p| p.t < now - RECENT_S) {
+        while self.recent.front().is_some_and(|p| p.t < now - recent_s) {
             if let Some(old) = self.recent.pop_front() {
                 add_to(&mut self.minutes, old, 60.0);
             }
@@ -39,7 +55,7 @@ impl Series {
         while self
             .minutes
             .front()
-            .is_some_and(|p| p.t < now - RECENT_S - MINUTES_S)
+            .is_some_and(|p| p.t < now - recent_s - MINUTES_S)
         {
             if let Some(old) = self.minutes.pop_front() {
                 add_to(&mut self.ten_minutes, old, 600.0);
