@@ -306,6 +306,32 @@ mod tests {
     }
 
     #[test]
+    fn a_week_long_run_gives_a_report_of_a_few_megabytes() {
+        // A week of samples every 0.5 s, through the run's tiered series (the
+        // whole run downsampled, the last hour in full), as a week-long run
+        // hands them to the report.
+        let mut summary = summary(true);
+        let template = summary.series[0].clone();
+        let mut series = crate::stats::Series::default();
+        for i in 1..=7 * 86_400 * 2 {
+            series.push(TimePoint {
+                t: f64::from(i) * 0.5,
+                requests_per_s: f64::from(i % 11),
+                ..template.clone()
+            });
+        }
+        summary.series = series.points().cloned().collect();
+        let html = render(&summary);
+        eprintln!("report.html of a week: {} bytes", html.len());
+        assert!(
+            html.len() < 3_000_000,
+            "report.html of a week: {} bytes",
+            html.len()
+        );
+        assert!(html.contains("</html>"));
+    }
+
+    #[test]
     fn loads_nothing_from_elsewhere() {
         let s = summary(true);
         let mut html = render(&s);
