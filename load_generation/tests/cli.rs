@@ -248,6 +248,41 @@ fn a_locust_1_installation_is_refused_with_what_to_do() {
 }
 
 #[test]
+fn an_untested_locust_is_refused_unless_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = script(dir.path(), "python3", "echo 2.20.0");
+    let locust = |allow: bool| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["locust", "--locust"]).arg(&python);
+        if allow {
+            cmd.env("LOADGEN_ALLOW_UNTESTED_LOCUST", "1");
+        } else {
+            cmd.env_remove("LOADGEN_ALLOW_UNTESTED_LOCUST");
+        }
+        cmd.output().unwrap()
+    };
+    let out = locust(false);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "loadgen is tested with Locust 2.47.0 only, but {} has Locust 2.20.0: run `{} -m pip install locust==2.47.0`, or set LOADGEN_ALLOW_UNTESTED_LOCUST=1",
+            python.display(),
+            python.display()
+        )),
+        "{stderr}"
+    );
+    let out = locust(true);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("2.20.0"), "{stdout}");
+    assert!(
+        stderr.contains("not a version loadgen is tested with"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn without_locust_or_python_the_error_says_what_to_install() {
     // An empty PATH (no locust, no python3) and an empty cache directory.
     let dir = tempfile::tempdir().unwrap();

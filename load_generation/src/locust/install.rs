@@ -15,6 +15,15 @@ use anyhow::{bail, Context, Result};
 /// The Locust version loadgen is built and tested against, and installs.
 pub const PINNED_LOCUST: &str = "2.47.0";
 
+/// The Locust versions the harness is tested with. It drives Locust's
+/// internals (runners, stats entries, the dispatch of users to workers), which
+/// change between minor versions without notice, so another version is refused
+/// unless the user asks to try it.
+const TESTED_LOCUST: &[&str] = &[PINNED_LOCUST];
+
+/// Set (to anything) to run a Locust version loadgen is not tested with.
+const ALLOW_UNTESTED: &str = "LOADGEN_ALLOW_UNTESTED_LOCUST";
+
 /// A Python interpreter that imports Locust 2.x.
 #[derive(Debug, Clone)]
 pub struct LocustInstall {
@@ -135,7 +144,7 @@ fn run_visible(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Asks an interpreter for its Locust version, and insists on 2.x.
+/// Asks an interpreter for its Locust version, and insists on a tested one.
 ///
 /// It reads the installed package's metadata rather than importing Locust:
 /// the import (gevent's monkey-patching) costs most of a second, and the
@@ -165,6 +174,19 @@ fn check(python: &Path) -> Result<LocustInstall> {
             "loadgen needs Locust 2.x, but {} has Locust {version}: run `{} -m pip install locust=={PINNED_LOCUST}`, or pass --locust with another installation",
             python.display(),
             python.display()
+        );
+    }
+    if !TESTED_LOCUST.contains(&version.as_str()) {
+        if std::env::var_os(ALLOW_UNTESTED).is_none() {
+            bail!(
+                "loadgen is tested with Locust {} only, but {} has Locust {version}: run `{} -m pip install locust=={PINNED_LOCUST}`, or set {ALLOW_UNTESTED}=1 to try this version anyway",
+                TESTED_LOCUST.join(", "),
+                python.display(),
+                python.display()
+            );
+        }
+        tracing::warn!(
+            "Locust {version} is not a version loadgen is tested with ({ALLOW_UNTESTED} is set)"
         );
     }
     Ok(LocustInstall {
