@@ -1,0 +1,291 @@
+//! The schedule's unit tests: each control action and boundary, and any
+//! sequence of them (a property test), with no Locust.
+
+use super::*;
+use crate::diagnostic::SourceText;
+
+/// Two phases: 10 s of 10 A at 10/s, then 5 s of 4 A + 4 B at 2/s.
+fn plan() -> Plan {
+    let text = r#"
+        phases { duration: 10 num_users: 10 hatch_rate_per_s: 10
+                 user_types { name: "A" ratio: 1 min_wait_ms: 100 max_wait_ms: 200 } }
+        phases { duration: 5 num_users: 8 hatch_rate_per_s: 2
+                 user_types { name: "A" ratio: 1 min_wait_ms: 100 max_wait_ms: 200 }
+                 user_types { name: "B" ratio: 1 min_wait_ms: 300 max_wait_ms: 300 } }
+        "#;
+    let loaded = crate::config::parse(SourceText::new("load.pbtxt", text.to_string()));
+    Plan::new(&loaded.expect("a valid config").config)
+}
+
+fn at(start: Instant, ms: u64) -> Instant {
+    start + Duration::from_millis(ms)
+}
+
+fn users(tick: &Tick) -> Option<Vec<u32>> {
+    match &tick.send {
+        Some(Command::Targets { users, .. }) => Some(users.values().copied().collect()),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_first_phase_ramps_from_zero_at_its_hatch_rate() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    assert_eq!(s.first().slot.phase_index, 0);
+    assert_eq!(users(&s.tick(t0)), Some(vec![0, 0]));
+    assert_eq!(users(&s.tick(at(t0, 500))), Some(vec![5, 0]));
+    // Nothing changed: nothing to send.
+    assert_eq!(s.tick(at(t0, 550)), Tick::default());
+    assert_eq!(users(&s.tick(at(t0, 1000))), Some(vec![10, 0]));
+    assert!(!s.settled(at(t0, 1000), Duration::from_secs(1)));
+    assert!(s.settled(at(t0, 2000), Duration::from_secs(1)));
+}
+
+#[test]
+fn a_boundary_starts_a_new_occurrence_at_its_scheduled_time() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 9_950));
+    // The tick that sees phase 2 comes 80 ms late; the ramp still starts at 10 s.
+    let tick = s.tick(at(t0, 10_080));
+    let boundary = tick.boundary.expect("phase 2 began");
+    assert_eq!(boundary.slot.phase_index, 1);
+    assert_eq!(boundary.occurrence, Occurrence(1));
+    assert_eq!(boundary.at, at(t0, 10_000));
+    assert_eq!(boundary.targets, vec![4, 4]);
+    // 10 -> (4, 4) is 6 stops and 4 spawns: 3 s at 2/s; after 1 s, a third.
+    assert_eq!(users(&s.tick(at(t0, 11_000))), Some(vec![8, 1]));
+    match s.command() {
+        Command::Targets {
+            occurrence, waits, ..
+        } => {
+            assert_eq!(occurrence, 1);
+            assert_eq!(waits["BUser"], (0.3, 0.3));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn loops_continue_from_the_run_start_without_drift() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    let mut boundaries = Vec::new();
+    for ms in (0..=60_000).step_by(100) {
+        if let Some(b) = s.tick(at(t0, ms)).boundary {
+            boundaries.push((b.slot.loop_index, b.slot.phase_index, b.at));
+        }
+    }
+    // Loops of 15 s: phase 2 at 10 s, phase 1 of loop 2 at 15 s, ...
+    assert_eq!(boundaries.len(), 8);
+    assert_eq!(boundaries[0], (0, 1, at(t0, 10_000)));
+    assert_eq!(boundaries[1], (1, 0, at(t0, 15_000)));
+    assert_eq!(boundaries[6], (3, 1, at(t0, 55_000)));
+    assert_eq!(boundaries[7], (4, 0, at(t0, 60_000)));
+    assert!(matches!(
+        s.command(),
+        Command::Targets { occurrence: 8, .. }
+    ));
+}
+
+#[test]
+fn a_restart_ramps_back_to_the_current_phase_from_now() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 3_000));
+    assert_eq!(s.commanded(), &vec![10, 0]);
+    s.restart(at(t0, 4_000));
+    assert_eq!(s.commanded(), &vec![0, 0]);
+    assert_eq!(users(&s.tick(at(t0, 4_000))), Some(vec![0, 0]));
+    assert_eq!(users(&s.tick(at(t0, 4_500))), Some(vec![5, 0]));
+    assert_eq!(users(&s.tick(at(t0, 5_000))), Some(vec![10, 0]));
+    // The same occurrence goes on.
+    assert!(matches!(
+        s.command(),
+        Command::Targets { occurrence: 0, .. }
+    ));
+}
+
+#[test]
+fn an_identical_count_is_sent_again_after_a_restart() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 2_000));
+    s.restart(at(t0, 2_000));
+    // The new Locust has no users yet: even zero must be sent to it.
+    assert!(s.tick(at(t0, 2_000)).send.is_some());
+}
+
+#[test]
+fn a_jump_starts_the_phase_now_and_the_schedule_goes_on_from_there() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 3_000));
+    s.jump(1, at(t0, 3_000)).unwrap();
+    let tick = s.tick(at(t0, 3_050));
+    let b = tick.boundary.expect("a new occurrence");
+    assert_eq!((b.slot.loop_index, b.slot.phase_index), (0, 1));
+    // It ramps from now at phase 2's hatch rate (2/s): 1 s in, a third of 6.
+    assert_eq!(b.at, at(t0, 3_050));
+    assert_eq!(users(&s.tick(at(t0, 4_050))), Some(vec![8, 1]));
+    // Phase 2 lasts 5 s from the jump, then loop 2 begins.
+    assert!(s.tick(at(t0, 7_900)).boundary.is_none());
+    let next = s.tick(at(t0, 8_100)).boundary.expect("loop 2");
+    assert_eq!((next.slot.loop_index, next.slot.phase_index), (1, 0));
+    assert_eq!(next.at, at(t0, 8_000));
+}
+
+#[test]
+fn jumping_back_goes_to_the_next_loop_and_a_bad_phase_is_refused() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 11_000));
+    assert_eq!(s.slot().phase_index, 1);
+    s.next(at(t0, 11_000)).unwrap();
+    let b = s.tick(at(t0, 11_000)).boundary.unwrap();
+    assert_eq!((b.slot.loop_index, b.slot.phase_index), (1, 0));
+    assert_eq!(s.jump(2, at(t0, 11_000)), Err(Refused::NoSuchPhase(3, 2)));
+}
+
+#[test]
+fn a_pause_stops_every_user_and_holds_the_clock() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 2_000));
+    s.pause(at(t0, 2_000)).unwrap();
+    assert_eq!(s.pause(at(t0, 2_000)), Err(Refused::AlreadyPaused));
+    assert_eq!(users(&s.tick(at(t0, 2_100))), Some(vec![0, 0]));
+    // A minute later the schedule is where the pause left it.
+    let tick = s.tick(at(t0, 62_000));
+    assert!(tick.boundary.is_none());
+    assert_eq!(s.position(at(t0, 62_000)), Duration::from_secs(2));
+    assert!(!s.settled(at(t0, 62_000), Duration::ZERO));
+    s.resume(at(t0, 62_000)).unwrap();
+    assert_eq!(users(&s.tick(at(t0, 62_500))), Some(vec![5, 0]));
+    // Phase 1 had 8 s left: phase 2 begins 8 s after the resume.
+    assert!(s.tick(at(t0, 69_900)).boundary.is_none());
+    assert_eq!(s.tick(at(t0, 70_100)).boundary.unwrap().at, at(t0, 70_000));
+    assert_eq!(s.resume(at(t0, 70_100)), Err(Refused::NotPaused));
+}
+
+#[test]
+fn scaling_keeps_the_mix_and_applies_to_later_phases() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 2_000));
+    s.scale(1.5).unwrap();
+    let b = s.tick(at(t0, 2_000)).boundary.unwrap();
+    assert_eq!(b.targets, vec![15, 0]);
+    assert_eq!(b.slot.phase_index, 0, "the same phase, a new occurrence");
+    assert_eq!(users(&s.tick(at(t0, 2_500))), Some(vec![15, 0]));
+    assert_eq!(s.tick(at(t0, 10_000)).boundary.unwrap().targets, vec![6, 6]);
+    assert_eq!(s.scale(-1.0), Err(Refused::BadScale(-1.0)));
+    assert!(s.scale(f64::NAN).is_err());
+}
+
+#[test]
+fn a_new_plan_takes_over_at_the_same_position() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(at(t0, 4_000));
+    let text = r#"
+        phases { duration: 10 num_users: 30 hatch_rate_per_s: 100
+                 user_types { name: "C" ratio: 1 min_wait_ms: 100 max_wait_ms: 100 } }
+        "#;
+    let loaded = crate::config::parse(SourceText::new("load.pbtxt", text.to_string()));
+    let config = loaded.expect("a valid config").config;
+    let old = s.plan().user_types.clone();
+    s.replace_plan(Plan::keeping_types(&config, &old), at(t0, 4_000));
+    let b = s.tick(at(t0, 4_000)).boundary.expect("a new occurrence");
+    assert_eq!(b.targets, vec![0, 0, 30], "A and B keep their places");
+    assert_eq!(users(&s.tick(at(t0, 5_000))), Some(vec![0, 0, 30]));
+    // The new plan's 10 s phase began at schedule time 0: it ends at 10 s.
+    assert_eq!(s.tick(at(t0, 10_050)).boundary.unwrap().slot.loop_index, 1);
+}
+
+/// What the control API can ask, in any order at any time (the fuzzing of
+/// control requests, as a property): the schedule never panics, never runs
+/// users while paused, never commands more than the scaled plan's largest
+/// phase (or, ramping down to it, than it commanded before), never goes
+/// back in time, and numbers occurrences upwards.
+#[derive(Debug, Clone)]
+enum Call {
+    Jump(usize),
+    Next,
+    Pause,
+    Resume,
+    Scale(f64),
+    Restart,
+}
+
+fn call() -> impl proptest::strategy::Strategy<Value = Call> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (0usize..4).prop_map(Call::Jump),
+        Just(Call::Next),
+        Just(Call::Pause),
+        Just(Call::Resume),
+        prop_oneof![
+            -1.0f64..101.0,
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(0.0),
+            Just(100.0)
+        ]
+        .prop_map(Call::Scale),
+        Just(Call::Restart),
+    ]
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_sequence_of_control_calls_keeps_the_schedule_sane(
+        calls in proptest::collection::vec((0u64..3_000, call()), 1..40),
+    ) {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(plan(), t0);
+        let mut now = t0;
+        let mut position = Duration::ZERO;
+        let mut occurrence = 0;
+        let mut before = 0;
+        s.tick(now);
+        for (advance_ms, call) in calls {
+            now += Duration::from_millis(advance_ms);
+            let refused = match call {
+                Call::Jump(n) => s.jump(n, now).is_err(),
+                Call::Next => s.next(now).is_err(),
+                Call::Pause => s.pause(now).is_err(),
+                Call::Resume => s.resume(now).is_err(),
+                Call::Scale(f) => s.scale(f).is_err(),
+                Call::Restart => {
+                    s.restart(now);
+                    false
+                }
+            };
+            if let Call::Jump(n) = call {
+                proptest::prop_assert_eq!(refused, n >= 2, "jump to {}", n);
+            }
+            let tick = s.tick(now);
+            if let Some(b) = &tick.boundary {
+                proptest::prop_assert!(b.occurrence.0 > occurrence, "occurrence numbers go up");
+                occurrence = b.occurrence.0;
+                proptest::prop_assert!(b.slot.phase_index < 2);
+            }
+            let largest = (0..2).map(|i| s.targets(i).iter().sum::<u32>()).max().unwrap_or(0);
+            let commanded: u32 = s.commanded.iter().sum();
+            proptest::prop_assert!(
+                commanded <= largest.max(before),
+                "{} users commanded, the largest phase has {}, {} before", commanded, largest, before
+            );
+            before = commanded;
+            if s.paused() {
+                proptest::prop_assert_eq!(commanded, 0, "users while paused");
+            }
+            let at = s.position(now);
+            proptest::prop_assert!(at >= position, "the schedule went back from {:?} to {:?}", position, at);
+            position = at;
+            proptest::prop_assert!((0.0..=100.0).contains(&s.scale_factor()));
+        }
+    }
+}
