@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::escape;
 use crate::fmt::compact;
+use crate::stats::RunEvent;
 
 /// The SVG's coordinate system (scaled to the page's width).
 const VIEW_W: f64 = 1160.0;
@@ -63,7 +64,19 @@ pub(super) struct Band {
 /// value and time axes (0 to `t_max` seconds), then the lines. `has_samples`
 /// says whether the run recorded any sample (an empty chart says which of
 /// "no samples" and "no requests" it is).
-pub(super) fn draw(out: &mut String, chart: &Chart, bands: &[Band], t_max: f64, has_samples: bool) {
+/// At most this many events (control actions, reloads, restarts; the most
+/// recent) are marked on a chart, each a dashed line with its kind and detail as
+/// a tooltip; the Events table lists them all.
+const MAX_EVENT_MARKS: usize = 200;
+
+pub(super) fn draw(
+    out: &mut String,
+    chart: &Chart,
+    bands: &[Band],
+    events: &[RunEvent],
+    t_max: f64,
+    has_samples: bool,
+) {
     let top = chart
         .lines
         .iter()
@@ -129,6 +142,24 @@ pub(super) fn draw(out: &mut String, chart: &Chart, bands: &[Band], t_max: f64, 
             x0 + 3.0,
             PAD_T - 7.0,
             escape(label)
+        );
+    }
+
+    // The most recent events, as a dashed line with a marker at the top.
+    for e in events.iter().rev().take(MAX_EVENT_MARKS) {
+        let xe = x(e.at_s);
+        let _ = writeln!(
+            out,
+            "<g class=\"event\"><title>{} at {}: {}</title>\
+             <line x1=\"{xe:.1}\" y1=\"{PAD_T}\" x2=\"{xe:.1}\" y2=\"{}\"/>\
+             <path d=\"M{:.1},{PAD_T}L{:.1},{PAD_T}L{xe:.1},{}Z\"/></g>",
+            escape(&e.kind),
+            escape(&crate::fmt::duration(e.at_s)),
+            escape(&e.detail),
+            PAD_T + PLOT_H,
+            xe - 4.0,
+            xe + 4.0,
+            PAD_T + 6.0
         );
     }
 
@@ -398,7 +429,7 @@ mod tests {
                 vec![vec![(0.0, 1.0), (50.0, 10.0)], vec![(75.0, 3.0)]],
             ),
         ]);
-        draw(&mut out, &c, &bands, 100.0, true);
+        draw(&mut out, &c, &bands, &[], 100.0, true);
         assert_eq!(out.matches("<rect class=\"band").count(), 2);
         assert_eq!(out.matches("class=\"boundary\"").count(), 1);
         assert!(
@@ -421,7 +452,7 @@ mod tests {
         let mut out = String::new();
         // 100 s over ~1090 px: 4 s is ~44 px (short label), 1 s ~11 px (none).
         let bands = [band(0.0, 4.0, 1), band(4.0, 5.0, 2), band(5.0, 100.0, 3)];
-        draw(&mut out, &chart(vec![]), &bands, 100.0, true);
+        draw(&mut out, &chart(vec![]), &bands, &[], 100.0, true);
         assert!(out.contains(">1.1</text>"));
         assert!(!out.contains(">2.1</text>") && !out.contains("phase 2"));
         assert!(out.contains(">phase 3 (loop 1)</text>"));
@@ -434,6 +465,7 @@ mod tests {
             &mut out,
             &chart(vec![line(false, vec![vec![]])]),
             &[],
+            &[],
             10.0,
             false,
         );
@@ -442,6 +474,7 @@ mod tests {
         draw(
             &mut out,
             &chart(vec![line(false, vec![vec![]])]),
+            &[],
             &[],
             10.0,
             true,

@@ -103,7 +103,7 @@ mod tests {
 
     use super::*;
     use crate::report::summary::{PlannedPhase, RequestSummary, Totals};
-    use crate::stats::{ExceptionRecord, Figures, TimePoint};
+    use crate::stats::{ExceptionRecord, Figures, RunEvent, TimePoint};
 
     fn figures(requests: u64, failures: u64, seconds: f64) -> Figures {
         Figures {
@@ -243,7 +243,11 @@ mod tests {
                 count: 3,
             }],
             series,
-            events: Vec::new(),
+            events: vec![RunEvent {
+                at_s: 12.5,
+                kind: "scale".into(),
+                detail: "control: every phase's users scaled by 1.5 <b>".into(),
+            }],
             events_dropped: 0,
             thresholds: Vec::new(),
             occurrences_folded: 0,
@@ -299,6 +303,7 @@ mod tests {
             "Exceptions in the users",
             "<pre>Traceback",
             "\"types\":[\"A\",\"B\"]",
+            "<g class=\"event\"><title>scale at 13s: control: every phase&#39;s users scaled by 1.5 &lt;b&gt;</title>",
         ] {
             assert!(html.contains(needle), "missing {needle}");
         }

@@ -185,8 +185,10 @@ pub(super) fn charts(out: &mut String, s: &Summary) {
     }
     let t_max = series::t_max(s, &pts);
     let bands = series::bands(s);
-    for chart in series::charts(s, &pts) {
-        chart::draw(out, &chart, &bands, t_max, !s.series.is_empty());
+    // Events are marked on the first chart (users), where what they did shows.
+    for (i, chart) in series::charts(s, &pts).iter().enumerate() {
+        let events = if i == 0 { &s.events[..] } else { &[] };
+        chart::draw(out, chart, &bands, events, t_max, !s.series.is_empty());
     }
 }
 
