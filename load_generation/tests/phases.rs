@@ -102,6 +102,34 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
         }
     }
 
+    // The live-users window (1.5 s) is longer than the waits, so a pause of
+    // under a second could hide in it: the requests themselves, in 0.25 s bins
+    // around each boundary, never fall below 20% of the smaller phase's rate
+    // (both boundaries are at least 100 requests/s; a gap of a quarter second
+    // shows as a bin of 0).
+    for boundary in [1, 2] {
+        let b = t0 + boundary as f64 * PHASE_S;
+        let mut lowest = (f64::MAX, 0.0);
+        let mut t = b - 1.0;
+        while t < b + 3.5 {
+            let n = log.iter().filter(|r| r.t >= t && r.t < t + 0.25).count() as f64;
+            if n < lowest.0 {
+                lowest = (n, t - b);
+            }
+            t += 0.25;
+        }
+        eprintln!(
+            "boundary {boundary}: fewest requests in a 0.25 s bin: {} at {:+.2}s",
+            lowest.0, lowest.1
+        );
+        assert!(
+            lowest.0 >= 0.2 * 100.0 * 0.25,
+            "boundary {boundary}: only {} requests in the 0.25 s from {:+.2}s",
+            lowest.0,
+            lowest.1
+        );
+    }
+
     // Request rates follow each phase's waits: A at 2/s per user in phase 1, at
     // 1/s in phase 2 (its wait changed), C at 4/s per user in phase 3. Each task
     // also takes its response time, which the report measured per phase.
