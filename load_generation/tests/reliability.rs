@@ -454,6 +454,25 @@ fn a_slow_target_slows_requests_not_the_schedule_or_the_stop() {
         (phases[1]["start_s"].as_f64().unwrap() - 4.0).abs() < 0.2,
         "{phases:#?}"
     );
+    // The same on the shop's clock: phase 2's six new users (new sessions)
+    // answered first 4 s after phase 1's, each answer 1.5 s after its request.
+    let mut first_seen: Vec<f64> = Vec::new();
+    let mut sessions = std::collections::HashSet::new();
+    for r in shop.requests() {
+        if sessions.insert(r.session.clone()) {
+            first_seen.push(r.t);
+        }
+    }
+    assert_eq!(
+        first_seen.len(),
+        12,
+        "sessions first seen at {first_seen:?}"
+    );
+    let phase_2_began = first_seen[6] - first_seen[0];
+    assert!(
+        (phase_2_began - 4.0).abs() < 0.3,
+        "on the shop's clock phase 2 began {phase_2_began:.2}s after phase 1 ({first_seen:?})"
+    );
     assert_eq!(phases[1]["actual_users_end"]["AUser"], 12, "{phases:#?}");
     let total = &summary["total"]["total"];
     assert_eq!(total["failures"], 0, "{total}");
