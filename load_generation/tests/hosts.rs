@@ -237,7 +237,6 @@ fn assert_within_plan(series: &[(f64, usize)], excused: &[(f64, f64)], what: &st
 }
 
 #[test]
-#[ignore = "not yet: shares the master queued (ZeroMQ) while the link was cut reach the worker on reconnect and start its old users for about 1 s (60 of 40); needs a share sequence number"]
 fn a_worker_cut_off_and_restored() {
     let _serial = serial();
     let Some(mut cluster) = Cluster::start("cut", 34, 2, 0) else {
@@ -305,7 +304,6 @@ fn a_third_worker_joins_mid_run() {
 }
 
 #[test]
-#[ignore = "not yet: shares the master queued (ZeroMQ) while the link was cut reach the worker on reconnect and start its old users for about 1 s (60 of 40); needs a share sequence number"]
 fn a_worker_that_loses_the_master_but_not_the_target() {
     let _serial = serial();
     let Some(mut cluster) = Cluster::start("ctl", 34, 2, 0) else {

@@ -25,6 +25,7 @@ workers reconcile like a local runner. The end of stdin means loadgen is gone:
 the harness then stops.
 """
 
+import collections
 import gc
 import importlib.util
 import json
@@ -171,6 +172,9 @@ BREAK_SETTLE_S = 1.5
 # pruned this often.
 KEEP_SECONDS = 60
 FORGET_EVERY_S = 30.0
+# A share that took this much longer than the quickest recent one waited in a
+# queue while the link to the master was cut: it is ignored (share_is_stale).
+STALE_SHARE_S = 1.0
 
 
 def master_loss_s():
@@ -200,6 +204,8 @@ class Harness:
         self.stopping = False
         self.occurrence = None
         self.forgotten_at = time.monotonic()
+        # (arrival, delay) of the shares a worker got in the last minute.
+        self.share_delays = collections.deque()
         # Exception type names by traceback: Locust keeps only str(exception),
         # and "'X' object has no attribute 'clinet'" reads better as AttributeError.
         self.error_types = {}
@@ -415,6 +421,8 @@ class Harness:
             reconcile(self.runner, self.classes, self.targets, self.waits)
 
     def on_worker_targets(self, environment, msg, **kwargs):
+        if not msg.data["final"] and self.share_is_stale(msg.data.get("sent_at")):
+            return
         # Workers on other machines learn the target host from the master.
         host = msg.data["host"]
         if host:
@@ -425,6 +433,29 @@ class Harness:
         if not msg.data["final"]:
             self.start_test()
         reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
+
+    def share_is_stale(self, sent_at):
+        """Whether a share waited in a queue: sent longer ago than the quickest
+        recent share took to arrive, plus STALE_SHARE_S.
+
+        While a worker's link to the master is cut, ZeroMQ queues the shares the
+        master sends it and delivers them all when the link is back: applied,
+        they would start the worker's old users again for a moment, on top of
+        the ones the master gave to the other workers meanwhile. The master
+        resends every share each sample interval, so a fresh one follows at
+        once. Shares carry the master's clock, so the delay measured includes
+        any offset between the two machines' clocks; the quickest delay of the
+        last minute is the baseline, which cancels it out.
+        """
+        if sent_at is None:
+            return False
+        now = time.time()
+        delay = now - float(sent_at)
+        self.share_delays.append((now, delay))
+        while self.share_delays and self.share_delays[0][0] < now - 60.0:
+            self.share_delays.popleft()
+        quickest = min(d for _, d in self.share_delays)
+        return delay > quickest + STALE_SHARE_S
 
     def dispatch_to_workers(self, force=False):
         """Moves each worker's share towards an even split, make-before-break.
@@ -484,7 +515,8 @@ class Harness:
         for w, users in told.items():
             self.runner.send_message(
                 WORKER_TARGETS,
-                {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False},
+                {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False,
+                 "sent_at": time.time()},
                 client_id=w,
             )
 
