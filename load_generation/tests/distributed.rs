@@ -225,3 +225,93 @@ fn workers_auto_sizes_from_the_plan_and_says_so() {
         );
     }
 }
+
+/// A worker that leaves mid-run is said while the run goes and kept as an
+/// event in summary.json, and its users move to the worker that stays: the
+/// shop sees the whole plan again.
+#[test]
+fn a_lost_worker_is_said_and_its_users_move() {
+    let config = phase(14, 6, 100, &[("A", 1, 200, 200)]);
+    let shop = Shop::start();
+    let files = LoadFiles::new(&config, &tagging_template(&["A"]));
+    let report = files.path("report");
+    let port = free_port();
+    let tag = tag("lostworker");
+    let mut master = loadgen(&tag);
+    master
+        .arg("--config_file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run_time", "14s"])
+        .args(["--expect-workers", "2", "--master-bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--report")
+        .arg(&report);
+    let master = master
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let worker = || {
+        let mut w = loadgen(&tag);
+        w.arg("worker")
+            .args(["--master", &format!("127.0.0.1:{port}")])
+            .arg("--config_file")
+            .arg(files.config())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut stays, mut leaves) = (worker(), worker());
+    let start = std::time::Instant::now();
+    while shop.total_requests() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(40), "no request");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    // SAFETY: a signal to a process this test started.
+    unsafe {
+        libc::kill(leaves.id() as i32, libc::SIGTERM);
+    }
+    let left = leaves.wait().unwrap();
+    let master_out = master.wait_with_output().unwrap();
+    let stderr = text(&master_out.stderr);
+    assert!(master_out.status.success(), "{stderr}");
+    assert!(left.success(), "{left}");
+    assert!(stays.wait().unwrap().success());
+    assert!(
+        stderr.contains("1 Locust worker lost: 1 connected (was 2)"),
+        "{stderr}"
+    );
+    let summary = json(&report.join("summary.json"));
+    let events = summary["events"].as_array().unwrap();
+    let lost: Vec<f64> = events
+        .iter()
+        .filter(|e| e["kind"] == "worker_lost")
+        .map(|e| e["at_s"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lost.len(), 1, "{events:?}");
+    // From the shop's side: the 6 users run again, on the one worker left,
+    // within 3 s of the loss.
+    let log = shop.requests();
+    let t0 = log.first().unwrap().t;
+    let live = LiveUsers {
+        log: &log,
+        window: 0.6,
+    };
+    let end = log.last().unwrap().t;
+    let mut t = t0 + lost[0] + 3.0;
+    while t < end - 1.0 {
+        assert_eq!(
+            live.total_at(t),
+            6,
+            "at +{:.1}s after the first request",
+            t - t0
+        );
+        t += 0.5;
+    }
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
+}

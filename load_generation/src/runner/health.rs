@@ -1,6 +1,7 @@
 //! What the run loop watches besides the schedule: whether Locust can keep up
-//! (saturation), whether the plan's request rate is delivered (shortfall) and
-//! exceptions in the users' code, each said as it happens.
+//! (saturation), whether the plan's request rate is delivered (shortfall),
+//! exceptions in the users' code, and Locust workers joining or leaving, each
+//! said as it happens.
 
 use std::time::Instant;
 
@@ -12,6 +13,27 @@ use crate::locust::protocol::Sample;
 use crate::stats::delivery::{Delivery, Tally};
 
 impl Run {
+    /// The number of Locust workers connected to the master changed: a worker
+    /// joined (or came back), or was lost (it quit, or missed its heartbeats).
+    /// Said, and kept as an event, since the users it ran move to the others.
+    pub(super) fn workers_changed(
+        &mut self,
+        before: u32,
+        now: u32,
+        observers: &mut [&mut dyn Observer],
+    ) {
+        let (kind, what, n) = if now > before {
+            ("worker_joined", "joined", now - before)
+        } else {
+            ("worker_lost", "lost", before - now)
+        };
+        let detail = format!(
+            "{n} Locust worker{} {what}: {now} connected (was {before})",
+            if n == 1 { "" } else { "s" }
+        );
+        self.event(kind, detail, observers);
+    }
+
     /// Reads every Locust process's CPU; says when the busiest one saturates
     /// (and when it recovers), and marks the occurrences it happened in.
     pub(super) fn watch_cpu(

@@ -422,7 +422,10 @@ impl Run {
             .iter()
             .map(|n| sample.users.get(&n.user_class()).copied().unwrap_or(0))
             .collect();
-        self.workers = sample.workers;
+        let before = std::mem::replace(&mut self.workers, sample.workers);
+        if sample.workers != before {
+            self.workers_changed(before, sample.workers, observers);
+        }
         let requests: u64 = sample.stats.iter().map(|s| s.requests).sum();
         let interval = now
             .saturating_duration_since(self.last_sample_at)

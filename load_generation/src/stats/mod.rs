@@ -208,7 +208,8 @@ pub struct ExceptionRecord {
 pub struct RunEvent {
     /// Seconds from the run's start.
     pub at_s: f64,
-    /// `jump`, `pause`, `resume`, `scale`, `reload`, `reload_failed`, `restart`.
+    /// `jump`, `pause`, `resume`, `scale`, `reload`, `reload_failed`, `restart`,
+    /// `saturated`, `saturation_ended`, `shortfall`, `worker_joined`, `worker_lost`.
     pub kind: String,
     pub detail: String,
 }
