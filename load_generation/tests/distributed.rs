@@ -315,3 +315,58 @@ fn a_lost_worker_is_said_and_its_users_move() {
         "processes left behind"
     );
 }
+
+/// A worker whose locustfile is not the master's (here: rendered from a config
+/// with another user type) refuses its share, and both sides say why, instead
+/// of the worker failing on a class it lacks while its users never run.
+#[test]
+fn a_worker_with_another_locustfile_is_refused_on_both_sides() {
+    let shop = Shop::start();
+    let master_files = LoadFiles::new(
+        &phase(8, 4, 100, &[("A", 1, 200, 200)]),
+        &tagging_template(&["A"]),
+    );
+    let worker_files = LoadFiles::new(
+        &phase(8, 4, 100, &[("A", 1, 200, 200), ("B", 1, 200, 200)]),
+        &tagging_template(&["A", "B"]),
+    );
+    let port = free_port();
+    let tag = tag("mismatch");
+    let mut master = loadgen(&tag);
+    master
+        .arg("--config_file")
+        .arg(master_files.config())
+        .args(["--host", &shop.host(), "--run_time", "8s"])
+        .args(["--expect-workers", "1", "--master-bind"])
+        .arg(format!("127.0.0.1:{port}"));
+    let master = master
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut worker = loadgen(&tag);
+    worker
+        .arg("worker")
+        .args(["--master", &format!("127.0.0.1:{port}")])
+        .arg("--config_file")
+        .arg(worker_files.config());
+    let (worker_out, _) = run_with_limit(worker, Duration::from_secs(60));
+    let master_out = master.wait_with_output().unwrap();
+    let (worker_err, master_err) = (text(&worker_out.stderr), text(&master_out.stderr));
+    assert_eq!(worker_out.status.code(), Some(1), "{worker_err}");
+    assert!(
+        worker_err.contains("this worker's locustfile")
+            && worker_err.contains("is not the master's"),
+        "{worker_err}"
+    );
+    assert!(
+        master_err.contains("refused its share: this worker's locustfile"),
+        "{master_err}"
+    );
+    assert!(!master_out.status.success(), "{master_err}");
+    assert_eq!(shop.total_requests(), 0, "the refused share ran");
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
+}

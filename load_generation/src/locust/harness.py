@@ -27,6 +27,7 @@ the harness then stops.
 
 import collections
 import gc
+import hashlib
 import importlib.util
 import json
 import linecache
@@ -77,6 +78,8 @@ MESSAGES = {
 # The master's message to each worker with its share of the users (master and
 # workers both run this file, so this is its one definition).
 WORKER_TARGETS = "loadgen_targets"
+# A worker's answer to a share it cannot run (its locustfile is not the master's).
+WORKER_REFUSED = "loadgen_refused"
 
 
 class ProtocolError(ValueError):
@@ -286,6 +289,9 @@ class Harness:
 
     def start(self):
         classes = self.load_user_classes()
+        # Master and workers must run the same locustfile: shares name its classes.
+        with open(self.setup["locustfile"], "rb") as f:
+            self.locustfile_sha = hashlib.sha256(f.read()).hexdigest()
         options = self.parse_options()
         self.classes = {c.__name__: c for c in classes}
         if self.setup["host"]:
@@ -330,6 +336,7 @@ class Harness:
             fatal(f"unknown mode {self.mode}")
         if self.mode == "master":
             events.worker_report.add_listener(add_worker_iterations)
+            self.runner.register_message(WORKER_REFUSED, self.on_worker_refused)
         events.user_error.add_listener(self.on_user_error)
         self.test_stopped = False
         events.test_stop.add_listener(self.on_test_stop)
@@ -421,6 +428,9 @@ class Harness:
             reconcile(self.runner, self.classes, self.targets, self.waits)
 
     def on_worker_targets(self, environment, msg, **kwargs):
+        theirs = msg.data.get("locustfile_sha")
+        if theirs and theirs != self.locustfile_sha:
+            self.refuse_share(theirs)
         if not msg.data["final"] and self.share_is_stale(msg.data.get("sent_at")):
             return
         # Workers on other machines learn the target host from the master.
@@ -433,6 +443,24 @@ class Harness:
         if not msg.data["final"]:
             self.start_test()
         reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
+
+    def refuse_share(self, theirs):
+        """This worker's locustfile is not the master's: running its share would
+        fail on a class it lacks, or run other code than the plan's. Said on
+        both sides (the master logs the reason), then this worker exits."""
+        reason = (
+            f"this worker's locustfile (sha256 {self.locustfile_sha[:12]}, rendered from its own config) "
+            f"is not the master's (sha256 {theirs[:12]}): give every worker the master's load config and "
+            "locustfile (the same files and the same loadgen version)"
+        )
+        try:
+            self.runner.send_message(WORKER_REFUSED, {"reason": reason})
+            gevent.sleep(0.5)  # for the message to leave before the exit
+        finally:
+            fatal(reason, kind="locustfile")
+
+    def on_worker_refused(self, environment, msg, **kwargs):
+        emit("warning", message=f"worker {msg.node_id} refused its share: {msg.data['reason']}", traceback=None)
 
     def share_is_stale(self, sent_at):
         """Whether a share waited in a queue: sent longer ago than the quickest
@@ -516,7 +544,7 @@ class Harness:
             self.runner.send_message(
                 WORKER_TARGETS,
                 {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False,
-                 "sent_at": time.time()},
+                 "sent_at": time.time(), "locustfile_sha": self.locustfile_sha},
                 client_id=w,
             )
 
