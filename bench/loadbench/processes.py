@@ -101,15 +101,20 @@ def proc_cpu(pid):
         return None
 
 
-def proc_hwm_kb(pid):
+def proc_status_kb(pid, field):
+    """A kB figure of /proc/PID/status (VmHWM, VmRSS), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
-    return 0
+    return None
+
+
+def proc_hwm_kb(pid):
+    return proc_status_kb(pid, "VmHWM") or 0
 
 
 def children_cpu():

@@ -21,21 +21,14 @@ import time
 
 from .common import fmt, log, med
 from .loads import write_load
-from .processes import descendants, kill_tagged, reap
+from .processes import descendants, kill_tagged, proc_status_kb, reap
 
 OCCURRENCES_PER_WEEK = 7 * 24 * 3600 / 80 * 3
 SAMPLE_EVERY = 5.0
 
 
 def rss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
+    return proc_status_kb(pid, "VmRSS")
 
 
 def harness_pid(root):

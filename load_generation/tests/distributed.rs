@@ -7,6 +7,42 @@ use std::time::Duration;
 
 use common::*;
 
+/// A loadgen master on 127.0.0.1:`port` that waits for `workers` remote
+/// workers, with its output piped.
+fn spawn_master(
+    tag: &str,
+    config: &std::path::Path,
+    host: &str,
+    run_time: &str,
+    workers: u32,
+    port: u16,
+    extra: &[&std::ffi::OsStr],
+) -> std::process::Child {
+    let mut master = loadgen(tag);
+    master
+        .arg("--config_file")
+        .arg(config)
+        .args(["--host", host, "--run_time", run_time])
+        .args(["--expect-workers", &workers.to_string(), "--master-bind"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `loadgen worker` for the master on 127.0.0.1:`port`, with its own config.
+fn worker_command(tag: &str, config: &std::path::Path, port: u16) -> std::process::Command {
+    let mut worker = loadgen(tag);
+    worker
+        .arg("worker")
+        .args(["--master", &format!("127.0.0.1:{port}")])
+        .arg("--config_file")
+        .arg(config);
+    worker
+}
+
 #[test]
 fn two_workers_keep_phases_and_mix() {
     const PHASE_S: f64 = 8.0;
@@ -127,32 +163,10 @@ fn a_remote_worker_joins_with_loadgen_worker() {
     let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
     let port = free_port();
     let tag = tag("remote");
-    let mut master = loadgen(&tag);
-    master
-        .arg("--config_file")
-        .arg(files.config())
-        .args([
-            "--host",
-            &shop.host(),
-            "--run_time",
-            "6s",
-            "--expect-workers",
-            "1",
-        ])
-        .args(["--master-bind", &format!("127.0.0.1:{port}")]);
-    let master = master
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let master = spawn_master(&tag, &files.config(), &shop.host(), "6s", 1, port, &[]);
     // The worker knows nothing of the host: it learns it from the master.
-    let mut worker = loadgen(&tag);
-    worker
-        .arg("worker")
-        .args(["--master", &format!("127.0.0.1:{port}")])
-        .arg("--config_file")
-        .arg(files.config())
-        .env_remove("PL_HOST");
+    let mut worker = worker_command(&tag, &files.config(), port);
+    worker.env_remove("PL_HOST");
     let (worker_out, _) = run_with_limit(worker, Duration::from_secs(60));
     let master_out = master.wait_with_output().unwrap();
     assert!(master_out.status.success(), "{}", text(&master_out.stderr));
@@ -237,26 +251,18 @@ fn a_lost_worker_is_said_and_its_users_move() {
     let report = files.path("report");
     let port = free_port();
     let tag = tag("lostworker");
-    let mut master = loadgen(&tag);
-    master
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "14s"])
-        .args(["--expect-workers", "2", "--master-bind"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--report")
-        .arg(&report);
-    let master = master
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let report_arg = [std::ffi::OsStr::new("--report"), report.as_os_str()];
+    let master = spawn_master(
+        &tag,
+        &files.config(),
+        &shop.host(),
+        "14s",
+        2,
+        port,
+        &report_arg,
+    );
     let worker = || {
-        let mut w = loadgen(&tag);
-        w.arg("worker")
-            .args(["--master", &format!("127.0.0.1:{port}")])
-            .arg("--config_file")
-            .arg(files.config())
+        worker_command(&tag, &files.config(), port)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -332,24 +338,16 @@ fn a_worker_with_another_locustfile_is_refused_on_both_sides() {
     );
     let port = free_port();
     let tag = tag("mismatch");
-    let mut master = loadgen(&tag);
-    master
-        .arg("--config_file")
-        .arg(master_files.config())
-        .args(["--host", &shop.host(), "--run_time", "8s"])
-        .args(["--expect-workers", "1", "--master-bind"])
-        .arg(format!("127.0.0.1:{port}"));
-    let master = master
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut worker = loadgen(&tag);
-    worker
-        .arg("worker")
-        .args(["--master", &format!("127.0.0.1:{port}")])
-        .arg("--config_file")
-        .arg(worker_files.config());
+    let master = spawn_master(
+        &tag,
+        &master_files.config(),
+        &shop.host(),
+        "8s",
+        1,
+        port,
+        &[],
+    );
+    let worker = worker_command(&tag, &worker_files.config(), port);
     let (worker_out, _) = run_with_limit(worker, Duration::from_secs(60));
     let master_out = master.wait_with_output().unwrap();
     let (worker_err, master_err) = (text(&worker_out.stderr), text(&master_out.stderr));
