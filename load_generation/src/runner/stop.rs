@@ -1,0 +1,86 @@
+//! The end of a run: Locust asked to stop, its last sample collected (the
+//! requests of the users' last tasks count), the record closed.
+
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::{End, Observer, Outcome, Run, STOP_GRACE};
+use crate::locust::process::Output;
+use crate::locust::protocol::{Command, Event};
+
+impl Run {
+    /// Stops Locust, collects its last sample and closes the record.
+    pub(super) async fn stop(
+        mut self,
+        rx: &mut mpsc::Receiver<Output>,
+        end: End,
+        observers: &mut [&mut dyn Observer],
+    ) -> Outcome {
+        // (A second signal during this is handled by the signal task: it kills all.)
+        let stop_at = Instant::now();
+        let mut process_exit_code = None;
+        if self.alive {
+            self.group.send(&Command::Stop).await;
+            process_exit_code = self.collect_last_sample(rx, stop_at).await;
+        }
+        self.group.kill();
+        self.group.reap().await;
+        let end_at = match (&end, self.deadline) {
+            (End::RunTime, Some(d)) => d,
+            _ => stop_at,
+        };
+        self.recorder.finish(self.seconds(end_at));
+        self.close_through(usize::MAX, observers);
+        for o in observers.iter_mut() {
+            o.finished();
+        }
+        let (interrupted, stopped_early) = match end {
+            End::RunTime => (false, None),
+            End::Signal => (true, None),
+            End::Early(reason) => (false, Some(reason)),
+        };
+        Outcome {
+            record: self.recorder.record().clone(),
+            plan: self.schedule.plan().clone(),
+            interrupted,
+            stopped_early,
+            process_exit_code,
+        }
+    }
+
+    /// Records the last sample; returns the locustfile's `process_exit_code`
+    /// that the harness's last word carries.
+    async fn collect_last_sample(
+        &mut self,
+        rx: &mut mpsc::Receiver<Output>,
+        stop_at: Instant,
+    ) -> Option<i64> {
+        let give_up = stop_at + STOP_GRACE;
+        let primary = self.group.primary();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(give_up.into()) => return None,
+                output = rx.recv() => match output {
+                    Some(Output::Event(id, Event::Sample(mut sample))) if self.group.owns(id) => {
+                        // The last sample comes after the users were stopped: its
+                        // requests count, its user counts (all 0) say nothing about the run.
+                        let classes = self.schedule.plan().user_classes();
+                        sample.users = classes.into_iter().zip(self.actual.iter().copied()).collect();
+                        let elapsed = Instant::now() - self.start;
+                        let at = self.deadline.map_or(elapsed, |d| elapsed.min(d - self.start));
+                        // Its requests were made while the users ran, up to the stop.
+                        let offered = self.offered(&sample, stop_at);
+                        self.recorder.sample(&sample, at.as_secs_f64(), false, &offered);
+                    }
+                    Some(Output::Event(id, Event::Stopped { process_exit_code, .. })) if primary == Some(id) => {
+                        return process_exit_code;
+                    }
+                    Some(Output::Exited(id)) if primary == Some(id) => return None,
+                    Some(_) => {}
+                    None => return None,
+                },
+            }
+        }
+    }
+}
