@@ -48,6 +48,9 @@ def main(doc):
     ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
     ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
     ap.add_argument("--soak-seconds", type=int, help="length of the soak run, one occurrence a second [300; --quick: 90]")
+    ap.add_argument("--scale-variants",
+                    help="generators of the scale section [loadgen,loadgen_auto,locust_processes; "
+                         "also loadgen_auto_fast: --workers auto --user-class fast]")
     ap.add_argument("--json", help="write all figures here [bench/results.json; --quick: bench/results-quick.json]")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
     ap.add_argument("--report-only", nargs="?", const=str(BENCH / "results.json"), metavar="FILE",
@@ -148,7 +151,9 @@ def main(doc):
             if nginx is None:
                 log("the scale section needs nginx (its request counter judges delivery): skipped")
             else:
-                results["scale"] = scale(ctx, 1 if args.quick else min(reps, 2), scale_sizes, scale_seconds, nginx)
+                variants = args.scale_variants.split(",") if args.scale_variants else None
+                results["scale"] = scale(ctx, 1 if args.quick else min(reps, 2), scale_sizes, scale_seconds, nginx,
+                                         variants)
         if "startstop" in only:
             if nginx is None:
                 log("start/stop needs nginx's access log: skipped")

@@ -28,11 +28,19 @@ QUICK_SIZES = [500, 1500]
 # Requests per task of the Normal mix (see the module's comment), and its wait (s).
 REQUESTS_PER_TASK = 23 / 19
 WAIT_S = 1.0
-VARIANTS = ["loadgen", "loadgen_auto", "locust_processes"]
+VARIANTS = ["loadgen", "loadgen_auto", "loadgen_auto_fast", "locust_processes"]
+# Measured by default: loadgen_auto_fast (--user-class fast) only when asked.
+DEFAULT_VARIANTS = ["loadgen", "loadgen_auto", "locust_processes"]
 LABELS = {
     "loadgen": "loadgen (default)",
     "loadgen_auto": "loadgen --workers auto",
+    "loadgen_auto_fast": "loadgen auto + fast",
     "locust_processes": "locust --processes -1",
+}
+FLAGS = {
+    "loadgen": [],
+    "loadgen_auto": ["--workers", "auto"],
+    "loadgen_auto_fast": ["--workers", "auto", "--user-class", "fast"],
 }
 
 
@@ -82,16 +90,17 @@ def locust_p50(path):
     return None
 
 
-def scale(ctx, reps, sizes, seconds, nginx):
+def scale(ctx, reps, sizes, seconds, nginx, variants=None):
     """Runs every size with every variant; returns {str(users): {variant: [runs]}}."""
+    variants = variants or DEFAULT_VARIANTS
     results = {}
     for users in sizes:
         cfg, rendered, hatch = scale_load(ctx, users, seconds)
         ramp_s = users / hatch
         planned = users * REQUESTS_PER_TASK / WAIT_S
-        results[str(users)] = {v: [] for v in VARIANTS}
+        results[str(users)] = {v: [] for v in variants}
         for rep in range(reps):
-            order = VARIANTS if rep % 2 == 0 else VARIANTS[::-1]
+            order = variants if rep % 2 == 0 else variants[::-1]
             for variant in order:
                 name = f"scale-{users}-{variant}-{rep + 1}"
                 log(f"scale {users} users rep {rep + 1}/{reps}: {LABELS[variant]}")
@@ -102,9 +111,8 @@ def scale(ctx, reps, sizes, seconds, nginx):
                         "-r", hatch, "-t", f"{seconds}s", "--host", nginx.host, "--only-summary",
                         "--loglevel", "WARNING"]
                 else:
-                    extra = ["--workers", "auto"] if variant == "loadgen_auto" else []
                     cmd = [ctx.loadgen, "run", "--config_file", cfg, "--host", nginx.host, "--run_time",
-                           f"{seconds}s", "--locust", ctx.locust, "--report", report] + extra
+                           f"{seconds}s", "--locust", ctx.locust, "--report", report] + FLAGS[variant]
                 run = run_measured(ctx.procs, cmd, name, seconds + 120, server=nginx)
                 delivered = steady_rate(run.pop("server_samples"), ramp_s)
                 run.update({"users": users, "planned_req_per_s": planned, "delivered_req_per_s": delivered,
@@ -181,7 +189,7 @@ def table(s, meta, w):
                 said = f"{short} ({fmt(r['said_ratio'] and r['said_ratio'] * 100, '.0f')}%)"
                 if any(r["said_saturated"]):
                     said += ", saturated"
-                if r["auto_choice"] and variant == "loadgen_auto":
+                if r["auto_choice"] and variant.startswith("loadgen_auto"):
                     said += f"; auto: {r['auto_choice'].split(' (')[0]}"
             w(f"   {users:>6}  {LABELS[variant]:<24}{fmt(r['planned_req_per_s'], '.0f'):>10}"
               f"{fmt(r['delivered_req_per_s'], '.0f'):>12}{fmt(r['ratio'], '.2f'):>7}{fmt(r['p50_ms'], '.0f'):>8}"
