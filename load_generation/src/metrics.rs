@@ -73,6 +73,12 @@ pub struct ThresholdLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    /// Locust's id of the worker (its hostname and a random suffix).
+    worker: Label,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     /// `applied` or `failed`.
     result: String,
@@ -99,6 +105,7 @@ pub struct Metrics {
     duration: DurationFamily,
     restarts: Counter,
     workers: Gauge,
+    worker_users: Family<WorkerLabels, Gauge>,
     paused: Gauge,
     saturated: Gauge,
     short: Gauge,
@@ -169,6 +176,12 @@ impl Metrics {
             "Locust workers connected (0 when Locust runs as one process)",
             workers.clone(),
         );
+        let worker_users = Family::<WorkerLabels, Gauge>::default();
+        registry.register(
+            "worker_users",
+            "Users each connected Locust worker runs (none when Locust runs as one process)",
+            worker_users.clone(),
+        );
         let paused = Gauge::default();
         registry.register(
             "paused",
@@ -230,6 +243,7 @@ impl Metrics {
             duration,
             restarts,
             workers,
+            worker_users,
         }
     }
 
@@ -262,6 +276,15 @@ impl Metrics {
         self.restarts
             .inc_by(u64::from(status.restarts).saturating_sub(self.restarts.get()));
         self.workers.set(i64::from(status.workers));
+        // Only the workers connected now: a lost one's series ends.
+        self.worker_users.clear();
+        for (worker, &users) in status.worker_users {
+            self.worker_users
+                .get_or_create(&WorkerLabels {
+                    worker: Label(worker.clone()),
+                })
+                .set(i64::from(users));
+        }
         self.paused.set(i64::from(status.paused));
         self.saturated.set(i64::from(status.saturated));
         self.short.set(i64::from(status.short));
@@ -388,7 +411,13 @@ mod tests {
             commanded: &commanded,
             actual: &actual,
             restarts: 2,
-            workers: 0,
+            workers: 2,
+            worker_users: &[
+                ("host-a_1\"x".to_string(), 20),
+                ("host-b_2".to_string(), 18),
+            ]
+            .into_iter()
+            .collect(),
         };
         let sample = Sample {
             stats: vec![RequestDelta {
@@ -417,7 +446,9 @@ mod tests {
             "loadgen_request_duration_seconds_count{method=\"GET\",name=\"/\"} 6",
             "loadgen_request_duration_seconds_bucket{le=\"0.025\",method=\"GET\",name=\"/\"} 4",
             "loadgen_restarts_total 2",
-            "loadgen_workers 0",
+            "loadgen_workers 2",
+            "loadgen_worker_users{worker=\"host-a_1\\\"x\"} 20",
+            "loadgen_worker_users{worker=\"host-b_2\"} 18",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -240,9 +240,9 @@ fn workers_auto_sizes_from_the_plan_and_says_so() {
     }
 }
 
-/// A worker that leaves mid-run is said while the run goes and kept as an
-/// event in summary.json, and its users move to the worker that stays: the
-/// shop sees the whole plan again.
+/// Each worker's users are in /metrics; a worker that leaves mid-run is said
+/// while the run goes and kept as an event in summary.json, and its users move
+/// to the worker that stays: the shop sees the whole plan again.
 #[test]
 fn a_lost_worker_is_said_and_its_users_move() {
     let config = phase(14, 6, 100, &[("A", 1, 200, 200)]);
@@ -251,16 +251,15 @@ fn a_lost_worker_is_said_and_its_users_move() {
     let report = files.path("report");
     let port = free_port();
     let tag = tag("lostworker");
-    let report_arg = [std::ffi::OsStr::new("--report"), report.as_os_str()];
-    let master = spawn_master(
-        &tag,
-        &files.config(),
-        &shop.host(),
-        "14s",
-        2,
-        port,
-        &report_arg,
-    );
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
+    let extra = [
+        std::ffi::OsStr::new("--report"),
+        report.as_os_str(),
+        std::ffi::OsStr::new("--metrics-addr"),
+        std::ffi::OsStr::new(&metrics_addr),
+    ];
+    let master = spawn_master(&tag, &files.config(), &shop.host(), "14s", 2, port, &extra);
     let worker = || {
         worker_command(&tag, &files.config(), port)
             .stdout(std::process::Stdio::null())
@@ -275,6 +274,14 @@ fn a_lost_worker_is_said_and_its_users_move() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(4));
+    // Each worker's users, as /metrics says: 3 and 3.
+    let page = http_get(&format!("http://{metrics_addr}/metrics")).expect("/metrics");
+    let per_worker: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("loadgen_worker_users{worker=\""))
+        .map(|l| l.rsplit(' ').next().unwrap())
+        .collect();
+    assert_eq!(per_worker, ["3", "3"], "{page}");
     // SAFETY: a signal to a process this test started.
     unsafe {
         libc::kill(leaves.id() as i32, libc::SIGTERM);

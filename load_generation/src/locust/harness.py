@@ -67,8 +67,8 @@ MESSAGES = {
     },
     "event": {
         "ready": {"ev", "locust_version", "python", "pid", "workers"},
-        "sample": {"ev", "t", "occurrence", "users", "workers", "stats", "errors", "exceptions", "cpu", "loop_lag_ms",
-                   "iterations"},
+        "sample": {"ev", "t", "occurrence", "users", "workers", "worker_users", "stats", "errors", "exceptions", "cpu",
+                   "loop_lag_ms", "iterations"},
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
         "imported": {"ev", "user_classes", "error"},
@@ -660,6 +660,8 @@ class Harness:
             occurrence=self.occurrence,
             users=self.users(),
             workers=len(self.live_workers()) if self.mode == "master" else 0,
+            worker_users={w.id: sum(w.user_classes_count.values()) for w in self.live_workers()}
+            if self.mode == "master" else {},
             stats=stats,
             errors=errors,
             exceptions=exceptions,

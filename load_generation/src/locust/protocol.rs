@@ -227,6 +227,9 @@ pub struct Sample {
     pub users: BTreeMap<String, u32>,
     /// Workers connected to a master (0 for a local runner).
     pub workers: u32,
+    /// Users each connected worker reported running, by worker id (empty for
+    /// a local runner).
+    pub worker_users: BTreeMap<String, u32>,
     pub stats: Vec<RequestDelta>,
     pub errors: Vec<ErrorDelta>,
     pub exceptions: Vec<ExceptionDelta>,

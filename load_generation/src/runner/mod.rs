@@ -24,6 +24,7 @@ mod stop;
 pub mod wait_for_host;
 pub mod worker;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
@@ -80,6 +81,8 @@ pub struct Status<'a> {
     pub actual: &'a Counts,
     pub restarts: u32,
     pub workers: u32,
+    /// Users each connected worker runs, by worker id (empty without workers).
+    pub worker_users: &'a BTreeMap<String, u32>,
     /// Locust is CPU-bound: it can't deliver the plan, its latencies are unreliable.
     pub saturated: bool,
     /// The running occurrence's planned against delivered request rate over
@@ -253,6 +256,7 @@ struct Run {
     /// Users per type in Locust's last sample.
     actual: Counts,
     workers: u32,
+    worker_users: BTreeMap<String, u32>,
     /// When the local runner or master last sent a sample.
     last_heard: Instant,
     crashes: Vec<Instant>,
@@ -283,6 +287,7 @@ impl Run {
         let zero = vec![0; plan.user_types.len()];
         Run {
             workers: group.workers,
+            worker_users: BTreeMap::new(),
             schedule: Schedule::new(plan, start),
             recorder,
             group,
@@ -320,6 +325,7 @@ impl Run {
             actual: &self.actual,
             restarts: self.recorder.record().restarts,
             workers: self.workers,
+            worker_users: &self.worker_users,
             saturated: self.saturation.saturated(),
             delivery: self.shortfall.latest(),
             short: self.shortfall.short(),
@@ -427,6 +433,10 @@ impl Run {
         if sample.workers != before {
             self.workers_changed(before, sample.workers, observers);
         }
+        if sample.worker_users != self.worker_users {
+            tracing::debug!("users per worker: {:?}", sample.worker_users);
+        }
+        self.worker_users.clone_from(&sample.worker_users);
         let requests: u64 = sample.stats.iter().map(|s| s.requests).sum();
         let interval = now
             .saturating_duration_since(self.last_sample_at)
