@@ -25,7 +25,6 @@ workers reconcile like a local runner. The end of stdin means loadgen is gone:
 the harness then stops.
 """
 
-import collections
 import gc
 import hashlib
 import importlib.util
@@ -175,9 +174,8 @@ BREAK_SETTLE_S = 1.5
 # pruned this often.
 KEEP_SECONDS = 60
 FORGET_EVERY_S = 30.0
-# A share that took this much longer than the quickest recent one waited in a
-# queue while the link to the master was cut: it is ignored (share_is_stale).
-STALE_SHARE_S = 1.0
+# A worker's generation, reported with its statistics (see on_worker_targets).
+REPORTED_GENERATION = "loadgen_generation"
 
 
 def master_loss_s():
@@ -207,8 +205,10 @@ class Harness:
         self.stopping = False
         self.occurrence = None
         self.forgotten_at = time.monotonic()
-        # (arrival, delay) of the shares a worker got in the last minute.
-        self.share_delays = collections.deque()
+        # Master: each worker's generation as last reported; worker: its own
+        # (see on_worker_targets).
+        self.worker_generations = {}
+        self.generation = 0
         # Exception type names by traceback: Locust keeps only str(exception),
         # and "'X' object has no attribute 'clinet'" reads better as AttributeError.
         self.error_types = {}
@@ -331,11 +331,13 @@ class Harness:
             self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
             # A worker's task iterations travel with its statistics to the master.
             events.report_to_master.add_listener(report_iterations)
+            events.report_to_master.add_listener(self.on_report_to_master)
             gevent.spawn(self.watch_master)
         else:
             fatal(f"unknown mode {self.mode}")
         if self.mode == "master":
             events.worker_report.add_listener(add_worker_iterations)
+            events.worker_report.add_listener(self.on_worker_report)
             self.runner.register_message(WORKER_REFUSED, self.on_worker_refused)
         events.user_error.add_listener(self.on_user_error)
         self.test_stopped = False
@@ -431,7 +433,15 @@ class Harness:
         theirs = msg.data.get("locustfile_sha")
         if theirs and theirs != self.locustfile_sha:
             self.refuse_share(theirs)
-        if not msg.data["final"] and self.share_is_stale(msg.data.get("sent_at")):
+        # Shares are sequenced by the worker's generation: a worker bumps it each
+        # time it drops its users on losing the master (watch_master) and reports
+        # it with its statistics; the master stamps each share with the
+        # generation it last heard. The shares ZeroMQ queued while the link was
+        # cut arrive in a burst when it heals, stamped with the old generation:
+        # ignored, instead of starting users the other workers now run. (No
+        # clocks are compared, so a slow worker's late shares still count.) The
+        # run's final stop is obeyed whatever its generation.
+        if not msg.data["final"] and msg.data["generation"] != self.generation:
             return
         # Workers on other machines learn the target host from the master.
         host = msg.data["host"]
@@ -462,28 +472,16 @@ class Harness:
     def on_worker_refused(self, environment, msg, **kwargs):
         emit("warning", message=f"worker {msg.node_id} refused its share: {msg.data['reason']}", traceback=None)
 
-    def share_is_stale(self, sent_at):
-        """Whether a share waited in a queue: sent longer ago than the quickest
-        recent share took to arrive, plus STALE_SHARE_S.
+    def on_report_to_master(self, client_id, data, **kwargs):
+        data[REPORTED_GENERATION] = self.generation
 
-        While a worker's link to the master is cut, ZeroMQ queues the shares the
-        master sends it and delivers them all when the link is back: applied,
-        they would start the worker's old users again for a moment, on top of
-        the ones the master gave to the other workers meanwhile. The master
-        resends every share each sample interval, so a fresh one follows at
-        once. Shares carry the master's clock, so the delay measured includes
-        any offset between the two machines' clocks; the quickest delay of the
-        last minute is the baseline, which cancels it out.
-        """
-        if sent_at is None:
-            return False
-        now = time.time()
-        delay = now - float(sent_at)
-        self.share_delays.append((now, delay))
-        while self.share_delays and self.share_delays[0][0] < now - 60.0:
-            self.share_delays.popleft()
-        quickest = min(d for _, d in self.share_delays)
-        return delay > quickest + STALE_SHARE_S
+    def on_worker_report(self, client_id, data, **kwargs):
+        generation = data.get(REPORTED_GENERATION, 0)
+        if generation != self.worker_generations.get(client_id, 0):
+            # The worker dropped its users (it lost us for a while): it runs
+            # nothing of what it was told, and takes only shares of its new generation.
+            self.worker_generations[client_id] = generation
+            self.worker_shares.pop(client_id, None)
 
     def dispatch_to_workers(self, force=False):
         """Moves each worker's share towards an even split, make-before-break.
@@ -544,7 +542,7 @@ class Harness:
             self.runner.send_message(
                 WORKER_TARGETS,
                 {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False,
-                 "sent_at": time.time(), "locustfile_sha": self.locustfile_sha},
+                 "generation": self.worker_generations.get(w, 0), "locustfile_sha": self.locustfile_sha},
                 client_id=w,
             )
 
@@ -562,6 +560,8 @@ class Harness:
             if silent and not orphaned:
                 orphaned = True
                 emit("warning", message=f"lost the master for {master_loss_s():.0f} s: stopping this worker's users until it is back", traceback=None)
+                # Shares sent before now are stale: only the next generation's run.
+                self.generation += 1
                 self.env.stop_timeout = 0
                 abort_connections()
                 reconcile(self.runner, self.classes, {n: 0 for n in self.classes}, {})
