@@ -49,8 +49,19 @@ fn run_timed_with(
     (child.wait().unwrap().code(), lines)
 }
 
+/// One at a time: each of these tests judges CPU and response times, which the
+/// others' load on the same two cores would distort. (Not `serial()`, which
+/// `Shop::start` takes itself.)
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ALONE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn a_cpu_bound_generator_is_flagged_within_5_s_and_a_light_one_is_not() {
+    let _alone = alone();
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 6, 100, &[("A", 1, 0, 0)]), BURNER);
     let (code, lines) = run_timed(&files, &shop.host(), "12s");
@@ -101,6 +112,7 @@ fn served_per_s(shop: &Shop, seconds: f64) -> f64 {
 
 #[test]
 fn a_generator_that_delivers_less_than_its_plan_says_so_and_the_shop_agrees() {
+    let _alone = alone();
     let shop = Shop::start();
     // 20 users at 0.1 s waits plan about 200 req/s; each task also burns some
     // 20 ms of CPU in Python, so one Locust process can run only ~50 tasks/s.
@@ -163,6 +175,7 @@ fn a_generator_that_delivers_less_than_its_plan_says_so_and_the_shop_agrees() {
 
 #[test]
 fn a_slow_target_lowers_the_plan_and_a_delivered_plan_is_not_short() {
+    let _alone = alone();
     // Each response takes 100 ms: 10 users at 0.1 s waits do a task every 0.2 s.
     let shop = Shop::start_slow("100");
     let files = LoadFiles::new(
