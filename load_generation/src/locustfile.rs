@@ -6,6 +6,10 @@
 //! mistakes a user can make (no marker, a missing behaviour, Locust 0.x/1.x APIs)
 //! are reported with their line instead of as a Python traceback mid-run.
 //!
+//! (A little past 600 lines: the checks and the rendering walk the same lines of
+//! the template with the same scanner, so they stay together; plain locustfiles
+//! are in `locustfile/plain.rs`, the unit tests in `locustfile/tests.rs`.)
+//!
 //! A plain Locust 2.x locustfile (no marker, given with `--locustfile`) runs as it
 //! is; [`plain`] maps the config's user types to its classes.
 

@@ -1,6 +1,6 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
-(One file of about 760 lines on purpose: loadgen writes it beside the user's
+(One file of about 850 lines on purpose: loadgen writes it beside the user's
 locustfile and runs it as the master, the workers and a local runner alike.)
 
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
