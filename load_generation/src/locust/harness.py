@@ -79,6 +79,16 @@ MESSAGES = {
 WORKER_TARGETS = "loadgen_targets"
 # A worker's answer to a share it cannot run (its locustfile is not the master's).
 WORKER_REFUSED = "loadgen_refused"
+# The master's request, at a phase boundary, that each worker report its
+# statistics at once; the report answering it carries the request's token under
+# REPORTED_FLUSH (see Harness.flush).
+WORKER_FLUSH = "loadgen_flush"
+REPORTED_FLUSH = "loadgen_flush_token"
+# How long a boundary waits for every worker's answer before it closes without
+# the missing ones (said as a warning: their late requests count in the next phase).
+FLUSH_WAIT_S = 2.0
+# `sample`'s default: the occurrence running now.
+RUNNING = object()
 
 
 class ProtocolError(ValueError):
@@ -209,6 +219,11 @@ class Harness:
         # (see on_worker_targets).
         self.worker_generations = {}
         self.generation = 0
+        # Master: the boundary waiting for the workers' reports (a Closing);
+        # worker: the token of the flush being answered.
+        self.closing = None
+        self.flush_tokens = 0
+        self.flush_token = None
         # Exception type names by traceback: Locust keeps only str(exception),
         # and "'X' object has no attribute 'clinet'" reads better as AttributeError.
         self.error_types = {}
@@ -329,6 +344,7 @@ class Harness:
             except ConnectionError:
                 fatal(f"cannot reach the Locust master at {master}", kind="master")
             self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
+            self.runner.register_message(WORKER_FLUSH, self.on_worker_flush)
             # A worker's task iterations travel with its statistics to the master.
             events.report_to_master.add_listener(report_iterations)
             events.report_to_master.add_listener(self.on_report_to_master)
@@ -338,6 +354,10 @@ class Harness:
         if self.mode == "master":
             events.worker_report.add_listener(add_worker_iterations)
             events.worker_report.add_listener(self.on_worker_report)
+            # Every listener of a worker's report (Locust's own merge of its
+            # statistics first) runs through deliver_report, which may hold it.
+            self.deliver = events.worker_report.fire
+            events.worker_report.fire = self.deliver_report
             self.runner.register_message(WORKER_REFUSED, self.on_worker_refused)
         events.user_error.add_listener(self.on_user_error)
         self.test_stopped = False
@@ -418,7 +438,7 @@ class Harness:
                     emit("warning", message=f"could not apply the user targets: {type(e).__name__}: {e}", traceback=traceback.format_exc())
             elif op == "flush":
                 if self.mode != "worker":
-                    self.sample()
+                    self.flush()
             elif op == "stop":
                 self.stop(reason="asked")
                 return
@@ -474,6 +494,87 @@ class Harness:
 
     def on_report_to_master(self, client_id, data, **kwargs):
         data[REPORTED_GENERATION] = self.generation
+        data[REPORTED_FLUSH] = self.flush_token
+
+    # -- phase boundaries ------------------------------------------------------
+    def flush(self):
+        """Closes the running occurrence's statistics, at a phase boundary.
+
+        A local runner's statistics are its own: sampled at once. A master's are
+        what its workers reported, every sample interval: up to one interval
+        behind. So the master asks each connected worker to report now
+        (WORKER_FLUSH) and sends the occurrence's last sample only once every one
+        has answered; a worker's later reports (requests after the boundary)
+        are held until then, and go to the next occurrence. A worker that does
+        not answer within FLUSH_WAIT_S (hung, or lost without the master knowing
+        yet) does not hold the boundary longer: it closes without it, and says so.
+        """
+        if self.mode != "master":
+            self.sample()
+            return
+        self.close_boundary()  # a boundary still waiting closes now
+        waiting = {w.id for w in self.live_workers()}
+        if not waiting:
+            self.sample()
+            return
+        self.flush_tokens += 1
+        closing = Closing(self.occurrence, self.flush_tokens, waiting)
+        self.closing = closing
+        for w in waiting:
+            self.runner.send_message(WORKER_FLUSH, {"token": closing.token}, client_id=w)
+        gevent.spawn(self.watch_boundary, closing)
+
+    def on_worker_flush(self, environment, msg, **kwargs):
+        """A worker reports its statistics now, marked as the flush's answer."""
+        self.flush_token = msg.data["token"]
+        try:
+            self.runner._send_stats()  # Locust's own report (its stats_reporter calls the same)
+        finally:
+            self.flush_token = None
+
+    def deliver_report(self, **kwargs):
+        """A worker's report, on the master: held while a boundary waits if the
+        worker has already answered it (it is about the next occurrence),
+        delivered to Locust's and loadgen's listeners otherwise."""
+        closing, worker = self.closing, kwargs.get("client_id")
+        if closing is not None and worker in closing.answered:
+            closing.held.append(kwargs)
+            return
+        self.deliver(**kwargs)
+        data = kwargs.get("data") or {}
+        if closing is not None and worker in closing.waiting and data.get(REPORTED_FLUSH) == closing.token:
+            closing.waiting.discard(worker)
+            closing.answered.add(worker)
+            if not closing.waiting:
+                self.close_boundary()
+
+    def watch_boundary(self, closing):
+        """Closes a waiting boundary when its last live worker has answered,
+        or at its deadline."""
+        while self.closing is closing:
+            # A worker the master has lost will not answer: not waited for.
+            closing.waiting &= {w.id for w in self.live_workers()}
+            if not closing.waiting or time.monotonic() >= closing.deadline:
+                self.close_boundary()
+                return
+            gevent.sleep(0.05)
+
+    def close_boundary(self):
+        """Sends the waiting boundary's last sample, then the reports held meanwhile."""
+        closing, self.closing = self.closing, None
+        if closing is None:
+            return
+        if closing.waiting:
+            emit(
+                "warning",
+                message=f"{len(closing.waiting)} of {len(closing.waiting) + len(closing.answered)} Locust workers "
+                f"did not report within {FLUSH_WAIT_S:.0f} s of the phase boundary: the requests they made "
+                "before it are counted in the next phase",
+                traceback=None,
+            )
+        self.sample(occurrence=closing.occurrence)
+        for report in closing.held:
+            self.deliver(**report)
 
     def on_worker_report(self, client_id, data, **kwargs):
         generation = data.get(REPORTED_GENERATION, 0)
@@ -584,7 +685,8 @@ class Harness:
                 # A worker that joins (or comes back) gets its share; every share
                 # is resent, for workers that stopped their users on losing us.
                 self.dispatch_to_workers(force=True)
-            self.sample()
+            if self.closing is None:  # else the boundary's own sample comes first
+                self.sample()
             if time.monotonic() - self.forgotten_at >= FORGET_EVERY_S:
                 self.forgotten_at = time.monotonic()
                 self.forget_old_seconds()
@@ -615,7 +717,7 @@ class Harness:
             return counts
         return self.runner.user_classes_count
 
-    def sample(self):
+    def sample(self, occurrence=RUNNING):
         stats = []
         for (name, method), entry in list(self.env.stats.entries.items()):
             before = self.previous.get((name, method))
@@ -657,7 +759,7 @@ class Harness:
         emit(
             "sample",
             t=time.time(),
-            occurrence=self.occurrence,
+            occurrence=self.occurrence if occurrence is RUNNING else occurrence,
             users=self.users(),
             workers=len(self.live_workers()) if self.mode == "master" else 0,
             worker_users={w.id: sum(w.user_classes_count.values()) for w in self.live_workers()}
@@ -676,6 +778,7 @@ class Harness:
             return
         self.stopping = True
         try:
+            self.close_boundary()
             if self.mode == "master":
                 for w in list(self.runner.clients.all):
                     self.runner.send_message(
@@ -712,6 +815,18 @@ class Harness:
             return int(code)
         except (TypeError, ValueError):
             return 1  # set, but to no number: the locustfile meant a failure
+
+
+class Closing:
+    """A phase boundary on the master, waiting for its workers' reports."""
+
+    def __init__(self, occurrence, token, waiting):
+        self.occurrence = occurrence
+        self.token = token
+        self.waiting = set(waiting)  # workers asked, not answered yet
+        self.answered = set()
+        self.held = []  # reports of answered workers, for the next occurrence
+        self.deadline = time.monotonic() + FLUSH_WAIT_S
 
 
 def user_traceback(error):
