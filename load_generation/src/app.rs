@@ -53,7 +53,10 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         {
             locust = requirements::layer(&locust, &file)?;
         }
-        Some((import_check::import(&load, &locust)?, locust.version))
+        Some((
+            import_check::import(&load, &locust, args.user_class)?,
+            locust.version,
+        ))
     };
     if let Some(mapping) = load
         .template
@@ -68,6 +71,9 @@ pub fn check(args: &CheckArgs) -> Result<()> {
             classes.join(", ")
         ),
         None => println!("(not imported in Locust: --no-import)"),
+    }
+    if !load.template.is_plain() {
+        println!("Client: {}", load.template.client(args.user_class).why);
     }
     println!(
         "OK: {} and {} are valid.",
@@ -87,11 +93,13 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     }
     let name = load.config_name();
     let mut written = Vec::new();
-    let run_file = locustfile::render_for_run(&load.template, &load.plan, args.user_class, &name);
+    let client = load.template.client(args.user_class);
+    println!("Client: {}", client.why);
+    let user_class = client.class;
+    let run_file = locustfile::render_for_run(&load.template, &load.plan, user_class, &name);
     written.push(write_file(&args.out.join("locustfile.py"), &run_file.text)?);
     for i in 0..load.plan.phases.len() {
-        let file =
-            locustfile::render_for_phase(&load.template, &load.plan, i, args.user_class, &name);
+        let file = locustfile::render_for_phase(&load.template, &load.plan, i, user_class, &name);
         written.push(write_file(
             &args.out.join(format!("locustfile.phase{}.py", i + 1)),
             &file.text,
@@ -376,7 +384,7 @@ fn local_workers(load: &Load, engine: &EngineArgs) -> u32 {
             let user_class = if load.plan.class_waits {
                 UserClass::Http
             } else {
-                engine.user_class
+                load.template.client(engine.user_class).class
             };
             let choice = sizing::choose(&load.plan, user_class, cores as u32);
             eprintln!("loadgen: {}", choice.why);
@@ -464,6 +472,12 @@ async fn execute(
         locust.version,
         locust.python.display()
     );
+    if !load.template.is_plain() {
+        eprintln!(
+            "loadgen: client {}",
+            load.template.client(engine.user_class).why
+        );
+    }
     let workspace = Workspace::create(load, engine.user_class)?;
     if let Ok(mut dirs) = emergency.dirs.lock() {
         dirs.push(workspace.dir.path().to_path_buf());

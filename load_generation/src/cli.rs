@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::locustfile::UserClass;
+use crate::locustfile::ClientChoice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -200,6 +200,9 @@ pub struct CheckArgs {
     /// (no Python needed; errors only Python sees are then found when a run starts).
     #[arg(long = "no-import", visible_alias = "no_import")]
     pub no_import: bool,
+    /// The user class to check the generated users with (`auto`: as `run` chooses).
+    #[arg(long = "user-class", visible_alias = "user_class", env = "LOADGEN_USER_CLASS", value_enum, default_value_t = ClientChoice::Auto)]
+    pub user_class: ClientChoice,
 }
 
 /// `--workers`: a number of local workers, or `auto`.
@@ -226,13 +229,16 @@ pub struct EngineArgs {
     /// [default: `locust` on PATH, else a pinned Locust that loadgen installs].
     #[arg(long, env = "LOADGEN_LOCUST", value_name = "PATH")]
     pub locust: Option<PathBuf>,
-    /// Locust's user class for the generated users: `http` (HttpUser) or `fast`
-    /// (FastHttpUser, several times the requests per core).
-    #[arg(long = "user-class", visible_alias = "user_class", value_enum, default_value_t = UserClass::Http)]
-    pub user_class: UserClass,
-    /// Local Locust worker processes (Locust's distributed mode); 0 runs one
-    /// process; `auto` sizes them from the plan's peak and this machine's cores.
-    #[arg(long, default_value = "0", value_name = "N|auto", value_parser = parse_workers)]
+    /// Locust's user class for the generated users: `auto` (FastHttpUser, several
+    /// times the requests per core, when the template uses nothing it lacks; else
+    /// HttpUser, saying why), `http` (HttpUser) or `fast` (FastHttpUser).
+    #[arg(long = "user-class", visible_alias = "user_class", env = "LOADGEN_USER_CLASS", value_enum, default_value_t = ClientChoice::Auto)]
+    pub user_class: ClientChoice,
+    /// Local Locust worker processes (Locust's distributed mode): `auto` sizes
+    /// them from the plan's peak rate and this machine's cores (one process
+    /// when that carries the plan, as for users that wait 0), and says what it
+    /// chose; 0 always runs one process.
+    #[arg(long, env = "LOADGEN_WORKERS", default_value = "auto", value_name = "N|auto", value_parser = parse_workers)]
     pub workers: Workers,
     /// Workers to wait for from other machines (`loadgen worker`), besides --workers.
     #[arg(
@@ -416,9 +422,9 @@ pub struct RenderArgs {
     /// The directory to write into.
     #[arg(long, default_value = "loadgen-rendered", value_name = "DIR")]
     pub out: PathBuf,
-    /// The user class of the generated users.
-    #[arg(long = "user-class", visible_alias = "user_class", value_enum, default_value_t = UserClass::Http)]
-    pub user_class: UserClass,
+    /// The user class of the generated users (`auto`: as `run` chooses).
+    #[arg(long = "user-class", visible_alias = "user_class", value_enum, default_value_t = ClientChoice::Auto)]
+    pub user_class: ClientChoice,
 }
 
 #[derive(Debug, Clone, Args)]

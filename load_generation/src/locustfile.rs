@@ -15,8 +15,12 @@
 
 // An explicit path, relative to this file's directory, so the fuzz crate (which
 // includes this file with `#[path]`) finds it too.
+#[path = "locustfile/client.rs"]
+pub mod client;
 #[path = "locustfile/plain.rs"]
 pub mod plain;
+
+pub use client::{Client, ClientChoice, UserClass};
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,25 +33,6 @@ use crate::plan::Plan;
 
 /// The marker in a template where the user classes go (the original's Go template syntax).
 pub const USERS_MARKER: &str = "{{.Users}}";
-
-/// Which Locust user base class the generated users extend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
-pub enum UserClass {
-    /// `HttpUser`: python-requests, the most compatible client.
-    #[default]
-    Http,
-    /// `FastHttpUser`: geventhttpclient, several times the requests per core.
-    Fast,
-}
-
-impl UserClass {
-    fn base(self) -> &'static str {
-        match self {
-            UserClass::Http => "HttpUser",
-            UserClass::Fast => "FastHttpUser",
-        }
-    }
-}
 
 /// A checked template, or a user's plain Locust 2.x locustfile.
 #[derive(Debug, Clone)]
@@ -151,6 +136,11 @@ impl Template {
             }
         }
         Some(out)
+    }
+
+    /// The client the generated users get for `choice`, and why (see [`client`]).
+    pub fn client(&self, choice: ClientChoice) -> Client {
+        client::choose(choice, &self.source, self.is_plain())
     }
 
     /// Whether this is a plain locustfile (run as it is, from its own path).

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::cli::ConfigArgs;
 use crate::load::Load;
-use crate::locustfile::{self, UserClass};
+use crate::locustfile::{self, ClientChoice};
 use crate::plan::Plan;
 use crate::runner::Change;
 
@@ -39,7 +39,7 @@ struct Seen {
 pub fn start(
     args: &ConfigArgs,
     load: &Load,
-    user_class: UserClass,
+    client: ClientChoice,
     watch: bool,
 ) -> Result<mpsc::Receiver<Change>> {
     let (events_tx, mut events) = mpsc::channel::<()>(16);
@@ -82,8 +82,7 @@ pub fn start(
             // Let a burst of events settle, then read once.
             tokio::time::sleep(SETTLE).await;
             while events.try_recv().is_ok() {}
-            let change =
-                tokio::task::block_in_place(|| check(&args, &mut seen, user_class, forced));
+            let change = tokio::task::block_in_place(|| check(&args, &mut seen, client, forced));
             if let Some(change) = change {
                 if changes_tx.send(change).await.is_err() {
                     return;
@@ -120,12 +119,7 @@ fn directories(paths: &[&PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Reads the files again; a change if their text changed (or `forced`).
-fn check(
-    args: &ConfigArgs,
-    seen: &mut Seen,
-    user_class: UserClass,
-    forced: bool,
-) -> Option<Change> {
+fn check(args: &ConfigArgs, seen: &mut Seen, client: ClientChoice, forced: bool) -> Option<Change> {
     let (template_path, _) = args.locustfile();
     let config = std::fs::read_to_string(&args.config_file).unwrap_or_default();
     let template = std::fs::read_to_string(&template_path).unwrap_or_default();
@@ -150,6 +144,8 @@ fn check(
     seen.plan = plan.clone();
     if template_changed || new_types {
         // New Python classes: Locust must load the new file.
+        // The client is chosen again: the new template may use what FastHttpUser lacks.
+        let user_class = load.template.client(client).class;
         let file =
             locustfile::render_for_run(&load.template, &plan, user_class, &load.config_name());
         Some(Change::Locustfile {

@@ -17,7 +17,7 @@ use super::protocol::{Common, Event, ImportFailure, Setup};
 use super::workspace::Workspace;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 use crate::load::Load;
-use crate::locustfile::{self, Origin};
+use crate::locustfile::{self, ClientChoice, Origin};
 
 /// How long importing may take: a locustfile's top level may read files or
 /// build data, but one that waits longer is waiting for something that won't come.
@@ -27,8 +27,8 @@ const IMPORT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Returns the concrete User classes it has; where it fails, every problem as a
 /// diagnostic at the user's file and line (a class named by the config that is
 /// no concrete User class at the config's line).
-pub fn import(load: &Load, locust: &LocustInstall) -> Result<Vec<String>> {
-    let workspace = Workspace::create(load, Default::default())?;
+pub fn import(load: &Load, locust: &LocustInstall, client: ClientChoice) -> Result<Vec<String>> {
+    let workspace = Workspace::create(load, client)?;
     let setup = Setup::check(Common {
         locustfile: workspace.locustfile_path(),
         host: None,

@@ -12,6 +12,12 @@
 //! core (more processes than cores only share them); a load one process can
 //! carry runs as one process (no master, no workers). The choice is made once,
 //! at the start: a reload that raises the load does not add workers.
+//!
+//! It is the default: a plan that one process can carry (every test here, the
+//! demo, the hipster shop's own load) runs as one process, as before; a bigger
+//! one gets the cores it needs instead of silently delivering a third of its
+//! rate (issue 15: 1,500 hipster users got 33% of their plan from one process).
+//! Users that wait 0 stay in one process (see `choose`).
 
 use crate::locustfile::UserClass;
 use crate::plan::Plan;
@@ -49,9 +55,14 @@ pub fn choose(plan: &Plan, user_class: UserClass, cores: u32) -> Choice {
                 "the plan peaks at {rate:.0} tasks/s; one Locust process is sized for {per_process:.0} with {client}"
             ),
         ),
+        // Such users send as fast as the target and the generator allow: their
+        // rate is not planned, so more processes would not deliver a plan but
+        // change it (more requests than one process sends). Asked for, not guessed.
         Demand::Unbounded => (
-            f64::INFINITY,
-            "users that wait 0 take all the time they get".to_string(),
+            1.0,
+            "users that wait 0 send as fast as they can, a rate the plan does not set; \
+             --workers N spreads them over N processes"
+                .to_string(),
         ),
         Demand::Users(users) => (
             (users as f64 / USERS_PER_PROCESS).ceil(),
@@ -141,13 +152,17 @@ mod tests {
     }
 
     #[test]
-    fn the_busiest_phase_decides_and_wait_0_takes_every_core() {
+    fn the_busiest_phase_decides_and_wait_0_stays_in_one_process() {
         // Phase 1: 10 users at 0.5 s = 20 tasks/s; phase 2: 400 at 1 s.
         assert_eq!(choose(&plan(400, 1000), UserClass::Http, 4).workers, 2);
         assert_eq!(choose(&plan(300, 1000), UserClass::Http, 4).workers, 0);
         let c = choose(&plan(5, 0), UserClass::Http, 4);
-        assert_eq!(c.workers, 4, "{c:?}");
-        assert!(c.why.contains("wait 0"), "{}", c.why);
+        assert_eq!(c.workers, 0, "{c:?}");
+        assert!(
+            c.why.contains("wait 0") && c.why.contains("--workers N"),
+            "{}",
+            c.why
+        );
     }
 
     #[test]
