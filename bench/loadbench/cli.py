@@ -49,8 +49,8 @@ def main(doc):
     ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
     ap.add_argument("--soak-seconds", type=int, help="length of the soak run, one occurrence a second [300; --quick: 90]")
     ap.add_argument("--scale-variants",
-                    help="generators of the scale section [loadgen,loadgen_auto,locust_processes; "
-                         "also loadgen_auto_fast: --workers auto --user-class fast]")
+                    help="generators of the scale section [loadgen,loadgen_one_http,locust_processes; "
+                         "also loadgen_auto_http: --user-class http]")
     ap.add_argument("--json", help="write all figures here [bench/results.json; --quick: bench/results-quick.json]")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
     ap.add_argument("--report-only", nargs="?", const=str(BENCH / "results.json"), metavar="FILE",

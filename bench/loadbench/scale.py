@@ -1,9 +1,11 @@
 """Section 5, scale: the hipster shop's users at 500 to 6,000, against nginx.
 
 Each size is one phase of `Normal` users (the hipster template's weekday mix,
-wait 1 s), run by loadgen with its default flags, by loadgen `--workers auto`,
-and by plain Locust `--processes -1` (one worker per core) on the same rendered
-locustfile. The figure is delivered / planned, from nginx's own request counter
+wait 1 s), run by loadgen with its default flags (`--workers auto` and the
+client chosen from the template: FastHttpUser here), by loadgen with the
+defaults it had before (`--workers 0 --user-class http`, one HttpUser process),
+and by plain Locust `--processes -1` (one worker per core) on the same template
+rendered with HttpUser, as a Locust user would write it. The figure is delivered / planned, from nginx's own request counter
 in the steady state (ramp left out): planned is users x requests per task / 1 s,
 with the requests per task worked out from the template's task weights (index 1,
 setCurrency 2, browseProduct 10, addToCart 2 (2 requests), viewCart 3,
@@ -28,19 +30,21 @@ QUICK_SIZES = [500, 1500]
 # Requests per task of the Normal mix (see the module's comment), and its wait (s).
 REQUESTS_PER_TASK = 23 / 19
 WAIT_S = 1.0
-VARIANTS = ["loadgen", "loadgen_auto", "loadgen_auto_fast", "locust_processes"]
-# Measured by default: loadgen_auto_fast (--user-class fast) only when asked.
-DEFAULT_VARIANTS = ["loadgen", "loadgen_auto", "locust_processes"]
+VARIANTS = ["loadgen", "loadgen_one_http", "loadgen_auto_http", "locust_processes"]
+DEFAULT_VARIANTS = ["loadgen", "loadgen_one_http", "locust_processes"]
 LABELS = {
     "loadgen": "loadgen (default)",
-    "loadgen_auto": "loadgen --workers auto",
-    "loadgen_auto_fast": "loadgen auto + fast",
+    "loadgen_one_http": "loadgen --workers 0 --user-class http (the old defaults)",
+    "loadgen_auto_http": "loadgen --user-class http",
     "locust_processes": "locust --processes -1",
+    # Variants of earlier result files (before auto and the fast client were the defaults).
+    "loadgen_auto": "loadgen --workers auto (HttpUser)",
+    "loadgen_auto_fast": "loadgen --workers auto --user-class fast",
 }
 FLAGS = {
     "loadgen": [],
-    "loadgen_auto": ["--workers", "auto"],
-    "loadgen_auto_fast": ["--workers", "auto", "--user-class", "fast"],
+    "loadgen_one_http": ["--workers", "0", "--user-class", "http"],
+    "loadgen_auto_http": ["--user-class", "http"],
 }
 
 
@@ -56,7 +60,8 @@ def scale_load(ctx, users, seconds):
     template = REPO / "applications" / "hipster_shop" / "load_generation" / "locustfile.loadgen.tmpl"
     (loaddir / "locustfile.loadgen.tmpl").write_text(template.read_text())
     rendered = loaddir / "rendered"
-    r = subprocess.run([ctx.loadgen, "render", "--config_file", loaddir / "load.pbtxt", "--out", rendered],
+    r = subprocess.run([ctx.loadgen, "render", "--config_file", loaddir / "load.pbtxt", "--out", rendered,
+                        "--user-class", "http"],
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise RuntimeError(f"loadgen render failed: {r.stderr}")

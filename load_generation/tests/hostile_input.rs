@@ -606,7 +606,7 @@ fn run_workspace_is_private_and_removed() {
         seen.expect("no loadgen-* workspace with a locustfile.py seen in TMPDIR");
     assert_eq!(mode, 0o700, "workspace {} has mode {mode:o}", dir.display());
     assert!(
-        locustfile.contains("class AUser(HttpUser):"),
+        locustfile.contains("class AUser(FastHttpUser):"),
         "{locustfile}"
     );
     assert!(!dir.exists(), "workspace {} left behind", dir.display());

@@ -90,6 +90,10 @@ pub struct ShopCounters {
     pub routes: BTreeMap<String, u64>,
     /// Requests per response status code.
     pub statuses: BTreeMap<u16, u64>,
+    /// Requests per `User-Agent` (cut at 80 bytes; the first 32 distinct ones,
+    /// the rest as `(other)`): which HTTP client sent them, as the target sees it.
+    #[serde(default)]
+    pub clients: BTreeMap<String, u64>,
     /// Sessions (cookies) handed out since start.
     pub sessions_created: u64,
     /// Sessions currently remembered (not yet idle-evicted).
@@ -171,6 +175,7 @@ impl DemoShop {
             total_requests: log.total,
             routes: log.by_route.clone(),
             statuses: log.by_status.clone(),
+            clients: log.by_client.clone(),
             sessions_created,
             sessions_active,
         }
@@ -251,11 +256,13 @@ impl DemoShop {
         &self,
         session: Arc<str>,
         user_type: Option<&str>,
+        client: Option<&str>,
         method: &str,
         route: &str,
         status: StatusCode,
     ) {
         let mut log = lock(&self.inner.log);
+        log.count_client(client.unwrap_or("(none)"));
         // Taken under the lock so the log is ordered by `t`.
         let t = self.inner.started.elapsed().as_secs_f64();
         let entry = LogEntry {
@@ -365,10 +372,28 @@ struct RequestLog {
     total: u64,
     by_route: BTreeMap<String, u64>,
     by_status: BTreeMap<u16, u64>,
+    by_client: BTreeMap<String, u64>,
     interned: HashSet<Arc<str>>,
 }
 
+/// Distinct `User-Agent`s counted apart; any client could send endless ones.
+const MAX_CLIENTS: usize = 32;
+
 impl RequestLog {
+    fn count_client(&mut self, agent: &str) {
+        let mut cut = agent.len().min(80);
+        while !agent.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let agent = &agent[..cut];
+        let key = if self.by_client.contains_key(agent) || self.by_client.len() < MAX_CLIENTS {
+            agent
+        } else {
+            "(other)"
+        };
+        *self.by_client.entry(key.to_string()).or_default() += 1;
+    }
+
     fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(shared) = self.interned.get(s) {
             return shared.clone();

@@ -41,6 +41,11 @@ pub(super) async fn track(
         .get(USER_TYPE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let client = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (session, is_new) = shop.resolve_session(session_cookie(request.headers()));
     request.extensions_mut().insert(SessionId(session.clone()));
 
@@ -56,6 +61,7 @@ pub(super) async fn track(
     shop.record(
         session,
         user_type.as_deref(),
+        client.as_deref(),
         &method,
         &route,
         response.status(),
