@@ -93,6 +93,14 @@ fn two_workers_keep_phases_and_mix() {
     };
     let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Nothing reaches the shop once loadgen has exited (no worker left running).
+    let at_exit = shop.total_requests();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        shop.total_requests(),
+        at_exit,
+        "requests reached the shop after loadgen exited"
+    );
     // The Locust master listens, on loopback only (no --master-bind given).
     let listening = listening.join().unwrap();
     assert!(!listening.is_empty(), "the master was not seen listening");
@@ -111,6 +119,33 @@ fn two_workers_keep_phases_and_mix() {
         log: &log,
         window: 1.0,
     };
+    // No dip at the boundary: live users stay at or above 95% of the smaller
+    // phase (30) every 0.1 s around it, and the requests themselves, in 0.25 s
+    // bins, never fall below 20% of its rate (30 users at 0.5 s waits: about
+    // 60/s; a quarter-second gap shows as an empty bin).
+    let b = t0 + PHASE_S;
+    let mut t = b - 1.0;
+    while t < b + 3.5 {
+        let total = live.total_at(t);
+        assert!(
+            total as f64 >= 0.95 * 30.0,
+            "at the boundary {:+.2}s only {total} live users",
+            t - b
+        );
+        let n = log.iter().filter(|r| r.t >= t && r.t < t + 0.25).count() as f64;
+        assert!(
+            n >= 0.2 * 60.0 * 0.25,
+            "only {n} requests in the 0.25 s from {:+.2}s of the boundary",
+            t - b
+        );
+        t += 0.1;
+    }
+    // The run time is kept: the load lasts 16 s, not longer.
+    let lasted = log.last().unwrap().t - t0;
+    assert!(
+        (lasted - 2.0 * PHASE_S).abs() < 1.0,
+        "the load lasted {lasted:.2}s"
+    );
     for (p, plan) in planned.iter().enumerate() {
         let start = t0 + p as f64 * PHASE_S;
         for at in [start + 4.0, start + PHASE_S - 0.3] {
