@@ -1,7 +1,7 @@
 //! The commands, each a short pipeline: config -> plan -> locustfile -> run -> report.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 
@@ -162,7 +162,10 @@ pub async fn run(args: &RunArgs) -> Result<u8> {
     execute(
         &load,
         Some(host),
-        args.run_time,
+        When {
+            run_time: args.run_time,
+            start_at: args.start_at,
+        },
         &args.engine,
         &args.output,
         Steering {
@@ -216,7 +219,10 @@ pub async fn demo(args: &DemoArgs) -> Result<u8> {
     let result = execute(
         &load,
         Some(format!("http://{address}")),
-        Some(run_time),
+        When {
+            run_time: Some(run_time),
+            start_at: None,
+        },
         &args.engine,
         &args.output,
         Steering {
@@ -401,15 +407,35 @@ struct Steering<'a> {
     reload: Option<&'a ConfigArgs>,
 }
 
+/// When the load runs: for how long, and anchored where on the wall clock.
+struct When {
+    run_time: Option<Duration>,
+    /// `--start-at`: the schedule's anchor; the run time then counts from it.
+    start_at: Option<SystemTime>,
+}
+
 async fn execute(
     load: &Load,
     host: Option<String>,
-    run_time: Option<Duration>,
+    when: When,
     engine: &EngineArgs,
     output: &OutputArgs,
     steering: Steering<'_>,
     stop: Stop,
 ) -> Result<u8> {
+    let When { run_time, start_at } = when;
+    if let (Some(start_at), Some(run_time)) = (start_at, run_time) {
+        if runner::schedule::run_time_left(start_at, run_time, SystemTime::now()).is_none() {
+            let end = chrono::DateTime::<chrono::Utc>::from(start_at + run_time);
+            return Err(BadInput(format!(
+                "--start-at with --run-time {}: that run ended at {}, so nothing is left to run; \
+                 give a later --start-at, or no --run-time to loop until stopped",
+                crate::fmt::short(run_time),
+                end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ))
+            .into());
+        }
+    }
     let Stop {
         mut shutdown,
         emergency,
@@ -507,6 +533,7 @@ async fn execute(
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
     let options = RunOptions {
         run_time,
+        start_at,
         sample_interval: SAMPLE_INTERVAL,
     };
     let gauge = served.as_ref().map(|(m, _)| m.threshold_gauge());

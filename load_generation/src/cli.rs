@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, Parser, Subcommand};
 
@@ -349,6 +349,13 @@ pub struct RunArgs {
     /// Stop after this long (90s, 10m, 1h30m); without it the load loops until SIGINT/SIGTERM.
     #[arg(long = "run-time", visible_alias = "run_time", env = "PL_RUN_TIME", value_parser = parse_run_time, value_name = "TIME", allow_hyphen_values = true)]
     pub run_time: Option<Duration>,
+    /// Anchor the schedule to the wall clock: phase k of loop l starts at this
+    /// time + l × the loop's length + the phases before k. Started later (a
+    /// restarted master), loadgen begins mid-phase where the clock says; earlier,
+    /// it waits. With it, --run-time counts from this time. RFC 3339, e.g.
+    /// 2026-05-01T09:00:00Z. See docs/kubernetes.md.
+    #[arg(long = "start-at", visible_alias = "start_at", env = "LOADGEN_START_AT", value_parser = parse_start_at, value_name = "RFC3339")]
+    pub start_at: Option<SystemTime>,
     /// Before starting, wait up to this long for the host to answer HTTP.
     #[arg(long = "wait-for-host", visible_alias = "wait_for_host", value_parser = parse_run_time, value_name = "TIME", allow_hyphen_values = true)]
     pub wait_for_host: Option<Duration>,
@@ -473,6 +480,18 @@ pub fn parse_run_time(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// `--start-at`: an RFC 3339 time with its offset (`Z` or `+02:00`).
+pub fn parse_start_at(text: &str) -> Result<SystemTime, String> {
+    let text = text.trim();
+    let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+        format!(
+            "expected an RFC 3339 time with its offset, like 2026-05-01T09:00:00Z or \
+             2026-05-01T11:00:00+02:00 (`date -u +%FT%TZ` prints one), not `{text}` ({e})"
+        )
+    })?;
+    Ok(SystemTime::from(time))
+}
+
 /// Arguments as given, with `run` inserted when the first one is a flag, so the
 /// original's `loadgen --config_file F --host URL` still means a run.
 pub fn with_default_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
@@ -521,6 +540,40 @@ mod tests {
             .contains("like 90s"));
         assert!(parse_run_time("").is_err());
         assert!(parse_run_time("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn start_times() {
+        let epoch = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(
+            parse_start_at("2026-05-01T09:00:00Z"),
+            Ok(epoch(1_777_626_000))
+        );
+        assert_eq!(
+            parse_start_at("2026-05-01T11:00:00+02:00"),
+            Ok(epoch(1_777_626_000))
+        );
+        assert_eq!(
+            parse_start_at("2026-05-01T09:00:00.5Z"),
+            Ok(epoch(1_777_626_000) + Duration::from_millis(500))
+        );
+        for bad in [
+            "2026-05-01 09:00",
+            "2026-05-01T09:00:00",
+            "tomorrow",
+            "",
+            "2026-13-01T00:00:00Z",
+        ] {
+            let err = parse_start_at(bad).unwrap_err();
+            assert!(err.contains("expected an RFC 3339 time"), "{bad}: {err}");
+            assert!(err.contains("2026-05-01T09:00:00Z"), "{bad}: {err}");
+        }
+        // clap names the flag in its error.
+        let err =
+            Cli::try_parse_from(["loadgen", "run", "--config-file", "a", "--start-at", "9am"])
+                .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--start-at"), "{err}");
     }
 
     #[test]

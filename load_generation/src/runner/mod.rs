@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod shortfall;
 pub mod signals;
 pub mod sizing;
+mod start_at;
 mod steer;
 mod stop;
 pub mod wait_for_host;
@@ -113,6 +114,9 @@ pub trait Observer {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub run_time: Option<Duration>,
+    /// `--start-at`: the schedule's anchor on the wall clock; the run time
+    /// then counts from it.
+    pub start_at: Option<SystemTime>,
     pub sample_interval: Duration,
 }
 
@@ -167,7 +171,13 @@ pub async fn run(
         // A signal while Locust was starting: an empty run, reported as such.
         return Ok(Outcome::before_start(plan, unix_now()));
     };
-    // The run starts when Locust is ready: the schedule's and the record's zero.
+    let mut group = group;
+    if let Some(start_at) = options.start_at {
+        if !start_at::wait(start_at, &mut group, &mut rx, shutdown, observers).await? {
+            return Ok(Outcome::before_start(plan, unix_now()));
+        }
+    }
+    // The run starts when Locust is ready (or at --start-at): the record's zero.
     let mut run = Run::new(plan.clone(), group, spec, options);
     run.begin(observers);
     let mut end = End::RunTime;
@@ -283,19 +293,31 @@ struct Run {
 impl Run {
     fn new(plan: Plan, group: LocustGroup, spec: GroupSpec, options: &RunOptions) -> Run {
         let start = Instant::now();
+        let wall = SystemTime::now();
         let recorder = Recorder::new(&plan, unix_now());
         let zero = vec![0; plan.user_types.len()];
+        // With --start-at, the schedule is where the wall clock says and the
+        // run time is what is left of it since the anchor.
+        let (position, run_time) = match options.start_at {
+            Some(start_at) => (
+                wall.duration_since(start_at).unwrap_or_default(),
+                options
+                    .run_time
+                    .map(|t| schedule::run_time_left(start_at, t, wall).unwrap_or_default()),
+            ),
+            None => (Duration::ZERO, options.run_time),
+        };
         Run {
             workers: group.workers,
             worker_users: BTreeMap::new(),
-            schedule: Schedule::new(plan, start),
+            schedule: Schedule::resuming(plan, start, position),
             recorder,
             group,
             spec,
             alive: true,
             start,
-            deadline: options.run_time.map(|t| start + t),
-            run_time: options.run_time,
+            deadline: run_time.map(|t| start + t),
+            run_time,
             sample_interval: options.sample_interval,
             actual: zero,
             last_heard: start,
@@ -338,6 +360,21 @@ impl Run {
 
     fn begin(&mut self, observers: &mut [&mut dyn Observer]) {
         let first = self.schedule.first();
+        let position = self.schedule.position(self.start);
+        if !position.is_zero() {
+            // --start-at in the past: say where the wall clock put the run.
+            let slot = first.slot;
+            let message = format!(
+                "--start-at: starting {:.1} s into phase {} of loop {} ({:.1} s of it left), users ramping at its hatch rate",
+                (position - slot.start).as_secs_f64(),
+                slot.phase_index + 1,
+                slot.loop_index + 1,
+                (slot.end - position).as_secs_f64(),
+            );
+            for o in observers.iter_mut() {
+                o.note(&message);
+            }
+        }
         self.record_boundary(&first, observers);
     }
 

@@ -10,9 +10,13 @@
 //! the wall clock and is computed from one anchor, so nothing drifts. Live control
 //! moves that clock: a jump sets it to a phase's start, a pause holds it. The run
 //! time is wall-clock time and is not moved by either.
+//!
+//! With `--start-at` the anchor is a wall-clock time ([`Anchor`]): schedule time
+//! is the time since it, so a master started late (or restarted) begins where
+//! the wall clock says, mid-phase, with the phase's remaining time.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::ramp::Ramp;
 use crate::locust::protocol::Command;
@@ -66,6 +70,39 @@ impl Clock {
             now + (t - current)
         }
     }
+}
+
+/// Where a schedule anchored to the wall clock (`--start-at`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// The anchor is this far ahead: nothing runs until then.
+    Ahead(Duration),
+    /// Schedule time is this: the time since the anchor.
+    At(Duration),
+}
+
+impl Anchor {
+    /// Where a schedule that starts at `start_at` is at `now` (both wall clock).
+    pub fn of(start_at: SystemTime, now: SystemTime) -> Anchor {
+        match start_at.duration_since(now) {
+            Ok(ahead) if !ahead.is_zero() => Anchor::Ahead(ahead),
+            _ => Anchor::At(now.duration_since(start_at).unwrap_or_default()),
+        }
+    }
+}
+
+/// The run time left at `now` of a run anchored at `start_at`: with
+/// `--start-at`, `--run-time` counts from the anchor, so a restarted master
+/// ends when the first would have. `None` when that end has passed.
+pub fn run_time_left(
+    start_at: SystemTime,
+    run_time: Duration,
+    now: SystemTime,
+) -> Option<Duration> {
+    (start_at + run_time)
+        .duration_since(now)
+        .ok()
+        .filter(|left| !left.is_zero())
 }
 
 /// A new phase occurrence has begun.
@@ -122,8 +159,17 @@ pub enum Refused {
 
 impl Schedule {
     /// A schedule whose first phase starts at `start`, from zero users.
+    #[cfg(test)]
     pub fn new(plan: Plan, start: Instant) -> Schedule {
-        let slot = plan.slot_at(Duration::ZERO);
+        Schedule::resuming(plan, start, Duration::ZERO)
+    }
+
+    /// A schedule that is at schedule time `position` at `start` (`--start-at`
+    /// in the past): the phase occurrence there runs for what is left of it,
+    /// its users ramping from zero at its hatch rate from `start`, and every
+    /// later boundary comes at its computed time.
+    pub fn resuming(plan: Plan, start: Instant, position: Duration) -> Schedule {
+        let slot = plan.slot_at(position);
         let zero = vec![0; plan.user_types.len()];
         let targets = plan.targets(slot.phase_index);
         let ramp = Ramp::new(
@@ -134,7 +180,7 @@ impl Schedule {
         Schedule {
             clock: Clock {
                 anchor: start,
-                at_anchor: Duration::ZERO,
+                at_anchor: position,
                 held: false,
             },
             slot,

@@ -289,3 +289,78 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_start_at_in_the_future_waits_and_one_in_the_past_gives_the_position() {
+    let start_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+    assert_eq!(
+        Anchor::of(start_at, start_at - Duration::from_millis(1500)),
+        Anchor::Ahead(Duration::from_millis(1500))
+    );
+    assert_eq!(Anchor::of(start_at, start_at), Anchor::At(Duration::ZERO));
+    assert_eq!(
+        Anchor::of(start_at, start_at + Duration::from_secs(12)),
+        Anchor::At(Duration::from_secs(12))
+    );
+    // --run-time counts from --start-at: a restarted master ends when the first would have.
+    let hour = Duration::from_secs(3600);
+    assert_eq!(
+        run_time_left(start_at, hour, start_at + Duration::from_secs(600)),
+        Some(Duration::from_secs(3000))
+    );
+    assert_eq!(
+        run_time_left(start_at, hour, start_at - Duration::from_secs(5)),
+        Some(Duration::from_secs(3605))
+    );
+    assert_eq!(run_time_left(start_at, hour, start_at + hour), None);
+    assert_eq!(run_time_left(start_at, hour, start_at + 2 * hour), None);
+}
+
+#[test]
+fn a_late_start_begins_mid_phase_and_later_boundaries_keep_their_computed_times() {
+    // 12 s after the anchor: phase 2 of loop 0 (10..15 s), 3 s of it left.
+    let t0 = Instant::now();
+    let mut s = Schedule::resuming(plan(), t0, Duration::from_secs(12));
+    let first = s.first();
+    assert_eq!((first.slot.loop_index, first.slot.phase_index), (0, 1));
+    assert_eq!(first.occurrence, Occurrence(0));
+    assert_eq!(first.at, t0);
+    assert_eq!(first.targets, vec![4, 4]);
+    // Its users ramp from zero at its hatch rate (2/s) from now, not all at once.
+    assert_eq!(users(&s.tick(t0)), Some(vec![0, 0]));
+    assert_eq!(users(&s.tick(at(t0, 1000))), Some(vec![1, 1]));
+    assert_eq!(s.position(at(t0, 1000)), Duration::from_secs(13));
+    // Phase 1 of loop 1 starts at 15 s after the anchor: 3 s from now.
+    s.tick(at(t0, 2_990));
+    let tick = s.tick(at(t0, 3_050));
+    let boundary = tick.boundary.expect("loop 1 began");
+    assert_eq!(
+        (boundary.slot.loop_index, boundary.slot.phase_index),
+        (1, 0)
+    );
+    assert_eq!(boundary.at, at(t0, 3_000));
+    assert_eq!(boundary.occurrence, Occurrence(1));
+    // And loop l's phase k starts at l × 15 s + its offset, whatever the late start.
+    let mut s = Schedule::resuming(plan(), t0, Duration::from_millis(52_500));
+    assert_eq!(
+        (s.first().slot.loop_index, s.first().slot.phase_index),
+        (3, 0)
+    );
+    s.tick(t0);
+    let boundary = s.tick(at(t0, 2_600)).boundary.expect("phase 2 of loop 3");
+    assert_eq!(
+        (boundary.slot.loop_index, boundary.slot.phase_index),
+        (3, 1)
+    );
+    assert_eq!(boundary.at, at(t0, 2_500));
+}
+
+#[test]
+fn a_start_at_the_anchor_is_the_plain_schedule() {
+    let t0 = Instant::now();
+    let mut a = Schedule::new(plan(), t0);
+    let mut b = Schedule::resuming(plan(), t0, Duration::ZERO);
+    for ms in (0..40_000).step_by(250) {
+        assert_eq!(a.tick(at(t0, ms)), b.tick(at(t0, ms)), "at {ms} ms");
+    }
+}
