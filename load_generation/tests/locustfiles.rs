@@ -445,3 +445,59 @@ fn render_copies_a_plain_locustfile_byte_for_byte() {
     assert_eq!(written.len(), 1, "{written:?}");
     assert!(text(&run.stdout).contains("copied unchanged"));
 }
+
+/// A locustfile that prints far more than loadgen reads (1 MB a task, about
+/// 90 MB/s asked) keeps its load: a write to the full pipe would hold every
+/// user of the process until loadgen read it (measured: 22 req/s of the
+/// plan's 90), so the harness buffers what the users print, drops what does
+/// not fit and says so. Judged by the shop's request rate.
+#[test]
+fn a_locustfile_printing_megabytes_a_second_keeps_its_load() {
+    let shop = Shop::start();
+    let template = tagging_template(&["A"])
+        .replace(
+            "from locust import",
+            "import sys\n\nLINES = (\"y\" * 199 + \"\\n\") * 5000\n\nfrom locust import",
+        )
+        .replace(
+            "headers={\"X-User-Type\": \"A\"})\n",
+            "headers={\"X-User-Type\": \"A\"})\n        sys.stderr.write(LINES)\n        print(LINES)\n",
+        );
+    assert!(template.contains("print(LINES)"), "{template}");
+    let files = LoadFiles::new(&phase(10, 10, 100, &[("A", 1, 100, 100)]), &template);
+    let mut command = loadgen(&tag("printing"));
+    command
+        .arg("run")
+        .arg("--config_file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run_time", "10s"]);
+    let (out, _) = run_with_limit(command, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let log = shop.requests();
+    let t0 = log.first().expect("requests").t;
+    // 10 users at 0.1 s waits: about 90 requests/s. At least 70/s from +2 s
+    // to +9 s, and no half second under a quarter of the plan.
+    let steady = log
+        .iter()
+        .filter(|r| r.t >= t0 + 2.0 && r.t < t0 + 9.0)
+        .count() as f64
+        / 7.0;
+    assert!(steady >= 70.0, "{steady:.1} requests/s");
+    let mut t = t0 + 2.0;
+    while t < t0 + 9.0 {
+        let n = log.iter().filter(|r| r.t >= t && r.t < t + 0.5).count();
+        assert!(
+            n >= 11,
+            "only {n} requests in the 0.5 s from +{:.1}s",
+            t - t0
+        );
+        t += 0.5;
+    }
+    // Said, not hidden.
+    assert!(
+        stderr.contains("of its output dropped so far (its users were not held up)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("restart"), "{stderr}");
+}

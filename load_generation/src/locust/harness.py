@@ -25,6 +25,7 @@ workers reconcile like a local runner. The end of stdin means loadgen is gone:
 the harness then stops.
 """
 
+import atexit
 import gc
 import hashlib
 import importlib.util
@@ -129,11 +130,21 @@ def emit(event, **fields):
 
 def fatal(message, kind="internal", traceback=None):
     emit("fatal", message=message, kind=kind, traceback=traceback)
-    os._exit(3)
+    exit_process(3)
+
+
+def exit_process(code):
+    """Exits at once (Locust's greenlets are not waited for), after what the
+    users printed has reached loadgen (see OutputPump)."""
+    pump = sys.stderr
+    if isinstance(pump, OutputPump):
+        pump.finish(deadline_s=1.0)
+    os._exit(code)
 
 
 try:
     import gevent
+    import gevent.event
     import gevent.socket
     import locust
     import locust.runners
@@ -144,6 +155,96 @@ try:
     from locust.user.users import User
 except ImportError as e:  # pragma: no cover - reported to the user by loadgen
     fatal(f"cannot import Locust: {e}", kind="no_locust")
+
+
+class OutputPump:
+    """The harness's stdout and stderr (the users' prints, logging, Locust's
+    warnings): writes never block.
+
+    A write to a full pipe blocks the whole process, every user with it, for as
+    long as loadgen takes to read: a locustfile printing megabytes per second
+    would hold the load at the pace loadgen reads. Here a write only appends to
+    a buffer (LIMIT bytes at most; what does not fit is dropped, counted and
+    said), and a greenlet moves the buffer into the pipe as it drains."""
+
+    LIMIT = 1 << 20
+    # How often the dropped bytes are said, at most.
+    SAY_EVERY_S = 5.0
+
+    def __init__(self, fd):
+        self.fd = fd
+        os.set_blocking(fd, False)
+        self.pending = bytearray()
+        self.dropped = 0
+        self.said_dropped = 0
+        self.said_at = 0.0
+        self.wake = gevent.event.Event()
+        gevent.spawn(self.drain)
+
+    # The parts of a text file that print, logging and tracebacks use.
+    encoding = "utf-8"
+    errors = "replace"
+
+    def write(self, text):
+        data = text.encode("utf-8", "replace") if isinstance(text, str) else bytes(text)
+        if len(self.pending) + len(data) > self.LIMIT:
+            self.dropped += len(data)
+        else:
+            self.pending += data
+        self.wake.set()
+        return len(text)
+
+    def flush(self):
+        pass
+
+    @property
+    def buffer(self):
+        """`sys.stderr.buffer.write(b"...")` takes bytes: so does `write`."""
+        return self
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        return self.fd
+
+    def drain(self):
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                try:
+                    written = os.write(self.fd, self.pending[:65536])
+                except BlockingIOError:
+                    gevent.socket.wait_write(self.fd)
+                    continue
+                except OSError:  # loadgen is gone: nothing to print to
+                    self.pending.clear()
+                    break
+                del self.pending[:written]
+            self.say_dropped()
+
+    def say_dropped(self):
+        if self.dropped == self.said_dropped or time.monotonic() - self.said_at < self.SAY_EVERY_S:
+            return
+        self.said_dropped, self.said_at = self.dropped, time.monotonic()
+        emit(
+            "warning",
+            message=f"the locustfile printed more than loadgen could read: {self.dropped / 1e6:.1f} MB of its "
+            "output dropped so far (its users were not held up). Print less, or log at WARNING and above only",
+            traceback=None,
+        )
+
+    def finish(self, deadline_s):
+        """Writes what is buffered, waiting for the pipe up to `deadline_s`."""
+        end = time.monotonic() + deadline_s
+        os.set_blocking(self.fd, True)
+        while self.pending and time.monotonic() < end:
+            try:
+                written = os.write(self.fd, self.pending[:65536])
+            except OSError:
+                return
+            del self.pending[:written]
 
 
 # Task iterations since the last sample or report: every task a user runs is
@@ -383,7 +484,7 @@ class Harness:
             self.runner.greenlet.join()
             events.quitting.fire(environment=self.env, reverse=True)
             emit("stopped", reason="the worker's runner ended", process_exit_code=self.process_exit_code())
-            os._exit(0)
+            exit_process(0)
 
     def start_test(self):
         """test_start, once per run, as Locust fires it (a worker's when it is first given users)."""
@@ -801,7 +902,7 @@ class Harness:
             events.quitting.fire(environment=self.env, reverse=True)
         finally:
             emit("stopped", reason=reason, process_exit_code=self.process_exit_code())
-            os._exit(0)
+            exit_process(0)
 
     def process_exit_code(self):
         """`environment.process_exit_code` as the locustfile left it (in Locust it
@@ -944,6 +1045,11 @@ def main():
         check_protocol(sys.argv[2])
     with open(sys.argv[1]) as f:
         setup = json.load(f)
+    if setup["role"].get("mode") != "check":
+        # From here on, what the users print never blocks them (and what is
+        # buffered at an ordinary exit, a traceback's last lines, still goes out).
+        sys.stdout = sys.stderr = OutputPump(2)
+        atexit.register(sys.stderr.finish, deadline_s=1.0)
     # The users' logging: WARNING and above, INFO too when loadgen runs with -v
     # (it shows their prints then as well). Locust's own INFO chatter stays out.
     level = logging.INFO if setup.get("verbose") else logging.WARNING
