@@ -349,19 +349,41 @@ fn wait_for_host_waits_for_the_target_then_runs() {
     let files = LoadFiles::new(&simple_config(2), &tagging_template(&["A"]));
     let tag = tag("waithost");
     let host = format!("http://127.0.0.1:{port}");
+    let report = files.path("report");
     let child = start_run(
         &tag,
         &files,
         &host,
-        &["--run_time", "3s", "--wait-for-host", "30s"],
+        &[
+            "--run_time",
+            "3s",
+            "--wait-for-host",
+            "30s",
+            "--report",
+            report.to_str().unwrap(),
+        ],
     );
     std::thread::sleep(Duration::from_secs(3));
     let shop = Shop::start_on_while_serial(port);
     let (out, _) = finish(child, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Nothing failed: the load only started once the shop answered.
-    assert!(shop.requests().iter().all(|r| r.status == 200));
-    assert!(shop.total_requests() > 10);
+    let seen = shop.requests();
+    assert!(seen.iter().all(|r| r.status == 200));
+    assert!(seen.len() > 10);
+    // The shop cannot see a request refused before it was up: what the users
+    // sent must be what the shop saw from them, none of it failed. (The shop
+    // also saw --wait-for-host's one answered probe, which names no user type.)
+    let summary = json(&report.join("summary.json"));
+    let sent = summary["total"]["total"]["requests"].as_u64().unwrap();
+    let failed = summary["total"]["total"]["failures"].as_u64().unwrap();
+    let from_users = seen.iter().filter(|r| r.user_type.is_some()).count() as u64;
+    assert_eq!(failed, 0, "{failed} requests failed: {}", summary["total"]);
+    assert_eq!(
+        sent, from_users,
+        "loadgen's users sent {sent} requests, the shop saw {from_users} of them"
+    );
+    assert_eq!(seen.len() as u64 - from_users, 1, "probes seen");
 }
 
 #[test]
