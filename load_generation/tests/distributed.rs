@@ -487,3 +487,67 @@ fn a_worker_with_another_locustfile_is_refused_on_both_sides() {
         "processes left behind"
     );
 }
+
+/// A worker that stops answering just before a boundary (SIGSTOP) cannot hold
+/// the boundary's close for ever: the master closes it without that worker
+/// after its bounded wait, or once it calls the worker lost, and says so; the
+/// run goes on and ends on time.
+#[test]
+fn a_boundary_does_not_wait_for_ever_for_a_silent_worker() {
+    let config = [
+        phase(3, 4, 100, &[("A", 1, 200, 200)]),
+        phase(5, 4, 100, &[("A", 1, 200, 200)]),
+    ]
+    .concat();
+    let shop = Shop::start();
+    let files = LoadFiles::new(&config, &tagging_template(&["A"]));
+    let tag = tag("silentworker");
+    let mut cmd = loadgen(&tag);
+    cmd.arg("--config_file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run_time", "8s", "--workers", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let start = std::time::Instant::now();
+    while shop.total_requests() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(40), "no request");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Just before the boundary at 3 s, one worker freezes.
+    std::thread::sleep(Duration::from_millis(2500));
+    let worker = harness_pids(&tag)
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("setup-worker"))
+        })
+        .expect("a worker harness");
+    // SAFETY: signals to a process this test's loadgen started.
+    unsafe {
+        libc::kill(worker as i32, libc::SIGSTOP);
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    unsafe {
+        libc::kill(worker as i32, libc::SIGCONT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 of 2 Locust workers did not report within 2 s of the phase boundary")
+            || stderr.contains(
+                "1 of 2 Locust workers were lost before reporting past the phase boundary"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
+        "processes left behind"
+    );
+}

@@ -654,7 +654,9 @@ class Harness:
         or at its deadline."""
         while self.closing is closing:
             # A worker the master has lost will not answer: not waited for.
-            closing.waiting &= {w.id for w in self.live_workers()}
+            live = {w.id for w in self.live_workers()}
+            closing.lost |= closing.waiting - live
+            closing.waiting &= live
             if not closing.waiting or time.monotonic() >= closing.deadline:
                 self.close_boundary()
                 return
@@ -665,12 +667,20 @@ class Harness:
         closing, self.closing = self.closing, None
         if closing is None:
             return
+        asked = len(closing.waiting) + len(closing.lost) + len(closing.answered)
         if closing.waiting:
             emit(
                 "warning",
-                message=f"{len(closing.waiting)} of {len(closing.waiting) + len(closing.answered)} Locust workers "
-                f"did not report within {FLUSH_WAIT_S:.0f} s of the phase boundary: the requests they made "
-                "before it are counted in the next phase",
+                message=f"{len(closing.waiting)} of {asked} Locust workers did not report within "
+                f"{FLUSH_WAIT_S:.0f} s of the phase boundary: the requests they made before it are "
+                "counted in the next phase",
+                traceback=None,
+            )
+        if closing.lost:
+            emit(
+                "warning",
+                message=f"{len(closing.lost)} of {asked} Locust workers were lost before reporting past the "
+                "phase boundary: the requests they made since their last report are not counted",
                 traceback=None,
             )
         self.sample(occurrence=closing.occurrence)
@@ -926,6 +936,7 @@ class Closing:
         self.token = token
         self.waiting = set(waiting)  # workers asked, not answered yet
         self.answered = set()
+        self.lost = set()  # asked, then lost by the master before answering
         self.held = []  # reports of answered workers, for the next occurrence
         self.deadline = time.monotonic() + FLUSH_WAIT_S
 
