@@ -354,6 +354,7 @@ impl Template {
                     template: self.source.path.clone(),
                     plain: true,
                     class_names: self.class_names(),
+                    client: None,
                     marker_line: usize::MAX,
                     generated_lines: 0,
                 }
@@ -373,6 +374,7 @@ impl Template {
             template: self.source.path.clone(),
             plain: false,
             class_names: BTreeMap::new(),
+            client: Some(user_class),
             marker_line,
             generated_lines: block.lines().count(),
         }
@@ -398,6 +400,8 @@ pub struct Locustfile {
     pub plain: bool,
     /// A plain locustfile's class for each user type (see [`Template::class_names`]).
     pub class_names: BTreeMap<String, String>,
+    /// The client of the generated users; `None` for a plain locustfile (its own).
+    pub client: Option<UserClass>,
     marker_line: usize,
     generated_lines: usize,
 }

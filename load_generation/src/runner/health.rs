@@ -5,11 +5,13 @@
 
 use std::time::Instant;
 
+use super::group::GroupSpec;
 use super::saturation::{self, ProcessCpu};
 use super::shortfall;
 use super::{Observer, Run, MAX_ERRORS_SHOWN};
 use crate::fmt::dec;
 use crate::locust::protocol::Sample;
+use crate::locustfile::UserClass;
 use crate::stats::delivery::{Delivery, Tally};
 
 impl Run {
@@ -79,11 +81,10 @@ impl Run {
                     "the load generator is saturated: its busiest Locust process is busy {:.0}% of the time{starved}, \
                      and its event loop runs {lag_ms:.0} ms late (over the last 2 s). \
                      It can't run the planned users on time: the target gets less than the plan \
-                     ({:.0} req/s now), and the response times include loadgen's own delays. \
-                     Use more Locust processes (--workers N or auto; this machine has {cores} cores), \
-                     the faster client (--user-class fast), or more machines (loadgen worker).",
+                     ({:.0} req/s now), and the response times include loadgen's own delays. {}",
                     busiest.total(),
-                    self.requests_per_s
+                    self.requests_per_s,
+                    capacity_advice(&self.spec, cores)
                 );
                 self.event("saturated", detail, observers);
             }
@@ -202,9 +203,8 @@ impl Run {
         let why = if self.saturation.saturated() {
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             format!(
-                "The load generator is saturated: use more Locust processes (--workers N or auto; this \
-                 machine has {cores} cores), the faster client (--user-class fast), or more machines \
-                 (loadgen worker)."
+                "The load generator is saturated. {}",
+                capacity_advice(&self.spec, cores)
             )
         } else {
             format!(
@@ -266,5 +266,89 @@ impl Offered {
             since: at,
             user_seconds: Vec::new(),
         }
+    }
+}
+
+/// What would give a saturated generator more capacity, from what runs now:
+/// only the remedies not already taken (the defaults may have taken them all).
+fn capacity_advice(spec: &GroupSpec, cores: usize) -> String {
+    advice(
+        spec.local_workers,
+        spec.remote_workers,
+        cores,
+        spec.locustfile.client,
+    )
+}
+
+fn advice(
+    local_workers: u32,
+    remote_workers: u32,
+    cores: usize,
+    client: Option<UserClass>,
+) -> String {
+    let mut ways = Vec::new();
+    let processes = local_workers.max(1) as usize;
+    // With workers on other machines, this one's cores are not where users run.
+    if processes < cores && remote_workers == 0 {
+        ways.push(format!(
+            "more Locust processes (--workers {cores}: {processes} now{}, and this machine has {cores} cores)",
+            if local_workers == 0 { "" } else { " workers" }
+        ));
+    }
+    if client == Some(UserClass::Http) {
+        ways.push(
+            "the faster client (--user-class fast: HttpUser runs, for the reason said at the start)"
+                .to_string(),
+        );
+    }
+    ways.push(if ways.is_empty() {
+        format!(
+            "Nothing is left to take on this machine ({processes} Locust processes on {cores} cores, \
+             FastHttpUser or the locustfile's own client): add machines (loadgen worker)."
+        )
+    } else {
+        "more machines (loadgen worker)".to_string()
+    });
+    match ways.len() {
+        1 => ways.remove(0),
+        _ => {
+            let last = ways.pop().unwrap_or_default();
+            format!("Use {}, or {last}.", ways.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advice_names_only_remedies_not_taken() {
+        let one_http = advice(0, 0, 2, Some(UserClass::Http));
+        assert!(
+            one_http.starts_with("Use more Locust processes (--workers 2: 1 now"),
+            "{one_http}"
+        );
+        assert!(
+            one_http.contains("--user-class fast")
+                && one_http.ends_with("or more machines (loadgen worker)."),
+            "{one_http}"
+        );
+        let two_fast = advice(2, 0, 2, Some(UserClass::Fast));
+        assert!(
+            !two_fast.contains("--workers") && !two_fast.contains("--user-class"),
+            "{two_fast}"
+        );
+        assert!(
+            two_fast.contains("Nothing is left") && two_fast.contains("loadgen worker"),
+            "{two_fast}"
+        );
+        let plain_one = advice(0, 0, 4, None);
+        assert!(
+            plain_one.contains("--workers 4") && !plain_one.contains("--user-class"),
+            "{plain_one}"
+        );
+        let remote = advice(0, 3, 4, Some(UserClass::Fast));
+        assert!(!remote.contains("--workers"), "{remote}");
     }
 }
