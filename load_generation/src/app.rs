@@ -293,6 +293,11 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         stop_drain: STOP_DRAIN.as_secs_f64(),
         verbose: users_verbose(),
     };
+    if args.engine.heartbeat_timeout.is_some() {
+        eprintln!(
+            "loadgen: --heartbeat-timeout is the master's: this worker takes the master's from its shares"
+        );
+    }
     let setup = Setup::worker(common, master_host.clone(), master_port);
     let setup_path = workspace.dir.path().join("setup-worker.json");
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
@@ -338,6 +343,9 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
 fn users_verbose() -> bool {
     tracing::enabled!(tracing::Level::DEBUG)
 }
+
+/// Locust's own: 3 heartbeats missed, 1 s apart.
+const DEFAULT_HEARTBEAT_TIMEOUT: u32 = 3;
 
 /// The longest a worker waits between two tries to reach its master.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -520,6 +528,9 @@ async fn execute(
         local_workers: workers,
         remote_workers: engine.expect_workers,
         master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
+        heartbeat_timeout: engine
+            .heartbeat_timeout
+            .unwrap_or(DEFAULT_HEARTBEAT_TIMEOUT),
         sample_interval: SAMPLE_INTERVAL,
         pids: emergency.pids.clone(),
         verbose: users_verbose(),

@@ -255,6 +255,19 @@ pub struct EngineArgs {
         value_name = "ADDR"
     )]
     pub master_bind: Option<SocketAddr>,
+    /// How long a worker may go without a heartbeat (they are 1 s apart) before
+    /// the master gives its users to the others, and the worker, which hears
+    /// nothing from the master either, stops them (the master's value reaches
+    /// its workers): whole seconds from 2 to 30 [default: 3s, Locust's]. Longer
+    /// rides out short network hiccups; shorter moves a lost worker's users sooner.
+    #[arg(
+        long = "heartbeat-timeout",
+        visible_alias = "heartbeat_timeout",
+        env = "LOADGEN_HEARTBEAT_TIMEOUT",
+        value_parser = parse_heartbeat_timeout,
+        value_name = "TIME"
+    )]
+    pub heartbeat_timeout: Option<u32>,
     /// Refuse plans with more users than this at once (a typo guard: a Locust
     /// process handles a few thousand users).
     #[arg(
@@ -480,6 +493,25 @@ pub fn parse_run_time(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// `--heartbeat-timeout`: whole seconds from 2 to 30 (`5s` or `5`). Locust's
+/// heartbeats are 1 s apart, so 1 s would call a worker lost at its first late
+/// heartbeat; a worker alone for 60 s reconnects from scratch, so the timeout
+/// stays well under that.
+pub fn parse_heartbeat_timeout(text: &str) -> Result<u32, String> {
+    let expected = "expected whole seconds from 2 to 30, like 3s or 10s";
+    let seconds = parse_run_time(text)
+        .ok()
+        .filter(|d| d.subsec_nanos() == 0)
+        .map(|d| d.as_secs())
+        .ok_or_else(|| format!("{expected}, not `{}`", text.trim()))?;
+    match u32::try_from(seconds) {
+        Ok(s @ 2..=30) => Ok(s),
+        _ => Err(format!(
+            "{expected} (heartbeats are 1 s apart; a worker alone for 60 s reconnects from scratch), not {seconds} s"
+        )),
+    }
+}
+
 /// `--start-at`: an RFC 3339 time with its offset (`Z` or `+02:00`).
 pub fn parse_start_at(text: &str) -> Result<SystemTime, String> {
     let text = text.trim();
@@ -540,6 +572,28 @@ mod tests {
             .contains("like 90s"));
         assert!(parse_run_time("").is_err());
         assert!(parse_run_time("99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn heartbeat_timeouts() {
+        assert_eq!(parse_heartbeat_timeout("3s"), Ok(3));
+        assert_eq!(parse_heartbeat_timeout("10"), Ok(10));
+        assert_eq!(parse_heartbeat_timeout("30s"), Ok(30));
+        for bad in ["1s", "31s", "1m", "0", "2.5s", "-3", "soon", ""] {
+            let err = parse_heartbeat_timeout(bad).unwrap_err();
+            assert!(err.contains("whole seconds from 2 to 30"), "{bad}: {err}");
+        }
+        let err = Cli::try_parse_from([
+            "loadgen",
+            "run",
+            "--config-file",
+            "a",
+            "--heartbeat-timeout",
+            "90s",
+        ])
+        .unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--heartbeat-timeout"), "{err}");
     }
 
     #[test]

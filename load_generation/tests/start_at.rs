@@ -229,3 +229,187 @@ fn bad_start_times_are_refused_with_the_flag_and_an_example() {
         "{stderr}"
     );
 }
+
+/// A restarted master resumes the phase the wall clock is in: the first
+/// master is killed (SIGKILL) in phase 2, a new one with the same --start-at
+/// takes the same two `loadgen worker`s back (they stay up: no pod restart) and
+/// runs phase 2's users again, then phase 3 at its computed time. Never phase
+/// 1 again, and never more users than planned.
+#[test]
+fn a_restarted_master_resumes_where_the_wall_clock_says() {
+    let shop = Shop::start();
+    let offset = wall_offset(&shop);
+    // T+0..6 A, T+6..26 B, T+26..34 C; the run ends at T+34.
+    let files = LoadFiles::new(
+        &three_phases([6, 20, 8]),
+        &tagging_template(&["A", "B", "C"]),
+    );
+    let start_at = SystemTime::now() + Duration::from_secs(10);
+    let s = unix(start_at);
+    let port = free_port();
+    let tag = tag("start-at-restart");
+    let master = |name: &str| {
+        let mut cmd = loadgen(&format!("{tag}-{name}"));
+        cmd.arg("--config_file")
+            .arg(files.config())
+            .args(["--host", &shop.host(), "--run_time", "34s"])
+            .args(["--expect-workers", "2", "--workers", "0", "--master-bind"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--start-at", &rfc3339(start_at)]);
+        cmd
+    };
+    let workers: Vec<_> = (0..2)
+        .map(|i| {
+            let mut cmd = loadgen(&format!("{tag}-w{i}"));
+            cmd.arg("worker")
+                .args(["--master", &format!("127.0.0.1:{port}")])
+                .arg("--config_file")
+                .arg(files.config());
+            std::thread::spawn(move || run_with_limit(cmd, Duration::from_secs(90)))
+        })
+        .collect();
+    let mut first = master("m1");
+    first
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut first = Guard(Some(first.spawn().unwrap()));
+    let sleep_until = |t: f64| {
+        let left = t - unix(SystemTime::now());
+        if left > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(left));
+        }
+    };
+    sleep_until(s + 12.0);
+    let killed = unix(SystemTime::now());
+    if let Some(child) = first.0.as_mut() {
+        child.kill().unwrap(); // SIGKILL: its Locust follows (PR_SET_PDEATHSIG)
+        child.wait().unwrap();
+    }
+    let second = std::thread::spawn({
+        let cmd = master("m2");
+        move || run_with_limit(cmd, Duration::from_secs(60))
+    });
+    let (out, _) = second.join().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "the second master: {stderr}");
+    assert!(stderr.contains("into phase 2 of loop 1"), "{stderr}");
+    for (i, w) in workers.into_iter().enumerate() {
+        let (out, _) = w.join().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "worker {i}: {stderr}");
+        assert!(
+            stderr.contains("the master is back"),
+            "worker {i}: {stderr}"
+        );
+    }
+    for name in ["m1", "m2", "w0", "w1"] {
+        assert!(
+            wait_until_gone(&format!("{tag}-{name}"), Duration::from_secs(2)).is_empty(),
+            "{name}'s processes left behind"
+        );
+    }
+
+    let log = shop.requests();
+    let wall = |r: &Logged| r.t + offset;
+    let (a_first, a_last) = spans(&log, offset, "A").expect("phase 1 ran");
+    let (b_first, b_last) = spans(&log, offset, "B").expect("phase 2 ran");
+    let (c_first, c_last) = spans(&log, offset, "C").expect("phase 3 ran");
+    let live = LiveUsers {
+        log: &log,
+        window: 1.0,
+    };
+    // The old master's users run on until the workers miss its heartbeats,
+    // then stop; the new master's users are new sessions. When the old ones
+    // made their last request, and when 20 new ones were running.
+    let b_sessions = |from: f64, to: f64| -> std::collections::BTreeSet<String> {
+        log.iter()
+            .filter(|r| r.user_type.as_deref() == Some("B") && wall(r) >= from && wall(r) < to)
+            .map(|r| r.session.clone())
+            .collect()
+    };
+    let old = b_sessions(killed - 1.0, killed);
+    assert_eq!(old.len(), 20, "phase 2 ran 20 users before the kill");
+    let old_last = log
+        .iter()
+        .filter(|r| old.contains(&r.session))
+        .map(wall)
+        .fold(0.0, f64::max);
+    let new_first = log
+        .iter()
+        .filter(|r| {
+            r.user_type.as_deref() == Some("B") && wall(r) > killed && !old.contains(&r.session)
+        })
+        .map(wall)
+        .fold(f64::MAX, f64::min);
+    let back = (0..300)
+        .map(|i| killed + 0.1 * f64::from(i))
+        .find(|&t| b_sessions(t - 1.0, t).difference(&old).count() == 20)
+        .expect("20 of phase 2's users ran again");
+    println!(
+        "A {:.2}..{:.2}, B {:.2}..{:.2}, C {:.2}..{:.2}; killed at +{:.2}; old B users' last request +{:.2}, new B users' first +{:.2}, 20 new B users by +{:.2} s after start_at",
+        a_first - s,
+        a_last - s,
+        b_first - s,
+        b_last - s,
+        c_first - s,
+        c_last - s,
+        killed - s,
+        old_last - s,
+        new_first - s,
+        back - s
+    );
+    // Phase 1 ran once, at its time; the new master did not start over.
+    assert!(
+        a_first >= s - 0.05 && a_last < s + 6.7,
+        "A at +{:.2}..+{:.2}",
+        a_first - s,
+        a_last - s
+    );
+    // The workers stop the old users once they miss 3 heartbeats (3 s), and
+    // the new users start no earlier than one wait (0.5 s) before the last
+    // old request: the load never doubles. All 20 run again within 12 s.
+    assert!(
+        old_last - killed < 4.5,
+        "old users ran {:.2} s after the kill",
+        old_last - killed
+    );
+    assert!(
+        new_first > old_last - 0.6,
+        "new users from +{:.2}, old until +{:.2}",
+        new_first - s,
+        old_last - s
+    );
+    assert!(
+        back - killed < 12.0,
+        "20 B again {:.2} s after the kill",
+        back - killed
+    );
+    // Phase 3 at start_at + 26 s, the end at + 34 s, as the wall clock says.
+    assert!(
+        (c_first - (s + 26.0)).abs() < 0.6,
+        "C first at +{:.2}",
+        c_first - s
+    );
+    assert!(b_last < s + 26.7, "B last at +{:.2}", b_last - s);
+    assert!(
+        (c_last - (s + 34.0)).abs() < 0.7,
+        "last at +{:.2}",
+        c_last - s
+    );
+    // Never more than planned (20, +5%): the old users stop before new ones
+    // start. (Not checked in the 1.2 s after each boundary, where the counting
+    // window still holds the previous phase's users.)
+    let mut t = s;
+    while t < s + 34.0 {
+        let near_boundary = [0.0, 6.0, old_last - s, 26.0]
+            .iter()
+            .any(|b| t >= s + b && t < s + b + 1.2);
+        let total = live.total_at(t - offset);
+        if near_boundary {
+            t += 0.2;
+            continue;
+        }
+        assert!(total <= 21, "{total} live users at +{:.1}", t - s);
+        t += 0.2;
+    }
+}

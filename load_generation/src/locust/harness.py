@@ -55,7 +55,7 @@ SETUP_FIELDS = {
 }
 ROLE_FIELDS = {
     "local": {"mode"},
-    "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout"},
+    "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout", "heartbeat_timeout"},
     "worker": {"mode", "master_host", "master_port"},
     "check": {"mode"},
 }
@@ -151,6 +151,7 @@ try:
     from gevent.fileobject import FileObjectPosix
     from locust import between, events
     from locust.env import Environment
+    from locust.rpc import Message
     from locust.user.task import TaskSet
     from locust.user.users import User
 except ImportError as e:  # pragma: no cover - reported to the user by loadgen
@@ -287,6 +288,13 @@ KEEP_SECONDS = 60
 FORGET_EVERY_S = 30.0
 # A worker's generation, reported with its statistics (see on_worker_targets).
 REPORTED_GENERATION = "loadgen_generation"
+# A worker without a master announces itself this often, so that a restarted
+# master (which does not know it) takes it in (see watch_master).
+ANNOUNCE_EVERY_S = 1.0
+# A worker without a master for this long (Locust's MASTER_HEARTBEAT_TIMEOUT)
+# ends its harness as unreachable: `loadgen worker` then connects anew with
+# backoff, in the same process (the pod is not restarted).
+MASTER_GONE_S = 60
 
 
 def master_loss_s():
@@ -320,6 +328,9 @@ class Harness:
         # (see on_worker_targets).
         self.worker_generations = {}
         self.generation = 0
+        # A worker's: how long without its master before it stops its users (the
+        # master's --heartbeat-timeout, from its shares; Locust's 3 s until then).
+        self.loss_s = 3.0
         # Master: the boundary waiting for the workers' reports (a Closing);
         # worker: the token of the flush being answered.
         self.closing = None
@@ -427,6 +438,9 @@ class Harness:
         if self.mode == "local":
             self.runner = self.env.create_local_runner()
         elif self.mode == "master":
+            # A worker is lost after --heartbeat-timeout heartbeats (1 s apart)
+            # missed; its shares tell the workers the same timeout (loss_s).
+            locust.runners.HEARTBEAT_LIVENESS = int(self.role["heartbeat_timeout"])
             self.runner = self.env.create_master_runner(
                 master_bind_host=self.role["bind_host"],
                 master_bind_port=int(self.role["bind_port"]),
@@ -438,6 +452,9 @@ class Harness:
             # Give up after two tries (~10 s) instead of Locust's silent 5 minutes:
             # `loadgen worker` retries with backoff and says so meanwhile.
             locust.runners.CONNECT_RETRY_COUNT = 1
+            # Locust's worker quits quietly (exit 0) after 60 s without its master;
+            # watch_master handles that instead, saying why.
+            locust.runners.MASTER_HEARTBEAT_TIMEOUT = 10 * MASTER_GONE_S
             try:
                 self.runner = self.env.create_worker_runner(
                     self.role["master_host"], int(self.role["master_port"])
@@ -564,6 +581,8 @@ class Harness:
         # run's final stop is obeyed whatever its generation.
         if not msg.data["final"] and msg.data["generation"] != self.generation:
             return
+        # The master's heartbeat timeout: this worker stops its users after as long.
+        self.loss_s = float(msg.data.get("loss_s", self.loss_s))
         # Workers on other machines learn the target host from the master.
         host = msg.data["host"]
         if host:
@@ -754,7 +773,8 @@ class Harness:
             self.runner.send_message(
                 WORKER_TARGETS,
                 {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False,
-                 "generation": self.worker_generations.get(w, 0), "locustfile_sha": self.locustfile_sha},
+                 "generation": self.worker_generations.get(w, 0), "locustfile_sha": self.locustfile_sha,
+                 "loss_s": master_loss_s()},
                 client_id=w,
             )
 
@@ -763,23 +783,42 @@ class Harness:
         takes to call it missing stops its users: the master gives them to the
         other workers then, and both running them would double the load. The
         master resends every share each sample interval, so on reconnect this
-        worker gets a fresh one."""
-        orphaned = False
+        worker gets a fresh one.
+
+        Meanwhile it announces itself (Locust's `client_ready`) every second: a
+        restarted master does not know this worker and ignores its heartbeats,
+        but takes it in on an announcement, as at a first connection. (Its old
+        master, back after a cut, takes the repeated announcement as a duplicate
+        and resets the worker's entry, which holds no users now anyway.) After
+        MASTER_GONE_S alone it gives up, as unreachable: `loadgen worker`
+        connects anew."""
+        orphaned_at = None
+        announced = 0.0
         while True:
             gevent.sleep(0.1)
             last = self.runner.last_heartbeat_timestamp
-            silent = last is not None and time.time() - last > master_loss_s()
-            if silent and not orphaned:
-                orphaned = True
-                emit("warning", message=f"lost the master for {master_loss_s():.0f} s: stopping this worker's users until it is back", traceback=None)
+            now = time.time()
+            silent = last is not None and now - last > self.loss_s
+            if silent and orphaned_at is None:
+                orphaned_at = now
+                emit("warning", message=f"lost the master for {self.loss_s:.0f} s: stopping this worker's users until it is back", traceback=None)
                 # Shares sent before now are stale: only the next generation's run.
                 self.generation += 1
                 self.env.stop_timeout = 0
                 abort_connections()
                 reconcile(self.runner, self.classes, {n: 0 for n in self.classes}, {})
-            elif not silent and orphaned:
-                orphaned = False
+            elif not silent and orphaned_at is not None:
+                orphaned_at = None
                 emit("warning", message="the master is back: waiting for a fresh share of users", traceback=None)
+            if orphaned_at is not None:
+                if now - last > MASTER_GONE_S:
+                    fatal(f"no word from the Locust master for {MASTER_GONE_S} s", kind="master")
+                if now - announced >= ANNOUNCE_EVERY_S:
+                    announced = now
+                    try:
+                        self.runner.client.send(Message("client_ready", locust.__version__, self.runner.client_id))
+                    except Exception as e:  # the link is down: the next try may pass
+                        logging.debug("announcing to the master failed: %s", e)
 
     # -- samples -----------------------------------------------------------
     def sample_forever(self):

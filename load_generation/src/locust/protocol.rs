@@ -63,6 +63,10 @@ pub enum Role {
         expect_workers: u32,
         /// Seconds to wait for them.
         workers_timeout: f64,
+        /// Seconds without a heartbeat after which a worker is lost (the master
+        /// gives its users away) and a worker stops its users (it learns this
+        /// from the master's shares): `--heartbeat-timeout`.
+        heartbeat_timeout: u32,
     },
     /// Runs its share of the users, as the master says.
     Worker {
@@ -99,12 +103,14 @@ impl Setup {
         bind_port: u16,
         expect_workers: u32,
         workers_timeout: f64,
+        heartbeat_timeout: u32,
     ) -> Setup {
         let role = Role::Master {
             bind_host,
             bind_port,
             expect_workers,
             workers_timeout,
+            heartbeat_timeout,
         };
         Setup::with_role(role, common)
     }
@@ -311,7 +317,7 @@ mod tests {
     fn setups_are_written_exactly_as_the_golden_file_says() {
         let built = [
             Setup::local(common()),
-            Setup::master(common(), "127.0.0.1".into(), 5557, 2, 85.0),
+            Setup::master(common(), "127.0.0.1".into(), 5557, 2, 85.0, 3),
             Setup::worker(common(), "127.0.0.1".into(), 5557),
             Setup::check(common()),
         ];

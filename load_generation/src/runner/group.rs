@@ -39,6 +39,8 @@ pub struct GroupSpec {
     pub remote_workers: u32,
     /// Where the master listens; `None` picks a free loopback port.
     pub master_bind: Option<(String, u16)>,
+    /// Seconds without a heartbeat before a worker counts as lost (`--heartbeat-timeout`).
+    pub heartbeat_timeout: u32,
     pub sample_interval: Duration,
     /// Show the users' INFO logging and prints (loadgen's `-v`).
     pub verbose: bool,
@@ -142,6 +144,7 @@ impl LocustGroup {
                 port,
                 spec.local_workers + spec.remote_workers,
                 STARTUP_TIMEOUT.as_secs_f64() - 5.0,
+                spec.heartbeat_timeout,
             );
             group.spawn(&master, "master", &tx)?;
             let connect_host = if bind_host == "0.0.0.0" || bind_host == "*" {
