@@ -85,9 +85,15 @@ fn a_cpu_bound_generator_is_flagged_within_5_s_and_a_light_one_is_not() {
     );
     // The advice names what is not taken yet: here one process of the cores there are.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert!(all.contains("more machines (loadgen worker)"), "no advice: {all}");
+    assert!(
+        all.contains("more machines (loadgen worker)"),
+        "no advice: {all}"
+    );
     if cores > 1 {
-        assert!(all.contains(&format!("--workers {cores}: 1 now")), "no advice: {all}");
+        assert!(
+            all.contains(&format!("--workers {cores}: 1 now")),
+            "no advice: {all}"
+        );
     }
     let summary = json(&files.path("report").join("summary.json"));
     assert_eq!(summary["phases"][0]["saturated"], true, "{summary}");
