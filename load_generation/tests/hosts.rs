@@ -38,6 +38,27 @@ impl Cluster {
     /// The shop, a master running `PLAN` users for `run_time_s`, and workers
     /// `w1`..`wN` (N = `workers`); namespaces for `spare` more workers are made too.
     fn start(name: &str, run_time_s: u32, workers: usize, spare: usize) -> Option<Cluster> {
+        let config = phase(600, PLAN as u32, 200, &[("A", 1, 500, 500)]);
+        Cluster::start_with(
+            name,
+            &config,
+            &tagging_template(&["A"]),
+            run_time_s,
+            workers,
+            spare,
+        )
+    }
+
+    /// As [`Cluster::start`], with this config and template; the master writes
+    /// its report to `report` in the files' directory.
+    fn start_with(
+        name: &str,
+        config: &str,
+        template: &str,
+        run_time_s: u32,
+        workers: usize,
+        spare: usize,
+    ) -> Option<Cluster> {
         if let Err(why) = netns::available() {
             eprintln!("skipped: network namespaces need root and iproute2 ({why})");
             return None;
@@ -49,8 +70,7 @@ impl Cluster {
         for i in 1..=(workers + spare) {
             hosts.add(&format!("w{i}"), Some(10 + i as u8), Some(10 + i as u8));
         }
-        let config = phase(600, PLAN as u32, 200, &[("A", 1, 500, 500)]);
-        let files = LoadFiles::new(&config, &tagging_template(&["A"]));
+        let files = LoadFiles::new(config, template);
         let shop_epoch = Instant::now();
         let shop = hosts
             .command("shop", BIN)
@@ -89,6 +109,8 @@ impl Cluster {
             .args(["--run_time", &format!("{run_time_s}s")])
             .args(["--expect-workers", &workers.to_string()])
             .args(["--master-bind", &format!("{MASTER_CTL}:{MASTER_PORT}")])
+            .arg("--report")
+            .arg(cluster.files.path("report"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -325,4 +347,62 @@ fn a_worker_that_loses_the_master_but_not_the_target() {
         &[(cut, cut + DETECTION)],
         "w2 loses the master (not the shop) at +10 s, back at +20 s",
     );
+}
+
+/// Per-phase request counts across hosts: a master and two workers in their own
+/// namespaces run three phases, each with its own user type (so the shop tells
+/// the phases' requests apart by type, whatever the boundaries' timing); the
+/// report's count of each phase is checked against the shop's count of its type.
+#[test]
+fn per_phase_counts_across_hosts_match_the_servers() {
+    let _serial = serial();
+    // 40 users for 6 s, 10 for 6 s, 20 for 6 s: about 80, 20 and 40 requests/s.
+    let config = [
+        phase(6, 40, 200, &[("A", 1, 500, 500)]),
+        phase(6, 10, 200, &[("B", 1, 500, 500)]),
+        phase(6, 20, 200, &[("C", 1, 500, 500)]),
+    ]
+    .concat();
+    let template = tagging_template(&["A", "B", "C"]);
+    let Some(mut cluster) = Cluster::start_with("phases", &config, &template, 18, 2, 0) else {
+        return;
+    };
+    let (status, stderr) = cluster.wait_master(Duration::from_secs(90));
+    assert!(status.success(), "{stderr}");
+    let log = cluster.log();
+    let summary = json(&cluster.files.path("report").join("summary.json"));
+    let phases = summary["phases"]
+        .as_array()
+        .expect("phases in summary.json");
+    assert_eq!(phases.len(), 3, "{phases:?}");
+    let counts: Vec<(&str, f64, f64)> = ["A", "B", "C"]
+        .iter()
+        .zip(phases)
+        .map(|(kind, phase)| {
+            let reported = phase["total"]["requests"].as_u64().expect("requests") as f64;
+            let seen = log
+                .iter()
+                .filter(|r| r.user_type.as_deref() == Some(*kind))
+                .count() as f64;
+            (*kind, reported, seen)
+        })
+        .collect();
+    eprintln!("(type, report, server) per phase: {counts:?}; {stderr}");
+    assert!(log.iter().all(|r| r.user_type.is_some() && r.status == 200));
+    let total_reported: f64 = counts.iter().map(|c| c.1).sum();
+    assert!(
+        (total_reported - log.len() as f64).abs() <= 0.01 * log.len() as f64 + 2.0,
+        "the report's requests are the shop's ({counts:?}, shop {})",
+        log.len()
+    );
+    // Each phase's count is its own users' requests. The master closes a phase
+    // once every worker has reported past the boundary, so a request in flight
+    // at a boundary is not counted in the next phase: measured exact (480, 120,
+    // 240 of 480, 120, 240); allowed 2% + 5 for a loaded machine.
+    for (kind, reported, seen) in &counts {
+        assert!(
+            (reported - seen).abs() <= 0.02 * seen + 5.0,
+            "phase of {kind}: report {reported}, server {seen} ({counts:?})"
+        );
+    }
 }
