@@ -778,6 +778,14 @@ class Harness:
                 client_id=w,
             )
 
+    def drop_users(self):
+        """Stops every user of this worker, which lost its master: shares sent
+        before now are stale, so only the next generation's run."""
+        self.generation += 1
+        self.env.stop_timeout = 0
+        abort_connections()
+        reconcile(self.runner, self.classes, {n: 0 for n in self.classes}, {})
+
     def watch_master(self):
         """A worker that has heard nothing from its master for as long as the master
         takes to call it missing stops its users: the master gives them to the
@@ -802,11 +810,7 @@ class Harness:
             if silent and orphaned_at is None:
                 orphaned_at = now
                 emit("warning", message=f"lost the master for {self.loss_s:.0f} s: stopping this worker's users until it is back", traceback=None)
-                # Shares sent before now are stale: only the next generation's run.
-                self.generation += 1
-                self.env.stop_timeout = 0
-                abort_connections()
-                reconcile(self.runner, self.classes, {n: 0 for n in self.classes}, {})
+                self.drop_users()
             elif not silent and orphaned_at is not None:
                 orphaned_at = None
                 emit("warning", message="the master is back: waiting for a fresh share of users", traceback=None)

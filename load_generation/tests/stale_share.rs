@@ -1,0 +1,91 @@
+//! A deterministic test of share sequencing on a worker: the harness's worker
+//! side is driven through its share handler (`on_worker_targets`) with real
+//! Locust users on a real runner, no master and no network timing. A share of
+//! the old generation, delivered after the worker dropped its users on losing
+//! the master (the burst ZeroMQ delivers when a cut link heals), must start
+//! nothing; a share of the new generation runs; the final stop runs whatever
+//! its generation.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+
+const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/locust/harness.py");
+
+const SCRIPT: &str = r#"
+import importlib.util, sys, types
+import gevent
+spec = importlib.util.spec_from_file_location("harness", sys.argv[1])
+h = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(h)
+from locust import User, task, constant
+from locust.env import Environment
+
+class A(User):
+    wait_time = constant(0.1)
+    @task
+    def idle(self):
+        pass
+
+env = Environment(user_classes=[A], stop_timeout=0)
+worker = h.Harness.__new__(h.Harness)
+worker.locustfile_sha = "same"
+worker.generation = 0
+worker.loss_s = 3.0
+worker.drain = 0.5
+worker.classes = {"A": A}
+worker.env = env
+worker.runner = env.create_local_runner()
+worker.test_started = True
+
+def share(users, generation, final=False):
+    data = {"users": {"A": users}, "waits": {}, "host": None, "final": final,
+            "generation": generation, "locustfile_sha": "same", "loss_s": 3}
+    worker.on_worker_targets(env, types.SimpleNamespace(data=data, node_id="master"))
+    gevent.sleep(0.3)
+    return worker.runner.user_classes_count.get("A", 0)
+
+running = [share(5, 0)]
+worker.drop_users()  # the master was lost: generation 0 -> 1, users stopped
+gevent.sleep(0.3)
+running.append(worker.runner.user_classes_count.get("A", 0))
+running.append(share(5, 0))   # a stale share, queued before the drop
+running.append(share(3, 1))   # the master's fresh share
+running.append(share(7, 0))   # another stale one, after the fresh share
+running.append(share(0, 0, final=True))  # the run's end, whatever its generation
+# The harness takes stdout for its protocol: the result goes to stderr.
+print("running: " + " ".join(map(str, running)), file=sys.stderr)
+"#;
+
+fn python() -> PathBuf {
+    let out = loadgen("stale-share")
+        .arg("locust")
+        .output()
+        .expect("loadgen locust");
+    let said = text(&out.stdout);
+    let path = said
+        .split_once('(')
+        .and_then(|(_, rest)| rest.trim().strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected `loadgen locust` output: {said}"));
+    PathBuf::from(path)
+}
+
+#[test]
+fn a_share_of_an_old_generation_after_the_drop_is_ignored() {
+    let out = Command::new(python())
+        .args(["-c", SCRIPT, HARNESS])
+        .output()
+        .expect("run the script");
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let running = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("running: "))
+        .unwrap_or_else(|| panic!("no result: {stderr}"));
+    // Users running after: a share (gen 0), the drop, a stale share (gen 0),
+    // a fresh one (gen 1), another stale one, the final stop.
+    assert_eq!(running, "5 0 0 3 3 0", "{stderr}");
+}
