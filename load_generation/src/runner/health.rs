@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use super::group::GroupSpec;
+use super::membership;
 use super::saturation::{self, ProcessCpu};
 use super::shortfall;
 use super::{Observer, Run, MAX_ERRORS_SHOWN};
@@ -15,6 +16,34 @@ use crate::locustfile::UserClass;
 use crate::stats::delivery::{Delivery, Tally};
 
 impl Run {
+    /// A sample's live workers: each one that joined, came back, was lost or was
+    /// replaced is said by name with the users that move (`membership`); before
+    /// the master has named any, a change of their count is.
+    pub(super) fn workers_reported(
+        &mut self,
+        sample: &Sample,
+        observers: &mut [&mut dyn Observer],
+    ) {
+        let before = std::mem::replace(&mut self.workers, sample.workers);
+        if self.workers_seen.is_empty() {
+            // Until the master has named its workers, only their count is known.
+            self.workers_seen
+                .extend(sample.worker_users.keys().cloned());
+            if sample.workers != before {
+                self.workers_changed(before, sample.workers, observers);
+            }
+        } else {
+            let changes = membership::changes(
+                &self.worker_users,
+                &sample.worker_users,
+                &mut self.workers_seen,
+            );
+            for change in changes {
+                self.event(change.kind, change.detail, observers);
+            }
+        }
+    }
+
     /// The number of Locust workers connected to the master changed: a worker
     /// joined (or came back), or was lost (it quit, or missed its heartbeats).
     /// Said, and kept as an event, since the users it ran move to the others.

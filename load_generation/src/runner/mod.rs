@@ -13,6 +13,7 @@
 
 pub mod group;
 mod health;
+mod membership;
 pub mod ramp;
 pub mod saturation;
 pub mod schedule;
@@ -25,7 +26,7 @@ mod stop;
 pub mod wait_for_host;
 pub mod worker;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
@@ -267,6 +268,9 @@ struct Run {
     actual: Counts,
     workers: u32,
     worker_users: BTreeMap<String, u32>,
+    /// Every worker the master has named so far: one that comes back is told
+    /// from a new one (`membership`).
+    workers_seen: BTreeSet<String>,
     /// When the local runner or master last sent a sample.
     last_heard: Instant,
     crashes: Vec<Instant>,
@@ -310,6 +314,7 @@ impl Run {
         Run {
             workers: group.workers,
             worker_users: BTreeMap::new(),
+            workers_seen: BTreeSet::new(),
             schedule: Schedule::resuming(plan, start, position),
             recorder,
             group,
@@ -466,10 +471,7 @@ impl Run {
             .iter()
             .map(|n| sample.users.get(&n.user_class()).copied().unwrap_or(0))
             .collect();
-        let before = std::mem::replace(&mut self.workers, sample.workers);
-        if sample.workers != before {
-            self.workers_changed(before, sample.workers, observers);
-        }
+        self.workers_reported(&sample, observers);
         if sample.worker_users != self.worker_users {
             tracing::debug!("users per worker: {:?}", sample.worker_users);
         }

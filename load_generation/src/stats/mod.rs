@@ -209,7 +209,8 @@ pub struct RunEvent {
     /// Seconds from the run's start.
     pub at_s: f64,
     /// `jump`, `pause`, `resume`, `scale`, `reload`, `reload_failed`, `restart`,
-    /// `saturated`, `saturation_ended`, `shortfall`, `worker_joined`, `worker_lost`.
+    /// `saturated`, `saturation_ended`, `shortfall`, `worker_joined`, `worker_rejoined`,
+    /// `worker_lost`, `worker_replaced`.
     pub kind: String,
     pub detail: String,
 }
