@@ -1,7 +1,11 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
-(One file of about 850 lines on purpose: loadgen writes it beside the user's
-locustfile and runs it as the master, the workers and a local runner alike.)
+(One file of about 1,100 lines on purpose: loadgen writes it beside the user's
+locustfile and runs it as the master, the workers and a local runner alike, and
+its parts (the protocol tables, the output pump, the boundary flush, the worker's
+reconnection) all act on the one Harness's state and Locust's runner. Splitting it
+would mean shipping and locating sibling modules next to a user's locustfile,
+whose own modules could shadow them. Its sections are marked with `# --` lines.)
 
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
 each type, their waits. This harness owns the users. It loads the locustfile,
