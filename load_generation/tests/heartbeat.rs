@@ -110,5 +110,10 @@ fn a_frozen_workers_users_move_after_the_heartbeat_timeout() {
         (7.5..=11.0).contains(&moved),
         "users moved {moved:.1} s after the freeze (timeout 8 s)"
     );
-    assert!(stderr.contains("worker lost"), "{stderr}");
+    // Said by name, with the 10 users that move to the other worker.
+    assert!(
+        stderr.lines().any(|l| l.contains("Locust worker ")
+            && l.contains(" lost (its 10 users move to the 1 still connected)")),
+        "{stderr}"
+    );
 }
