@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -11,22 +11,8 @@ use common::*;
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/protocol.jsonl");
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/src/locust/harness.py");
 
-/// The Python interpreter that has the pinned Locust (the harness imports it).
-fn python() -> PathBuf {
-    let out = loadgen("protocol")
-        .arg("locust")
-        .output()
-        .expect("loadgen locust");
-    let said = text(&out.stdout);
-    let path = said
-        .split_once('(')
-        .and_then(|(_, rest)| rest.trim().strip_suffix(')'))
-        .unwrap_or_else(|| panic!("unexpected `loadgen locust` output: {said}"));
-    PathBuf::from(path)
-}
-
 fn check(golden: &Path) -> (bool, String) {
-    let out = Command::new(python())
+    let out = Command::new(locust_python("protocol"))
         .arg(HARNESS)
         .arg("--check-protocol")
         .arg(golden)

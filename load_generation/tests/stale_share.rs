@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::*;
@@ -60,22 +59,9 @@ running.append(share(0, 0, final=True))  # the run's end, whatever its generatio
 print("running: " + " ".join(map(str, running)), file=sys.stderr)
 "#;
 
-fn python() -> PathBuf {
-    let out = loadgen("stale-share")
-        .arg("locust")
-        .output()
-        .expect("loadgen locust");
-    let said = text(&out.stdout);
-    let path = said
-        .split_once('(')
-        .and_then(|(_, rest)| rest.trim().strip_suffix(')'))
-        .unwrap_or_else(|| panic!("unexpected `loadgen locust` output: {said}"));
-    PathBuf::from(path)
-}
-
 #[test]
 fn a_share_of_an_old_generation_after_the_drop_is_ignored() {
-    let out = Command::new(python())
+    let out = Command::new(locust_python("stale-share"))
         .args(["-c", SCRIPT, HARNESS])
         .output()
         .expect("run the script");

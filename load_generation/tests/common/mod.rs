@@ -51,6 +51,18 @@ pub fn loadgen(tag: &str) -> Command {
     c
 }
 
+/// The Python interpreter that has the pinned Locust, as `loadgen locust` names
+/// it (for tests that run the harness directly).
+pub fn locust_python(tag: &str) -> PathBuf {
+    let out = loadgen(tag).arg("locust").output().expect("loadgen locust");
+    let said = text(&out.stdout);
+    let path = said
+        .split_once('(')
+        .and_then(|(_, rest)| rest.trim().strip_suffix(')'))
+        .unwrap_or_else(|| panic!("unexpected `loadgen locust` output: {said}"));
+    PathBuf::from(path)
+}
+
 /// The harness processes (Locust) of the loadgen tagged `tag`.
 pub fn harness_pids(tag: &str) -> Vec<u32> {
     tagged_processes(tag)
