@@ -119,6 +119,10 @@ pub struct LoggedRequest {
 /// Body of `GET /_shop/requests`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestPage {
+    /// When the shop started, in seconds since the Unix epoch: `started_at + t`
+    /// is an entry's wall-clock time, to compare with the times a load
+    /// generator reports.
+    pub started_at: f64,
     /// Pass as `since` to get the entries after these.
     pub next: u64,
     pub requests: Vec<LoggedRequest>,
@@ -133,6 +137,8 @@ pub struct DemoShop {
 struct Inner {
     options: ShopOptions,
     started: Instant,
+    /// `started` on the wall clock (seconds since the Unix epoch).
+    started_at: f64,
     sessions: Mutex<Sessions>,
     log: Mutex<RequestLog>,
 }
@@ -144,6 +150,9 @@ impl DemoShop {
             inner: Arc::new(Inner {
                 options,
                 started: now,
+                started_at: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
                 sessions: Mutex::new(Sessions {
                     by_id: HashMap::new(),
                     created: 0,
@@ -197,6 +206,7 @@ impl DemoShop {
         };
         // Convert outside the lock: the shop keeps serving meanwhile.
         RequestPage {
+            started_at: self.inner.started_at,
             next: first + page.len() as u64,
             requests: page.into_iter().map(LogEntry::into_logged).collect(),
         }

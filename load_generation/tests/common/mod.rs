@@ -280,9 +280,12 @@ pub fn request_log(base: &str) -> Vec<Logged> {
             if requests.is_empty() {
                 return all;
             }
+            let started_at = page["started_at"].as_f64().expect("the shop's start time");
             for r in requests {
+                let t = r["t"].as_f64().unwrap_or(0.0);
                 all.push(Logged {
-                    t: r["t"].as_f64().unwrap_or(0.0),
+                    t,
+                    at: started_at + t,
                     session: r["session"].as_str().unwrap_or("").to_string(),
                     user_type: r["user_type"].as_str().map(str::to_string),
                     route: r["route"].as_str().unwrap_or("").to_string(),
@@ -297,7 +300,10 @@ pub fn request_log(base: &str) -> Vec<Logged> {
 /// One request as the shop saw it.
 #[derive(Debug, Clone)]
 pub struct Logged {
+    /// Seconds since the shop started.
     pub t: f64,
+    /// The same moment on the wall clock (seconds since the Unix epoch).
+    pub at: f64,
     pub session: String,
     pub user_type: Option<String>,
     pub route: String,
