@@ -282,6 +282,27 @@ fn a_worker_cut_off_and_restored() {
         &[(cut, cut + DETECTION)],
         "w2 cut off at +10 s, restored at +20 s",
     );
+    // The master says what became of w2, by name (runner/membership.rs): lost
+    // with the users that moved, then back under the same Locust id.
+    assert_named(
+        &stderr,
+        &[
+            " lost (its ",
+            " users move to the 1 still connected): 1 connected (was 2)",
+            " came back: 2 connected (was 1)",
+        ],
+    );
+}
+
+/// The master's stderr has a worker line with each of `parts`, in order.
+fn assert_named(stderr: &str, parts: &[&str]) {
+    let mut rest = stderr;
+    for part in parts {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => panic!("the master never said {part:?} (after the lines before it):\n{stderr}"),
+        }
+    }
 }
 
 #[test]
@@ -305,6 +326,14 @@ fn a_worker_killed_and_replaced() {
         &series,
         &[(kill, kill + DETECTION)],
         "w2 killed (SIGKILL) at +10 s, w3 started at +16 s",
+    );
+    assert_named(
+        &stderr,
+        &[
+            " lost (its ",
+            " users move to the 1 still connected): 1 connected (was 2)",
+            " joined: 2 connected (was 1)",
+        ],
     );
 }
 
