@@ -46,11 +46,13 @@ impl Cluster {
             run_time_s,
             workers,
             spare,
+            &[],
         )
     }
 
-    /// As [`Cluster::start`], with this config and template; the master writes
-    /// its report to `report` in the files' directory.
+    /// As [`Cluster::start`], with this config and template, and `master_args`
+    /// added to the master's; the master writes its report to `report` in the
+    /// files' directory.
     fn start_with(
         name: &str,
         config: &str,
@@ -58,6 +60,7 @@ impl Cluster {
         run_time_s: u32,
         workers: usize,
         spare: usize,
+        master_args: &[&str],
     ) -> Option<Cluster> {
         if let Err(why) = netns::available() {
             eprintln!("skipped: network namespaces need root and iproute2 ({why})");
@@ -111,6 +114,7 @@ impl Cluster {
             .args(["--master-bind", &format!("{MASTER_CTL}:{MASTER_PORT}")])
             .arg("--report")
             .arg(cluster.files.path("report"))
+            .args(master_args)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -378,6 +382,95 @@ fn a_worker_that_loses_the_master_but_not_the_target() {
     );
 }
 
+/// The worker's side of `--heartbeat-timeout`: a worker that loses its master
+/// stops its users after the master's timeout (sent with its share), not
+/// Locust's default of 3 to 4 s, so that the handover neither doubles the load
+/// nor drops it. With 10 s, w2's users stop and their replacements start on
+/// w1, both about 10 s after the cut, as the shop's sessions show: a user is a
+/// session, so the sessions that end after the cut are w2's, and the ones
+/// that begin after it are their replacements.
+#[test]
+fn a_cut_off_worker_keeps_its_users_for_the_masters_heartbeat_timeout() {
+    const TIMEOUT: f64 = 10.0;
+    let _serial = serial();
+    let Some(mut cluster) = Cluster::start_with(
+        "hbt",
+        &phase(600, PLAN as u32, 200, &[("A", 1, 500, 500)]),
+        &tagging_template(&["A"]),
+        32,
+        2,
+        0,
+        &["--heartbeat-timeout", "10s"],
+    ) else {
+        return;
+    };
+    let t0 = cluster.first_request();
+    let cut = t0 + 8.0;
+    cluster.sleep_until(cut);
+    cluster.hosts.set_link("w2", "ctl", false);
+    let (status, stderr) = cluster.wait_master(Duration::from_secs(60));
+    assert!(status.success(), "{stderr}");
+    let log = cluster.log();
+    let end = log.last().map_or(0.0, |r| r.t);
+    let mut sessions: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+    for r in &log {
+        let span = sessions.entry(&r.session).or_insert((r.t, r.t));
+        span.1 = r.t;
+    }
+    // Sessions that ended well before the run did (w2's users), and sessions
+    // that began after the cut (their replacements on w1).
+    let ended: Vec<f64> = sessions
+        .values()
+        .map(|s| s.1)
+        .filter(|&t| t > cut && t < end - 2.0)
+        .collect();
+    let began: Vec<f64> = sessions
+        .values()
+        .map(|s| s.0)
+        .filter(|&t| t > cut)
+        .collect();
+    let after =
+        |ts: &[f64]| -> Vec<String> { ts.iter().map(|t| format!("{:.1}", t - cut)).collect() };
+    eprintln!(
+        "after the cut, sessions ended at {:?} and began at {:?}",
+        after(&ended),
+        after(&began)
+    );
+    let half = PLAN / 2;
+    assert!(
+        ended.len() >= half - 2 && ended.len() <= half + 2,
+        "{} of w2's {half} users stopped: {:?}",
+        ended.len(),
+        after(&ended)
+    );
+    assert!(
+        began.len() >= half - 2 && began.len() <= half + 2,
+        "{} replacements began: {:?}",
+        began.len(),
+        after(&began)
+    );
+    // Locust's default would stop them about 3 to 4 s after the cut.
+    for (what, times) in [
+        ("w2's users stopped", &ended),
+        ("their replacements began", &began),
+    ] {
+        for t in times.iter() {
+            let since = t - cut;
+            assert!(
+                (TIMEOUT - 1.5..=TIMEOUT + 3.0).contains(&since),
+                "{what} {since:.1} s after the cut, with a {TIMEOUT} s heartbeat timeout: {:?}",
+                after(times)
+            );
+        }
+    }
+    let series = live_users(&log, t0 + 3.0, end - 1.5);
+    assert_within_plan(
+        &series,
+        &[(cut + TIMEOUT - 1.5, cut + TIMEOUT + DETECTION)],
+        "w2 loses the master at +8 s, with a 10 s heartbeat timeout",
+    );
+}
+
 /// Per-phase request counts across hosts: a master and two workers in their own
 /// namespaces run three phases, each with its own user type (so the shop tells
 /// the phases' requests apart by type, whatever the boundaries' timing); the
@@ -393,7 +486,7 @@ fn per_phase_counts_across_hosts_match_the_servers() {
     ]
     .concat();
     let template = tagging_template(&["A", "B", "C"]);
-    let Some(mut cluster) = Cluster::start_with("phases", &config, &template, 18, 2, 0) else {
+    let Some(mut cluster) = Cluster::start_with("phases", &config, &template, 18, 2, 0, &[]) else {
         return;
     };
     let (status, stderr) = cluster.wait_master(Duration::from_secs(90));
