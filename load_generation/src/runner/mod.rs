@@ -138,16 +138,27 @@ pub async fn run(
     let mut end = End::RunTime;
     let mut next_tick = run.start;
     loop {
-        let wake = run.deadline.map_or(next_tick, |d| d.min(next_tick));
+        let wake = [
+            Some(next_tick),
+            run.deadline,
+            run.schedule.next_change(Instant::now()),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(next_tick);
         let replace_because = tokio::select! {
             _ = tokio::time::sleep_until(wake.into()) => {
                 let now = Instant::now();
                 if run.deadline.is_some_and(|d| now >= d) {
                     break;
                 }
-                next_tick += TICK;
-                if next_tick < now {
-                    next_tick = now + TICK;
+                // A wake for a boundary or a ramp's end comes between ticks.
+                if now >= next_tick {
+                    next_tick += TICK;
+                    if next_tick < now {
+                        next_tick = now + TICK;
+                    }
                 }
                 match run.hung(now) {
                     Some(why) => Some(Replace::Crashed(why)),

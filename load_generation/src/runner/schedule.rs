@@ -259,6 +259,28 @@ impl Schedule {
         tick
     }
 
+    /// The next instant after `now` at which [`Schedule::tick`] has something
+    /// new to do between the run loop's regular ticks: the end of the running
+    /// ramp, or the next phase boundary. Waking there, instead of at the next
+    /// 100 ms tick, keeps a fast ramp (20 users at 1,000/s: 20 ms) and a
+    /// boundary from being late by up to a tick: the users of a phase that ends
+    /// ran on for 60-100 ms into a quiet one, and showed there as requests.
+    pub fn next_change(&self, now: Instant) -> Option<Instant> {
+        if self.clock.held {
+            return None;
+        }
+        // A millisecond past the ramp's end: its last step is due by then
+        // whatever the float rounding of steps / rate.
+        let ramp_end = (self.commanded != *self.ramp.target())
+            .then(|| self.ramp_start + self.ramp.duration() + Duration::from_millis(1));
+        let boundary = Some(self.clock.instant_of(self.slot.end, now));
+        [ramp_end, boundary]
+            .into_iter()
+            .flatten()
+            .filter(|&at| at > now)
+            .min()
+    }
+
     /// Locust was restarted with no users: ramp back to where the schedule is,
     /// at the phase's hatch rate, from `now`.
     pub fn restart(&mut self, now: Instant) {

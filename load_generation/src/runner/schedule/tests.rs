@@ -68,6 +68,28 @@ fn a_boundary_starts_a_new_occurrence_at_its_scheduled_time() {
 }
 
 #[test]
+fn the_loop_is_woken_at_a_ramps_end_and_at_the_next_boundary() {
+    let t0 = Instant::now();
+    let mut s = Schedule::new(plan(), t0);
+    s.tick(t0);
+    // Ramping 0 -> 10 at 10/s: the ramp's end (1 s, plus 1 ms for rounding).
+    assert_eq!(s.next_change(at(t0, 300)), Some(at(t0, 1_001)));
+    s.tick(at(t0, 1_001));
+    assert_eq!(s.commanded(), &vec![10, 0]);
+    // Ramped: the next thing is phase 2, at 10 s.
+    assert_eq!(s.next_change(at(t0, 1_001)), Some(at(t0, 10_000)));
+    // Phase 2 begins on time; its ramp (3 s at 2/s) ends at 13 s.
+    assert!(s.tick(at(t0, 10_000)).boundary.is_some());
+    assert_eq!(s.next_change(at(t0, 10_000)), Some(at(t0, 13_001)));
+    s.tick(at(t0, 13_001));
+    assert_eq!(s.commanded(), &vec![4, 4]);
+    // Then the next loop's phase 1 at 15 s; paused, nothing is due.
+    assert_eq!(s.next_change(at(t0, 13_001)), Some(at(t0, 15_000)));
+    s.pause(at(t0, 14_000)).expect("pause");
+    assert_eq!(s.next_change(at(t0, 14_000)), None);
+}
+
+#[test]
 fn loops_continue_from_the_run_start_without_drift() {
     let t0 = Instant::now();
     let mut s = Schedule::new(plan(), t0);
