@@ -233,3 +233,66 @@ fn quiet_phase_and_loops() {
         .collect();
     assert_eq!(loops, [1, 1, 2, 2]);
 }
+
+/// A phase ends when the plan says, not at loadgen's next 100 ms tick: 40
+/// users at 1,000/s stop over the 40 ms after the boundary of a quiet phase,
+/// so the server sees few of their requests after it. Random waits (50-150 ms)
+/// spread the requests evenly, about 400 a second: each 10 ms late is about 4
+/// more in the quiet phase. Measured over 4 boundaries: 9 to 14 requests after
+/// the boundary, the last 32 to 48 ms into the quiet phase; when counts moved
+/// only at the ticks, 38 to 43 requests, the last 101 to 108 ms into it.
+#[test]
+fn a_phase_ends_on_time_at_a_fast_hatch_rate() {
+    let config = [
+        phase(3, 40, 1000, &[("A", 1, 50, 150)]),
+        phase(2, 0, 1000, &[("A", 1, 50, 150)]),
+    ]
+    .concat();
+    let shop = Shop::start();
+    let files = LoadFiles::new(&config, &tagging_template(&["A"]));
+    let report = files.path("r");
+    let mut cmd = loadgen(&tag("on-time"));
+    cmd.arg("run")
+        .arg("--config-file")
+        .arg(files.config())
+        .args(["--host", &shop.host(), "--run-time", "20s", "--report"])
+        .arg(&report);
+    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = shop.requests();
+    let summary = json(&report.join("summary.json"));
+    let phases = summary["phases"].as_array().expect("phases");
+    assert_eq!(phases.len(), 8, "{phases:?}");
+    let epoch = |at: &serde_json::Value| {
+        let at = at.as_str().expect("a time");
+        let t = humantime::parse_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e}"));
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs_f64()
+    };
+    let mut after = Vec::new();
+    for quiet in phases.iter().skip(1).step_by(2) {
+        let (start, end) = (epoch(&quiet["started_at"]), epoch(&quiet["ended_at"]));
+        let inside: Vec<f64> = log
+            .iter()
+            .map(|r| r.at - start)
+            .filter(|&t| t >= 0.0 && t < end - start)
+            .collect();
+        let last_ms = inside.iter().fold(0.0f64, |a, &t| a.max(t)) * 1000.0;
+        after.push((inside.len(), last_ms.round()));
+    }
+    eprintln!("(requests, last ms) after each busy phase ended: {after:?}");
+    // The middle of the four, so that one boundary met late on a busy machine
+    // does not decide.
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[1] + v[2]) / 2.0
+    };
+    let requests = median(after.iter().map(|a| a.0 as f64).collect());
+    let last_ms = median(after.iter().map(|a| a.1).collect());
+    assert!(
+        requests <= 20.0 && last_ms <= 70.0,
+        "a busy phase's users ran on into the quiet one: a median of {requests} requests, \
+         the last {last_ms} ms after the boundary ({after:?}: requests, last ms)"
+    );
+}

@@ -54,6 +54,16 @@ impl Ramp {
         Duration::from_secs_f64(self.steps as f64 / self.rate)
     }
 
+    /// When, from the ramp's start, the first step after `elapsed` is due;
+    /// `None` once the ramp is done. Half a millisecond after the step's exact
+    /// time, so that [`Ramp::at`] has made it then whatever the float rounding.
+    pub fn next_step(&self, elapsed: Duration) -> Option<Duration> {
+        let done = ((elapsed.as_secs_f64() * self.rate).floor() as u64).min(self.steps);
+        (done < self.steps).then(|| {
+            Duration::from_secs_f64((done + 1) as f64 / self.rate) + Duration::from_micros(500)
+        })
+    }
+
     /// The counts `elapsed` after the ramp started.
     pub fn at(&self, elapsed: Duration) -> Counts {
         if self.steps == 0 {
@@ -124,6 +134,22 @@ mod tests {
         assert_eq!(r.at(Duration::from_secs(1)), vec![30, 0]);
         assert_eq!(r.at(Duration::from_secs(4)), vec![100, 0]);
         assert_eq!(r.duration(), Duration::from_secs_f64(100.0 / 30.0));
+    }
+
+    #[test]
+    fn each_step_is_made_by_the_time_it_is_said_to_be_due() {
+        for rate in [1, 7, 10, 333, 1000] {
+            let r = Ramp::new(vec![0], vec![50], rate);
+            let mut elapsed = Duration::ZERO;
+            let mut steps = 0;
+            while let Some(due) = r.next_step(elapsed) {
+                assert!(due > elapsed, "rate {rate}: {due:?} after {elapsed:?}");
+                assert_eq!(r.at(due)[0], r.at(elapsed)[0] + 1, "rate {rate} at {due:?}");
+                elapsed = due;
+                steps += 1;
+            }
+            assert_eq!((steps, r.at(elapsed)), (50, vec![50]), "rate {rate}");
+        }
     }
 
     #[test]

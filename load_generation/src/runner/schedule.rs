@@ -27,6 +27,10 @@ use crate::plan::{apportion, Counts, Plan, Slot};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Occurrence(pub usize);
 
+/// The shortest wait between two moves of a ramp: a faster hatch rate moves
+/// several users at once (finer would only send Locust more commands).
+const MIN_STEP: Duration = Duration::from_millis(10);
+
 /// Schedule time: where in the plan's timeline the run is.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -260,21 +264,22 @@ impl Schedule {
     }
 
     /// The next instant after `now` at which [`Schedule::tick`] has something
-    /// new to do between the run loop's regular ticks: the end of the running
-    /// ramp, or the next phase boundary. Waking there, instead of at the next
-    /// 100 ms tick, keeps a fast ramp (20 users at 1,000/s: 20 ms) and a
-    /// boundary from being late by up to a tick: the users of a phase that ends
-    /// ran on for 60-100 ms into a quiet one, and showed there as requests.
+    /// new to do: the running ramp's next step, or the next phase boundary.
+    /// The run loop wakes there as well as at its 100 ms ticks, so a ramp
+    /// follows its hatch rate to within [`MIN_STEP`] and a boundary is met on
+    /// time. Before, counts moved only at the ticks: 40 users at 1,000/s all
+    /// ran on until the tick after their 40 ms ramp down, and a quiet phase
+    /// began with 30 to 40 of their requests.
     pub fn next_change(&self, now: Instant) -> Option<Instant> {
         if self.clock.held {
             return None;
         }
-        // A millisecond past the ramp's end: its last step is due by then
-        // whatever the float rounding of steps / rate.
-        let ramp_end = (self.commanded != *self.ramp.target())
-            .then(|| self.ramp_start + self.ramp.duration() + Duration::from_millis(1));
+        let step = self
+            .ramp
+            .next_step(now.saturating_duration_since(self.ramp_start))
+            .map(|due| (self.ramp_start + due).max(now + MIN_STEP));
         let boundary = Some(self.clock.instant_of(self.slot.end, now));
-        [ramp_end, boundary]
+        [step, boundary]
             .into_iter()
             .flatten()
             .filter(|&at| at > now)

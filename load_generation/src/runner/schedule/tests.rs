@@ -68,25 +68,58 @@ fn a_boundary_starts_a_new_occurrence_at_its_scheduled_time() {
 }
 
 #[test]
-fn the_loop_is_woken_at_a_ramps_end_and_at_the_next_boundary() {
+fn the_loop_is_woken_at_each_ramp_step_and_at_the_next_boundary() {
     let t0 = Instant::now();
     let mut s = Schedule::new(plan(), t0);
     s.tick(t0);
-    // Ramping 0 -> 10 at 10/s: the ramp's end (1 s, plus 1 ms for rounding).
-    assert_eq!(s.next_change(at(t0, 300)), Some(at(t0, 1_001)));
+    // Ramping 0 -> 10 at 10/s: a user each 100 ms, each due half a ms late.
+    let due = s.next_change(at(t0, 330)).expect("a step");
+    assert_eq!(due, at(t0, 400) + Duration::from_micros(500));
+    assert_eq!(users(&s.tick(due)), Some(vec![4, 0]));
     s.tick(at(t0, 1_001));
     assert_eq!(s.commanded(), &vec![10, 0]);
-    // Ramped: the next thing is phase 2, at 10 s.
+    // Ramped: the next thing is phase 2, at 10 s, met on time.
     assert_eq!(s.next_change(at(t0, 1_001)), Some(at(t0, 10_000)));
-    // Phase 2 begins on time; its ramp (3 s at 2/s) ends at 13 s.
     assert!(s.tick(at(t0, 10_000)).boundary.is_some());
-    assert_eq!(s.next_change(at(t0, 10_000)), Some(at(t0, 13_001)));
+    // Its ramp moves at 2/s: the first move 500 ms in.
+    assert_eq!(
+        s.next_change(at(t0, 10_000)),
+        Some(at(t0, 10_500) + Duration::from_micros(500))
+    );
     s.tick(at(t0, 13_001));
     assert_eq!(s.commanded(), &vec![4, 4]);
     // Then the next loop's phase 1 at 15 s; paused, nothing is due.
     assert_eq!(s.next_change(at(t0, 13_001)), Some(at(t0, 15_000)));
     s.pause(at(t0, 14_000)).expect("pause");
     assert_eq!(s.next_change(at(t0, 14_000)), None);
+}
+
+#[test]
+fn a_fast_ramp_moves_every_10_ms_not_every_user() {
+    let text = r#"
+        phases { duration: 10 num_users: 40 hatch_rate_per_s: 1000
+                 user_types { name: "A" ratio: 1 min_wait_ms: 100 max_wait_ms: 200 } }
+        "#;
+    let loaded = crate::config::parse(SourceText::new("load.pbtxt", text.to_string()));
+    let mut s = Schedule::new(
+        Plan::new(&loaded.expect("valid").config),
+        at(Instant::now(), 0),
+    );
+    let t0 = s.first().at;
+    s.tick(t0);
+    let mut now = t0;
+    let mut moves = Vec::new();
+    while let Some(due) = s.next_change(now).filter(|&d| d < at(t0, 1_000)) {
+        assert!(
+            due >= now + MIN_STEP,
+            "{due:?} is sooner than 10 ms after {now:?}"
+        );
+        now = due;
+        moves.push(users(&s.tick(now)).expect("a move")[0]);
+    }
+    // 40 users in 40 ms: 4 moves of about 10.
+    assert_eq!(moves.last(), Some(&40), "{moves:?}");
+    assert!(moves.len() <= 5, "{moves:?}");
 }
 
 #[test]
