@@ -182,7 +182,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         ),
         None => (args.master.clone(), DEFAULT_MASTER_PORT),
     };
-    let workspace = Workspace::create(&load, args.engine.user_class)?;
+    let workspace = Workspace::create(&load, load.template.client(args.engine.user_class).class)?;
     let common = protocol::Common {
         locustfile: workspace.locustfile_path(),
         host: args.host.clone(),
@@ -283,7 +283,7 @@ fn target_host(given: Option<&str>) -> Result<String> {
 /// The local workers to start: `--workers N`, or chosen from the plan and the
 /// cores with `--workers auto` (said, with why). Workers expected from other
 /// machines carry the load themselves: `auto` then starts none here.
-fn local_workers(load: &Load, engine: &EngineArgs) -> u32 {
+fn local_workers(load: &Load, engine: &EngineArgs, client: UserClass) -> u32 {
     match engine.workers {
         Workers::Count(n) => n,
         Workers::Auto if engine.expect_workers > 0 => {
@@ -299,7 +299,7 @@ fn local_workers(load: &Load, engine: &EngineArgs) -> u32 {
             let user_class = if load.plan.class_waits {
                 UserClass::Http
             } else {
-                load.template.client(engine.user_class).class
+                client
             };
             let choice = sizing::choose(&load.plan, user_class, cores as u32);
             eprintln!("loadgen: {}", choice.why);
@@ -349,7 +349,10 @@ async fn execute(
         mut shutdown,
         emergency,
     } = stop;
-    let workers = local_workers(load, engine);
+    // Which client the users get, decided once: it sizes the workers, is said,
+    // and renders the locustfile.
+    let client = load.template.client(engine.user_class);
+    let workers = local_workers(load, engine, client.class);
     let processes = u64::from(workers.max(1) + engine.expect_workers);
     let locust_args = engine.locust_options()?;
     if load.plan.peak_users() > engine.max_users {
@@ -408,12 +411,9 @@ async fn execute(
         locust.python.display()
     );
     if !load.template.is_plain() {
-        eprintln!(
-            "loadgen: client {}",
-            load.template.client(engine.user_class).why
-        );
+        eprintln!("loadgen: client {}", client.why);
     }
-    let workspace = Workspace::create(load, engine.user_class)?;
+    let workspace = Workspace::create(load, client.class)?;
     if let Ok(mut dirs) = emergency.dirs.lock() {
         dirs.push(workspace.dir.path().to_path_buf());
     }

@@ -28,7 +28,7 @@ const IMPORT_TIMEOUT: Duration = Duration::from_secs(60);
 /// diagnostic at the user's file and line (a class named by the config that is
 /// no concrete User class at the config's line).
 pub fn import(load: &Load, locust: &LocustInstall, client: ClientChoice) -> Result<Vec<String>> {
-    let workspace = Workspace::create(load, client)?;
+    let workspace = Workspace::create(load, load.template.client(client).class)?;
     let setup = Setup::check(Common {
         locustfile: workspace.locustfile_path(),
         host: None,

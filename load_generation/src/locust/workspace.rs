@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use super::HARNESS_PY;
 use crate::load::Load;
-use crate::locustfile::{self, ClientChoice, Locustfile};
+use crate::locustfile::{self, Locustfile, UserClass};
 
 /// The private directory of a run: the rendered locustfile and the harness, mode
 /// 0700, removed when the run ends.
@@ -16,7 +16,9 @@ pub struct Workspace {
 }
 
 impl Workspace {
-    pub fn create(load: &Load, client: ClientChoice) -> Result<Workspace> {
+    /// The workspace of a run whose template renders with `user_class`
+    /// (decided by [`crate::locustfile::Template::client`]).
+    pub fn create(load: &Load, user_class: UserClass) -> Result<Workspace> {
         use std::os::unix::fs::PermissionsExt as _;
         // tempfile would use the default mode (0755 under umask 022): world-readable.
         let dir = tempfile::Builder::new()
@@ -24,7 +26,6 @@ impl Workspace {
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()
             .context("cannot create a private temporary directory")?;
-        let user_class = load.template.client(client).class;
         let locustfile =
             locustfile::render_for_run(&load.template, &load.plan, user_class, &load.config_name());
         if !locustfile.plain {
