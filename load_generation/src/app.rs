@@ -301,7 +301,7 @@ fn local_workers(load: &Load, engine: &EngineArgs, client: UserClass) -> u32 {
             } else {
                 client
             };
-            let choice = sizing::choose(&load.plan, user_class, cores as u32);
+            let choice = sizing::choose(&load.plan, 1.0, user_class, cores as u32);
             eprintln!("loadgen: {}", choice.why);
             choice.workers
         }
@@ -447,6 +447,8 @@ async fn execute(
         run_time,
         start_at,
         sample_interval: SAMPLE_INTERVAL,
+        // With remote workers, auto starts none here: they carry the load.
+        auto_workers: matches!(engine.workers, Workers::Auto) && engine.expect_workers == 0,
     };
     let gauge = served.as_ref().map(|(m, _)| m.threshold_gauge());
     let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, gauge);

@@ -447,3 +447,76 @@ fn config_files_linked_into_a_configmap_mount_reload_too() {
     assert!(ok, "{stderr}");
     assert!(stderr.contains("config reloaded"), "{stderr}");
 }
+
+/// `--workers auto` (the default) sizes the processes once, for the plan the
+/// run starts with. A reload or a `scale` whose plan needs more is said at
+/// once, with what to do, instead of being found later as a shortfall; and the
+/// run goes on as it was (no restart: the shop sees no silence).
+#[test]
+fn a_changed_plan_that_needs_more_processes_is_said() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shop = Shop::start();
+    let template = tagging_template(&["A"]);
+    let small = phase(60, 5, 100, &[("A", 1, 500, 500)]);
+    let mut volume = ConfigMapDir::new(&small, &template);
+    let report = volume.dir.path().join("report");
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let child = start(
+        &tag("capacity"),
+        &volume.config(),
+        &shop.host(),
+        &[
+            "--run_time",
+            "10s",
+            "--report",
+            report.to_str().unwrap(),
+            "--control-addr",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    wait_for(&shop, 10);
+    // A second phase, not reached in this run, of 1,200 users at 1 s: 1,200
+    // tasks/s, more than the 1,000 one FastHttpUser process is sized for.
+    let big = small.clone() + &phase(60, 1200, 100, &[("A", 1, 1000, 1000)]);
+    volume.update(&big, &template);
+    let swapped = shop_now(&shop);
+    std::thread::sleep(Duration::from_millis(2000));
+    // Scaled by 0.5 it fits one process (600 tasks/s); by 2 it does not.
+    for factor in ["0.5", "2"] {
+        let (code, _) = call("POST", &format!("{api}/scale"), None, factor);
+        assert_eq!(code, 200, "scale {factor}");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let silence = longest_silence(&shop, swapped - 1.0, shop_now(&shop));
+    let (ok, stderr) = finish(child);
+    assert!(ok, "{stderr}");
+    assert!(
+        silence < 1.0,
+        "{silence:.2} s without a request: the run should go on as it was"
+    );
+    let summary = json(&report.join("summary.json"));
+    let kinds: Vec<&str> = summary["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("a kind"))
+        .collect();
+    if cores < 2 {
+        // One core: one process is all there is, nothing to say.
+        assert_eq!(kinds, ["reload", "scale", "scale"], "{summary}");
+        return;
+    }
+    assert_eq!(
+        kinds,
+        ["reload", "capacity", "scale", "scale", "capacity"],
+        "{summary}"
+    );
+    assert!(
+        stderr.contains("the changed plan needs 2 local workers (the plan peaks at 1200 tasks/s")
+            && stderr.contains("this run has one Locust process")
+            && stderr
+                .contains("the changed plan needs 2 local workers (the plan peaks at 2400 tasks/s"),
+        "{stderr}"
+    );
+}

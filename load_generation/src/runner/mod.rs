@@ -73,6 +73,9 @@ pub struct RunOptions {
     /// then counts from it.
     pub start_at: Option<SystemTime>,
     pub sample_interval: Duration,
+    /// `--workers auto` chose the local workers: a changed plan that needs
+    /// more is said.
+    pub auto_workers: bool,
 }
 
 /// What can reach a run from outside while it goes.
@@ -229,6 +232,7 @@ struct Run {
     deadline: Option<Instant>,
     run_time: Option<Duration>,
     sample_interval: Duration,
+    auto_workers: bool,
     /// Users per type in Locust's last sample.
     actual: Counts,
     workers: u32,
@@ -289,6 +293,7 @@ impl Run {
             deadline: run_time.map(|t| start + t),
             run_time,
             sample_interval: options.sample_interval,
+            auto_workers: options.auto_workers,
             actual: zero,
             last_heard: start,
             crashes: Vec::new(),

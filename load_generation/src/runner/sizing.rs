@@ -11,7 +11,9 @@
 //! tasks per second. Workers are that over one process's share, at most one per
 //! core (more processes than cores only share them); a load one process can
 //! carry runs as one process (no master, no workers). The choice is made once,
-//! at the start: a reload that raises the load does not add workers.
+//! at the start: more processes would mean restarting Locust, and every user
+//! ramping back at its hatch rate. A reload or a `scale` that needs more is
+//! said (`capacity_for`) with what to do.
 //!
 //! It is the default: a plan that one process can carry (every test here, the
 //! demo, the hipster shop's own load) runs as one process, as before; a bigger
@@ -38,8 +40,9 @@ pub struct Choice {
     pub why: String,
 }
 
-/// Chooses the local workers for `plan` on a machine with `cores` cores.
-pub fn choose(plan: &Plan, user_class: UserClass, cores: u32) -> Choice {
+/// Chooses the local workers for `plan`, its users times `scale` (the control
+/// API's factor; 1 is the plan), on a machine with `cores` cores.
+pub fn choose(plan: &Plan, scale: f64, user_class: UserClass, cores: u32) -> Choice {
     let per_process = match user_class {
         UserClass::Http => HTTP_TASKS_PER_PROCESS,
         UserClass::Fast => FAST_TASKS_PER_PROCESS,
@@ -48,7 +51,7 @@ pub fn choose(plan: &Plan, user_class: UserClass, cores: u32) -> Choice {
         UserClass::Http => "HttpUser",
         UserClass::Fast => "FastHttpUser",
     };
-    let (processes, demand) = match peak_tasks_per_s(plan) {
+    let (processes, demand) = match peak_tasks_per_s(plan).scaled(scale) {
         Demand::Tasks(rate) => (
             (rate / per_process).ceil(),
             format!(
@@ -92,6 +95,37 @@ pub fn choose(plan: &Plan, user_class: UserClass, cores: u32) -> Choice {
     }
 }
 
+/// Under `--workers auto`, after a reload or a `scale`: what to say when the
+/// changed plan needs more local processes than the run has (`running` local
+/// workers; 0 is one process); `None` when it has enough.
+pub fn capacity_for(
+    plan: &Plan,
+    scale: f64,
+    user_class: UserClass,
+    cores: u32,
+    running: u32,
+) -> Option<String> {
+    let choice = choose(plan, scale, user_class, cores);
+    if choice.workers <= running {
+        return None;
+    }
+    let needs = choice
+        .why
+        .strip_prefix("--workers auto: ")
+        .unwrap_or(&choice.why);
+    let has = match running {
+        0 => "one Locust process".to_string(),
+        n => format!("{n} local workers"),
+    };
+    Some(format!(
+        "--workers auto: the changed plan needs {needs}, and this run has {has}. Workers are \
+         sized once, at the start: more processes mean restarting Locust, and every user \
+         ramping back at its hatch rate. Restart loadgen to carry the new plan (it will start \
+         {}); until then the run is likely to fall short of it, and says so",
+        choice.workers
+    ))
+}
+
 /// What a plan asks of the generator at its busiest phase.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Demand {
@@ -100,6 +134,16 @@ enum Demand {
     Unbounded,
     /// The waits are not known: users only.
     Users(u64),
+}
+
+impl Demand {
+    fn scaled(self, factor: f64) -> Demand {
+        match self {
+            Demand::Tasks(rate) => Demand::Tasks(rate * factor),
+            Demand::Users(users) => Demand::Users((users as f64 * factor).round() as u64),
+            Demand::Unbounded => Demand::Unbounded,
+        }
+    }
 }
 
 fn peak_tasks_per_s(plan: &Plan) -> Demand {
@@ -137,32 +181,59 @@ mod tests {
     #[test]
     fn the_hipster_load_runs_in_one_process_and_1500_users_on_every_core() {
         let hipster = crate::plan::tests::hipster_plan();
-        let c = choose(&hipster, UserClass::Http, 2);
+        let c = choose(&hipster, 1.0, UserClass::Http, 2);
         assert_eq!(c.workers, 0, "{c:?}");
         assert!(c.why.contains("one Locust process"), "{}", c.why);
         assert!(c.why.contains("300 tasks/s"), "{}", c.why);
         // 1,500 users at 1 s: 1,500 tasks/s, 5 processes' worth; 2 cores.
         let big = plan(1500, 1000);
-        let c = choose(&big, UserClass::Http, 2);
+        let c = choose(&big, 1.0, UserClass::Http, 2);
         assert_eq!(c.workers, 2, "{c:?}");
         assert!(c.why.contains("at most one per core (2)"), "{}", c.why);
-        assert_eq!(choose(&big, UserClass::Http, 8).workers, 5);
-        assert_eq!(choose(&big, UserClass::Fast, 8).workers, 2);
-        assert_eq!(choose(&big, UserClass::Http, 1).workers, 0);
+        assert_eq!(choose(&big, 1.0, UserClass::Http, 8).workers, 5);
+        assert_eq!(choose(&big, 1.0, UserClass::Fast, 8).workers, 2);
+        assert_eq!(choose(&big, 1.0, UserClass::Http, 1).workers, 0);
     }
 
     #[test]
     fn the_busiest_phase_decides_and_wait_0_stays_in_one_process() {
         // Phase 1: 10 users at 0.5 s = 20 tasks/s; phase 2: 400 at 1 s.
-        assert_eq!(choose(&plan(400, 1000), UserClass::Http, 4).workers, 2);
-        assert_eq!(choose(&plan(300, 1000), UserClass::Http, 4).workers, 0);
-        let c = choose(&plan(5, 0), UserClass::Http, 4);
+        assert_eq!(choose(&plan(400, 1000), 1.0, UserClass::Http, 4).workers, 2);
+        assert_eq!(choose(&plan(300, 1000), 1.0, UserClass::Http, 4).workers, 0);
+        let c = choose(&plan(5, 0), 1.0, UserClass::Http, 4);
         assert_eq!(c.workers, 0, "{c:?}");
         assert!(
             c.why.contains("wait 0") && c.why.contains("--workers N"),
             "{}",
             c.why
         );
+    }
+
+    #[test]
+    fn a_scale_factor_sizes_as_the_scaled_plan() {
+        // 400 users at 1 s: 2 processes of HttpUser; scaled by 0.5, one.
+        assert_eq!(choose(&plan(400, 1000), 0.5, UserClass::Http, 4).workers, 0);
+        let c = choose(&plan(400, 1000), 3.0, UserClass::Http, 8);
+        assert_eq!(c.workers, 4, "{c:?}");
+        assert!(c.why.contains("1200 tasks/s"), "{}", c.why);
+    }
+
+    #[test]
+    fn a_changed_plan_that_needs_more_processes_is_said() {
+        let small = plan(100, 1000);
+        assert_eq!(capacity_for(&small, 1.0, UserClass::Fast, 2, 0), None);
+        // Scaled by 20: 2,000 tasks/s, 2 FastHttpUser processes' worth.
+        let said = capacity_for(&small, 20.0, UserClass::Fast, 2, 0).expect("said");
+        assert!(
+            said.contains("needs 2 local workers (the plan peaks at 2000 tasks/s")
+                && said.contains("this run has one Locust process")
+                && said.contains("it will start 2"),
+            "{said}"
+        );
+        // Already on 2 workers: enough on 2 cores, whatever the factor.
+        assert_eq!(capacity_for(&small, 50.0, UserClass::Fast, 2, 2), None);
+        // One core: one process is all there is.
+        assert_eq!(capacity_for(&small, 50.0, UserClass::Fast, 1, 0), None);
     }
 
     #[test]
@@ -174,7 +245,7 @@ mod tests {
                 share.waits_given = false;
             }
         }
-        let c = choose(&p, UserClass::Http, 4);
+        let c = choose(&p, 1.0, UserClass::Http, 4);
         assert_eq!(c.workers, 3, "{c:?}");
         assert!(c.why.contains("700 users"), "{}", c.why);
     }

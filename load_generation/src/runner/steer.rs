@@ -3,8 +3,9 @@
 
 use std::time::Instant;
 
-use super::{Change, Observer, Replace, Run};
+use super::{sizing, Change, Observer, Replace, Run};
 use crate::control::{self, Action};
+use crate::locustfile::UserClass;
 use crate::plan::Plan;
 
 impl Run {
@@ -30,6 +31,9 @@ impl Run {
                 if action != Action::Status {
                     let (kind, detail) = describe(&action, self.schedule.plan());
                     self.event(kind, format!("control: {detail}"), observers);
+                    if let Action::Scale(_) = action {
+                        self.check_capacity(observers);
+                    }
                     // Applied at once, not at the next tick.
                     self.tick(now, observers).await;
                 }
@@ -62,6 +66,7 @@ impl Run {
                 self.recorder.set_user_types(plan.user_classes());
                 self.schedule.replace_plan(plan, now);
                 self.event("reload", detail, observers);
+                self.check_capacity(observers);
                 self.tick(now, observers).await;
                 None
             }
@@ -88,8 +93,31 @@ impl Run {
                 self.recorder.set_user_types(plan.user_classes());
                 self.schedule.replace_plan(plan, now);
                 self.event("reload", detail, observers);
+                self.check_capacity(observers);
                 Some(Replace::Reloaded)
             }
+        }
+    }
+
+    /// `--workers auto` sized the run for the plan it started with: a changed
+    /// plan (a reload, `scale`) that needs more processes is said at once, with
+    /// what to do, rather than found later as a shortfall.
+    fn check_capacity(&mut self, observers: &mut [&mut dyn Observer]) {
+        if !self.auto_workers {
+            return;
+        }
+        let plan = self.schedule.plan();
+        // A plain locustfile's classes keep their own client (sized as HttpUser).
+        let class = match (plan.class_waits, self.spec.locustfile.client) {
+            (false, Some(class)) => class,
+            _ => UserClass::Http,
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let scale = self.schedule.scale_factor();
+        if let Some(detail) =
+            sizing::capacity_for(plan, scale, class, cores, self.spec.local_workers)
+        {
+            self.event("capacity", detail, observers);
         }
     }
 
