@@ -462,7 +462,15 @@ fn a_locustfile_printing_megabytes_a_second_keeps_its_load() {
         .replace(
             "headers={\"X-User-Type\": \"A\"})\n",
             "headers={\"X-User-Type\": \"A\"})\n        sys.stderr.write(LINES)\n        print(LINES)\n",
-        );
+        )
+        // The users' stdout and stderr stay blocking, as a subprocess they
+        // start expects (a non-blocking pipe makes its writes fail with
+        // EAGAIN when full): said to the shop by the users themselves.
+        .replace(
+            "\"X-User-Type\": \"A\"",
+            "\"X-User-Type\": f\"A-{os.get_blocking(1)}-{os.get_blocking(2)}\"",
+        )
+        .replace("import sys\n", "import os\nimport sys\n");
     assert!(template.contains("print(LINES)"), "{template}");
     let files = LoadFiles::new(&phase(10, 10, 100, &[("A", 1, 100, 100)]), &template);
     let mut command = loadgen(&tag("printing"));
@@ -476,6 +484,15 @@ fn a_locustfile_printing_megabytes_a_second_keeps_its_load() {
     assert!(out.status.success(), "{stderr}");
     let log = shop.requests();
     let t0 = log.first().expect("requests").t;
+    let non_blocking: Vec<&Logged> = log
+        .iter()
+        .filter(|r| r.user_type.as_deref() != Some("A-True-True"))
+        .collect();
+    assert!(
+        non_blocking.is_empty(),
+        "the users' stdout or stderr was not blocking: {:?}",
+        non_blocking.first()
+    );
     // 10 users at 0.1 s waits: about 90 requests/s. At least 70/s from +2 s
     // to +9 s, and no half second under a quarter of the plan.
     let steady = log

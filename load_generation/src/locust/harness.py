@@ -170,7 +170,12 @@ class OutputPump:
     long as loadgen takes to read: a locustfile printing megabytes per second
     would hold the load at the pace loadgen reads. Here a write only appends to
     a buffer (LIMIT bytes at most; what does not fit is dropped, counted and
-    said), and a greenlet moves the buffer into the pipe as it drains."""
+    said), and a greenlet moves the buffer into the pipe as it drains.
+
+    The greenlet writes through one of gevent's native threads, where a write
+    may block without holding up the users. The pipe itself stays blocking: a
+    subprocess the users start inherits it as its stdout and stderr, and a
+    program handed a non-blocking pipe fails with EAGAIN when it fills."""
 
     LIMIT = 1 << 20
     # How often the dropped bytes are said, at most.
@@ -178,7 +183,6 @@ class OutputPump:
 
     def __init__(self, fd):
         self.fd = fd
-        os.set_blocking(fd, False)
         self.pending = bytearray()
         self.dropped = 0
         self.said_dropped = 0
@@ -214,15 +218,13 @@ class OutputPump:
         return self.fd
 
     def drain(self):
+        pool = gevent.get_hub().threadpool
         while True:
             self.wake.wait()
             self.wake.clear()
             while self.pending:
                 try:
-                    written = os.write(self.fd, self.pending[:65536])
-                except BlockingIOError:
-                    gevent.socket.wait_write(self.fd)
-                    continue
+                    written = pool.apply(os.write, (self.fd, bytes(self.pending[:65536])))
                 except OSError:  # loadgen is gone: nothing to print to
                     self.pending.clear()
                     break
@@ -243,7 +245,6 @@ class OutputPump:
     def finish(self, deadline_s):
         """Writes what is buffered, waiting for the pipe up to `deadline_s`."""
         end = time.monotonic() + deadline_s
-        os.set_blocking(self.fd, True)
         while self.pending and time.monotonic() < end:
             try:
                 written = os.write(self.fd, self.pending[:65536])
