@@ -520,3 +520,39 @@ fn a_changed_plan_that_needs_more_processes_is_said() {
         "{stderr}"
     );
 }
+
+/// With workers, `/status` gives each connected worker's users, by Locust's
+/// worker id: together the users the shop sees.
+#[test]
+fn status_gives_each_workers_users() {
+    let shop = Shop::start();
+    let files = LoadFiles::new(
+        &phase(60, 10, 100, &[("A", 1, 200, 200)]),
+        &tagging_template(&["A"]),
+    );
+    let port = free_port();
+    let child = start(
+        &tag("status-workers"),
+        &files.config(),
+        &shop.host(),
+        &[
+            "--run_time",
+            "8s",
+            "--workers",
+            "2",
+            "--control-addr",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
+    wait_for(&shop, 20);
+    std::thread::sleep(Duration::from_millis(2500));
+    let (code, status) = call("GET", &format!("http://127.0.0.1:{port}/status"), None, "");
+    let seen = live(&shop, shop_now(&shop));
+    let (ok, stderr) = finish(child);
+    assert!(ok, "{stderr}");
+    assert_eq!(code, 200, "{status}");
+    let workers = status["workers"].as_object().expect("workers in /status");
+    let users: Vec<u64> = workers.values().filter_map(|v| v.as_u64()).collect();
+    assert_eq!(users, [5, 5], "{status}");
+    assert_eq!(seen.get("A"), Some(&10), "the shop saw {seen:?}");
+}

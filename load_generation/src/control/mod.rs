@@ -57,6 +57,10 @@ pub struct Status {
     /// Exceptions raised in the users' code.
     pub errors: u64,
     pub restarts: u32,
+    /// Users per connected Locust worker, by Locust's worker id; empty when
+    /// Locust runs as one process.
+    #[serde(default)]
+    pub workers: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

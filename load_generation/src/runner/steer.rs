@@ -161,6 +161,7 @@ impl Run {
             failures: totals.failures,
             errors: record.exceptions.iter().map(|e| e.count).sum(),
             restarts: record.restarts,
+            workers: self.worker_users.clone(),
         }
     }
 }
