@@ -184,6 +184,8 @@ class OutputPump:
     def __init__(self, fd):
         self.fd = fd
         self.pending = bytearray()
+        # Bytes at the front of `pending` that the native thread is writing.
+        self.in_flight = 0
         self.dropped = 0
         self.said_dropped = 0
         self.said_at = 0.0
@@ -223,11 +225,15 @@ class OutputPump:
             self.wake.wait()
             self.wake.clear()
             while self.pending:
+                chunk = bytes(self.pending[:65536])
+                self.in_flight = len(chunk)
                 try:
-                    written = pool.apply(os.write, (self.fd, bytes(self.pending[:65536])))
+                    written = pool.apply(os.write, (self.fd, chunk))
                 except OSError:  # loadgen is gone: nothing to print to
                     self.pending.clear()
                     break
+                finally:
+                    self.in_flight = 0
                 del self.pending[:written]
             self.say_dropped()
 
@@ -245,6 +251,9 @@ class OutputPump:
     def finish(self, deadline_s):
         """Writes what is buffered, waiting for the pipe up to `deadline_s`."""
         end = time.monotonic() + deadline_s
+        # A chunk the native thread is writing is its to finish: written twice
+        # otherwise.
+        del self.pending[: self.in_flight]
         while self.pending and time.monotonic() < end:
             try:
                 written = os.write(self.fd, self.pending[:65536])
