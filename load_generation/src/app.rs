@@ -294,14 +294,8 @@ fn local_workers(load: &Load, engine: &EngineArgs, client: UserClass) -> u32 {
             0
         }
         Workers::Auto => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            // A plain locustfile's classes keep their own client (sized as HttpUser).
-            let user_class = if load.plan.class_waits {
-                UserClass::Http
-            } else {
-                client
-            };
-            let choice = sizing::choose(&load.plan, 1.0, user_class, cores as u32);
+            let user_class = sizing::sized_client(&load.plan, Some(client));
+            let choice = sizing::choose(&load.plan, 1.0, user_class, sizing::cores());
             eprintln!("loadgen: {}", choice.why);
             choice.workers
         }

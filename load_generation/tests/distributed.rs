@@ -234,16 +234,9 @@ fn two_workers_count_each_phase_as_the_server_saw_it() {
     let summary = json(&report.join("summary.json"));
     let phases = summary["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 6, "{phases:?}");
-    let epoch = |at: &serde_json::Value| {
-        let at = at.as_str().unwrap();
-        let t = humantime::parse_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e}"));
-        t.duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64()
-    };
     let mut counts = Vec::new();
     for (i, phase) in phases.iter().enumerate() {
-        let (start, end) = (epoch(&phase["started_at"]), epoch(&phase["ended_at"]));
+        let (start, end) = occurrence_times(phase);
         // The occurrences are the plan's, one after the other.
         assert!(
             (end - start - PHASES_S[i % 2]).abs() < 0.1,

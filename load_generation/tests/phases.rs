@@ -263,16 +263,9 @@ fn a_phase_ends_on_time_at_a_fast_hatch_rate() {
     let summary = json(&report.join("summary.json"));
     let phases = summary["phases"].as_array().expect("phases");
     assert_eq!(phases.len(), 8, "{phases:?}");
-    let epoch = |at: &serde_json::Value| {
-        let at = at.as_str().expect("a time");
-        let t = humantime::parse_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e}"));
-        t.duration_since(std::time::UNIX_EPOCH)
-            .expect("after 1970")
-            .as_secs_f64()
-    };
     let mut after = Vec::new();
     for quiet in phases.iter().skip(1).step_by(2) {
-        let (start, end) = (epoch(&quiet["started_at"]), epoch(&quiet["ended_at"]));
+        let (start, end) = occurrence_times(quiet);
         let inside: Vec<f64> = log
             .iter()
             .map(|r| r.at - start)

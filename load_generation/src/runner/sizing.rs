@@ -95,6 +95,22 @@ pub fn choose(plan: &Plan, scale: f64, user_class: UserClass, cores: u32) -> Cho
     }
 }
 
+/// This machine's cores, as a pod's CPU quota limits them
+/// (`available_parallelism` reads the cgroup).
+pub fn cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+}
+
+/// The client a plan's users are sized for: the template's (`client`), except
+/// where the classes keep their own waits or client (a plain locustfile), which
+/// are sized as `HttpUser`.
+pub fn sized_client(plan: &Plan, client: Option<UserClass>) -> UserClass {
+    match client {
+        Some(class) if !plan.class_waits => class,
+        _ => UserClass::Http,
+    }
+}
+
 /// Under `--workers auto`, after a reload or a `scale`: what to say when the
 /// changed plan needs more local processes than the run has (`running` local
 /// workers; 0 is one process); `None` when it has enough.

@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use super::{sizing, Change, Observer, Replace, Run};
 use crate::control::{self, Action};
-use crate::locustfile::UserClass;
 use crate::plan::Plan;
 
 impl Run {
@@ -107,16 +106,10 @@ impl Run {
             return;
         }
         let plan = self.schedule.plan();
-        // A plain locustfile's classes keep their own client (sized as HttpUser).
-        let class = match (plan.class_waits, self.spec.locustfile.client) {
-            (false, Some(class)) => class,
-            _ => UserClass::Http,
-        };
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let class = sizing::sized_client(plan, self.spec.locustfile.client);
         let scale = self.schedule.scale_factor();
-        if let Some(detail) =
-            sizing::capacity_for(plan, scale, class, cores, self.spec.local_workers)
-        {
+        let running = self.spec.local_workers;
+        if let Some(detail) = sizing::capacity_for(plan, scale, class, sizing::cores(), running) {
             self.event("capacity", detail, observers);
         }
     }

@@ -449,6 +449,21 @@ pub fn text(bytes: &[u8]) -> String {
 }
 
 /// Reads a JSON file.
+/// A phase occurrence's `started_at` and `ended_at` in summary.json, in
+/// seconds since the Unix epoch (the clock of [`Logged::at`]).
+pub fn occurrence_times(phase: &serde_json::Value) -> (f64, f64) {
+    let epoch = |field: &str| {
+        let at = phase[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field} in {phase}"));
+        let t = humantime::parse_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e}"));
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs_f64()
+    };
+    (epoch("started_at"), epoch("ended_at"))
+}
+
 pub fn json(path: &Path) -> serde_json::Value {
     serde_json::from_slice(
         &std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display())),
