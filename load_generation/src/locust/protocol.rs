@@ -244,6 +244,10 @@ pub struct Sample {
     /// How late the harness's sampler woke up (ms): a busy or starved gevent
     /// loop delays every user by as much.
     pub loop_lag_ms: f64,
+    /// The longest any greenlet waited past its time for the gevent loop in
+    /// the interval, in any Locust process (a 10 ms probe in each): a loop held
+    /// in bursts delays the responses read in them, whatever the mean CPU.
+    pub loop_late_max_ms: f64,
     /// Tasks the users ran in the interval (each followed by its wait): with
     /// the requests, how many requests a task makes.
     pub iterations: u64,

@@ -70,9 +70,10 @@ impl Run {
     pub(super) fn watch_cpu(
         &mut self,
         now: Instant,
-        lag_ms: f64,
+        sample: &Sample,
         observers: &mut [&mut dyn Observer],
     ) {
+        let lag_ms = sample.loop_lag_ms;
         let pids = self.group.pids();
         if self
             .cpu
@@ -90,10 +91,11 @@ impl Run {
         self.busiest_busy = busiest.map(|b| b.total());
         let Some(busiest) = busiest else { return };
         tracing::debug!(
-            "Locust busy {:.0}% (running {:.0}%, waiting for a core {:.0}%), loop lag {lag_ms:.0} ms",
+            "Locust busy {:.0}% (running {:.0}%, waiting for a core {:.0}%), loop lag {lag_ms:.0} ms, late up to {:.0} ms",
             busiest.total(),
             busiest.running,
-            busiest.waiting
+            busiest.waiting,
+            sample.loop_late_max_ms
         );
         match self.saturation.observe(now, busiest.total(), lag_ms) {
             Some(saturation::Change::Began) => {
@@ -165,11 +167,12 @@ impl Run {
         self.offered = Offered::from(until);
         let requests = sample.stats.iter().map(|s| s.requests).sum();
         let total_ms = sample.stats.iter().map(|s| s.total_ms).sum();
-        // Only a calm generator's response times are the target's (unknown
-        // before the first CPU reading: not calm).
-        let calm = !self.saturation.saturated()
-            && sample.loop_lag_ms < saturation::LAG_LOW_MS
-            && self.busiest_busy.is_some_and(|b| b < saturation::CALM_BUSY);
+        let calm = saturation::calm(
+            self.saturation.saturated(),
+            self.busiest_busy,
+            sample.loop_lag_ms,
+            sample.loop_late_max_ms,
+        );
         Tally::interval(&users, seconds, requests, total_ms, sample.iterations, calm)
     }
 

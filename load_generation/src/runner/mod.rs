@@ -453,7 +453,7 @@ impl Run {
         self.requests_per_s = requests as f64 / interval.max(1e-3);
         self.last_sample_at = now;
         self.show_new_errors(&sample, observers);
-        self.watch_cpu(now, sample.loop_lag_ms, observers);
+        self.watch_cpu(now, &sample, observers);
         let offered = self.offered(&sample, now);
         let ramped = self.schedule.settled(now, self.sample_interval * 2);
         self.recorder

@@ -10,12 +10,14 @@
 //! U × k / (W + k × R)   requests per second
 //! ```
 //!
-//! `R` is taken only from *calm* samples: the generator not saturated and its
-//! event loop less than 30 ms late. A busy Locust measures its own queueing as
-//! response time, and counting it would lower the plan to whatever was
-//! delivered. With no calm sample, `R` is 0 (the rate at instant responses). A slow target therefore lowers the plan (that
-//! is the target's answer, not a shortfall); a generator that can't run its users
-//! on time does not.
+//! `R` is taken only from *calm* samples (`runner::saturation::calm`): the
+//! generator not saturated, under half busy, and its event loop never holding a
+//! user more than 20 ms. A busy Locust measures its own queueing as response
+//! time, and counting it would lower the plan to whatever was delivered: a
+//! saturated generator must never lower the plan it is judged against. With no
+//! calm sample, `R` is 0 (the rate at instant responses). A slow target
+//! therefore lowers the plan (that is the target's answer, not a shortfall); a
+//! generator that can't run its users on time does not.
 //!
 //! The rate is known only where every type with users has waits from the config
 //! (a plain locustfile may keep its class's own `wait_time`) and a mean wait or
