@@ -18,13 +18,15 @@ use crate::locust::workspace::Workspace;
 use crate::locustfile::UserClass;
 use crate::metrics::{self, Metrics};
 use crate::progress::{short, Progress};
-use crate::report::{self, Summary};
+use crate::report::checkpoint::Checkpoints;
+use crate::report::{self, Destinations, Summary};
 use crate::runner::group::{GroupSpec, STOP_DRAIN};
 use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::sizing;
 use crate::runner::wait_for_host::wait_for_host;
-use crate::runner::worker::Ended;
+use crate::runner::worker;
 use crate::runner::{self, unix_now, Inputs, Observer, Outcome, RunOptions};
+use crate::stats::Ended;
 use crate::verdict::{self, Verdict};
 use crate::{control, reload};
 
@@ -33,6 +35,22 @@ mod inspect;
 pub use inspect::{check, render};
 
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// `loadgen report DIR`: report.html, stats.csv and the table again, from the
+/// directory's summary.json.
+pub fn report(args: &crate::cli::ReportArgs) -> Result<()> {
+    let summary = report::redraw(&args.dir)?;
+    println!("{}", report::table::render(&summary));
+    eprintln!(
+        "loadgen: report.html and stats.csv drawn again in {} (the run {})",
+        args.dir.display(),
+        match summary.ended {
+            Ended::Running => "was still running at its last checkpoint".to_string(),
+            ended => format!("ended: {}", ended.as_str()),
+        }
+    );
+    Ok(())
+}
 
 /// `loadgen locust`: find or install Locust, and say where it is.
 pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
@@ -54,7 +72,7 @@ pub async fn run(args: &RunArgs) -> Result<u8> {
             waited = wait_for_host(&host, limit) => waited?,
             _ = shutdown.requested() => {
                 eprintln!("loadgen: stopped by signal while waiting for {host}");
-                let outcome = Outcome::before_start(&load.plan, unix_now());
+                let outcome = Outcome::before_start(&load.plan, unix_now(), None);
                 let verdict = Verdict::new(Vec::new(), &load.plan, false, None);
                 return conclude(&args.output, &args.verdict, outcome, verdict);
             }
@@ -217,7 +235,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         )
         .await?;
         match ended {
-            Ended::Stopped {
+            worker::Ended::Stopped {
                 process_exit_code: Some(code),
             } if code != 0 => {
                 let exit = u8::try_from(code).unwrap_or(1);
@@ -226,8 +244,8 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
                 );
                 return Ok(exit);
             }
-            Ended::Stopped { .. } | Ended::Signal => return Ok(0),
-            Ended::Unreachable(why) => {
+            worker::Ended::Stopped { .. } | worker::Ended::Signal => return Ok(0),
+            worker::Ended::Unreachable(why) => {
                 eprintln!("loadgen: {why}; trying again in {}", short(backoff));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
@@ -395,7 +413,7 @@ async fn execute(
         _ = shutdown.requested() => {
             eprintln!("loadgen: stopped by signal before the load started");
             let verdict = Verdict::new(thresholds, &load.plan, false, None);
-            let outcome = Outcome::before_start(&load.plan, unix_now());
+            let outcome = Outcome::before_start(&load.plan, unix_now(), None);
             return conclude(output, steering.verdict, outcome, verdict);
         }
     };
@@ -450,6 +468,13 @@ async fn execute(
     if let Some((observer, _)) = served.as_mut() {
         observers.push(observer);
     }
+    let mut checkpoints = output
+        .report
+        .as_ref()
+        .map(|dir| Checkpoints::new(dir.clone(), output.checkpoint_interval));
+    if let Some(checkpoints) = checkpoints.as_mut() {
+        observers.push(checkpoints);
+    }
     let outcome = runner::run(
         &load.plan,
         spec,
@@ -466,11 +491,13 @@ async fn execute(
     if let Some(server) = control_server {
         server.abort();
     }
-    conclude(output, steering.verdict, outcome?, verdict)
+    conclude(output, steering.verdict, outcome, verdict)
 }
 
-/// The end of every run, even one stopped before its load began: the table, the
-/// report, and why it ended. Returns whether the run completed.
+/// The end of every run, even one stopped before its load began or ended by an
+/// error: the table, the record's files (summary.json, stats.csv, report.html,
+/// JUnit), and how it ended. Returns the exit code, or the run's error once its
+/// record is written.
 fn conclude(
     output: &OutputArgs,
     args: &VerdictArgs,
@@ -480,34 +507,37 @@ fn conclude(
     let Outcome {
         record,
         plan,
-        interrupted,
-        stopped_early,
         process_exit_code,
+        error,
     } = outcome;
     verdict.finish_run(&record);
     let mut summary = Summary::new(&record, &plan);
     summary.thresholds = verdict.results.clone();
     println!("{}", report::table::render(&summary));
-    if let Some(path) = &args.junit {
-        let xml = verdict::junit::render(&verdict.results, record.duration_s);
-        // Often inside the --report directory, which is written after it.
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(dir) = &output.report {
-        report::write(dir, &summary)?;
+    let destinations = Destinations {
+        dir: output.report.clone(),
+        junit: args.junit.clone(),
+    };
+    let written = destinations.write(&summary);
+    if let (Ok(()), Some(dir)) = (&written, &output.report) {
         eprintln!("loadgen: report written to {}", dir.display());
     }
     let ran = short(Duration::from_secs_f64(record.duration_s));
-    if interrupted {
-        eprintln!("loadgen: stopped by signal after {ran}");
+    let reason = record.ended_reason.as_deref().unwrap_or_default();
+    match record.ended {
+        Ended::Interrupted => eprintln!("loadgen: stopped by signal after {ran}"),
+        Ended::StoppedEarly => eprintln!("loadgen: stopped early after {ran}: {reason}"),
+        Ended::Error => eprintln!("loadgen: the run ended in an error after {ran}"),
+        Ended::Completed | Ended::Running => {}
     }
-    if let Some(reason) = &stopped_early {
-        eprintln!("loadgen: stopped early after {ran}: {reason}");
+    if let Some(error) = error {
+        if let Err(e) = written {
+            eprintln!("loadgen: {e:#}");
+        }
+        return Err(error);
     }
+    written?;
+    let interrupted = record.ended == Ended::Interrupted;
     let (_, total) = record.totals();
     let (code, why) = verdict::exit_code(&verdict::Ending {
         thresholds_given: !verdict.is_empty(),

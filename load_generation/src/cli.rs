@@ -51,6 +51,16 @@ pub enum Command {
     Locust(LocustArgs),
     /// Steer a running loadgen through its control API (see --control-addr).
     Ctl(CtlArgs),
+    /// Draw report.html, stats.csv and the table again from a --report
+    /// directory's summary.json (a finished run's, or a killed run's last checkpoint).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The directory a run wrote with --report.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Live control of a run, and hot reload of its files.
@@ -345,6 +355,18 @@ pub struct OutputArgs {
         value_name = "TIME"
     )]
     pub progress_interval: Duration,
+    /// With --report, rewrite summary.json and stats.csv this often (and at each
+    /// phase's end) while the run goes: a loadgen killed outright leaves its
+    /// record up to then (`loadgen report DIR` draws report.html from it).
+    #[arg(
+        long = "checkpoint-interval",
+        visible_alias = "checkpoint_interval",
+        env = "LOADGEN_CHECKPOINT_INTERVAL",
+        default_value = "60s",
+        value_parser = parse_run_time,
+        value_name = "TIME"
+    )]
+    pub checkpoint_interval: Duration,
 }
 
 #[derive(Debug, Clone, Args)]

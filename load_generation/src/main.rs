@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             Command::Worker(args) => app::worker(args).await,
             Command::Locust(args) => app::locust(args).map(|()| 0),
             Command::Ctl(args) => control::client::run(args).await.map(|()| 0),
+            Command::Report(args) => app::report(args).map(|()| 0),
         }
     });
     // Don't wait for stray tasks (a signal listener, say) at exit.

@@ -1,29 +1,173 @@
-//! Stage 6: reports. The end-of-run table, and with `--report DIR` the files
-//! `summary.json`, `stats.csv` and `report.html`.
+//! Stage 6: reports. The end-of-run table, and the files of a run's record:
+//! with `--report DIR` `summary.json`, `stats.csv` and `report.html`, with
+//! `--junit FILE` the verdict as JUnit XML. Every ending writes them (a run that
+//! ends in an error too, marked so), each file atomically, and a run that goes
+//! on checkpoints `summary.json` and `stats.csv` as it goes ([`checkpoint`]), so
+//! a loadgen killed outright leaves its record up to the last checkpoint.
 
+pub mod checkpoint;
 pub mod csv;
 pub mod html;
+pub mod junit;
 pub mod summary;
 pub mod table;
 
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::diagnostic::BadInput;
 pub use summary::Summary;
 
-/// Writes the report files into `dir` (created if needed).
-pub fn write(dir: &Path, summary: &Summary) -> Result<()> {
+/// The prefix of the temporary files an atomic write leaves only if it is
+/// killed mid-write; the next checkpoint into the directory removes them.
+const TEMPORARY_PREFIX: &str = ".loadgen-";
+
+/// Where a run's record goes: the one place every output file is written from.
+#[derive(Debug, Clone, Default)]
+pub struct Destinations {
+    /// `--report DIR`: summary.json, stats.csv and report.html.
+    pub dir: Option<PathBuf>,
+    /// `--junit FILE`.
+    pub junit: Option<PathBuf>,
+}
+
+impl Destinations {
+    /// Writes every file of the record.
+    pub fn write(&self, summary: &Summary) -> Result<()> {
+        if let Some(path) = &self.junit {
+            // Often inside the --report directory, which may not exist yet.
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                create_dir(parent)?;
+            }
+            write_atomically(path, junit::render(summary).as_bytes())?;
+        }
+        if let Some(dir) = &self.dir {
+            create_dir(dir)?;
+            write_data(dir, summary)?;
+            write_atomically(&dir.join("report.html"), html::render(summary).as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// summary.json and stats.csv: what a checkpoint writes, and the end too.
+fn write_data(dir: &Path, summary: &Summary) -> Result<()> {
+    write_atomically(
+        &dir.join("summary.json"),
+        &serde_json::to_vec_pretty(summary)?,
+    )?;
+    write_atomically(&dir.join("stats.csv"), csv::render(summary).as_bytes())
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the report directory {}", dir.display()))?;
-    let json = dir.join("summary.json");
-    std::fs::write(&json, serde_json::to_vec_pretty(summary)?)
-        .with_context(|| format!("cannot write {}", json.display()))?;
-    let stats = dir.join("stats.csv");
-    std::fs::write(&stats, csv::render(summary))
-        .with_context(|| format!("cannot write {}", stats.display()))?;
-    let html = dir.join("report.html");
-    std::fs::write(&html, html::render(summary))
-        .with_context(|| format!("cannot write {}", html.display()))?;
-    Ok(())
+        .with_context(|| format!("cannot create the report directory {}", dir.display()))
+}
+
+/// Writes `bytes` to `path` so that a reader, or a kill at any moment, finds the
+/// old file or the new one and never part of one: a temporary file beside it,
+/// synced to disk, then renamed over it (a rename within a directory is atomic),
+/// and the directory synced so that the rename survives a crash of the node.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let written = (|| -> std::io::Result<()> {
+        let mut file = tempfile::Builder::new()
+            .prefix(TEMPORARY_PREFIX)
+            .tempfile_in(dir)?;
+        file.write_all(bytes)?;
+        file.as_file().sync_all()?;
+        file.persist(path).map_err(|e| e.error)?;
+        // Not every file system can sync a directory: the file itself is whole.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Removes what atomic writes killed mid-way left in `dir`.
+fn remove_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(TEMPORARY_PREFIX))
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `loadgen report DIR`: reads DIR/summary.json (a finished run's, or the last
+/// checkpoint of one that was killed) and draws report.html and stats.csv from it
+/// again; returns it for the table.
+pub fn redraw(dir: &Path) -> Result<Summary> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        BadInput(format!(
+            "cannot read {}: {e}; give the directory a run wrote with --report",
+            path.display()
+        ))
+    })?;
+    let summary: Summary = serde_json::from_str(&text).map_err(|e| {
+        BadInput(format!(
+            "{}:{}:{}: not a loadgen summary: {e}; it is the summary.json that loadgen run --report writes",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if summary.schema_version > summary::SCHEMA_VERSION {
+        return Err(BadInput(format!(
+            "{}: schema version {} is newer than this loadgen's ({}): redraw it with the loadgen that wrote it",
+            path.display(),
+            summary.schema_version,
+            summary::SCHEMA_VERSION
+        ))
+        .into());
+    }
+    write_atomically(&dir.join("stats.csv"), csv::render(&summary).as_bytes())?;
+    write_atomically(&dir.join("report.html"), html::render(&summary).as_bytes())?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atomic_write_replaces_a_file_whole_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        write_atomically(&path, b"old").unwrap();
+        write_atomically(&path, b"new and longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new and longer");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["summary.json"]);
+    }
+
+    #[test]
+    fn what_a_killed_write_left_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".loadgen-abc123"), b"half").unwrap();
+        std::fs::write(dir.path().join("summary.json"), b"{}").unwrap();
+        remove_temporaries(dir.path());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec!["summary.json"]);
+    }
 }

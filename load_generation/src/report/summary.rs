@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
 use crate::stats::delivery::Delivery;
 use crate::stats::{
-    ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
+    Ended, ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
 };
 use crate::verdict::evaluate::Judged;
 
@@ -17,15 +17,23 @@ use crate::verdict::evaluate::Judged;
 /// `occurrences_folded`, `folded`, each occurrence's `index`, `errors_count`,
 /// `name` and `saturated`, and each series point's `seconds`; 3 added each
 /// occurrence's `delivery` and `short`, each folded phase's `short_occurrences`
-/// and the total's `delivery`.
-pub const SCHEMA_VERSION: u32 = 3;
+/// and the total's `delivery`; 4 added `ended` and `ended_reason` (a summary.json
+/// written by an earlier version reads as `completed`).
+pub const SCHEMA_VERSION: u32 = 4;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
     /// When the run started, RFC 3339.
     pub started_at: String,
     pub duration_s: f64,
+    /// How the run ended: `completed`, `interrupted`, `stopped_early`, `error`,
+    /// or `running` (a checkpoint of a run still going, or killed since).
+    #[serde(default)]
+    pub ended: Ended,
+    /// Why, where it did not complete: the error, the early stop's reason.
+    #[serde(default)]
+    pub ended_reason: Option<String>,
     pub restarts: u32,
     /// The generated Locust user classes, in plan order (`NormalUser`, ...).
     pub user_types: Vec<String>,
@@ -52,7 +60,7 @@ pub struct Summary {
 }
 
 /// A phase's folded occurrences, added up.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FoldedPhase {
     pub phase: usize,
     pub name: Option<String>,
@@ -70,7 +78,7 @@ pub struct FoldedPhase {
     pub short_occurrences: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlannedPhase {
     pub phase: usize,
     pub duration_s: f64,
@@ -79,7 +87,7 @@ pub struct PlannedPhase {
     pub users: BTreeMap<String, u32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PhaseSummary {
     /// The occurrence's number in the run (0-based, counting folded ones):
     /// what `thresholds[].occurrence` refers to.
@@ -117,7 +125,7 @@ pub struct PhaseSummary {
     pub short: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestSummary {
     pub method: String,
     pub name: String,
@@ -125,7 +133,7 @@ pub struct RequestSummary {
     pub figures: Figures,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Totals {
     pub requests: Vec<RequestSummary>,
     pub total: Figures,
@@ -136,7 +144,7 @@ pub struct Totals {
 
 /// The whole run's planned and delivered requests, each occurrence judged by
 /// its own phase's users and waits.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct RunDelivery {
     pub planned_requests: f64,
     pub delivered_requests: f64,
@@ -248,6 +256,8 @@ impl Summary {
             schema_version: SCHEMA_VERSION,
             started_at: rfc3339(record.started_at),
             duration_s: record.duration_s,
+            ended: record.ended,
+            ended_reason: record.ended_reason.clone(),
             restarts: record.restarts,
             user_types: classes.clone(),
             plan: plan

@@ -5,7 +5,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use super::summary::Summary;
 use crate::fmt::{dec, duration, int};
-use crate::stats::Figures;
+use crate::stats::{Ended, Figures};
 
 /// Occurrences shown one per row at most; earlier ones are summed up.
 const MAX_OCCURRENCE_ROWS: usize = 12;
@@ -30,10 +30,15 @@ pub fn render(summary: &Summary) -> String {
         summary
             .user_types
             .iter()
-            .filter(|c| p.target_users[*c] > 0 || p.actual_users_end[*c] > 0)
             .map(|c| {
+                let count =
+                    |m: &std::collections::BTreeMap<String, u32>| m.get(c).copied().unwrap_or(0);
+                (c, count(&p.actual_users_end), count(&p.target_users))
+            })
+            .filter(|&(_, actual, target)| target > 0 || actual > 0)
+            .map(|(c, actual, target)| {
                 let name = c.strip_suffix("User").unwrap_or(c);
-                format!("{name} {}/{}", p.actual_users_end[c], p.target_users[c])
+                format!("{name} {actual}/{target}")
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -116,6 +121,19 @@ pub fn render(summary: &Summary) -> String {
     table.add_row(row);
     right_align(&mut table, 3..9);
     let mut out = table.to_string();
+    // A run that did not complete says so under its figures: they stop there.
+    match summary.ended {
+        Ended::Completed => {}
+        ended => {
+            out.push_str(&format!("\nended: {}", ended.as_str()));
+            if let Some(reason) = &summary.ended_reason {
+                out.push_str(&format!(": {reason}"));
+            }
+            if ended == Ended::Running {
+                out.push_str(" (the last checkpoint of a run that did not end here)");
+            }
+        }
+    }
     let folded = summary.occurrences_folded + hidden as u64;
     if folded > 0 {
         out.push_str(&format!(

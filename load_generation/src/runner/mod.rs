@@ -38,7 +38,7 @@ use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
 use crate::locustfile::Locustfile;
 use crate::plan::{Counts, Plan};
-use crate::stats::{Recorder, RunEvent, RunRecord};
+use crate::stats::{Ended, Recorder, RunEvent, RunRecord};
 use group::{GroupSpec, LocustGroup};
 pub use observer::{Observer, Status};
 use saturation::{Detector, ProcessCpu};
@@ -98,99 +98,122 @@ pub enum Change {
     Invalid(String),
 }
 
-/// How a run ended.
+/// How a run ended: its record (whose `ended` says how), whatever the ending.
 #[derive(Debug)]
 pub struct Outcome {
     pub record: RunRecord,
     /// The plan in force at the end (a reload may have replaced the first).
     pub plan: Plan,
-    /// The run was stopped by SIGINT/SIGTERM rather than by its run time.
-    pub interrupted: bool,
-    /// An observer ended the run before its time, and why.
-    pub stopped_early: Option<String>,
     /// `environment.process_exit_code` as the locustfile set it (the local
     /// runner's or the master's, as Locust takes it); `None` when it did not.
     pub process_exit_code: Option<i64>,
+    /// The error that ended the run: its record is kept all the same, and the
+    /// error is returned once the record is written.
+    pub error: Option<anyhow::Error>,
 }
 
-/// Runs `plan` until its run time is spent or a signal stops it.
+/// Runs `plan` until its run time is spent, a signal stops it or an error
+/// ends it; every ending returns the record.
 pub async fn run(
     plan: &Plan,
     spec: GroupSpec,
     options: &RunOptions,
     observers: &mut [&mut dyn Observer],
     shutdown: &mut Shutdown,
-    mut inputs: Inputs,
-) -> Result<Outcome> {
+    inputs: Inputs,
+) -> Outcome {
     let (tx, mut rx) = mpsc::channel::<Output>(4096);
-    let Some(group) =
-        LocustGroup::start(&spec, 0, tx.clone(), &mut rx, shutdown, observers).await?
-    else {
-        // A signal while Locust was starting: an empty run, reported as such.
-        return Ok(Outcome::before_start(plan, unix_now()));
-    };
-    let mut group = group;
+    let mut group =
+        match LocustGroup::start(&spec, 0, tx.clone(), &mut rx, shutdown, observers).await {
+            Ok(Some(group)) => group,
+            // A signal while Locust was starting: an empty run, reported as such.
+            Ok(None) => return Outcome::before_start(plan, unix_now(), None),
+            Err(e) => return Outcome::before_start(plan, unix_now(), Some(e)),
+        };
     if let Some(start_at) = options.start_at {
-        if !start_at::wait(start_at, &mut group, &mut rx, shutdown, observers).await? {
-            return Ok(Outcome::before_start(plan, unix_now()));
+        match start_at::wait(start_at, &mut group, &mut rx, shutdown, observers).await {
+            Ok(true) => {}
+            Ok(false) => {
+                group.kill();
+                return Outcome::before_start(plan, unix_now(), None);
+            }
+            Err(e) => {
+                group.kill();
+                return Outcome::before_start(plan, unix_now(), Some(e));
+            }
         }
     }
     // The run starts when Locust is ready (or at --start-at): the record's zero.
     let mut run = Run::new(plan.clone(), group, spec, options);
     run.begin(observers);
-    let mut end = End::RunTime;
-    let mut next_tick = run.start;
-    loop {
-        let wake = [
-            Some(next_tick),
-            run.deadline,
-            run.schedule.next_change(Instant::now()),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap_or(next_tick);
-        let replace_because = tokio::select! {
-            _ = tokio::time::sleep_until(wake.into()) => {
-                let now = Instant::now();
-                if run.deadline.is_some_and(|d| now >= d) {
-                    break;
-                }
-                // A wake for a boundary or a ramp's end comes between ticks.
-                if now >= next_tick {
-                    next_tick += TICK;
-                    if next_tick < now {
-                        next_tick = now + TICK;
+    let end = match run.drive(&tx, &mut rx, observers, shutdown, inputs).await {
+        Ok(end) => end,
+        Err(e) => End::Error(e),
+    };
+    run.stop(&mut rx, end, observers).await
+}
+
+impl Run {
+    /// The run loop: turns time, Locust's output, control calls, reloads and
+    /// signals into calls on the run, until one of them ends it.
+    async fn drive(
+        &mut self,
+        tx: &mpsc::Sender<Output>,
+        rx: &mut mpsc::Receiver<Output>,
+        observers: &mut [&mut dyn Observer],
+        shutdown: &mut Shutdown,
+        mut inputs: Inputs,
+    ) -> Result<End> {
+        let mut next_tick = self.start;
+        loop {
+            let wake = [
+                Some(next_tick),
+                self.deadline,
+                self.schedule.next_change(Instant::now()),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(next_tick);
+            let replace_because = tokio::select! {
+                _ = tokio::time::sleep_until(wake.into()) => {
+                    let now = Instant::now();
+                    if self.deadline.is_some_and(|d| now >= d) {
+                        return Ok(End::RunTime);
+                    }
+                    // A wake for a boundary or a ramp's end comes between ticks.
+                    if now >= next_tick {
+                        next_tick += TICK;
+                        if next_tick < now {
+                            next_tick = now + TICK;
+                        }
+                    }
+                    match self.hung(now) {
+                        Some(why) => Some(Replace::Crashed(why)),
+                        None => { self.tick(now, observers).await; None }
                     }
                 }
-                match run.hung(now) {
-                    Some(why) => Some(Replace::Crashed(why)),
-                    None => { run.tick(now, observers).await; None }
+                output = rx.recv() => match output {
+                    Some(output) => self.output(output, observers).map(Replace::Crashed),
+                    None => bail!("lost contact with Locust"),
+                },
+                request = next(&mut inputs.control) => {
+                    self.control(request, observers).await;
+                    None
+                }
+                change = next(&mut inputs.changes) => self.change(change, observers).await,
+                _ = shutdown.requested() => return Ok(End::Signal),
+            };
+            if let Some(why) = replace_because {
+                if !self.replace(why, tx, rx, shutdown, observers).await? {
+                    return Ok(End::Signal);
                 }
             }
-            output = rx.recv() => match output {
-                Some(output) => run.output(output, observers).map(Replace::Crashed),
-                None => bail!("lost contact with Locust"),
-            },
-            request = next(&mut inputs.control) => {
-                run.control(request, observers).await;
-                None
+            if let Some(reason) = observers.iter().find_map(|o| o.should_stop()) {
+                return Ok(End::Early(reason));
             }
-            change = next(&mut inputs.changes) => run.change(change, observers).await,
-            _ = shutdown.requested() => { end = End::Signal; break; }
-        };
-        if let Some(why) = replace_because {
-            if !run.replace(why, &tx, &mut rx, shutdown, observers).await? {
-                end = End::Signal;
-                break;
-            }
-        }
-        if let Some(reason) = observers.iter().find_map(|o| o.should_stop()) {
-            end = End::Early(reason);
-            break;
         }
     }
-    Ok(run.stop(&mut rx, end, observers).await)
 }
 
 /// The next message of an optional input; never, when there is none.
@@ -217,6 +240,7 @@ enum End {
     RunTime,
     Signal,
     Early(String),
+    Error(anyhow::Error),
 }
 
 /// The state of a run between events: the schedule, the statistics, Locust.
@@ -469,6 +493,10 @@ impl Run {
         if let Some(occurrence) = sample.occurrence {
             self.close_through(occurrence, observers);
         }
+        let status = self.status(now);
+        for o in observers.iter_mut() {
+            o.recorded(&status, &self.recorder);
+        }
     }
 
     /// Tells observers that every occurrence before `occurrence` is final.
@@ -506,7 +534,7 @@ impl Run {
                 .retain(|t| now.duration_since(*t) < CRASH_WINDOW);
             self.crashes.push(now);
             if self.crashes.len() >= MAX_CRASHES {
-                self.recorder.finish(self.seconds(now));
+                self.alive = false; // killed above: nothing left to stop
                 bail!(
                     "Locust crashed {} times within {} s; giving up (a hang counts as a crash). Last time: {why}",
                     self.crashes.len(),
@@ -561,16 +589,23 @@ impl Run {
 }
 
 impl Outcome {
-    /// The outcome of a run stopped by a signal before its load started.
-    pub fn before_start(plan: &Plan, started_at: f64) -> Outcome {
+    /// The outcome of a run that ended before its load started: stopped by a
+    /// signal, or by `error` (Locust could not start, say).
+    pub fn before_start(plan: &Plan, started_at: f64, error: Option<anyhow::Error>) -> Outcome {
         let mut recorder = Recorder::new(plan, started_at);
-        recorder.finish(0.0);
+        match &error {
+            Some(e) => recorder.finish(0.0, Ended::Error, Some(format!("{e:#}"))),
+            None => recorder.finish(
+                0.0,
+                Ended::Interrupted,
+                Some("stopped by signal before the load started".into()),
+            ),
+        }
         Outcome {
             record: recorder.record().clone(),
             plan: plan.clone(),
-            interrupted: true,
-            stopped_early: None,
             process_exit_code: None,
+            error,
         }
     }
 }

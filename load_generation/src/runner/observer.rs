@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::locust::protocol::Sample;
 use crate::plan::{Counts, Plan, Slot};
 use crate::stats::delivery::Delivery;
-use crate::stats::{PhaseRecord, RunEvent};
+use crate::stats::{PhaseRecord, Recorder, RunEvent};
 
 /// What the run looks like right now, for observers.
 #[derive(Debug, Clone)]
@@ -46,6 +46,9 @@ pub trait Observer {
     fn sample(&mut self, _status: &Status, _sample: &Sample) {}
     /// A phase occurrence's statistics are final (its last sample is in).
     fn occurrence_closed(&mut self, _status: &Status, _record: &PhaseRecord) {}
+    /// After every sample, the record so far: to be copied only by an observer
+    /// that needs it now (a checkpoint).
+    fn recorded(&mut self, _status: &Status, _record: &Recorder) {}
     fn note(&mut self, _message: &str) {}
     /// A control action, a reload or a restart (also said with [`Observer::note`]).
     fn event(&mut self, _event: &RunEvent) {}

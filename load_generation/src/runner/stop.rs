@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use super::{End, Observer, Outcome, Run, STOP_GRACE};
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event};
+use crate::stats::Ended;
 
 impl Run {
     /// Stops Locust, collects its last sample and closes the record.
@@ -30,22 +31,22 @@ impl Run {
             (End::RunTime, Some(d)) => d,
             _ => stop_at,
         };
-        self.recorder.finish(self.seconds(end_at));
+        let (ended, reason, error) = match end {
+            End::RunTime => (Ended::Completed, None, None),
+            End::Signal => (Ended::Interrupted, Some("stopped by signal".into()), None),
+            End::Early(reason) => (Ended::StoppedEarly, Some(reason), None),
+            End::Error(e) => (Ended::Error, Some(format!("{e:#}")), Some(e)),
+        };
+        self.recorder.finish(self.seconds(end_at), ended, reason);
         self.close_through(usize::MAX, observers);
         for o in observers.iter_mut() {
             o.finished();
         }
-        let (interrupted, stopped_early) = match end {
-            End::RunTime => (false, None),
-            End::Signal => (true, None),
-            End::Early(reason) => (false, Some(reason)),
-        };
         Outcome {
             record: self.recorder.record().clone(),
             plan: self.schedule.plan().clone(),
-            interrupted,
-            stopped_early,
             process_exit_code,
+            error,
         }
     }
 

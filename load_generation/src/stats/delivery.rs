@@ -23,7 +23,7 @@
 //! (a plain locustfile may keep its class's own `wait_time`) and a mean wait or
 //! response time above 0 (`wait 0` asks for as much as the target gives).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Below this share of the planned rate, an occurrence is *short*.
 pub const SHORTFALL: f64 = 0.90;
@@ -45,7 +45,7 @@ pub struct Tally {
 }
 
 /// The planned and delivered rates of a tally.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     /// Requests per second the plan implies (see the module's comment).
     pub planned_requests_per_s: f64,

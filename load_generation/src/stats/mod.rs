@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub mod delivery;
 pub mod fold;
@@ -107,7 +107,7 @@ impl RequestStats {
 }
 
 /// The figures reported for a set of requests.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Deserialize)]
 pub struct Figures {
     pub requests: u64,
     pub failures: u64,
@@ -176,7 +176,7 @@ impl PhaseRecord {
 }
 
 /// One point of the run's time series.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimePoint {
     /// Seconds from the run's start (the end of the span the point covers).
     pub t: f64,
@@ -195,7 +195,7 @@ pub struct TimePoint {
 }
 
 /// An exception from the user's tasks, as often as it happened.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExceptionRecord {
     pub message: String,
     pub traceback: String,
@@ -204,7 +204,7 @@ pub struct ExceptionRecord {
 
 /// Something that happened to the run besides its schedule: a control action, a
 /// reload, a restart of Locust.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Deserialize)]
 pub struct RunEvent {
     /// Seconds from the run's start.
     pub at_s: f64,
@@ -213,6 +213,35 @@ pub struct RunEvent {
     /// `worker_lost`, `worker_replaced`.
     pub kind: String,
     pub detail: String,
+}
+
+/// How a run ended, as its record says (`ended` in summary.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Ended {
+    /// Its run time was spent (or it had none and its phases ran out).
+    #[default]
+    Completed,
+    /// SIGINT or SIGTERM stopped it.
+    Interrupted,
+    /// `--fail-fast`, `stop` or the locustfile's `runner.quit()` ended it early.
+    StoppedEarly,
+    /// It could not go on: Locust crash-looped, contact was lost, ...
+    Error,
+    /// Not ended: a checkpoint of a run still going (or killed since).
+    Running,
+}
+
+impl Ended {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::Completed => "completed",
+            Ended::Interrupted => "interrupted",
+            Ended::StoppedEarly => "stopped_early",
+            Ended::Error => "error",
+            Ended::Running => "running",
+        }
+    }
 }
 
 /// Events kept in the record: the most recent ones, so that a run of weeks
@@ -240,6 +269,10 @@ pub struct RunRecord {
     pub events: Vec<RunEvent>,
     /// Events that happened but were dropped to keep the record bounded.
     pub events_dropped: u64,
+    /// How it ended ([`Ended::Running`] until it has), and why where it did not
+    /// complete (the error, the signal, the early stop's reason).
+    pub ended: Ended,
+    pub ended_reason: Option<String>,
 }
 
 /// Collects samples into a [`RunRecord`].
@@ -263,6 +296,8 @@ impl Recorder {
                 duration_s: 0.0,
                 events: Vec::new(),
                 events_dropped: 0,
+                ended: Ended::Running,
+                ended_reason: None,
             },
             last_sample_s: 0.0,
         }
@@ -438,11 +473,25 @@ impl Recorder {
     }
 
     /// Closes the run `at_s` seconds after its start.
-    pub fn finish(&mut self, at_s: f64) {
+    /// The run ended `at_s` seconds after its start, as `ended` says.
+    pub fn finish(&mut self, at_s: f64, ended: Ended, reason: Option<String>) {
         if let Some(phase) = self.record.phases.last_mut() {
             phase.end_s = at_s;
         }
         self.record.duration_s = at_s;
+        self.record.ended = ended;
+        self.record.ended_reason = reason;
+    }
+
+    /// The record as it stands `at_s` seconds into a run still going: what a
+    /// checkpoint writes (marked [`Ended::Running`]).
+    pub fn snapshot(&self, at_s: f64) -> RunRecord {
+        let mut record = self.record.clone();
+        if let Some(phase) = record.phases.last_mut() {
+            phase.end_s = phase.end_s.max(at_s);
+        }
+        record.duration_s = at_s;
+        record
     }
 
     pub fn record(&self) -> &RunRecord {
@@ -517,7 +566,7 @@ mod tests {
         r.sample(&sample(7), 2.0, true, &offered(7));
         r.phase_started(1, 0, 50.0, plan.targets(1), plan.mean_waits(1));
         r.sample(&sample(3), 51.0, false, &offered(3));
-        r.finish(60.0);
+        r.finish(60.0, Ended::Completed, None);
         let rec = r.record();
         assert_eq!(rec.phases[0].total.requests, 12);
         assert_eq!(rec.phases[0].end_s, 50.0);

@@ -1,6 +1,6 @@
 //! Measuring a threshold's metric over some requests, and judging it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::expr::{Limit, Metric, Threshold};
 use crate::fmt::plain;
@@ -16,7 +16,7 @@ pub struct Measured<'a> {
 }
 
 /// One threshold judged over one scope (the run, or one occurrence of a phase).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Deserialize)]
 pub struct Judged {
     /// The threshold as written.
     pub expr: String,

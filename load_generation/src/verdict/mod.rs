@@ -4,7 +4,6 @@
 
 pub mod evaluate;
 pub mod expr;
-pub mod junit;
 
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;

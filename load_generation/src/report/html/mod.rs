@@ -62,6 +62,7 @@ pub fn render(summary: &Summary) -> String {
         escape(&started)
     );
     sections::header(&mut out, summary, &started);
+    sections::ending(&mut out, summary);
     sections::verdict(&mut out, summary);
     sections::plan(&mut out, summary);
     sections::charts(&mut out, summary);
@@ -103,7 +104,7 @@ mod tests {
 
     use super::*;
     use crate::report::summary::{PlannedPhase, RequestSummary, Totals};
-    use crate::stats::{ExceptionRecord, Figures, RunEvent, TimePoint};
+    use crate::stats::{Ended, ExceptionRecord, Figures, RunEvent, TimePoint};
 
     fn figures(requests: u64, failures: u64, seconds: f64) -> Figures {
         Figures {
@@ -215,6 +216,8 @@ mod tests {
             schema_version: 1,
             started_at: "2026-01-01T00:00:00.000Z".into(),
             duration_s: 25.0,
+            ended: Ended::Completed,
+            ended_reason: None,
             restarts: 0,
             user_types: types.iter().map(|t| t.to_string()).collect(),
             plan: vec![
@@ -275,6 +278,24 @@ mod tests {
         // Exactly the one inline script of ours, plus the JSON data element.
         assert_eq!(html.matches("<script").count(), 2);
         assert_eq!(html.matches("</script>").count(), 2);
+    }
+
+    #[test]
+    fn a_run_that_did_not_complete_says_how_it_ended() {
+        assert!(!render(&summary(true)).contains("id=\"ending\""));
+        let mut s = summary(true);
+        s.ended = Ended::Error;
+        s.ended_reason = Some("Locust crashed 5 times <b>".into());
+        let html = render(&s);
+        assert!(html.contains("The run ended in an error"), "{html}");
+        assert!(
+            html.contains("ended: <code>error</code> after 25s"),
+            "{html}"
+        );
+        assert!(html.contains("<pre>Locust crashed 5 times &lt;b&gt;</pre>"));
+        s.ended = Ended::Running;
+        s.ended_reason = None;
+        assert!(render(&s).contains("A checkpoint of a run still going"));
     }
 
     #[test]

@@ -17,7 +17,31 @@ use super::chart::{self, color};
 use super::{escape, occurrence, series, short};
 use crate::fmt::{big, dec, duration, int, ms, plural, share};
 use crate::report::summary::{PhaseSummary, RequestSummary, Summary};
-use crate::stats::Figures;
+use crate::stats::{Ended, Figures};
+
+/// How a run that did not complete ended: its figures stop there.
+pub(super) fn ending(out: &mut String, s: &Summary) {
+    let (title, note) = match s.ended {
+        Ended::Completed => return,
+        Ended::Error => ("The run ended in an error", "Its figures stop where the error stopped it."),
+        Ended::Interrupted => ("The run was stopped by a signal", "Its figures stop at the signal."),
+        Ended::StoppedEarly => ("The run was stopped early", "Its figures stop there."),
+        Ended::Running => (
+            "A checkpoint of a run still going",
+            "loadgen did not end this run here (it was killed, or still runs): the figures are those of its last checkpoint.",
+        ),
+    };
+    let reason = s
+        .ended_reason
+        .as_ref()
+        .map_or(String::new(), |r| format!("<pre>{}</pre>\n", escape(r)));
+    let _ = write!(
+        out,
+        "<section class=\"verdict bad\" id=\"ending\">\n<h2>{title}</h2>\n<p>ended: <code>{}</code> after {}. {note}</p>\n{reason}</section>\n",
+        s.ended.as_str(),
+        escape(&duration(s.duration_s))
+    );
+}
 
 /// The verdict box: every threshold with its measured value, failures first.
 pub(super) fn verdict(out: &mut String, s: &Summary) {

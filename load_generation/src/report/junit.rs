@@ -1,24 +1,48 @@
-//! The verdict as JUnit XML, so CI systems show each threshold as a test.
+//! The verdict as JUnit XML, so CI systems show each threshold as a test, and a
+//! run that ended in an error as a failed one.
 
 use std::fmt::Write as _;
 
-use super::evaluate::Judged;
+use super::Summary;
+use crate::stats::Ended;
 
 /// One `<testsuite>` with a `<testcase>` per threshold and scope; a failed
-/// threshold's case carries a `<failure>` with the measured value.
-pub fn render(results: &[Judged], duration_s: f64) -> String {
-    let failures = results.iter().filter(|r| !r.passed).count();
+/// threshold's case carries a `<failure>` with the measured value. A run that
+/// ended in an error (or was still running: a checkpoint) adds a case `the run`
+/// that fails with why, so no CI reads such a run as passed.
+pub fn render(summary: &Summary) -> String {
+    let results = &summary.thresholds;
+    let duration_s = summary.duration_s;
+    let ending = match summary.ended {
+        Ended::Error | Ended::Running => Some(format!(
+            "the run ended: {}{}",
+            summary.ended.as_str(),
+            summary
+                .ended_reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(": {r}"))
+        )),
+        _ => None,
+    };
+    let tests = results.len() + usize::from(ending.is_some());
+    let failures = results.iter().filter(|r| !r.passed).count() + usize::from(ending.is_some());
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
-        "<testsuites name=\"loadgen\" tests=\"{}\" failures=\"{failures}\" time=\"{duration_s:.3}\">",
-        results.len()
+        "<testsuites name=\"loadgen\" tests=\"{tests}\" failures=\"{failures}\" time=\"{duration_s:.3}\">"
     );
     let _ = writeln!(
         xml,
-        "  <testsuite name=\"loadgen thresholds\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{duration_s:.3}\">",
-        results.len()
+        "  <testsuite name=\"loadgen thresholds\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{duration_s:.3}\">"
     );
+    if let Some(why) = &ending {
+        let message = escape(why);
+        let _ = writeln!(
+            xml,
+            "    <testcase classname=\"loadgen.run\" name=\"the run\">\n      <failure message=\"{message}\" type=\"{}\">{message}</failure>\n    </testcase>",
+            summary.ended.as_str()
+        );
+    }
     for r in results {
         let name = escape(&format!("{} [{}]", r.expr, r.scope));
         let _ = write!(
