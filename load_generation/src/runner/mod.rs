@@ -38,12 +38,13 @@ use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
 use crate::locustfile::Locustfile;
 use crate::plan::{Counts, Plan};
-use crate::stats::{Ended, Recorder, RunEvent, RunRecord};
+use crate::stats::{Recorder, RunEvent};
 use group::{GroupSpec, LocustGroup};
 pub use observer::{Observer, Status};
 use saturation::{Detector, ProcessCpu};
 use schedule::{Boundary, Schedule};
 use signals::Shutdown;
+pub use stop::Outcome;
 
 /// Loops whose occurrences are kept in detail (at least [`MIN_KEPT`]
 /// occurrences); older ones are folded into one aggregate per phase, so memory
@@ -96,20 +97,6 @@ pub enum Change {
     Locustfile { plan: Plan, locustfile: Locustfile },
     /// The new files are invalid (the diagnostics); the running plan goes on.
     Invalid(String),
-}
-
-/// How a run ended: its record (whose `ended` says how), whatever the ending.
-#[derive(Debug)]
-pub struct Outcome {
-    pub record: RunRecord,
-    /// The plan in force at the end (a reload may have replaced the first).
-    pub plan: Plan,
-    /// `environment.process_exit_code` as the locustfile set it (the local
-    /// runner's or the master's, as Locust takes it); `None` when it did not.
-    pub process_exit_code: Option<i64>,
-    /// The error that ended the run: its record is kept all the same, and the
-    /// error is returned once the record is written.
-    pub error: Option<anyhow::Error>,
 }
 
 /// Runs `plan` until its run time is spent, a signal stops it or an error
@@ -585,28 +572,6 @@ impl Run {
             o.event(&event);
         }
         self.recorder.event(event);
-    }
-}
-
-impl Outcome {
-    /// The outcome of a run that ended before its load started: stopped by a
-    /// signal, or by `error` (Locust could not start, say).
-    pub fn before_start(plan: &Plan, started_at: f64, error: Option<anyhow::Error>) -> Outcome {
-        let mut recorder = Recorder::new(plan, started_at);
-        match &error {
-            Some(e) => recorder.finish(0.0, Ended::Error, Some(format!("{e:#}"))),
-            None => recorder.finish(
-                0.0,
-                Ended::Interrupted,
-                Some("stopped by signal before the load started".into()),
-            ),
-        }
-        Outcome {
-            record: recorder.record().clone(),
-            plan: plan.clone(),
-            process_exit_code: None,
-            error,
-        }
     }
 }
 

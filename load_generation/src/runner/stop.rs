@@ -5,10 +5,47 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
-use super::{End, Observer, Outcome, Run, STOP_GRACE};
+use super::{End, Observer, Run, STOP_GRACE};
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event};
-use crate::stats::Ended;
+use crate::plan::Plan;
+use crate::stats::{Ended, Recorder, RunRecord};
+
+/// How a run ended: its record (whose `ended` says how), whatever the ending.
+#[derive(Debug)]
+pub struct Outcome {
+    pub record: RunRecord,
+    /// The plan in force at the end (a reload may have replaced the first).
+    pub plan: Plan,
+    /// `environment.process_exit_code` as the locustfile set it (the local
+    /// runner's or the master's, as Locust takes it); `None` when it did not.
+    pub process_exit_code: Option<i64>,
+    /// The error that ended the run: its record is kept all the same, and the
+    /// error is returned once the record is written.
+    pub error: Option<anyhow::Error>,
+}
+
+impl Outcome {
+    /// The outcome of a run that ended before its load started: stopped by a
+    /// signal, or by `error` (Locust could not start, say).
+    pub fn before_start(plan: &Plan, started_at: f64, error: Option<anyhow::Error>) -> Outcome {
+        let mut recorder = Recorder::new(plan, started_at);
+        match &error {
+            Some(e) => recorder.finish(0.0, Ended::Error, Some(format!("{e:#}"))),
+            None => recorder.finish(
+                0.0,
+                Ended::Interrupted,
+                Some("stopped by signal before the load started".into()),
+            ),
+        }
+        Outcome {
+            record: recorder.record().clone(),
+            plan: plan.clone(),
+            process_exit_code: None,
+            error,
+        }
+    }
+}
 
 impl Run {
     /// Stops Locust, collects its last sample and closes the record.
