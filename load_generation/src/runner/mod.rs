@@ -516,12 +516,14 @@ impl Run {
     ) -> Result<bool> {
         let now = Instant::now();
         self.group.kill();
+        // Until a new one has started, there is no Locust to stop (an error or
+        // a signal ends the run meanwhile).
+        self.alive = false;
         if let Replace::Crashed(why) = &why {
             self.crashes
                 .retain(|t| now.duration_since(*t) < CRASH_WINDOW);
             self.crashes.push(now);
             if self.crashes.len() >= MAX_CRASHES {
-                self.alive = false; // killed above: nothing left to stop
                 bail!(
                     "Locust crashed {} times within {} s; giving up (a hang counts as a crash). Last time: {why}",
                     self.crashes.len(),
@@ -540,6 +542,7 @@ impl Run {
         match started {
             Some(group) => {
                 self.group = group;
+                self.alive = true;
                 let restarted_at = Instant::now();
                 self.schedule.restart(restarted_at);
                 self.last_heard = restarted_at;
@@ -553,10 +556,7 @@ impl Run {
                 }
                 Ok(true)
             }
-            None => {
-                self.alive = false;
-                Ok(false)
-            }
+            None => Ok(false),
         }
     }
 
