@@ -12,13 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a process this test started.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
 /// `loadgen run` in the background, its output piped.
 fn start(tag: &str, files: &LoadFiles, host: &str, extra: &[&str]) -> std::process::Child {
     loadgen(tag)
@@ -31,20 +24,6 @@ fn start(tag: &str, files: &LoadFiles, host: &str, extra: &[&str]) -> std::proce
         .stderr(Stdio::piped())
         .spawn()
         .expect("start loadgen")
-}
-
-/// Waits for `child` to exit (killing it after `limit`), with its output.
-fn finish(child: std::process::Child, limit: Duration) -> std::process::Output {
-    let pid = child.id();
-    let start = Instant::now();
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
-    while !waiter.is_finished() {
-        if start.elapsed() > limit {
-            signal(pid, libc::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    waiter.join().unwrap()
 }
 
 /// The requests summary.json counts over the whole run.
@@ -142,7 +121,7 @@ fn a_run_that_ends_in_an_error_keeps_its_record_and_junit() {
         }
         kills += 1;
     }
-    let out = finish(child, Duration::from_secs(10));
+    let (out, _) = finish(child, Duration::from_secs(10));
     let stderr = text(&out.stderr);
     let stdout = text(&out.stdout);
     eprintln!("killed Locust {kills} times");

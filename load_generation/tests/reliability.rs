@@ -35,26 +35,6 @@ fn wait_for_requests(shop: &Shop, n: u64, limit: Duration) {
     }
 }
 
-fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to our own child.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
-fn finish(child: std::process::Child, limit: Duration) -> (std::process::Output, Duration) {
-    let start = Instant::now();
-    let pid = child.id();
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
-    while !waiter.is_finished() {
-        if start.elapsed() > limit {
-            signal(pid, libc::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (waiter.join().unwrap(), start.elapsed())
-}
-
 /// Sends SIGTERM; asserts loadgen exits successfully within 2 s, leaving no
 /// process behind. Returns its stderr.
 fn sigterm_stops_cleanly(child: std::process::Child, tag: &str) -> String {

@@ -444,6 +444,29 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duratio
     (output, elapsed)
 }
 
+/// Sends `sig` to `pid`.
+pub fn signal(pid: u32, sig: i32) {
+    // SAFETY: sending a signal to a process the test started.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
+
+/// Waits for `child` to exit, killing it after `limit`: its output, and how
+/// long it took.
+pub fn finish(child: std::process::Child, limit: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    let pid = child.id();
+    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
+    while !waiter.is_finished() {
+        if start.elapsed() > limit {
+            signal(pid, libc::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (waiter.join().unwrap(), start.elapsed())
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
