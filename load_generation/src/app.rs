@@ -201,6 +201,9 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         None => (args.master.clone(), DEFAULT_MASTER_PORT),
     };
     let workspace = Workspace::create(&load, load.template.client(args.engine.user_class).class)?;
+    if let Some(note) = load.template.legacy_note() {
+        eprintln!("loadgen: {note}");
+    }
     let common = protocol::Common {
         locustfile: workspace.locustfile_path(),
         host: args.host.clone(),
@@ -424,6 +427,9 @@ async fn execute(
     );
     if !load.template.is_plain() {
         eprintln!("loadgen: client {}", client.why);
+    }
+    if let Some(note) = load.template.legacy_note() {
+        eprintln!("loadgen: {note}");
     }
     let workspace = Workspace::create(load, client.class)?;
     if let Ok(mut dirs) = emergency.dirs.lock() {

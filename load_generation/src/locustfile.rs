@@ -17,6 +17,8 @@
 // includes this file with `#[path]`) finds it too.
 #[path = "locustfile/client.rs"]
 pub mod client;
+#[path = "locustfile/legacy.rs"]
+pub mod legacy;
 #[path = "locustfile/plain.rs"]
 pub mod plain;
 
@@ -75,13 +77,11 @@ pub fn template_path(config_file: &Path, given: Option<&Path>) -> PathBuf {
     }
 }
 
-/// APIs that Locust 1.0/2.0 removed, what replaces them, and why a user would care.
+/// Locust 0.x APIs that loadgen cannot translate (the others, `legacy`, run
+/// as they are), with what to write instead.
 const REMOVED_APIS: &[(&str, &str)] = &[
-    ("HttpLocust", "Locust 1.0 renamed `HttpLocust` to `HttpUser`; loadgen generates the user classes, so the template needs neither"),
-    ("min_wait", "Locust 1.0 removed `min_wait`/`max_wait` (ms); use `wait_time = between(min_s, max_s)`; loadgen sets it from the config's `min_wait_ms`/`max_wait_ms`"),
-    ("max_wait", "Locust 1.0 removed `min_wait`/`max_wait` (ms); use `wait_time = between(min_s, max_s)`; loadgen sets it from the config's `min_wait_ms`/`max_wait_ms`"),
-    ("task_set", "Locust 1.0 removed `task_set`; a user lists its TaskSets with `tasks = [MyBehavior]`"),
-    ("hatch_rate", "Locust 1.0 renamed hatch rate to spawn rate (`spawn_rate`)"),
+    ("hatch_rate", "Locust 1.0 renamed hatch rate to spawn rate (`spawn_rate`); under loadgen the config's `hatch_rate_per_s` sets it"),
+    ("hatch_complete", "Locust 1.0 renamed `hatch_complete` to `spawning_complete`, which loadgen does not fire yet (its phases spawn users themselves); use `events.test_start` for set-up, or wait for the users in `on_start`"),
 ];
 
 /// What one pass over a template's lines finds.
@@ -141,6 +141,13 @@ impl Template {
     /// The client the generated users get for `choice`, and why (see [`client`]).
     pub fn client(&self, choice: ClientChoice) -> Client {
         client::choose(choice, &self.source, self.is_plain())
+    }
+
+    /// The one line that names the Locust 0.x names the file uses, translated
+    /// as it loads (`None` for a Locust 2 file).
+    pub fn legacy_note(&self) -> Option<String> {
+        let file = self.source.path.display().to_string();
+        legacy::note(&file, &legacy::uses(&self.source.text))
     }
 
     /// Whether this is a plain locustfile (run as it is, from its own path).
@@ -253,24 +260,8 @@ impl Template {
         let mut marker_line = None;
         let mut classes: Vec<String> = Vec::new();
 
-        // Inside a triple-quoted string (a docstring): a class named there is not defined.
-        let mut in_string: Option<&str> = None;
-        for (i, line) in source.text.lines().enumerate() {
-            let number = i + 1;
-            let code = line.split('#').next().unwrap_or("");
-            let was_in_string = in_string.is_some();
-            for quote in ["\"\"\"", "'''"] {
-                if code.matches(quote).count() % 2 == 1 && in_string.is_none_or(|q| q == quote) {
-                    in_string = if in_string.is_some() {
-                        None
-                    } else {
-                        Some(quote)
-                    };
-                }
-            }
-            if was_in_string || in_string.is_some() {
-                continue;
-            }
+        for CodeLine { number, line, code } in code_lines(&source.text) {
+            let code = code.as_ref();
             if let Some(column) = line.find(USERS_MARKER) {
                 let offset = source_offset(source, number, column);
                 if line.trim() != USERS_MARKER {
@@ -572,8 +563,8 @@ pub(crate) fn class_name(code: &str) -> Option<&str> {
 /// function parameter or a variable that happens to share the name.
 fn removed_api_use(code: &str, word: &str) -> Option<usize> {
     let column = find_word(code, word)?;
-    if word == "HttpLocust" {
-        return Some(column);
+    if word == "hatch_complete" {
+        return Some(column); // an event: `events.hatch_complete += f`
     }
     let is_assignment = code[..column].trim().is_empty()
         && code[column + word.len()..]
@@ -600,6 +591,66 @@ fn imported_names(code: &str) -> impl Iterator<Item = &str> {
 
 /// The byte column of `word` in `code` as a whole identifier, outside string quotes
 /// is not distinguished: a removed API named in a string is rare and still worth a look.
+/// A line of Python outside any triple-quoted string: its 1-based number, the
+/// whole line, and its code (the line up to a `#`, with a string that opens
+/// and closes on it, a one-line docstring, blanked to spaces: columns keep).
+struct CodeLine<'a> {
+    number: usize,
+    line: &'a str,
+    code: std::borrow::Cow<'a, str>,
+}
+
+/// The lines of `text` that hold code: a line in or at the edge of a
+/// triple-quoted string (a docstring) holds none, so a class or a name
+/// written there is not taken for one in the code.
+fn code_lines(text: &str) -> Vec<CodeLine<'_>> {
+    const QUOTES: [&str; 2] = ["\"\"\"", "'''"];
+    let mut lines = Vec::new();
+    let mut in_string: Option<&str> = None;
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split('#').next().unwrap_or("");
+        let was_in_string = in_string.is_some();
+        for quote in QUOTES {
+            if code.matches(quote).count() % 2 == 1 && in_string.is_none_or(|q| q == quote) {
+                in_string = if in_string.is_some() {
+                    None
+                } else {
+                    Some(quote)
+                };
+            }
+        }
+        if was_in_string || in_string.is_some() {
+            continue;
+        }
+        let code = match QUOTES.iter().find(|q| code.contains(**q)) {
+            Some(quote) => std::borrow::Cow::Owned(blank_strings(code, quote)),
+            None => std::borrow::Cow::Borrowed(code),
+        };
+        lines.push(CodeLine {
+            number: i + 1,
+            line,
+            code,
+        });
+    }
+    lines
+}
+
+/// `code` with what stands between pairs of `quote` replaced by spaces.
+fn blank_strings(code: &str, quote: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    for (i, part) in code.split(quote).enumerate() {
+        if i > 0 {
+            out.push_str(quote);
+        }
+        if i % 2 == 1 {
+            out.extend(std::iter::repeat_n(' ', part.len()));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 fn find_word(code: &str, word: &str) -> Option<usize> {
     let is_ident = |c: char| c.is_alphanumeric() || c == '_';
     code.match_indices(word).map(|(i, _)| i).find(|&i| {

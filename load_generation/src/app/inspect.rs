@@ -48,6 +48,9 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     if !load.template.is_plain() {
         println!("Client: {}", load.template.client(args.user_class).why);
     }
+    if let Some(note) = load.template.legacy_note() {
+        println!("{note}");
+    }
     println!(
         "OK: {} and {} are valid.",
         load.config.source.path.display(),
@@ -68,6 +71,9 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let mut written = Vec::new();
     let client = load.template.client(args.user_class);
     println!("Client: {}", client.why);
+    if let Some(note) = load.template.legacy_note() {
+        println!("{note}; the files written keep them, and run where loadgen's harness loads them");
+    }
     let user_class = client.class;
     let run_file = locustfile::render_for_run(&load.template, &load.plan, user_class, &name);
     written.push(write_file(&args.out.join("locustfile.py"), &run_file.text)?);

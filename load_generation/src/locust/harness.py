@@ -5,7 +5,10 @@ locustfile and runs it as the master, the workers and a local runner alike, and
 its parts (the protocol tables, the output pump, the boundary flush, the worker's
 reconnection) all act on the one Harness's state and Locust's runner. Splitting it
 would mean shipping and locating sibling modules next to a user's locustfile,
-whose own modules could shadow them. Its sections are marked with `# --` lines.)
+whose own modules could shadow them. Its sections are marked with `# --` lines.
+The one sibling, `loadgen_legacy.py` (Locust 0.x names), acts on Locust alone,
+not on the harness, and is imported by its path, so no module of the user's
+can shadow it.)
 
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
 each type, their waits. This harness owns the users. It loads the locustfile,
@@ -160,6 +163,17 @@ try:
     from locust.user.users import User
 except ImportError as e:  # pragma: no cover - reported to the user by loadgen
     fatal(f"cannot import Locust: {e}", kind="no_locust")
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def install_legacy_names():
+    """Adds Locust 0.x's names to Locust (loadgen_legacy.py, beside this file)."""
+    spec = importlib.util.spec_from_file_location("loadgen_legacy", os.path.join(HERE, "loadgen_legacy.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.install()
 
 
 class OutputPump:
@@ -382,7 +396,9 @@ class Harness:
     # -- start -------------------------------------------------------------
     def import_locustfile(self):
         """Imports the locustfile as `locust -f` would: helper modules and data
-        files beside the user's file are found."""
+        files beside the user's file are found. Locust 0.x names are there for
+        the files written for the original wrapper."""
+        install_legacy_names()
         path = self.setup["locustfile"]
         base_dir = self.setup["base_dir"]
         if base_dir and os.path.isdir(base_dir):

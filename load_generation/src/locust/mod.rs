@@ -9,3 +9,5 @@ pub mod workspace;
 
 /// The harness script, embedded so the binary is all a user needs.
 pub const HARNESS_PY: &str = include_str!("harness.py");
+/// Locust 0.x's names for Locust 2, written beside the harness, which imports it.
+pub const LEGACY_PY: &str = include_str!("loadgen_legacy.py");

@@ -48,20 +48,39 @@ fn missing_marker_and_behaviours_are_all_listed() {
 }
 
 #[test]
-fn removed_locust_apis_are_located_with_their_replacement() {
+fn locust_0x_names_translate_and_what_cannot_is_located() {
+    // HttpLocust, task_set and min_wait run as they are (the harness adds
+    // them to Locust): no error, one note.
     let text = format!("{BEHAVIORS}class X(HttpLocust):\n    task_set = NormalUserBehavior\n    min_wait = 10  # ms\n{{{{.Users}}}}\n");
+    let template = check(&text).unwrap();
+    let note = template.legacy_note().unwrap();
+    assert!(note.contains("HttpLocust -> HttpUser (line 6)"), "{note}");
+    assert!(
+        note.contains("task_set -> tasks = [...] (line 7)"),
+        "{note}"
+    );
+    // hatch_rate and hatch_complete have no translation: located, with the fix.
+    let text = format!("{BEHAVIORS}hatch_rate = 5\nevents.hatch_complete += f\n{{{{.Users}}}}\n");
     let err = check(&text).unwrap_err();
-    let got: Vec<_> = err
-        .0
-        .iter()
-        .map(|d| (d.position.unwrap(), d.message.clone()))
-        .collect();
-    assert_eq!(got.len(), 3, "{got:?}");
-    assert_eq!(got[0].0, Position { line: 6, column: 9 });
-    assert!(err.0[0].help.as_deref().unwrap().contains("HttpUser"));
-    assert_eq!(got[1].0, Position { line: 7, column: 5 });
-    assert_eq!(got[2].0, Position { line: 8, column: 5 });
-    assert!(err.0[2].help.as_deref().unwrap().contains("between"));
+    let got: Vec<_> = err.0.iter().map(|d| d.position.unwrap()).collect();
+    assert_eq!(
+        got,
+        vec![
+            Position { line: 6, column: 1 },
+            Position { line: 7, column: 8 }
+        ]
+    );
+    assert!(err.0[0].help.as_deref().unwrap().contains("spawn_rate"));
+    assert!(err.0[1]
+        .help
+        .as_deref()
+        .unwrap()
+        .contains("spawning_complete"));
+    // A Locust 2 template says nothing.
+    let (config, _) = hipster();
+    let modern =
+        Template::check(SourceText::new("t", HIPSTER_TEMPLATE.to_string()), &config).unwrap();
+    assert_eq!(modern.legacy_note(), None);
 }
 
 #[test]
@@ -146,12 +165,11 @@ fn behaviours_in_docstrings_do_not_count_and_parameters_are_not_old_apis() {
          class NormalUserBehavior(TaskSet): pass\nclass HolidayUserBehavior(TaskSet): pass\n{{.Users}}\n";
     let err = check(text).unwrap_err();
     let msgs: Vec<_> = err.0.iter().map(|d| d.message.as_str()).collect();
-    // Only the docstring's Weekend is missing; the parameters are no old API,
-    // but setting `task_set` still reads as one.
-    assert_eq!(msgs.len(), 2, "{msgs:?}");
-    assert!(msgs[0].contains("`task_set`"), "{msgs:?}");
+    // Only the docstring's Weekend is missing; the parameters are no old API
+    // (and `task_set`, set, is a 0.x name loadgen translates).
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
     assert!(
-        msgs[1].contains("class WeekendUserBehavior(TaskSet)"),
+        msgs[0].contains("class WeekendUserBehavior(TaskSet)"),
         "{msgs:?}"
     );
 }
