@@ -293,3 +293,142 @@ fn a_locust_0x_locustfile_runs_unchanged_on_two_workers() {
     let (log, stderr) = run_0x(&shop, &["--workers", "2"], "legacy-workers");
     judge_0x(&log, &stderr, 2);
 }
+
+/// Runs the larger 0.x shop load (tests/data/legacy_shop) for its 30 s.
+fn run_legacy_shop(shop: &Shop, extra: &[&str], name: &str) -> String {
+    let mut cmd = loadgen(&tag(name));
+    cmd.arg("run")
+        .arg("--config_file")
+        .arg(data("legacy_shop").join("load.pbtxt"))
+        .args(["--host", &shop.host(), "--run_time", "30s"])
+        .args(extra);
+    // The first run installs `six` from PyPI into a cached layer.
+    let (out, _) = run_with_limit(cmd, Duration::from_secs(180));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+/// Judges a run of the larger 0.x shop load from the shop's log.
+fn judge_legacy_shop(log: &[Logged], stderr: &str) {
+    assert!(
+        stderr.contains("client HttpUser (python-requests), because"),
+        "client.cookies needs python-requests: {stderr}"
+    );
+    assert_eq!(
+        stderr.matches("uses Locust 0.x names").count(),
+        1,
+        "{stderr}"
+    );
+    let kind = |r: &Logged| {
+        r.user_type
+            .as_deref()
+            .unwrap_or("")
+            .trim_end_matches("-counted")
+            .to_string()
+    };
+    let refused: Vec<_> = log.iter().filter(|r| r.status >= 400).collect();
+    assert!(refused.is_empty(), "refused by the shop: {refused:?}");
+    // Each phase's mix, as live sessions per type in the middle of the phase.
+    let start = log[0].t;
+    for (at, plan) in [
+        (6.0, [("Browser", 30), ("Buyer", 10), ("Skimmer", 0)]),
+        (16.0, [("Browser", 20), ("Buyer", 20), ("Skimmer", 20)]),
+        (26.0, [("Browser", 0), ("Buyer", 30), ("Skimmer", 20)]),
+    ] {
+        let mut live: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+        for r in log
+            .iter()
+            .filter(|r| r.t > start + at - 1.5 && r.t <= start + at)
+        {
+            live.entry(kind(r)).or_default().insert(&r.session);
+        }
+        for (name, users) in plan {
+            let seen = live.get(name).map_or(0, BTreeSet::len) as f64;
+            eprintln!("{at} s in: {name} {seen}, the plan {users}");
+            assert!(
+                (seen - f64::from(users)).abs() <= f64::from(users) * 0.02,
+                "{at} s in: {seen} live {name} sessions, the plan says {users}"
+            );
+        }
+    }
+    // Every Browser and Buyer logged in (the login page, then the form with
+    // its token: 200, so the token and the cookie went back), then a Buyer's
+    // tasks run in @seq_task order.
+    let mut by_session: BTreeMap<&str, (String, Vec<&str>)> = BTreeMap::new();
+    for r in log {
+        let entry = by_session
+            .entry(&r.session)
+            .or_insert_with(|| (kind(r), Vec::new()));
+        entry.1.push(&r.route);
+    }
+    for (session, (kind, routes)) in &by_session {
+        match kind.as_str() {
+            "Browser" | "Buyer" => {
+                assert_eq!(&routes[..2], ["/login", "/login"], "{session}: {routes:?}");
+            }
+            _ => assert!(!routes.contains(&"/login"), "{session}: {routes:?}"),
+        }
+        if kind == "Buyer" {
+            for (i, route) in routes[2..].iter().enumerate() {
+                let expected = ["/product/{id}", "/cart", "/cart/checkout"][i % 3];
+                assert_eq!(*route, expected, "{session}: {routes:?}");
+            }
+        }
+    }
+    let counted = log
+        .iter()
+        .filter(|r| {
+            r.user_type
+                .as_deref()
+                .is_some_and(|t| t.ends_with("-counted"))
+        })
+        .count();
+    assert!(
+        counted * 100 >= log.len() * 95,
+        "{counted} of {} requests saw request_success fire",
+        log.len()
+    );
+}
+
+#[test]
+fn a_larger_0x_load_with_a_login_and_a_package_runs_unchanged() {
+    let shop = Shop::start();
+    let stderr = run_legacy_shop(&shop, &[], "legacy-shop");
+    judge_legacy_shop(&shop.requests(), &stderr);
+}
+
+#[test]
+fn a_larger_0x_load_runs_unchanged_on_two_workers() {
+    let shop = Shop::start();
+    let stderr = run_legacy_shop(&shop, &["--workers", "2"], "legacy-shop-workers");
+    judge_legacy_shop(&shop.requests(), &stderr);
+}
+
+#[test]
+fn a_template_importing_a_package_it_does_not_list_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop_load = data("legacy_shop");
+    std::fs::copy(shop_load.join("load.pbtxt"), dir.path().join("load.pbtxt")).unwrap();
+    let template = std::fs::read_to_string(shop_load.join("locustfile.loadgen.tmpl"))
+        .unwrap()
+        .replace("import six\n", "import sixteen_is_not_a_package as six\n");
+    std::fs::write(dir.path().join("locustfile.loadgen.tmpl"), template).unwrap();
+    let out = loadgen(&tag("legacy-missing"))
+        .arg("check")
+        .arg("--config_file")
+        .arg(dir.path().join("load.pbtxt"))
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("locustfile.loadgen.tmpl:11:1: error: importing the locustfile failed: ModuleNotFoundError: No module named 'sixteen_is_not_a_package'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("list it in a requirements.txt beside"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+}

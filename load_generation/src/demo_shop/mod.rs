@@ -336,6 +336,8 @@ struct Session {
     currency: &'static str,
     /// Product id -> quantity.
     cart: BTreeMap<&'static str, u32>,
+    /// The token the last login page gave, which the login form must send back.
+    csrf_token: Option<Arc<str>>,
     last_seen: Instant,
 }
 
@@ -344,6 +346,7 @@ impl Session {
         Self {
             currency: "USD",
             cart: BTreeMap::new(),
+            csrf_token: None,
             last_seen: now,
         }
     }

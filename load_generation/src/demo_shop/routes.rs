@@ -13,6 +13,7 @@ impl DemoShop {
             .route("/product/{id}", get(product))
             .route("/cart", get(view_cart).post(add_to_cart))
             .route("/cart/checkout", post(checkout))
+            .route("/login", get(login_page).post(login))
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(self.clone(), track));
         let bookkeeping = Router::new()
@@ -272,4 +273,52 @@ pub(super) async fn requests(
 
 pub(super) async fn counters(State(shop): State<DemoShop>) -> Json<ShopCounters> {
     Json(shop.counters())
+}
+
+/// A login page whose form carries a CSRF token: a load that logs in must read
+/// it from the page, keep the session's cookie, and send both back.
+pub(super) async fn login_page(
+    State(shop): State<DemoShop>,
+    Extension(SessionId(id)): Extension<SessionId>,
+) -> Html<String> {
+    let token: Arc<str> = super::random_hex_id().into();
+    shop.with_session(&id, |s| s.csrf_token = Some(token.clone()));
+    page(
+        "Log in",
+        &format!(
+            "<form method=\"post\" action=\"/login\">\
+             <input type=\"hidden\" name=\"csrf_token\" value=\"{token}\">\
+             <input name=\"username\"><button>Log in</button></form>"
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    csrf_token: String,
+}
+
+/// Accepts the login when the form's token is the one the session's login page
+/// gave (403 otherwise: no page read, another session's token, or none).
+pub(super) async fn login(
+    State(shop): State<DemoShop>,
+    Extension(SessionId(id)): Extension<SessionId>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "expected the form field csrf_token",
+        );
+    };
+    let accepted = shop.with_session(&id, |s| {
+        s.csrf_token.as_deref() == Some(form.csrf_token.as_str())
+    });
+    if !accepted {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "the CSRF token is not this session's",
+        );
+    }
+    page("Welcome", "<p>You are logged in.</p>").into_response()
 }

@@ -325,3 +325,40 @@ async fn request_log_pages_with_since() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn login_needs_the_csrf_token_of_the_sessions_own_login_page() {
+    let (base, _shop, _stop) = start().await;
+    let client = reqwest::Client::new();
+    let id = set_cookie(&client.get(format!("{base}/")).send().await.unwrap()).unwrap();
+    let other = set_cookie(&client.get(format!("{base}/")).send().await.unwrap()).unwrap();
+    let login = |session: &str, token: &str| {
+        client
+            .post(format!("{base}/login"))
+            .header(header::COOKIE, cookie(session))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("csrf_token={token}&username=ann"))
+            .send()
+    };
+    // No login page read yet: refused.
+    assert_eq!(login(&id, "guess").await.unwrap().status(), 403);
+    let page = client
+        .get(format!("{base}/login"))
+        .header(header::COOKIE, cookie(&id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a token in the form")
+        .to_owned();
+    // Another session's token, or a wrong one, is refused; its own is taken.
+    assert_eq!(login(&other, &token).await.unwrap().status(), 403);
+    assert_eq!(login(&id, "wrong").await.unwrap().status(), 403);
+    assert_eq!(login(&id, &token).await.unwrap().status(), 200);
+}
