@@ -83,7 +83,18 @@ fn live(shop: &Shop, at: f64) -> std::collections::BTreeMap<String, usize> {
 #[test]
 fn jump_pause_resume_and_scale_change_what_the_server_sees() {
     let shop = Shop::start();
-    let files = LoadFiles::new(&three_phases(), &tagging_template(&["A", "B", "C"]));
+    // Phase 3 has a name, which /status gives while it runs.
+    let config = [
+        phase(60, 10, 100, &[("A", 1, WAIT.0, WAIT.1)]),
+        phase(60, 10, 100, &[("B", 1, WAIT.0, WAIT.1)]),
+        phase(60, 10, 100, &[("C", 1, WAIT.0, WAIT.1)]).replacen(
+            "phases {",
+            "phases {\n  name: \"holiday\"",
+            1,
+        ),
+    ]
+    .concat();
+    let files = LoadFiles::new(&config, &tagging_template(&["A", "B", "C"]));
     let report = files.path("report");
     let port = free_port();
     let api = format!("http://127.0.0.1:{port}");
@@ -107,6 +118,7 @@ fn jump_pause_resume_and_scale_change_what_the_server_sees() {
     let (code, status) = call("GET", &format!("{api}/status"), None, "");
     assert_eq!(code, 200, "{status}");
     assert_eq!(status["phase"], 1, "{status}");
+    assert_eq!(status["phase_name"], serde_json::Value::Null, "{status}");
     assert_eq!(status["users"]["AUser"]["target"], 10, "{status}");
     assert_eq!(status["paused"], false);
     assert!(status["requests"].as_u64().unwrap() > 0, "{status}");
@@ -114,6 +126,7 @@ fn jump_pause_resume_and_scale_change_what_the_server_sees() {
     // Phase 1 -> 3: within 2 s the server sees phase 3's type only.
     let (code, status) = call("POST", &format!("{api}/phase/3"), None, "");
     assert_eq!((code, status["phase"].as_u64()), (200, Some(3)), "{status}");
+    assert_eq!(status["phase_name"], "holiday", "{status}");
     let jumped = shop_now(&shop);
     std::thread::sleep(Duration::from_millis(2500));
     let seen = live(&shop, jumped + 2.3);

@@ -124,7 +124,10 @@ impl Run {
         let elapsed = now.saturating_duration_since(self.start);
         control::Status {
             phase: slot.phase_index + 1,
-            phase_name: None,
+            phase_name: plan
+                .phases
+                .get(slot.phase_index)
+                .and_then(|p| p.name.clone()),
             loop_number: slot.loop_index + 1,
             phases: plan.phases.len(),
             phase_left_s: slot
