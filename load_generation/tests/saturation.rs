@@ -146,11 +146,17 @@ fn a_generator_that_delivers_less_than_its_plan_says_so_and_the_shop_agrees() {
         .find(|(_, l)| l.contains("phase 1/1 (loop 1) starts"))
         .expect("the phase started")
         .0;
-    let said = lines
+    let (said, why) = lines
         .iter()
         .find(|(_, l)| l.contains("the load is short of its plan"))
-        .unwrap_or_else(|| panic!("no shortfall said: {all}"))
-        .0;
+        .unwrap_or_else(|| panic!("no shortfall said: {all}"));
+    let said = *said;
+    // The cause is the generator (saturated, or its loop holding the users),
+    // never "not CPU-bound".
+    assert!(
+        why.contains("saturated") || why.contains("event loop held users"),
+        "{why}"
+    );
     eprintln!(
         "shortfall said {:?} after the phase started",
         said - started

@@ -182,6 +182,7 @@ impl Run {
         &mut self,
         occurrence: usize,
         offered: Tally,
+        loop_late_max_ms: f64,
         observers: &mut [&mut dyn Observer],
     ) {
         let record = self.recorder.record();
@@ -203,7 +204,7 @@ impl Run {
         }
         match change {
             Some(shortfall::Change::Began(d)) => {
-                let detail = self.shortfall_detail(&d);
+                let detail = self.shortfall_detail(&d, loop_late_max_ms);
                 self.event("shortfall", detail, observers);
             }
             Some(shortfall::Change::Ended(d)) => {
@@ -219,7 +220,10 @@ impl Run {
         }
     }
 
-    fn shortfall_detail(&self, d: &Delivery) -> String {
+    /// Why the load is short, from what was seen: a saturated generator, a
+    /// loop that holds users (their own CPU, or a machine too busy to give
+    /// Locust its core), or neither.
+    fn shortfall_detail(&self, d: &Delivery, loop_late_max_ms: f64) -> String {
         let responses = if d.response_ms > 0.0 {
             format!(" and responses of {:.0} ms", d.response_ms)
         } else {
@@ -237,6 +241,13 @@ impl Run {
             format!(
                 "The load generator is saturated. {}",
                 capacity_advice(&self.spec, cores)
+            )
+        } else if loop_late_max_ms >= saturation::CALM_LATE_MAX_MS {
+            format!(
+                "Locust's event loop held users up to {loop_late_max_ms:.0} ms in the last sample \
+                 ({running} of {asked} users run): their own code holds it (CPU in tasks, users in \
+                 step), or the machine does not give Locust its core; responses are read late, and \
+                 the users run slower than planned."
             )
         } else {
             format!(

@@ -470,7 +470,7 @@ impl Run {
         self.recorder
             .sample(&sample, self.seconds(now), ramped, &offered);
         if let Some(occurrence) = sample.occurrence {
-            self.watch_delivery(occurrence, offered, observers);
+            self.watch_delivery(occurrence, offered, sample.loop_late_max_ms, observers);
         }
         let status = self.status(now);
         for o in observers.iter_mut() {
