@@ -16,6 +16,35 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// A request's user type without the `-counted` mark the 0.x loads add once
+/// their request_success listener has fired.
+fn kind(r: &Logged) -> String {
+    r.user_type
+        .as_deref()
+        .unwrap_or("")
+        .trim_end_matches("-counted")
+        .to_string()
+}
+
+/// request_success listeners ran: every request but the very first few
+/// carries the count they kept.
+fn assert_request_success_fired<'a>(requests: impl IntoIterator<Item = &'a Logged>) {
+    let (mut counted, mut all) = (0, 0);
+    for r in requests {
+        all += 1;
+        if r.user_type
+            .as_deref()
+            .is_some_and(|t| t.ends_with("-counted"))
+        {
+            counted += 1;
+        }
+    }
+    assert!(
+        counted * 100 >= all * 95,
+        "{counted} of {all} requests saw request_success fire"
+    );
+}
+
 /// The sessions that made a request in the `window` seconds up to `t`.
 fn sessions_at(log: &[Logged], t: f64, window: f64) -> usize {
     log.iter()
@@ -199,13 +228,6 @@ fn judge_0x(log: &[Logged], stderr: &str, start_hatching: usize) {
     ] {
         assert!(note.contains(said), "{said} not in: {note}");
     }
-    let kind = |r: &Logged| {
-        r.user_type
-            .as_deref()
-            .unwrap_or("")
-            .trim_end_matches("-counted")
-            .to_string()
-    };
     // locust_start_hatching fired once, at the start.
     let hooks = log
         .iter()
@@ -247,21 +269,7 @@ fn judge_0x(log: &[Logged], stderr: &str, start_hatching: usize) {
             assert_eq!(*route, expected, "session {session}: {routes:?}");
         }
     }
-    // request_success listeners ran: every request but the very first few
-    // carries the count they kept.
-    let counted = users
-        .iter()
-        .filter(|r| {
-            r.user_type
-                .as_deref()
-                .is_some_and(|t| t.ends_with("-counted"))
-        })
-        .count();
-    assert!(
-        counted * 100 >= users.len() * 95,
-        "{counted} of {} requests saw request_success fire",
-        users.len()
-    );
+    assert_request_success_fired(users.iter().copied());
     // The 0.x waits, 300 ms: a session's requests come about 0.3 s apart.
     let mut gaps = Vec::new();
     for session in users.iter().map(|r| &r.session).collect::<BTreeSet<_>>() {
@@ -320,13 +328,6 @@ fn judge_legacy_shop(log: &[Logged], stderr: &str) {
         1,
         "{stderr}"
     );
-    let kind = |r: &Logged| {
-        r.user_type
-            .as_deref()
-            .unwrap_or("")
-            .trim_end_matches("-counted")
-            .to_string()
-    };
     let refused: Vec<_> = log.iter().filter(|r| r.status >= 400).collect();
     assert!(refused.is_empty(), "refused by the shop: {refused:?}");
     // Each phase's mix, as live sessions per type in the middle of the phase.
@@ -376,19 +377,7 @@ fn judge_legacy_shop(log: &[Logged], stderr: &str) {
             }
         }
     }
-    let counted = log
-        .iter()
-        .filter(|r| {
-            r.user_type
-                .as_deref()
-                .is_some_and(|t| t.ends_with("-counted"))
-        })
-        .count();
-    assert!(
-        counted * 100 >= log.len() * 95,
-        "{counted} of {} requests saw request_success fire",
-        log.len()
-    );
+    assert_request_success_fired(log);
 }
 
 #[test]
