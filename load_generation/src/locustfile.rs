@@ -110,7 +110,7 @@ impl Template {
         };
         let mut out = String::new();
         for (key, class) in classes {
-            let name = key.strip_suffix("User").unwrap_or(key);
+            let name = UserTypeName::of_class(key);
             let _ = writeln!(out, "  user type {name} runs class {class}");
         }
         match imported {

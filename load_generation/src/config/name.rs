@@ -67,6 +67,15 @@ impl UserTypeName {
         format!("{}User", self.0)
     }
 
+    /// The other way: the type's name as the config writes it, from its user
+    /// class (`NormalUser` -> `Normal`); a class without the suffix is its own.
+    pub fn of_class(class: &str) -> &str {
+        match class.strip_suffix("User") {
+            Some(name) if !name.is_empty() => name,
+            _ => class,
+        }
+    }
+
     /// The TaskSet the template must define for this type.
     pub fn behavior_class(&self) -> String {
         format!("{}UserBehavior", self.0)

@@ -4,6 +4,7 @@
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 
 use super::summary::Summary;
+use crate::config::UserTypeName;
 use crate::fmt::{dec, duration, int};
 use crate::stats::{Ended, Figures};
 
@@ -37,7 +38,7 @@ pub fn render(summary: &Summary) -> String {
             })
             .filter(|&(_, actual, target)| target > 0 || actual > 0)
             .map(|(c, actual, target)| {
-                let name = c.strip_suffix("User").unwrap_or(c);
+                let name = UserTypeName::of_class(c);
                 format!("{name} {actual}/{target}")
             })
             .collect::<Vec<_>>()
@@ -106,7 +107,7 @@ pub fn render(summary: &Summary) -> String {
                 .iter()
                 .filter_map(|p| p.target_users.get(c))
                 .max()?;
-            let name = c.strip_suffix("User").unwrap_or(c);
+            let name = UserTypeName::of_class(c);
             (*peak > 0).then(|| format!("{name} {peak}"))
         })
         .collect::<Vec<_>>()

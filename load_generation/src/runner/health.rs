@@ -99,7 +99,7 @@ impl Run {
         );
         match self.saturation.observe(now, busiest.total(), lag_ms) {
             Some(saturation::Change::Began) => {
-                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let cores = super::sizing::cores() as usize;
                 let starved = if busiest.waiting >= 10.0 {
                     format!(
                         " (running {:.0}%, waiting {:.0}% for a core that other processes hold)",
@@ -237,7 +237,7 @@ impl Run {
             .map(|&n| u64::from(n))
             .sum();
         let why = if self.saturation.saturated() {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let cores = super::sizing::cores() as usize;
             format!(
                 "The load generator is saturated. {}",
                 capacity_advice(&self.spec, cores)

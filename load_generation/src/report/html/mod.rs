@@ -26,6 +26,7 @@ mod series;
 use std::fmt::Write as _;
 
 use super::summary::{PhaseSummary, Summary};
+use crate::config::UserTypeName;
 use crate::fmt::display_time;
 
 /// The page's style sheet, inlined.
@@ -92,10 +93,7 @@ fn occurrence(p: &PhaseSummary) -> String {
 
 /// The type's name as the config writes it: `NormalUser` -> `Normal`.
 fn short(class: &str) -> &str {
-    match class.strip_suffix("User") {
-        Some(name) if !name.is_empty() => name,
-        _ => class,
-    }
+    UserTypeName::of_class(class)
 }
 
 #[cfg(test)]
