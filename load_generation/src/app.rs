@@ -30,10 +30,11 @@ use crate::stats::Ended;
 use crate::verdict::{self, Verdict};
 use crate::{control, reload};
 
-/// How often Locust reports a sample.
+/// `check` and `render`, which look at a load without running it.
 mod inspect;
 pub use inspect::{check, render};
 
+/// How often Locust reports a sample.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// `loadgen report DIR`: report.html, stats.csv and the table again, from the
@@ -299,8 +300,6 @@ fn target_host(given: Option<&str>) -> Result<String> {
     Ok(host.trim_end_matches('/').to_string())
 }
 
-/// Runs a load: Locust, observers, the summary and the report. Returns whether
-/// the run completed (false when interrupted).
 /// The local workers to start: `--workers N`, or chosen from the plan and the
 /// cores with `--workers auto` (said, with why). Workers expected from other
 /// machines carry the load themselves: `auto` then starts none here.
@@ -338,6 +337,9 @@ struct When {
     start_at: Option<SystemTime>,
 }
 
+/// Runs a load: Locust, observers, then the record (table, files, verdict)
+/// however the run ends. Returns the exit code, or the run's error once its
+/// record is written.
 async fn execute(
     load: &Load,
     host: Option<String>,

@@ -1,6 +1,7 @@
 //! What the run shows those who follow it: the [`Status`] of the run at a
 //! moment, and the [`Observer`] trait that progress, metrics, the verdict and
-//! the control API implement.
+//! the checkpoints implement (the control API reads a status of its own,
+//! `Run::control_status`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -60,15 +60,16 @@ pub(super) struct Band {
     pub label: String,
     pub short_label: String,
 }
-/// Draws `chart` as a `<figure>` with its legend and an SVG: the bands, the
-/// value and time axes (0 to `t_max` seconds), then the lines. `has_samples`
-/// says whether the run recorded any sample (an empty chart says which of
-/// "no samples" and "no requests" it is).
+
 /// At most this many events (control actions, reloads, restarts; the most
 /// recent) are marked on a chart, each a dashed line with its kind and detail as
 /// a tooltip; the Events table lists them all.
 const MAX_EVENT_MARKS: usize = 200;
 
+/// Draws `chart` as a `<figure>` with its legend and an SVG: the bands, the
+/// value and time axes (0 to `t_max` seconds), then the lines. `has_samples`
+/// says whether the run recorded any sample (an empty chart says which of
+/// "no samples" and "no requests" it is).
 pub(super) fn draw(
     out: &mut String,
     chart: &Chart,
