@@ -6,9 +6,10 @@
 //! mistakes a user can make (no marker, a missing behaviour, Locust 0.x/1.x APIs)
 //! are reported with their line instead of as a Python traceback mid-run.
 //!
-//! (A little past 600 lines: the checks and the rendering walk the same lines of
-//! the template with the same scanner, so they stay together; plain locustfiles
-//! are in `locustfile/plain.rs`, the unit tests in `locustfile/tests.rs`.)
+//! (About 600 lines: the checks and the rendering walk the same lines of the
+//! template, so they stay together; how Python lines and words are read is in
+//! `locustfile/python.rs`, plain locustfiles in `locustfile/plain.rs`, Locust
+//! 0.x names in `locustfile/legacy.rs`, the unit tests in `locustfile/tests.rs`.)
 //!
 //! A plain Locust 2.x locustfile (no marker, given with `--locustfile`) runs as it
 //! is; [`plain`] maps the config's user types to its classes.
@@ -21,6 +22,8 @@ pub mod client;
 pub mod legacy;
 #[path = "locustfile/plain.rs"]
 pub mod plain;
+#[path = "locustfile/python.rs"]
+mod python;
 
 pub use client::{Client, ClientChoice, UserClass};
 
@@ -32,6 +35,7 @@ use std::time::Duration;
 use crate::config::{LoadConfig, UserTypeName};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 use crate::plan::Plan;
+use python::{code_lines, find_word, CodeLine};
 
 /// The marker in a template where the user classes go (the original's Go template syntax).
 pub const USERS_MARKER: &str = "{{.Users}}";
@@ -591,75 +595,6 @@ fn imported_names(code: &str) -> impl Iterator<Item = &str> {
 
 /// The byte column of `word` in `code` as a whole identifier, outside string quotes
 /// is not distinguished: a removed API named in a string is rare and still worth a look.
-/// A line of Python outside any triple-quoted string: its 1-based number, the
-/// whole line, and its code (the line up to a `#`, with a string that opens
-/// and closes on it, a one-line docstring, blanked to spaces: columns keep).
-struct CodeLine<'a> {
-    number: usize,
-    line: &'a str,
-    code: std::borrow::Cow<'a, str>,
-}
-
-/// The lines of `text` that hold code: a line in or at the edge of a
-/// triple-quoted string (a docstring) holds none, so a class or a name
-/// written there is not taken for one in the code.
-fn code_lines(text: &str) -> Vec<CodeLine<'_>> {
-    const QUOTES: [&str; 2] = ["\"\"\"", "'''"];
-    let mut lines = Vec::new();
-    let mut in_string: Option<&str> = None;
-    for (i, line) in text.lines().enumerate() {
-        let code = line.split('#').next().unwrap_or("");
-        let was_in_string = in_string.is_some();
-        for quote in QUOTES {
-            if code.matches(quote).count() % 2 == 1 && in_string.is_none_or(|q| q == quote) {
-                in_string = if in_string.is_some() {
-                    None
-                } else {
-                    Some(quote)
-                };
-            }
-        }
-        if was_in_string || in_string.is_some() {
-            continue;
-        }
-        let code = match QUOTES.iter().find(|q| code.contains(**q)) {
-            Some(quote) => std::borrow::Cow::Owned(blank_strings(code, quote)),
-            None => std::borrow::Cow::Borrowed(code),
-        };
-        lines.push(CodeLine {
-            number: i + 1,
-            line,
-            code,
-        });
-    }
-    lines
-}
-
-/// `code` with what stands between pairs of `quote` replaced by spaces.
-fn blank_strings(code: &str, quote: &str) -> String {
-    let mut out = String::with_capacity(code.len());
-    for (i, part) in code.split(quote).enumerate() {
-        if i > 0 {
-            out.push_str(quote);
-        }
-        if i % 2 == 1 {
-            out.extend(std::iter::repeat_n(' ', part.len()));
-        } else {
-            out.push_str(part);
-        }
-    }
-    out
-}
-
-fn find_word(code: &str, word: &str) -> Option<usize> {
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
-    code.match_indices(word).map(|(i, _)| i).find(|&i| {
-        let before = code[..i].chars().next_back();
-        let after = code[i + word.len()..].chars().next();
-        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
-    })
-}
-
 pub(crate) fn source_offset(source: &SourceText, line: usize, column: usize) -> usize {
     let start: usize = source
         .text

@@ -5,8 +5,8 @@
 mod common;
 
 use std::os::unix::fs::symlink;
-use std::path::Path;
-use std::process::{Child, Stdio};
+
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -20,19 +20,6 @@ fn three_phases() -> String {
         phase(60, 10, 100, &[("C", 1, WAIT.0, WAIT.1)]),
     ]
     .concat()
-}
-
-fn start(tag: &str, config: &Path, host: &str, extra: &[&str]) -> Child {
-    loadgen(tag)
-        .arg("run")
-        .arg("--config_file")
-        .arg(config)
-        .args(["--host", host])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start loadgen")
 }
 
 fn finish(child: Child) -> (bool, String) {
@@ -99,7 +86,7 @@ fn jump_pause_resume_and_scale_change_what_the_server_sees() {
     let port = free_port();
     let api = format!("http://127.0.0.1:{port}");
     let tag = tag("control");
-    let child = start(
+    let child = spawn_run(
         &tag,
         &files.config(),
         &shop.host(),
@@ -195,7 +182,7 @@ fn a_token_protects_the_api_and_ctl_uses_it() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let tag = tag("token");
-    let child = start(
+    let child = spawn_run(
         &tag,
         &files.config(),
         &shop.host(),
@@ -308,7 +295,7 @@ fn a_configmap_update_reloads_the_plan_without_a_gap_and_a_broken_one_is_ignored
     let report = volume.dir.path().join("report");
     let port = free_port();
     let tag = tag("reload");
-    let child = start(
+    let child = spawn_run(
         &tag,
         &volume.config(),
         &shop.host(),
@@ -387,7 +374,7 @@ fn a_new_template_restarts_locust_with_it_and_sighup_reloads_without_watching() 
     let config = phase(60, 10, 100, &[("A", 1, 200, 200)]);
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let tag = tag("retemplate");
-    let child = start(
+    let child = spawn_run(
         &tag,
         &files.config(),
         &shop.host(),
@@ -443,7 +430,7 @@ fn config_files_linked_into_a_configmap_mount_reload_too() {
         symlink(volume.dir.path().join(name), etc.path().join(name)).unwrap();
     }
     let tag = tag("linkedreload");
-    let child = start(
+    let child = spawn_run(
         &tag,
         &etc.path().join("load.pbtxt"),
         &shop.host(),
@@ -475,7 +462,7 @@ fn a_changed_plan_that_needs_more_processes_is_said() {
     let report = volume.dir.path().join("report");
     let port = free_port();
     let api = format!("http://127.0.0.1:{port}");
-    let child = start(
+    let child = spawn_run(
         &tag("capacity"),
         &volume.config(),
         &shop.host(),
@@ -544,7 +531,7 @@ fn status_gives_each_workers_users() {
         &tagging_template(&["A"]),
     );
     let port = free_port();
-    let child = start(
+    let child = spawn_run(
         &tag("status-workers"),
         &files.config(),
         &shop.host(),

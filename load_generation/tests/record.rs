@@ -7,24 +7,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-/// `loadgen run` in the background, its output piped.
-fn start(tag: &str, files: &LoadFiles, host: &str, extra: &[&str]) -> std::process::Child {
-    loadgen(tag)
-        .arg("run")
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", host])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start loadgen")
-}
 
 /// The requests summary.json counts over the whole run.
 fn total_requests(summary: &serde_json::Value) -> u64 {
@@ -70,9 +55,9 @@ fn a_run_that_ends_in_an_error_keeps_its_record_and_junit() {
     let report = files.path("report");
     let junit = report.join("junit.xml");
     let tag = tag("record-error");
-    let child = start(
+    let child = spawn_run(
         &tag,
-        &files,
+        &files.config(),
         &shop.host(),
         &[
             "--run_time",
@@ -182,9 +167,9 @@ fn a_sigkilled_loadgen_leaves_a_checkpoint_the_shop_agrees_with() {
     let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
     let report = files.path("report");
     let tag = tag("record-kill");
-    let child = start(
+    let child = spawn_run(
         &tag,
-        &files,
+        &files.config(),
         &shop.host(),
         &[
             "--report",
@@ -276,9 +261,9 @@ fn a_checkpoint_killed_mid_write_leaves_the_last_whole_one() {
     for attempt in 1..=5 {
         let report = files.path(&format!("report-{attempt}"));
         let tag = tag("record-midwrite");
-        let child = start(
+        let child = spawn_run(
             &tag,
-            &files,
+            &files.config(),
             &shop.host(),
             &[
                 "--report",

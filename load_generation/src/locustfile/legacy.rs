@@ -4,7 +4,7 @@
 //! wrapper need no edit. What 0.x had that cannot be translated stays a located
 //! error (`REMOVED_APIS` beside the scan).
 
-use super::{code_lines, find_word};
+use super::python::{code_lines, find_word};
 
 /// Each 0.x name loadgen translates, how it finds it, and what it becomes.
 const TRANSLATED: &[(&str, Find, &str)] = &[

@@ -444,6 +444,20 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duratio
     (output, elapsed)
 }
 
+/// `loadgen run` of `config` against `host` in the background, its output piped.
+pub fn spawn_run(tag: &str, config: &Path, host: &str, extra: &[&str]) -> Child {
+    loadgen(tag)
+        .arg("run")
+        .arg("--config_file")
+        .arg(config)
+        .args(["--host", host])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loadgen")
+}
+
 /// Sends `sig` to `pid`.
 pub fn signal(pid: u32, sig: i32) {
     // SAFETY: sending a signal to a process the test started.
