@@ -71,6 +71,24 @@ pub fn changes(
     out
 }
 
+/// A change in the number of connected workers, before the master has named
+/// them: a worker joined (or came back), or was lost (it quit, or missed its
+/// heartbeats).
+pub fn count_change(before: u32, now: u32) -> Option<Change> {
+    let (kind, what, n) = match now.cmp(&before) {
+        std::cmp::Ordering::Equal => return None,
+        std::cmp::Ordering::Greater => ("worker_joined", "joined", now - before),
+        std::cmp::Ordering::Less => ("worker_lost", "lost", before - now),
+    };
+    Some(Change {
+        kind,
+        detail: format!(
+            "{n} Locust worker{} {what}: {now} connected (was {before})",
+            if n == 1 { "" } else { "s" }
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

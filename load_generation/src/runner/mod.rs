@@ -7,12 +7,14 @@
 //! interval, which goes to the [`Recorder`] and to the observers (live progress,
 //! metrics).
 //!
-//! If Locust dies, or stops answering (no sample for [`HANG_TIMEOUT`]), loadgen
+//! If Locust dies, or stops answering (no sample for [`engine::HANG_TIMEOUT`]), loadgen
 //! starts it again and ramps back to where the schedule is; too many restarts in a
 //! short window stop the run with an error instead.
 
+mod engine;
 pub mod group;
 mod health;
+mod live;
 mod membership;
 mod observer;
 pub mod ramp;
@@ -27,7 +29,6 @@ mod stop;
 pub mod wait_for_host;
 pub mod worker;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
@@ -37,11 +38,13 @@ use crate::control;
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
 use crate::locustfile::Locustfile;
-use crate::plan::{Counts, Plan};
+use crate::plan::Plan;
 use crate::stats::{Recorder, RunEvent};
+use engine::Engine;
 use group::{GroupSpec, LocustGroup};
+use health::{Capacity, Health, Load, Said};
+use live::Live;
 pub use observer::{Observer, Status};
-use saturation::{Detector, ProcessCpu};
 use schedule::{Boundary, Schedule};
 use signals::Shutdown;
 pub use stop::Outcome;
@@ -51,20 +54,11 @@ pub use stop::Outcome;
 /// and the report stay bounded by the plan, not by the run's length.
 const KEEP_LOOPS: usize = 5;
 const MIN_KEPT: usize = 20;
-/// Distinct exceptions shown as they first happen; beyond, they are only counted.
-const MAX_ERRORS_SHOWN: usize = 20;
 /// How often loadgen moves user counts along a ramp.
 const TICK: Duration = Duration::from_millis(100);
-/// Restarts tolerated within [`CRASH_WINDOW`] before the run gives up.
-const MAX_CRASHES: usize = 5;
-const CRASH_WINDOW: Duration = Duration::from_secs(60);
 /// How long a stopping harness gets to let users finish their task (0.5 s
 /// drain), collect the workers' last reports and send its last sample.
 const STOP_GRACE: Duration = Duration::from_millis(2500);
-/// A Locust that sends no sample for this long (12 sample intervals) is taken
-/// for hung (stopped, deadlocked, blocked on a pipe) and replaced. A saturated
-/// Locust still samples: its gevent loop turns, only late.
-pub const HANG_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -151,11 +145,11 @@ impl Run {
         shutdown: &mut Shutdown,
         mut inputs: Inputs,
     ) -> Result<End> {
-        let mut next_tick = self.start;
+        let mut next_tick = self.clock.start;
         loop {
             let wake = [
                 Some(next_tick),
-                self.deadline,
+                self.clock.deadline,
                 self.schedule.next_change(Instant::now()),
             ]
             .into_iter()
@@ -165,7 +159,7 @@ impl Run {
             let replace_because = tokio::select! {
                 _ = tokio::time::sleep_until(wake.into()) => {
                     let now = Instant::now();
-                    if self.deadline.is_some_and(|d| now >= d) {
+                    if self.clock.deadline.is_some_and(|d| now >= d) {
                         return Ok(End::RunTime);
                     }
                     // A wake for a boundary or a ramp's end comes between ticks.
@@ -175,7 +169,7 @@ impl Run {
                             next_tick = now + TICK;
                         }
                     }
-                    match self.hung(now) {
+                    match self.locust.hung(now) {
                         Some(why) => Some(Replace::Crashed(why)),
                         None => { self.tick(now, observers).await; None }
                     }
@@ -230,48 +224,40 @@ enum End {
     Error(anyhow::Error),
 }
 
-/// The state of a run between events: the schedule, the statistics, Locust.
+/// The state of a run between events. Each part is its own type, with the
+/// decisions unit-tested there; `Run` wires them.
 struct Run {
+    /// The clock of the plan: which phase runs, the users asked for.
     schedule: Schedule,
     recorder: Recorder,
-    group: LocustGroup,
-    /// How to start Locust again (a reload changes its locustfile).
-    spec: GroupSpec,
-    /// False after a restart was interrupted: there is no Locust to stop.
-    alive: bool,
-    start: Instant,
-    deadline: Option<Instant>,
-    run_time: Option<Duration>,
-    sample_interval: Duration,
-    auto_workers: bool,
-    /// Users per type in Locust's last sample.
-    actual: Counts,
-    workers: u32,
-    worker_users: BTreeMap<String, u32>,
-    /// Every worker the master has named so far: one that comes back is told
-    /// from a new one (`membership`).
-    workers_seen: BTreeSet<String>,
-    /// When the local runner or master last sent a sample.
-    last_heard: Instant,
-    crashes: Vec<Instant>,
+    locust: Engine,
+    clock: Clock,
+    /// What Locust said in its last sample.
+    live: Live,
+    /// Saturation, shortfall and the users' errors.
+    health: Health,
     /// The oldest occurrence whose statistics may still change.
     open: usize,
-    /// Requests per second in the last sample.
-    requests_per_s: f64,
-    /// The tracebacks of the users' exceptions already shown (each is shown
-    /// once, at its first occurrence; later ones are counted).
-    errors_shown: std::collections::HashSet<String>,
-    /// The CPU of each Locust process, and what it says about saturation.
-    cpu: Vec<ProcessCpu>,
-    /// How busy the busiest Locust process was at the last sample (percent of
-    /// a core, running or waiting for one); `None` before a first reading.
-    busiest_busy: Option<f64>,
-    saturation: Detector,
-    /// Planned against delivered over the last seconds.
-    shortfall: shortfall::Watch,
-    /// Users per type loadgen asked for since the last sample.
-    offered: health::Offered,
-    last_sample_at: Instant,
+}
+
+/// When the run started and how long it may go.
+#[derive(Debug)]
+struct Clock {
+    start: Instant,
+    deadline: Option<Instant>,
+    /// The run time left when the run started (all of it, or what
+    /// `--start-at` left).
+    run_time: Option<Duration>,
+    sample_interval: Duration,
+    /// `--workers auto` chose the local workers (see `steer::check_capacity`).
+    auto_workers: bool,
+}
+
+impl Clock {
+    /// Seconds since the start at `at`: the record's time.
+    fn seconds(&self, at: Instant) -> f64 {
+        at.saturating_duration_since(self.start).as_secs_f64()
+    }
 }
 
 impl Run {
@@ -279,7 +265,6 @@ impl Run {
         let start = Instant::now();
         let wall = SystemTime::now();
         let recorder = Recorder::new(&plan, unix_now());
-        let zero = vec![0; plan.user_types.len()];
         // With --start-at, the schedule is where the wall clock says and the
         // run time is what is left of it since the anchor.
         let (position, run_time) = match options.start_at {
@@ -292,31 +277,19 @@ impl Run {
             None => (Duration::ZERO, options.run_time),
         };
         Run {
-            workers: group.workers,
-            worker_users: BTreeMap::new(),
-            workers_seen: BTreeSet::new(),
+            live: Live::new(start, plan.user_types.len(), group.workers),
             schedule: Schedule::resuming(plan, start, position),
             recorder,
-            group,
-            spec,
-            alive: true,
-            start,
-            deadline: run_time.map(|t| start + t),
-            run_time,
-            sample_interval: options.sample_interval,
-            auto_workers: options.auto_workers,
-            actual: zero,
-            last_heard: start,
-            crashes: Vec::new(),
+            locust: Engine::new(group, spec, start),
+            clock: Clock {
+                start,
+                deadline: run_time.map(|t| start + t),
+                run_time,
+                sample_interval: options.sample_interval,
+                auto_workers: options.auto_workers,
+            },
+            health: Health::new(start),
             open: 0,
-            requests_per_s: 0.0,
-            errors_shown: std::collections::HashSet::new(),
-            cpu: Vec::new(),
-            busiest_busy: None,
-            saturation: Detector::default(),
-            shortfall: shortfall::Watch::default(),
-            offered: health::Offered::from(start),
-            last_sample_at: start,
         }
     }
 
@@ -324,29 +297,29 @@ impl Run {
         Status {
             plan: self.schedule.plan(),
             slot: self.schedule.slot(),
-            elapsed: now.saturating_duration_since(self.start),
+            elapsed: now.saturating_duration_since(self.clock.start),
             position: self.schedule.position(now),
             paused: self.schedule.paused(),
             targets: self.schedule.targets(self.schedule.slot().phase_index),
-            run_time: self.run_time,
+            run_time: self.clock.run_time,
             commanded: self.schedule.commanded(),
-            actual: &self.actual,
+            actual: &self.live.actual,
             restarts: self.recorder.record().restarts,
-            workers: self.workers,
-            worker_users: &self.worker_users,
-            saturated: self.saturation.saturated(),
-            delivery: self.shortfall.latest(),
-            short: self.shortfall.short(),
+            workers: self.live.workers,
+            worker_users: &self.live.worker_users,
+            saturated: self.health.saturated(),
+            delivery: self.health.delivery(),
+            short: self.health.short(),
         }
     }
 
     fn seconds(&self, at: Instant) -> f64 {
-        at.saturating_duration_since(self.start).as_secs_f64()
+        self.clock.seconds(at)
     }
 
     fn begin(&mut self, observers: &mut [&mut dyn Observer]) {
         let first = self.schedule.first();
-        let position = self.schedule.position(self.start);
+        let position = self.schedule.position(self.clock.start);
         if !position.is_zero() {
             // --start-at in the past: say where the wall clock put the run.
             let slot = first.slot;
@@ -377,41 +350,37 @@ impl Run {
         }
     }
 
+    /// Adds the users asked for until `now` to the interval's user-seconds:
+    /// called before every change of those counts.
+    fn accrue_offered(&mut self, now: Instant) {
+        self.health.accrue(now, self.schedule.commanded());
+    }
+
     async fn tick(&mut self, now: Instant, observers: &mut [&mut dyn Observer]) {
         self.accrue_offered(now);
         let tick = self.schedule.tick(now);
         if let Some(boundary) = &tick.boundary {
             // Close the ending phase's statistics before the new targets.
-            self.group.send(&Command::Flush).await;
+            self.locust.group.send(&Command::Flush).await;
             self.record_boundary(boundary, observers);
         }
         if let Some(command) = &tick.send {
-            self.group.send(command).await;
+            self.locust.group.send(command).await;
         }
-    }
-
-    /// Why Locust must be replaced, if it has gone silent.
-    fn hung(&self, now: Instant) -> Option<String> {
-        let silent = now.saturating_duration_since(self.last_heard);
-        (silent >= HANG_TIMEOUT).then(|| {
-            format!(
-                "Locust stopped answering: no sample for {:.0} s",
-                silent.as_secs_f64()
-            )
-        })
     }
 
     /// Handles what a harness said; `Some(why)` when Locust must be restarted.
     fn output(&mut self, output: Output, observers: &mut [&mut dyn Observer]) -> Option<String> {
+        let group = &mut self.locust.group;
         match output {
-            Output::Event(id, event) if self.group.owns(id) => match event {
+            Output::Event(id, event) if group.owns(id) => match event {
                 Event::Sample(sample) => {
                     self.sample(sample, observers);
                     None
                 }
                 Event::Warning { message, traceback } => {
                     let text = match traceback {
-                        Some(tb) => format!("{message}\n{}", self.group.map_traceback(&tb)),
+                        Some(tb) => format!("{message}\n{}", group.map_traceback(&tb)),
                         None => message,
                     };
                     for o in observers.iter_mut() {
@@ -422,55 +391,96 @@ impl Run {
                 Event::Fatal {
                     message, traceback, ..
                 } => {
-                    self.group.fatal = Some(match traceback {
-                        Some(tb) => format!("{message}\n{}", self.group.map_traceback(&tb)),
+                    group.fatal = Some(match traceback {
+                        Some(tb) => format!("{message}\n{}", group.map_traceback(&tb)),
                         None => message,
                     });
                     None
                 }
                 Event::Ready { .. } | Event::Stopped { .. } | Event::Imported { .. } => None,
             },
-            Output::Stderr(id, line) if self.group.owns(id) => {
-                self.group.stderr_line(&line, observers);
+            Output::Stderr(id, line) if group.owns(id) => {
+                group.stderr_line(&line, observers);
                 None
             }
             // Locust died under us: restart it and ramp back to the schedule.
-            Output::Exited(id) if self.group.owns(id) => Some(format!(
+            Output::Exited(id) if group.owns(id) => Some(format!(
                 "Locust exited unexpectedly ({})",
-                self.group.describe_exit()
+                group.describe_exit()
             )),
             _ => None, // from a previous generation
         }
     }
 
+    /// The load as it stands, for the words of what the watchers say.
+    fn load(&self) -> Load {
+        let spec = &self.locust.spec;
+        Load {
+            running: self.live.running(),
+            asked: self
+                .schedule
+                .commanded()
+                .iter()
+                .map(|&n| u64::from(n))
+                .sum(),
+            requests_per_s: self.live.requests_per_s,
+            workers: self.live.workers,
+            capacity: Capacity {
+                local_workers: spec.local_workers,
+                remote_workers: spec.remote_workers,
+                cores: sizing::cores() as usize,
+                client: spec.locustfile.client,
+            },
+        }
+    }
+
     fn sample(&mut self, sample: Sample, observers: &mut [&mut dyn Observer]) {
         let now = Instant::now();
-        self.last_heard = now;
-        let plan = self.schedule.plan();
-        self.actual = plan
-            .user_types
-            .iter()
-            .map(|n| sample.users.get(&n.user_class()).copied().unwrap_or(0))
-            .collect();
-        self.workers_reported(&sample, observers);
-        if sample.worker_users != self.worker_users {
-            tracing::debug!("users per worker: {:?}", sample.worker_users);
+        self.locust.heard(now);
+        let classes = self.schedule.plan().user_classes();
+        for change in self.live.take(&sample, &classes, now) {
+            self.event(change.kind, change.detail, observers);
         }
-        self.worker_users.clone_from(&sample.worker_users);
-        let requests: u64 = sample.stats.iter().map(|s| s.requests).sum();
-        let interval = now
-            .saturating_duration_since(self.last_sample_at)
-            .as_secs_f64();
-        self.requests_per_s = requests as f64 / interval.max(1e-3);
-        self.last_sample_at = now;
         self.show_new_errors(&sample, observers);
-        self.watch_cpu(now, &sample, observers);
-        let offered = self.offered(&sample, now);
-        let ramped = self.schedule.settled(now, self.sample_interval * 2);
+        let busiest = self.locust.busiest(now);
+        if let Some(b) = busiest {
+            tracing::debug!(
+                "Locust busy {:.0}% (running {:.0}%, waiting for a core {:.0}%), loop lag {:.0} ms, late up to {:.0} ms",
+                b.total(),
+                b.running,
+                b.waiting,
+                sample.loop_lag_ms,
+                sample.loop_late_max_ms
+            );
+        }
+        let load = self.load();
+        if let Some(said) = self.health.cpu(now, busiest, sample.loop_lag_ms, &load) {
+            self.say(said, observers);
+        }
+        if self.health.saturated() {
+            self.recorder.mark_saturated();
+        }
+        let offered = self
+            .health
+            .interval(&sample, now, self.schedule.commanded());
+        let ramped = self.schedule.settled(now, self.clock.sample_interval * 2);
         self.recorder
             .sample(&sample, self.seconds(now), ramped, &offered);
         if let Some(occurrence) = sample.occurrence {
-            self.watch_delivery(occurrence, offered, sample.loop_late_max_ms, observers);
+            let waits = self
+                .recorder
+                .record()
+                .occurrence(occurrence)
+                .map(|p| p.mean_waits.clone());
+            if let Some(waits) = waits {
+                let late = sample.loop_late_max_ms;
+                if let Some(said) = self
+                    .health
+                    .delivered(occurrence, offered, &waits, late, &load)
+                {
+                    self.say(said, observers);
+                }
+            }
         }
         let status = self.status(now);
         for o in observers.iter_mut() {
@@ -483,6 +493,22 @@ impl Run {
         let status = self.status(now);
         for o in observers.iter_mut() {
             o.recorded(&status, &self.recorder);
+        }
+    }
+
+    /// An exception in the users' code is shown when it first happens, at the
+    /// user's file and line (the template's, not the generated file's).
+    fn show_new_errors(&mut self, sample: &Sample, observers: &mut [&mut dyn Observer]) {
+        for e in self.health.new_errors(&sample.exceptions) {
+            let traceback = self.locust.group.map_traceback(e.traceback.trim_end());
+            let text = format!(
+                "error in the users' code: {}\n    {}\n  (shown once; later ones are counted in the progress line and the summary)",
+                e.message,
+                traceback.replace('\n', "\n    ")
+            );
+            for o in observers.iter_mut() {
+                o.note(&text);
+            }
         }
     }
 
@@ -515,49 +541,42 @@ impl Run {
         observers: &mut [&mut dyn Observer],
     ) -> Result<bool> {
         let now = Instant::now();
-        self.group.kill();
+        self.locust.group.kill();
         // Until a new one has started, there is no Locust to stop (an error or
         // a signal ends the run meanwhile).
-        self.alive = false;
+        self.locust.alive = false;
         if let Replace::Crashed(why) = &why {
-            self.crashes
-                .retain(|t| now.duration_since(*t) < CRASH_WINDOW);
-            self.crashes.push(now);
-            if self.crashes.len() >= MAX_CRASHES {
-                bail!(
-                    "Locust crashed {} times within {} s; giving up (a hang counts as a crash). Last time: {why}",
-                    self.crashes.len(),
-                    CRASH_WINDOW.as_secs()
-                );
-            }
+            self.locust.crashed(now, why)?;
             let phase = self.schedule.slot().phase_index + 1;
             let detail =
                 format!("{why}; restarting it and resuming phase {phase} where the schedule is");
             self.event("restart", detail, observers);
             self.recorder.restarted();
         }
-        let generation = self.group.generation + 1;
+        let generation = self.locust.group.generation + 1;
+        let spec = &self.locust.spec;
         let started =
-            LocustGroup::start(&self.spec, generation, tx.clone(), rx, shutdown, observers).await?;
-        match started {
-            Some(group) => {
-                self.group = group;
-                self.alive = true;
-                let restarted_at = Instant::now();
-                self.schedule.restart(restarted_at);
-                self.last_heard = restarted_at;
-                if let Replace::Reloaded = why {
-                    let silent = restarted_at.duration_since(now).as_secs_f64();
-                    for o in observers.iter_mut() {
-                        o.note(&format!(
-                            "Locust restarted with the new locustfile in {silent:.1} s"
-                        ));
-                    }
-                }
-                Ok(true)
+            LocustGroup::start(spec, generation, tx.clone(), rx, shutdown, observers).await?;
+        let Some(group) = started else {
+            return Ok(false);
+        };
+        let restarted_at = Instant::now();
+        self.locust.replaced(group, restarted_at);
+        self.schedule.restart(restarted_at);
+        if let Replace::Reloaded = why {
+            let silent = restarted_at.duration_since(now).as_secs_f64();
+            for o in observers.iter_mut() {
+                o.note(&format!(
+                    "Locust restarted with the new locustfile in {silent:.1} s"
+                ));
             }
-            None => Ok(false),
         }
+        Ok(true)
+    }
+
+    /// Says what a watcher found, and keeps it as a run event.
+    fn say(&mut self, said: Said, observers: &mut [&mut dyn Observer]) {
+        self.event(said.kind, said.detail, observers);
     }
 
     /// Records an event and tells the observers.

@@ -61,7 +61,7 @@ impl Run {
             }
             Change::Plan(plan) => {
                 let detail = format!("config reloaded: {}", first_line(&plan));
-                self.actual.resize(plan.user_types.len(), 0);
+                self.live.retype(plan.user_types.len());
                 self.recorder.set_user_types(plan.user_classes());
                 self.schedule.replace_plan(plan, now);
                 self.event("reload", detail, observers);
@@ -74,7 +74,7 @@ impl Run {
                 let written = if locustfile.plain {
                     Ok(())
                 } else {
-                    std::fs::write(&self.spec.locustfile_path, &locustfile.text)
+                    std::fs::write(&self.locust.spec.locustfile_path, &locustfile.text)
                 };
                 if let Err(e) = written {
                     let detail =
@@ -86,9 +86,9 @@ impl Run {
                     "config and locustfile reloaded: {}; restarting Locust with the new classes",
                     first_line(&plan)
                 );
-                self.spec.locustfile = locustfile;
-                self.actual.resize(plan.user_types.len(), 0);
-                self.spec.user_classes = plan.used_user_classes();
+                self.locust.spec.locustfile = locustfile;
+                self.live.retype(plan.user_types.len());
+                self.locust.spec.user_classes = plan.used_user_classes();
                 self.recorder.set_user_types(plan.user_classes());
                 self.schedule.replace_plan(plan, now);
                 self.event("reload", detail, observers);
@@ -102,13 +102,13 @@ impl Run {
     /// plan (a reload, `scale`) that needs more processes is said at once, with
     /// what to do, rather than found later as a shortfall.
     fn check_capacity(&mut self, observers: &mut [&mut dyn Observer]) {
-        if !self.auto_workers {
+        if !self.clock.auto_workers {
             return;
         }
         let plan = self.schedule.plan();
-        let class = sizing::sized_client(plan, self.spec.locustfile.client);
+        let class = sizing::sized_client(plan, self.locust.spec.locustfile.client);
         let scale = self.schedule.scale_factor();
-        let running = self.spec.local_workers;
+        let running = self.locust.spec.local_workers;
         if let Some(detail) = sizing::capacity_for(plan, scale, class, sizing::cores(), running) {
             self.event("capacity", detail, observers);
         }
@@ -121,7 +121,7 @@ impl Run {
         let record = self.recorder.record();
         let (_, totals) = record.totals();
         let targets = self.schedule.targets(slot.phase_index);
-        let elapsed = now.saturating_duration_since(self.start);
+        let elapsed = now.saturating_duration_since(self.clock.start);
         control::Status {
             phase: slot.phase_index + 1,
             phase_name: plan
@@ -135,6 +135,7 @@ impl Run {
                 .saturating_sub(self.schedule.position(now))
                 .as_secs_f64(),
             run_left_s: self
+                .clock
                 .run_time
                 .map(|t| t.saturating_sub(elapsed).as_secs_f64()),
             elapsed_s: elapsed.as_secs_f64(),
@@ -147,17 +148,17 @@ impl Run {
                 .map(|(i, class)| {
                     let users = control::Users {
                         target: targets.get(i).copied().unwrap_or(0),
-                        actual: self.actual.get(i).copied().unwrap_or(0),
+                        actual: self.live.actual.get(i).copied().unwrap_or(0),
                     };
                     (class, users)
                 })
                 .collect(),
-            requests_per_s: self.requests_per_s,
+            requests_per_s: self.live.requests_per_s,
             requests: totals.requests,
             failures: totals.failures,
             errors: record.exceptions.iter().map(|e| e.count).sum(),
             restarts: record.restarts,
-            workers: self.worker_users.clone(),
+            workers: self.live.worker_users.clone(),
         }
     }
 }

@@ -58,13 +58,13 @@ impl Run {
         // (A second signal during this is handled by the signal task: it kills all.)
         let stop_at = Instant::now();
         let mut process_exit_code = None;
-        if self.alive {
-            self.group.send(&Command::Stop).await;
+        if self.locust.alive {
+            self.locust.group.send(&Command::Stop).await;
             process_exit_code = self.collect_last_sample(rx, stop_at).await;
         }
-        self.group.kill();
-        self.group.reap().await;
-        let end_at = match (&end, self.deadline) {
+        self.locust.group.kill();
+        self.locust.group.reap().await;
+        let end_at = match (&end, self.clock.deadline) {
             (End::RunTime, Some(d)) => d,
             _ => stop_at,
         };
@@ -95,20 +95,21 @@ impl Run {
         stop_at: Instant,
     ) -> Option<i64> {
         let give_up = stop_at + STOP_GRACE;
-        let primary = self.group.primary();
+        let primary = self.locust.group.primary();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(give_up.into()) => return None,
                 output = rx.recv() => match output {
-                    Some(Output::Event(id, Event::Sample(mut sample))) if self.group.owns(id) => {
+                    Some(Output::Event(id, Event::Sample(mut sample))) if self.locust.group.owns(id) => {
                         // The last sample comes after the users were stopped: its
                         // requests count, its user counts (all 0) say nothing about the run.
                         let classes = self.schedule.plan().user_classes();
-                        sample.users = classes.into_iter().zip(self.actual.iter().copied()).collect();
-                        let elapsed = Instant::now() - self.start;
-                        let at = self.deadline.map_or(elapsed, |d| elapsed.min(d - self.start));
+                        sample.users = classes.into_iter().zip(self.live.actual.iter().copied()).collect();
+                        let clock = &self.clock;
+                        let elapsed = Instant::now() - clock.start;
+                        let at = clock.deadline.map_or(elapsed, |d| elapsed.min(d - clock.start));
                         // Its requests were made while the users ran, up to the stop.
-                        let offered = self.offered(&sample, stop_at);
+                        let offered = self.health.interval(&sample, stop_at, self.schedule.commanded());
                         self.recorder.sample(&sample, at.as_secs_f64(), false, &offered);
                     }
                     Some(Output::Event(id, Event::Stopped { process_exit_code, .. })) if primary == Some(id) => {
