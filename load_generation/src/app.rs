@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{
     ConfigArgs, ControlArgs, DemoArgs, DemoShopArgs, EngineArgs, OutputArgs, RunArgs, VerdictArgs,
-    WorkerArgs, Workers,
+    WorkerArgs,
 };
 use crate::demo_shop::{DemoShop, ShopOptions};
 use crate::diagnostic::BadInput;
@@ -15,7 +15,6 @@ use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
 use crate::locust::requirements;
 use crate::locust::workspace::Workspace;
-use crate::locustfile::UserClass;
 use crate::metrics::{self, Metrics};
 use crate::progress::{short, Progress};
 use crate::report::checkpoint::Checkpoints;
@@ -25,14 +24,17 @@ use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::sizing;
 use crate::runner::wait_for_host::wait_for_host;
 use crate::runner::worker;
-use crate::runner::{self, unix_now, Inputs, Observer, Outcome, RunOptions};
+use crate::runner::{self, unix_now, Inputs, Observer, Outcome};
 use crate::stats::Ended;
 use crate::verdict::{self, Verdict};
 use crate::{control, reload};
 
 /// `check` and `render`, which look at a load without running it.
 mod inspect;
+mod setup;
+
 pub use inspect::{check, render};
+use setup::{RunSetup, When};
 
 /// How often Locust reports a sample.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
@@ -53,6 +55,28 @@ pub fn report(args: &crate::cli::ReportArgs) -> Result<()> {
     Ok(())
 }
 
+/// `loadgen ctl`: one call of a running loadgen's control API.
+pub async fn ctl(args: &crate::cli::CtlArgs) -> Result<()> {
+    use crate::cli::CtlCommand;
+    use control::Action;
+    let action = match args.command {
+        CtlCommand::Status => Action::Status,
+        CtlCommand::Phase { number: 0 } => {
+            return Err(BadInput(
+                "ctl phase 0: phases are numbered from 1 (`loadgen ctl phase 1` is the first)"
+                    .into(),
+            )
+            .into())
+        }
+        CtlCommand::Phase { number } => Action::Jump(number - 1),
+        CtlCommand::Next => Action::Next,
+        CtlCommand::Pause => Action::Pause,
+        CtlCommand::Resume => Action::Resume,
+        CtlCommand::Scale { factor } => Action::Scale(factor),
+    };
+    control::client::run(&args.addr, args.token.as_deref(), &action).await
+}
+
 /// `loadgen locust`: find or install Locust, and say where it is.
 pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
     let found = install::find_or_install(args.locust.as_deref())?;
@@ -62,7 +86,7 @@ pub fn locust(args: &crate::cli::LocustArgs) -> Result<()> {
 
 /// `loadgen run`.
 pub async fn run(args: &RunArgs) -> Result<u8> {
-    let load = Load::open(&args.config)?;
+    let load = Load::open(&args.config.files())?;
     let host = target_host(args.host.as_deref())?;
     // Signals are handled from here on: a pod stopped while loadgen waits for
     // its target must stop at once, not at the end of its grace period.
@@ -185,7 +209,7 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
 /// Its exit code is 0, or its locustfile's `environment.process_exit_code` (as a
 /// Locust worker's is).
 pub async fn worker(args: &WorkerArgs) -> Result<u8> {
-    let load = Load::open(&args.config)?;
+    let load = Load::open(&args.config.files())?;
     let mut locust = install::find_or_install(args.engine.locust.as_deref())?;
     if let Some(file) = requirements::requirements_for(
         args.engine.requirements.as_deref(),
@@ -267,9 +291,6 @@ fn users_verbose() -> bool {
     tracing::enabled!(tracing::Level::DEBUG)
 }
 
-/// Locust's own: 3 heartbeats missed, 1 s apart.
-const DEFAULT_HEARTBEAT_TIMEOUT: u32 = 3;
-
 /// The longest a worker waits between two tries to reach its master.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -300,41 +321,12 @@ fn target_host(given: Option<&str>) -> Result<String> {
     Ok(host.trim_end_matches('/').to_string())
 }
 
-/// The local workers to start: `--workers N`, or chosen from the plan and the
-/// cores with `--workers auto` (said, with why). Workers expected from other
-/// machines carry the load themselves: `auto` then starts none here.
-fn local_workers(load: &Load, engine: &EngineArgs, client: UserClass) -> u32 {
-    match engine.workers {
-        Workers::Count(n) => n,
-        Workers::Auto if engine.expect_workers > 0 => {
-            eprintln!(
-                "loadgen: --workers auto: no local workers (--expect-workers {} carry the load)",
-                engine.expect_workers
-            );
-            0
-        }
-        Workers::Auto => {
-            let user_class = sizing::sized_client(&load.plan, Some(client));
-            let choice = sizing::choose(&load.plan, 1.0, user_class, sizing::cores());
-            eprintln!("loadgen: {}", choice.why);
-            choice.workers
-        }
-    }
-}
-
 /// How a run can be steered while it goes.
 struct Steering<'a> {
     control: &'a ControlArgs,
     verdict: &'a VerdictArgs,
     /// The files to reload on change (or SIGHUP); `None` for the built-in load.
     reload: Option<&'a ConfigArgs>,
-}
-
-/// When the load runs: for how long, and anchored where on the wall clock.
-struct When {
-    run_time: Option<Duration>,
-    /// `--start-at`: the schedule's anchor; the run time then counts from it.
-    start_at: Option<SystemTime>,
 }
 
 /// Runs a load: Locust, observers, then the record (table, files, verdict)
@@ -349,37 +341,21 @@ async fn execute(
     steering: Steering<'_>,
     stop: Stop,
 ) -> Result<u8> {
-    let When { run_time, start_at } = when;
-    if let (Some(start_at), Some(run_time)) = (start_at, run_time) {
-        if runner::schedule::run_time_left(start_at, run_time, SystemTime::now()).is_none() {
-            let end = chrono::DateTime::<chrono::Utc>::from(start_at + run_time);
-            return Err(BadInput(format!(
-                "--start-at with --run-time {}: that run ended at {}, so nothing is left to run; \
-                 give a later --start-at, or no --run-time to loop until stopped",
-                crate::fmt::short(run_time),
-                end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            ))
-            .into());
-        }
+    let setup = RunSetup::decide(
+        load,
+        engine,
+        when,
+        sizing::cores(),
+        SystemTime::now(),
+        SAMPLE_INTERVAL,
+    )?;
+    if let Some(said) = &setup.workers_said {
+        eprintln!("loadgen: {said}");
     }
     let Stop {
         mut shutdown,
         emergency,
     } = stop;
-    // Which client the users get, decided once: it sizes the workers, is said,
-    // and renders the locustfile.
-    let client = load.template.client(engine.user_class);
-    let workers = local_workers(load, engine, client.class);
-    let processes = u64::from(workers.max(1) + engine.expect_workers);
-    let locust_args = engine.locust_options()?;
-    if load.plan.peak_users() > engine.max_users {
-        return Err(BadInput(format!(
-            "the load asks for {} users at its peak, over --max-users {}; a Locust process handles a few thousand users, so this is likely a typo in num_users (pass a larger --max-users if it is not)",
-            load.plan.peak_users(),
-            engine.max_users
-        ))
-        .into());
-    }
     // Serve metrics first: a bad --metrics-addr fails before Locust starts, and
     // /healthz answers while Locust is found or installed (Kubernetes probes).
     let mut served = match output.metrics_addr {
@@ -428,12 +404,12 @@ async fn execute(
         locust.python.display()
     );
     if !load.template.is_plain() {
-        eprintln!("loadgen: client {}", client.why);
+        eprintln!("loadgen: client {}", setup.client.why);
     }
     if let Some(note) = load.template.legacy_note() {
         eprintln!("loadgen: {note}");
     }
-    let workspace = Workspace::create(load, client.class)?;
+    let workspace = Workspace::create(load, setup.client.class)?;
     if let Ok(mut dirs) = emergency.dirs.lock() {
         dirs.push(workspace.dir.path().to_path_buf());
     }
@@ -445,31 +421,27 @@ async fn execute(
         workdir: workspace.dir.path().to_path_buf(),
         host,
         user_classes: load.plan.user_classes(),
-        locust_args,
-        local_workers: workers,
-        remote_workers: engine.expect_workers,
-        master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
-        heartbeat_timeout: engine
-            .heartbeat_timeout
-            .unwrap_or(DEFAULT_HEARTBEAT_TIMEOUT),
+        locust_args: setup.locust_args.clone(),
+        local_workers: setup.local_workers,
+        remote_workers: setup.remote_workers,
+        master_bind: setup.master_bind.clone(),
+        heartbeat_timeout: setup.heartbeat_timeout,
         sample_interval: SAMPLE_INTERVAL,
         pids: emergency.pids.clone(),
         verbose: users_verbose(),
     };
-    tracing::debug!("{processes} Locust processes");
+    tracing::debug!("{} Locust processes", setup.processes());
     if let Some(args) = steering.reload {
         let watch = !steering.control.no_reload;
-        inputs.changes = Some(reload::start(args, load, engine.user_class, watch)?);
+        inputs.changes = Some(reload::start(
+            &args.files(),
+            load,
+            engine.user_class,
+            watch,
+        )?);
     }
     let mut progress = Progress::new(output.progress_interval);
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
-    let options = RunOptions {
-        run_time,
-        start_at,
-        sample_interval: SAMPLE_INTERVAL,
-        // With remote workers, auto starts none here: they carry the load.
-        auto_workers: matches!(engine.workers, Workers::Auto) && engine.expect_workers == 0,
-    };
     let gauge = served.as_ref().map(|(m, _)| m.threshold_gauge());
     let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, gauge);
     observers.push(&mut verdict);
@@ -486,7 +458,7 @@ async fn execute(
     let outcome = runner::run(
         &load.plan,
         spec,
-        &options,
+        &setup.options,
         &mut observers,
         &mut shutdown,
         inputs,

@@ -186,15 +186,21 @@ pub struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    /// The user's locustfile or template, and how it was given.
-    pub fn locustfile(&self) -> (PathBuf, crate::locustfile::Given) {
+    /// The files of the load: the config, and the user's locustfile or
+    /// template (by default the template beside the config).
+    pub fn files(&self) -> crate::load::Files {
         use crate::locustfile::{template_path, Given};
-        match &self.locustfile {
+        let (locustfile, given) = match &self.locustfile {
             Some(path) => (path.clone(), Given::Locustfile),
             None => (
                 template_path(&self.config_file, self.template.as_deref()),
                 Given::Template,
             ),
+        };
+        crate::load::Files {
+            config: self.config_file.clone(),
+            locustfile,
+            given,
         }
     }
 }

@@ -1,12 +1,11 @@
 //! A load ready to run: config -> plan, with its checked template, read from
 //! files or built in (the hipster shop, for `loadgen demo`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::cli::ConfigArgs;
 use crate::config::{self, LoadConfig};
 use crate::diagnostic::{Diagnostics, SourceText};
-use crate::locustfile::Template;
+use crate::locustfile::{Given, Template};
 use crate::plan::Plan;
 
 /// The built-in hipster shop load, for `loadgen demo`.
@@ -14,6 +13,17 @@ const HIPSTER_CONFIG: &str =
     include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
 const HIPSTER_TEMPLATE: &str =
     include_str!("../../applications/hipster_shop/load_generation/locustfile.loadgen.tmpl");
+
+/// Where a load is read from: the config, and the template or locustfile
+/// beside it (as `--config-file`, `--template` and `-f` say).
+#[derive(Debug, Clone)]
+pub struct Files {
+    pub config: PathBuf,
+    pub locustfile: PathBuf,
+    /// A template, or a file given with `-f` (a plain locustfile unless it
+    /// has the template's marker).
+    pub given: Given,
+}
 
 /// A load ready to run: the validated config, its plan and its checked template.
 pub struct Load {
@@ -24,17 +34,17 @@ pub struct Load {
 
 impl Load {
     /// Reads, validates and plans a load; prints warnings; fails with every error.
-    pub fn open(args: &ConfigArgs) -> Result<Load, Diagnostics> {
-        let (template_path, given) = args.locustfile();
-        let loaded = match config::load(&args.config_file) {
+    pub fn open(files: &Files) -> Result<Load, Diagnostics> {
+        let (template_path, given) = (&files.locustfile, files.given);
+        let loaded = match config::load(&files.config) {
             Ok(loaded) => loaded,
             Err(Diagnostics(mut errors)) => {
                 // The template's own problems too, so one round of fixes is enough.
-                errors.extend(Template::problems_alone(&template_path, given));
+                errors.extend(Template::problems_alone(template_path, given));
                 return Err(Diagnostics(errors));
             }
         };
-        let template = Template::load(&template_path, &loaded.config, given);
+        let template = Template::load(template_path, &loaded.config, given);
         Load::assemble(loaded, template)
     }
 

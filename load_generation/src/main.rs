@@ -51,7 +51,7 @@ fn main() -> ExitCode {
             Command::DemoShop(args) => app::demo_shop(args).await.map(|()| 0),
             Command::Worker(args) => app::worker(args).await,
             Command::Locust(args) => app::locust(args).map(|()| 0),
-            Command::Ctl(args) => control::client::run(args).await.map(|()| 0),
+            Command::Ctl(args) => app::ctl(args).await.map(|()| 0),
             Command::Report(args) => app::report(args).map(|()| 0),
         }
     });

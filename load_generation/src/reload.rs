@@ -16,8 +16,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
-use crate::cli::ConfigArgs;
-use crate::load::Load;
+use crate::load::{Files, Load};
 use crate::locustfile::{self, ClientChoice};
 use crate::plan::Plan;
 use crate::runner::Change;
@@ -37,13 +36,13 @@ struct Seen {
 /// Starts watching; changes arrive on the returned channel. `watch` false
 /// leaves only SIGHUP.
 pub fn start(
-    args: &ConfigArgs,
+    files: &Files,
     load: &Load,
     client: ClientChoice,
     watch: bool,
 ) -> Result<mpsc::Receiver<Change>> {
     let (events_tx, mut events) = mpsc::channel::<()>(16);
-    let config_path = args.config_file.clone();
+    let config_path = files.config.clone();
     let template_path = load.template.source.path.clone();
     let watcher = if watch {
         let tx = events_tx.clone();
@@ -65,7 +64,7 @@ pub fn start(
     };
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let (changes_tx, changes) = mpsc::channel::<Change>(4);
-    let args = args.clone();
+    let files = files.clone();
     let mut seen = Seen {
         config: load.config.source.text.clone(),
         template: load.template.source.text.clone(),
@@ -82,7 +81,7 @@ pub fn start(
             // Let a burst of events settle, then read once.
             tokio::time::sleep(SETTLE).await;
             while events.try_recv().is_ok() {}
-            let change = tokio::task::block_in_place(|| check(&args, &mut seen, client, forced));
+            let change = tokio::task::block_in_place(|| check(&files, &mut seen, client, forced));
             if let Some(change) = change {
                 if changes_tx.send(change).await.is_err() {
                     return;
@@ -119,14 +118,13 @@ fn directories(paths: &[&PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Reads the files again; a change if their text changed (or `forced`).
-fn check(args: &ConfigArgs, seen: &mut Seen, client: ClientChoice, forced: bool) -> Option<Change> {
-    let (template_path, _) = args.locustfile();
-    let config = std::fs::read_to_string(&args.config_file).unwrap_or_default();
-    let template = std::fs::read_to_string(&template_path).unwrap_or_default();
+fn check(files: &Files, seen: &mut Seen, client: ClientChoice, forced: bool) -> Option<Change> {
+    let config = std::fs::read_to_string(&files.config).unwrap_or_default();
+    let template = std::fs::read_to_string(&files.locustfile).unwrap_or_default();
     if !forced && config == seen.config && template == seen.template {
         return None;
     }
-    let load = match Load::open(args) {
+    let load = match Load::open(files) {
         Ok(load) => load,
         Err(diagnostics) => {
             // Remember the broken text: the same error is said once, not at every event.
@@ -257,8 +255,12 @@ mod tests {
             let config_file = dir.path().join("load.pbtxt");
             std::fs::write(&config_file, RUNNING).unwrap();
             std::fs::write(dir.path().join("locustfile.loadgen.tmpl"), TEMPLATE).unwrap();
-            let args = ConfigArgs { config_file: config_file.clone(), template: None, locustfile: None };
-            let load = Load::open(&args).expect("the running config is valid");
+            let files = Files {
+                locustfile: dir.path().join("locustfile.loadgen.tmpl"),
+                config: config_file.clone(),
+                given: crate::locustfile::Given::Template,
+            };
+            let load = Load::open(&files).expect("the running config is valid");
             let mut seen = Seen {
                 config: load.config.source.text.clone(),
                 template: load.template.source.text.clone(),
@@ -270,7 +272,7 @@ mod tests {
             for text in reloads {
                 std::fs::write(&config_file, &text).unwrap();
                 let running = seen.plan.clone();
-                let change = check(&args, &mut seen, ClientChoice::Auto, true);
+                let change = check(&files, &mut seen, ClientChoice::Auto, true);
                 let plan = match change {
                     Some(Change::Invalid(diagnostics)) => {
                         prop_assert!(

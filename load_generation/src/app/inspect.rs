@@ -15,7 +15,7 @@ use crate::locustfile;
 
 /// `loadgen check`: validate, import the locustfile in Locust, show the plan.
 pub fn check(args: &CheckArgs) -> Result<()> {
-    let load = Load::open(&args.config)?;
+    let load = Load::open(&args.config.files())?;
     print!("{}", load.overview());
     let imported = if args.no_import {
         None
@@ -61,7 +61,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
 
 /// `loadgen render`: write the locustfiles for inspection.
 pub fn render(args: &RenderArgs) -> Result<()> {
-    let load = Load::open(&args.config)?;
+    let load = Load::open(&args.config.files())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     if load.template.is_plain() {

@@ -2,28 +2,29 @@
 
 use anyhow::{bail, Context, Result};
 
+use super::Action;
 use super::{Refusal, Status};
-use crate::cli::{CtlArgs, CtlCommand};
 
-/// Sends one call and prints the answer: the status, or why it was refused.
-pub async fn run(args: &CtlArgs) -> Result<()> {
-    let base = if args.addr.starts_with("http://") || args.addr.starts_with("https://") {
-        args.addr.trim_end_matches('/').to_string()
+/// Sends one call to the API at `addr` (`HOST:PORT` or a URL) and prints the
+/// answer: the status, or why it was refused.
+pub async fn run(addr: &str, token: Option<&str>, action: &Action) -> Result<()> {
+    let base = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.trim_end_matches('/').to_string()
     } else {
-        format!("http://{}", args.addr)
+        format!("http://{addr}")
     };
     let client = reqwest::Client::new();
-    let request = match &args.command {
-        CtlCommand::Status => client.get(format!("{base}/status")),
-        CtlCommand::Phase { number } => client.post(format!("{base}/phase/{number}")),
-        CtlCommand::Next => client.post(format!("{base}/phase/next")),
-        CtlCommand::Pause => client.post(format!("{base}/pause")),
-        CtlCommand::Resume => client.post(format!("{base}/resume")),
-        CtlCommand::Scale { factor } => client
+    let request = match action {
+        Action::Status => client.get(format!("{base}/status")),
+        Action::Jump(index) => client.post(format!("{base}/phase/{}", index + 1)),
+        Action::Next => client.post(format!("{base}/phase/next")),
+        Action::Pause => client.post(format!("{base}/pause")),
+        Action::Resume => client.post(format!("{base}/resume")),
+        Action::Scale(factor) => client
             .post(format!("{base}/scale"))
             .body(factor.to_string()),
     };
-    let request = match &args.token {
+    let request = match token {
         Some(token) => request.bearer_auth(token),
         None => request,
     };

@@ -1,0 +1,240 @@
+//! Every decision a run makes from its flags and its load, made once before
+//! anything starts: the client the users get, how many Locust processes, what
+//! Locust is given, how long the run goes and from when. Pure (the machine's
+//! cores and the clock come in as values), so each rule is unit-tested here;
+//! `execute` only wires what [`RunSetup`] says. Stages never see the flags.
+
+use std::time::{Duration, SystemTime};
+
+use crate::cli::{EngineArgs, Workers};
+use crate::diagnostic::BadInput;
+use crate::load::Load;
+use crate::locustfile::Client;
+use crate::runner::{schedule, sizing, RunOptions};
+
+/// Locust's own: 3 heartbeats missed, 1 s apart.
+const DEFAULT_HEARTBEAT_TIMEOUT: u32 = 3;
+
+/// When the load runs: for how long, and anchored where on the wall clock.
+#[derive(Debug, Clone, Copy)]
+pub struct When {
+    pub run_time: Option<Duration>,
+    /// `--start-at`: the schedule's anchor; the run time then counts from it.
+    pub start_at: Option<SystemTime>,
+}
+
+/// What a run was decided to be.
+#[derive(Debug)]
+pub struct RunSetup {
+    /// The client the users get (said, sized for, and rendered into the locustfile).
+    pub client: Client,
+    /// Worker processes started on this machine (0: one local Locust).
+    pub local_workers: u32,
+    /// Workers expected from elsewhere (`loadgen worker`).
+    pub remote_workers: u32,
+    /// What `--workers auto` chose, and why: said at the start.
+    pub workers_said: Option<String>,
+    /// Locust's own options: `--tags`/`--exclude-tags`, then what follows `--`.
+    pub locust_args: Vec<String>,
+    pub master_bind: Option<(String, u16)>,
+    /// Seconds without a heartbeat before a worker counts as lost.
+    pub heartbeat_timeout: u32,
+    pub options: RunOptions,
+}
+
+impl RunSetup {
+    /// Decides a run of `load` from its engine flags and `when`, on a machine of
+    /// `cores` at `now`; a clear error for flags that can't run.
+    pub fn decide(
+        load: &Load,
+        engine: &EngineArgs,
+        when: When,
+        cores: u32,
+        now: SystemTime,
+        sample_interval: Duration,
+    ) -> Result<RunSetup, BadInput> {
+        if let (Some(start_at), Some(run_time)) = (when.start_at, when.run_time) {
+            if schedule::run_time_left(start_at, run_time, now).is_none() {
+                let end = chrono::DateTime::<chrono::Utc>::from(start_at + run_time);
+                return Err(BadInput(format!(
+                    "--start-at with --run-time {}: that run ended at {}, so nothing is left to run; \
+                     give a later --start-at, or no --run-time to loop until stopped",
+                    crate::fmt::short(run_time),
+                    end.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )));
+            }
+        }
+        if load.plan.peak_users() > engine.max_users {
+            return Err(BadInput(format!(
+                "the load asks for {} users at its peak, over --max-users {}; a Locust process handles a few thousand users, so this is likely a typo in num_users (pass a larger --max-users if it is not)",
+                load.plan.peak_users(),
+                engine.max_users
+            )));
+        }
+        let locust_args = engine.locust_options()?;
+        let client = load.template.client(engine.user_class);
+        // Workers expected from other machines carry the load themselves: auto
+        // then starts none here.
+        let (local_workers, workers_said) = match engine.workers {
+            Workers::Count(n) => (n, None),
+            Workers::Auto if engine.expect_workers > 0 => (
+                0,
+                Some(format!(
+                    "--workers auto: no local workers (--expect-workers {} carry the load)",
+                    engine.expect_workers
+                )),
+            ),
+            Workers::Auto => {
+                let user_class = sizing::sized_client(&load.plan, Some(client.class));
+                let choice = sizing::choose(&load.plan, 1.0, user_class, cores);
+                (choice.workers, Some(choice.why))
+            }
+        };
+        Ok(RunSetup {
+            client,
+            local_workers,
+            remote_workers: engine.expect_workers,
+            workers_said,
+            locust_args,
+            master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
+            heartbeat_timeout: engine
+                .heartbeat_timeout
+                .unwrap_or(DEFAULT_HEARTBEAT_TIMEOUT),
+            options: RunOptions {
+                run_time: when.run_time,
+                start_at: when.start_at,
+                sample_interval,
+                // With remote workers, auto starts none here: they carry the load.
+                auto_workers: matches!(engine.workers, Workers::Auto) && engine.expect_workers == 0,
+            },
+        })
+    }
+
+    /// Locust processes in the run: the local one or master's workers, and the
+    /// remote workers.
+    pub fn processes(&self) -> u32 {
+        self.local_workers.max(1) + self.remote_workers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::locustfile::UserClass;
+
+    /// The engine flags as a command line gives them.
+    fn engine(flags: &[&str]) -> EngineArgs {
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            engine: EngineArgs,
+        }
+        let args = std::iter::once("loadgen").chain(flags.iter().copied());
+        Flags::try_parse_from(args)
+            .unwrap_or_else(|e| panic!("{flags:?}: {e}"))
+            .engine
+    }
+
+    fn hipster() -> Load {
+        Load::hipster().expect("the built-in load is valid")
+    }
+
+    fn decide(flags: &[&str], when: When, cores: u32) -> Result<RunSetup, BadInput> {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        RunSetup::decide(
+            &hipster(),
+            &engine(flags),
+            when,
+            cores,
+            now,
+            Duration::from_millis(500),
+        )
+    }
+
+    const FOR_A_MINUTE: When = When {
+        run_time: Some(Duration::from_secs(60)),
+        start_at: None,
+    };
+
+    #[test]
+    fn the_defaults_run_the_hipster_load_in_one_fast_process() {
+        let s = decide(&[], FOR_A_MINUTE, 2).expect("valid");
+        assert_eq!(s.client.class, UserClass::Fast);
+        assert_eq!(
+            (s.local_workers, s.remote_workers, s.processes()),
+            (0, 0, 1)
+        );
+        assert!(
+            s.workers_said
+                .as_deref()
+                .is_some_and(|w| w.contains("--workers auto")),
+            "auto sizing is said: {:?}",
+            s.workers_said
+        );
+        assert!(s.options.auto_workers);
+        assert_eq!(s.heartbeat_timeout, 3);
+        assert_eq!(s.options.run_time, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn remote_workers_carry_the_load_so_auto_starts_none_here() {
+        let s = decide(&["--expect-workers", "3"], FOR_A_MINUTE, 8).expect("valid");
+        assert_eq!((s.local_workers, s.processes()), (0, 4));
+        assert_eq!(
+            s.workers_said.as_deref(),
+            Some("--workers auto: no local workers (--expect-workers 3 carry the load)")
+        );
+        assert!(
+            !s.options.auto_workers,
+            "a plan that grows is not this machine's to size"
+        );
+        let s = decide(
+            &["--workers", "2", "--heartbeat-timeout", "9"],
+            FOR_A_MINUTE,
+            8,
+        )
+        .expect("valid");
+        assert_eq!(
+            (s.local_workers, s.workers_said, s.heartbeat_timeout),
+            (2, None, 9)
+        );
+    }
+
+    #[test]
+    fn a_peak_over_max_users_is_refused_as_a_likely_typo() {
+        let e = decide(&["--max-users", "10"], FOR_A_MINUTE, 2).expect_err("over");
+        assert!(e.0.contains("over --max-users 10"), "{}", e.0);
+    }
+
+    #[test]
+    fn tags_go_to_locust_once() {
+        let s = decide(
+            &["--tags", "checkout", "--", "--my-option", "3"],
+            FOR_A_MINUTE,
+            2,
+        )
+        .expect("valid");
+        assert_eq!(s.locust_args, ["--tags", "checkout", "--my-option", "3"]);
+        let e = decide(&["--tags", "a", "--", "-T", "b"], FOR_A_MINUTE, 2).expect_err("twice");
+        assert!(e.0.contains("give it once"), "{}", e.0);
+    }
+
+    #[test]
+    fn a_start_at_whose_run_time_has_passed_is_refused() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        let past = When {
+            run_time: Some(Duration::from_secs(60)),
+            start_at: Some(now - Duration::from_secs(3600)),
+        };
+        let e = decide(&[], past, 2).expect_err("nothing left");
+        assert!(e.0.contains("nothing is left to run"), "{}", e.0);
+        let midway = When {
+            run_time: Some(Duration::from_secs(7200)),
+            start_at: Some(now - Duration::from_secs(3600)),
+        };
+        let s = decide(&[], midway, 2).expect("an hour is left");
+        assert_eq!(s.options.start_at, midway.start_at);
+    }
+}
