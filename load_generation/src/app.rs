@@ -442,8 +442,10 @@ async fn execute(
     }
     let mut progress = Progress::new(output.progress_interval);
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
-    let gauge = served.as_ref().map(|(m, _)| m.threshold_gauge());
-    let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, gauge);
+    let publish = served
+        .as_ref()
+        .map(|(m, _)| Box::new(m.threshold_gauges()) as Box<dyn crate::verdict::Publish>);
+    let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, publish);
     observers.push(&mut verdict);
     if let Some((observer, _)) = served.as_mut() {
         observers.push(observer);

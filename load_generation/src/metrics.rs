@@ -66,10 +66,25 @@ struct UserTypeLabels {
 
 /// The labels of `loadgen_threshold_passed`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ThresholdLabels {
-    pub expr: Label,
+struct ThresholdLabels {
+    expr: Label,
     /// `run` or `phase`.
-    pub scope: Label,
+    scope: Label,
+}
+
+/// `loadgen_threshold_passed`, where the verdict publishes its judgments:
+/// 1 while every judgment of a threshold so far passed.
+#[derive(Debug, Clone, Default)]
+pub struct ThresholdGauges(Family<ThresholdLabels, Gauge>);
+
+impl crate::verdict::Publish for ThresholdGauges {
+    fn threshold(&self, expr: &str, scope: &str, all_passed: bool) {
+        let labels = ThresholdLabels {
+            expr: Label(expr.to_string()),
+            scope: Label(scope.to_string()),
+        };
+        self.0.get_or_create(&labels).set(i64::from(all_passed));
+    }
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -112,7 +127,7 @@ pub struct Metrics {
     planned_rps: Gauge<f64, AtomicU64>,
     errors: Counter,
     config_reloads: Family<ReloadLabels, Counter>,
-    thresholds: crate::verdict::GaugeFamily,
+    thresholds: ThresholdGauges,
 }
 
 impl Metrics {
@@ -218,11 +233,11 @@ impl Metrics {
             "Exceptions raised in the users' code (tasks, on_start, hooks)",
             errors.clone(),
         );
-        let thresholds = crate::verdict::GaugeFamily::default();
+        let thresholds = ThresholdGauges::default();
         registry.register(
             "threshold_passed",
             "1 while a threshold has held at every judgment so far, 0 once it failed",
-            thresholds.clone(),
+            thresholds.0.clone(),
         );
         Metrics {
             registry: Arc::new(registry),
@@ -247,12 +262,12 @@ impl Metrics {
         }
     }
 
-    /// The gauges that describe the run at this moment.
     /// Where the verdict publishes its thresholds' results.
-    pub fn threshold_gauge(&self) -> crate::verdict::GaugeFamily {
+    pub fn threshold_gauges(&self) -> ThresholdGauges {
         self.thresholds.clone()
     }
 
+    /// The gauges that describe the run at this moment.
     fn update(&self, status: &Status) {
         self.phase.set(status.slot.phase_index as i64 + 1);
         self.loop_number.set(status.slot.loop_index as i64 + 1);

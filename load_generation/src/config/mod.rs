@@ -8,6 +8,7 @@
 pub mod locate;
 pub mod name;
 pub mod schema;
+pub mod threshold;
 mod validate;
 
 use std::path::Path;
@@ -16,8 +17,8 @@ use std::time::Duration;
 use prost_reflect::DynamicMessage;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
-use crate::verdict::expr::Threshold;
 pub use name::UserTypeName;
+use threshold::Threshold;
 
 /// A validated load config: phases in file order.
 #[derive(Debug, Clone)]

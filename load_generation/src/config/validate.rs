@@ -6,9 +6,9 @@ use std::time::Duration;
 use prost_reflect::{DynamicMessage, Value};
 
 use super::locate::SpanMap;
+use super::threshold::{self, Scope, Threshold};
 use super::{LoadConfig, Loaded, PhaseConfig, UserTypeConfig, UserTypeName};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
-use crate::verdict::expr::{self, Scope, Threshold};
 
 /// Checks every rule and builds the typed config, or returns all problems at once.
 pub(super) fn validate(
@@ -335,7 +335,7 @@ impl Checker<'_> {
                 .spans
                 .get(&format!("{path}[{i}]"))
                 .map_or(0, |s| s.value + 1);
-            match expr::parse(text) {
+            match threshold::parse(text) {
                 Ok(t) if !top && t.scope != Scope::Run => self.push_error(
                     at,
                     "a phase's own `fail_if` applies to that phase: it takes no `phase ...:`",

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Plan;
-use crate::stats::delivery::Delivery;
+use crate::stats::delivery::{Delivery, RunDelivery};
 use crate::stats::{
     Ended, ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
 };
@@ -140,50 +140,6 @@ pub struct Totals {
     /// Planned against delivered over the occurrences whose plan sets a rate
     /// (`null` if none does).
     pub delivery: Option<RunDelivery>,
-}
-
-/// The whole run's planned and delivered requests, each occurrence judged by
-/// its own phase's users and waits.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct RunDelivery {
-    pub planned_requests: f64,
-    pub delivered_requests: f64,
-    /// Delivered / planned.
-    pub delivered_ratio: f64,
-    /// Occurrences judged (whose plan sets a rate), and those that fell short.
-    pub judged_occurrences: u64,
-    pub short_occurrences: u64,
-}
-
-impl RunDelivery {
-    /// Adds up the run's occurrences, kept in detail and folded.
-    pub fn of(record: &RunRecord) -> Option<RunDelivery> {
-        let mut run = RunDelivery {
-            planned_requests: 0.0,
-            delivered_requests: 0.0,
-            delivered_ratio: 0.0,
-            judged_occurrences: 0,
-            short_occurrences: 0,
-        };
-        for p in &record.phases {
-            if let Some(d) = p.delivery() {
-                run.planned_requests += d.planned_requests_per_s * p.delivery.seconds;
-                run.delivered_requests += d.delivered_requests_per_s * p.delivery.seconds;
-                run.judged_occurrences += 1;
-                run.short_occurrences += u64::from(d.short());
-            }
-        }
-        for f in &record.folded {
-            run.planned_requests += f.planned_requests;
-            run.delivered_requests += f.delivered_requests;
-            run.judged_occurrences += f.judged;
-            run.short_occurrences += f.short;
-        }
-        (run.planned_requests > 0.0).then(|| RunDelivery {
-            delivered_ratio: run.delivered_requests / run.planned_requests,
-            ..run
-        })
-    }
 }
 
 fn rfc3339(epoch_s: f64) -> String {

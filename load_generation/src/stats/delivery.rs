@@ -173,6 +173,50 @@ impl Tally {
     }
 }
 
+/// The whole run's planned and delivered requests, each occurrence judged by
+/// its own phase's users and waits.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct RunDelivery {
+    pub planned_requests: f64,
+    pub delivered_requests: f64,
+    /// Delivered / planned.
+    pub delivered_ratio: f64,
+    /// Occurrences judged (whose plan sets a rate), and those that fell short.
+    pub judged_occurrences: u64,
+    pub short_occurrences: u64,
+}
+
+impl RunDelivery {
+    /// Adds up the run's occurrences, kept in detail and folded.
+    pub fn of(record: &super::RunRecord) -> Option<RunDelivery> {
+        let mut run = RunDelivery {
+            planned_requests: 0.0,
+            delivered_requests: 0.0,
+            delivered_ratio: 0.0,
+            judged_occurrences: 0,
+            short_occurrences: 0,
+        };
+        for p in &record.phases {
+            if let Some(d) = p.delivery() {
+                run.planned_requests += d.planned_requests_per_s * p.delivery.seconds;
+                run.delivered_requests += d.delivered_requests_per_s * p.delivery.seconds;
+                run.judged_occurrences += 1;
+                run.short_occurrences += u64::from(d.short());
+            }
+        }
+        for f in &record.folded {
+            run.planned_requests += f.planned_requests;
+            run.delivered_requests += f.delivered_requests;
+            run.judged_occurrences += f.judged;
+            run.short_occurrences += f.short;
+        }
+        (run.planned_requests > 0.0).then(|| RunDelivery {
+            delivered_ratio: run.delivered_requests / run.planned_requests,
+            ..run
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::expr::{Limit, Metric, Threshold};
+use crate::config::threshold::{Limit, Metric, Threshold};
 use crate::fmt::plain;
 use crate::stats::RequestStats;
 
@@ -111,8 +111,8 @@ impl Judged {
 
 #[cfg(test)]
 mod tests {
-    use super::super::expr::parse;
     use super::*;
+    use crate::config::threshold::parse;
 
     fn stats() -> RequestStats {
         let mut s = RequestStats {

@@ -3,20 +3,20 @@
 //! run at its end; the results decide the exit code and go to every output.
 
 pub mod evaluate;
-pub mod expr;
 
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-
-use crate::metrics::{Label, ThresholdLabels};
+use crate::config::threshold::{self, Metric, PhaseSelector, Scope, Threshold};
 use crate::plan::Plan;
 use crate::runner::{Observer, Status};
 use crate::stats::{PhaseRecord, RunRecord};
 use evaluate::{judge, Judged, Measured};
-use expr::{Metric, PhaseSelector, Scope, Threshold};
 
-/// Where `loadgen_threshold_passed` is published.
-pub type GaugeFamily = Family<ThresholdLabels, Gauge>;
+/// Where each judgment is published as it is made, besides the terminal
+/// (the metrics' `loadgen_threshold_passed`): the verdict only knows this trait.
+pub trait Publish: Send {
+    /// `expr` as the user wrote it, judged over a `scope` (`run` or `phase`):
+    /// whether every judgment of it so far passed.
+    fn threshold(&self, expr: &str, scope: &str, all_passed: bool);
+}
 
 /// A threshold bound to the plan: its phase, if it has one, by index.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct Verdict {
     pub results: Vec<Judged>,
     fail_fast: bool,
     names: Vec<Option<String>>,
-    gauge: Option<GaugeFamily>,
+    publish: Option<Box<dyn Publish>>,
 }
 
 /// Resolves each threshold's phase selector against the plan; an error names
@@ -70,8 +70,8 @@ pub fn collect(
 ) -> Result<Vec<(Threshold, Option<usize>)>, crate::diagnostic::BadInput> {
     let mut all = Vec::new();
     for text in flags {
-        let threshold =
-            expr::parse(text).map_err(|e| flag_error(text, e.at, e.len, &e.message, &e.help))?;
+        let threshold = threshold::parse(text)
+            .map_err(|e| flag_error(text, e.at, e.len, &e.message, &e.help))?;
         let phase = bind(&threshold, plan).map_err(|why| {
             let at = text.find("phase").map_or(0, |i| i + "phase".len() + 1);
             let len = text[at..].find(':').unwrap_or(1);
@@ -159,7 +159,7 @@ impl Verdict {
         thresholds: Vec<(Threshold, Option<usize>)>,
         plan: &Plan,
         fail_fast: bool,
-        gauge: Option<GaugeFamily>,
+        publish: Option<Box<dyn Publish>>,
     ) -> Verdict {
         Verdict {
             thresholds: thresholds
@@ -169,7 +169,7 @@ impl Verdict {
             results: Vec::new(),
             fail_fast,
             names: plan.phases.iter().map(|p| p.name.clone()).collect(),
-            gauge,
+            publish,
         }
     }
 
@@ -198,24 +198,19 @@ impl Verdict {
     /// Records a judgment: printed, exported, kept.
     fn record(&mut self, judged: Judged, threshold: &Threshold) {
         eprintln!("loadgen: threshold {}", judged.line(threshold));
-        if let Some(gauge) = &self.gauge {
+        if let Some(publish) = &self.publish {
             let scope = if judged.occurrence.is_some() {
                 "phase"
             } else {
                 "run"
             };
-            let labels = ThresholdLabels {
-                expr: Label(judged.expr.clone()),
-                scope: Label(scope.to_string()),
-            };
-            // 1 while every judgment of this threshold so far passed.
             let all_passed = judged.passed
                 && self
                     .results
                     .iter()
                     .filter(|r| r.expr == judged.expr)
                     .all(|r| r.passed);
-            gauge.get_or_create(&labels).set(i64::from(all_passed));
+            publish.threshold(&judged.expr, scope, all_passed);
         }
         self.results.push(judged);
     }
@@ -228,7 +223,7 @@ impl Verdict {
             stats: &total,
             exceptions,
             seconds: record.duration_s,
-            delivered: crate::report::summary::RunDelivery::of(record).map(|d| d.delivered_ratio),
+            delivered: crate::stats::delivery::RunDelivery::of(record).map(|d| d.delivered_ratio),
         };
         let run: Vec<Bound> = self
             .thresholds
