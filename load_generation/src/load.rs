@@ -73,8 +73,7 @@ impl Load {
             eprintln!("{warning}");
         }
         let template = template?;
-        let mut plan = Plan::new(&loaded.config);
-        plan.class_waits = template.is_plain();
+        let plan = Plan::build(&loaded.config, &[], template.is_plain());
         Ok(Load {
             config: loaded.config,
             plan,

@@ -418,6 +418,7 @@ mod tests {
             elapsed: std::time::Duration::from_secs(1),
             position: std::time::Duration::from_secs(1),
             paused: false,
+            scale: 1.0,
             targets: plan.targets(0),
             saturated: false,
             delivery: None,
@@ -426,6 +427,7 @@ mod tests {
             commanded: &commanded,
             actual: &actual,
             restarts: 2,
+            requests_per_s: 0.0,
             workers: 2,
             worker_users: &[
                 ("host-a_1\"x".to_string(), 20),

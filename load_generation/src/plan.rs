@@ -67,14 +67,18 @@ pub struct Slot {
 }
 
 impl Plan {
+    /// A template's plan: its generated classes wait as the config says
+    /// (the tests' and the fuzz targets' plans; a load's is built by `load`).
+    #[allow(dead_code)]
     pub fn new(config: &LoadConfig) -> Plan {
-        Plan::keeping_types(config, &[])
+        Plan::build(config, &[], false)
     }
 
     /// The plan of `config` whose user types start with `previous`, in that
     /// order (types no longer used keep their place with no users), so that a
-    /// reloaded plan's counts line up with the running one's.
-    pub fn keeping_types(config: &LoadConfig, previous: &[UserTypeName]) -> Plan {
+    /// reloaded plan's counts line up with the running one's. With a
+    /// `plain_locustfile`, a type whose config sets no waits keeps its class's.
+    pub fn build(config: &LoadConfig, previous: &[UserTypeName], plain_locustfile: bool) -> Plan {
         let mut user_types: Vec<UserTypeName> = previous.to_vec();
         let mut phases = Vec::new();
         for (i, phase) in config.phases.iter().enumerate() {
@@ -119,7 +123,7 @@ impl Plan {
         Plan {
             user_types,
             phases,
-            class_waits: false,
+            class_waits: plain_locustfile,
         }
     }
 

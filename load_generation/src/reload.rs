@@ -133,8 +133,8 @@ fn check(files: &Files, seen: &mut Seen, client: ClientChoice, forced: bool) -> 
             return Some(Change::Invalid(diagnostics.to_string()));
         }
     };
-    let mut plan = Plan::keeping_types(&load.config, &seen.plan.user_types);
-    plan.class_waits = load.plan.class_waits;
+    let previous = &seen.plan.user_types;
+    let plan = Plan::build(&load.config, previous, load.template.is_plain());
     let new_types = plan.user_types.len() > seen.plan.user_types.len();
     let template_changed = load.template.source.text != seen.template;
     seen.config = load.config.source.text.clone();

@@ -28,13 +28,6 @@ mod fmt;
 mod locustfile;
 #[path = "../../src/plan.rs"]
 mod plan;
-/// The threshold grammar, which the config's `fail_if` uses (at the path the
-/// binary has it: `crate::verdict::expr`).
-#[path = "../../src/verdict/expr.rs"]
-pub(crate) mod threshold_grammar;
-mod verdict {
-    pub(crate) use super::threshold_grammar as expr;
-}
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -326,13 +319,13 @@ pub fn threshold(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    match verdict::expr::parse(text) {
+    match config::threshold::parse(text) {
         Ok(t) => {
             assert_eq!(t.text, text.trim());
             let limit = match t.limit {
-                verdict::expr::Limit::Millis(x)
-                | verdict::expr::Limit::Number(x)
-                | verdict::expr::Limit::Percent(x) => x,
+                config::threshold::Limit::Millis(x)
+                | config::threshold::Limit::Number(x)
+                | config::threshold::Limit::Percent(x) => x,
             };
             assert!(!limit.is_nan(), "{text:?}");
         }

@@ -116,50 +116,7 @@ impl Run {
 
     /// The run as the control API shows it.
     pub(super) fn control_status(&self, now: Instant) -> control::Status {
-        let plan = self.schedule.plan();
-        let slot = self.schedule.slot();
-        let record = self.recorder.record();
-        let (_, totals) = record.totals();
-        let targets = self.schedule.targets(slot.phase_index);
-        let elapsed = now.saturating_duration_since(self.clock.start);
-        control::Status {
-            phase: slot.phase_index + 1,
-            phase_name: plan
-                .phases
-                .get(slot.phase_index)
-                .and_then(|p| p.name.clone()),
-            loop_number: slot.loop_index + 1,
-            phases: plan.phases.len(),
-            phase_left_s: slot
-                .end
-                .saturating_sub(self.schedule.position(now))
-                .as_secs_f64(),
-            run_left_s: self
-                .clock
-                .run_time
-                .map(|t| t.saturating_sub(elapsed).as_secs_f64()),
-            elapsed_s: elapsed.as_secs_f64(),
-            paused: self.schedule.paused(),
-            scale: self.schedule.scale_factor(),
-            users: plan
-                .user_classes()
-                .into_iter()
-                .enumerate()
-                .map(|(i, class)| {
-                    let users = control::Users {
-                        target: targets.get(i).copied().unwrap_or(0),
-                        actual: self.live.actual.get(i).copied().unwrap_or(0),
-                    };
-                    (class, users)
-                })
-                .collect(),
-            requests_per_s: self.live.requests_per_s,
-            requests: totals.requests,
-            failures: totals.failures,
-            errors: record.exceptions.iter().map(|e| e.count).sum(),
-            restarts: record.restarts,
-            workers: self.live.worker_users.clone(),
-        }
+        self.status(now).api(self.recorder.record())
     }
 }
 

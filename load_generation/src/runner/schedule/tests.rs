@@ -251,7 +251,7 @@ fn a_new_plan_takes_over_at_the_same_position() {
     let loaded = crate::config::parse(SourceText::new("load.pbtxt", text.to_string()));
     let config = loaded.expect("a valid config").config;
     let old = s.plan().user_types.clone();
-    s.replace_plan(Plan::keeping_types(&config, &old), at(t0, 4_000));
+    s.replace_plan(Plan::build(&config, &old, false), at(t0, 4_000));
     let b = s.tick(at(t0, 4_000)).boundary.expect("a new occurrence");
     assert_eq!(b.targets, vec![0, 0, 30], "A and B keep their places");
     assert_eq!(users(&s.tick(at(t0, 5_000))), Some(vec![0, 0, 30]));
