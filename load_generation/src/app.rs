@@ -210,9 +210,9 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
 /// Locust worker's is).
 pub async fn worker(args: &WorkerArgs) -> Result<u8> {
     let load = Load::open(&args.config.files())?;
-    let mut locust = install::find_or_install(args.engine.locust.as_deref())?;
+    let mut locust = install::find_or_install(args.engine.python.locust.as_deref())?;
     if let Some(file) = requirements::requirements_for(
-        args.engine.requirements.as_deref(),
+        args.engine.python.requirements.as_deref(),
         &load.template.source.path,
     ) {
         locust = requirements::layer(&locust, &file)?;
@@ -225,7 +225,10 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         ),
         None => (args.master.clone(), DEFAULT_MASTER_PORT),
     };
-    let workspace = Workspace::create(&load, load.template.client(args.engine.user_class).class)?;
+    let workspace = Workspace::create(
+        &load,
+        load.template.client(args.engine.python.user_class).class,
+    )?;
     if let Some(note) = load.template.legacy_note() {
         eprintln!("loadgen: {note}");
     }
@@ -379,9 +382,11 @@ async fn execute(
     };
     // Finding (or installing) Locust can take a while: a signal meanwhile ends
     // the run at once, with its (empty) summary and report.
-    let explicit = engine.locust.clone();
-    let requirements =
-        requirements::requirements_for(engine.requirements.as_deref(), &load.template.source.path);
+    let explicit = engine.python.locust.clone();
+    let requirements = requirements::requirements_for(
+        engine.python.requirements.as_deref(),
+        &load.template.source.path,
+    );
     let finding = tokio::task::spawn_blocking(move || {
         let locust = install::find_or_install(explicit.as_deref())?;
         match requirements {
@@ -436,7 +441,7 @@ async fn execute(
         inputs.changes = Some(reload::start(
             &args.files(),
             load,
-            engine.user_class,
+            engine.python.user_class,
             watch,
         )?);
     }

@@ -210,17 +210,30 @@ impl ConfigArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
-    /// The Locust to import the locustfile with (as `run --locust`).
-    #[arg(long, env = "LOADGEN_LOCUST", value_name = "PATH")]
-    pub locust: Option<PathBuf>,
-    /// The locustfile's Python packages (as `run --requirements`).
-    #[arg(long, env = "PL_REQUIREMENTS", value_name = "FILE")]
-    pub requirements: Option<PathBuf>,
+    /// The Locust, packages and client the locustfile is imported with, as `run`'s.
+    #[command(flatten)]
+    pub python: PythonArgs,
     /// Check the files' text only: don't import the locustfile in Locust's Python
     /// (no Python needed; errors only Python sees are then found when a run starts).
     #[arg(long = "no-import", visible_alias = "no_import")]
     pub no_import: bool,
-    /// The user class to check the generated users with (`auto`: as `run` chooses).
+}
+
+/// Which Python runs the locustfile: Locust, the locustfile's packages, and
+/// the client of the generated users (`run`, `worker` and `check` alike).
+#[derive(Debug, Clone, Args)]
+pub struct PythonArgs {
+    /// The Locust to use: a `locust` script or a Python interpreter that has Locust
+    /// [default: `locust` on PATH, else a pinned Locust that loadgen installs].
+    #[arg(long, env = "LOADGEN_LOCUST", value_name = "PATH")]
+    pub locust: Option<PathBuf>,
+    /// Python packages the locustfile needs, installed into a cached environment
+    /// layered on Locust [default: requirements.txt beside the locustfile, if any].
+    #[arg(long, env = "PL_REQUIREMENTS", value_name = "FILE")]
+    pub requirements: Option<PathBuf>,
+    /// Locust's user class for the generated users: `auto` (FastHttpUser, several
+    /// times the requests per core, when the template uses nothing it lacks; else
+    /// HttpUser, saying why), `http` (HttpUser) or `fast` (FastHttpUser).
     #[arg(long = "user-class", visible_alias = "user_class", env = "LOADGEN_USER_CLASS", value_enum, default_value_t = ClientChoice::Auto)]
     pub user_class: ClientChoice,
 }
@@ -236,15 +249,8 @@ pub enum Workers {
 /// How Locust runs the users.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// The Locust to use: a `locust` script or a Python interpreter that has Locust
-    /// [default: `locust` on PATH, else a pinned Locust that loadgen installs].
-    #[arg(long, env = "LOADGEN_LOCUST", value_name = "PATH")]
-    pub locust: Option<PathBuf>,
-    /// Locust's user class for the generated users: `auto` (FastHttpUser, several
-    /// times the requests per core, when the template uses nothing it lacks; else
-    /// HttpUser, saying why), `http` (HttpUser) or `fast` (FastHttpUser).
-    #[arg(long = "user-class", visible_alias = "user_class", env = "LOADGEN_USER_CLASS", value_enum, default_value_t = ClientChoice::Auto)]
-    pub user_class: ClientChoice,
+    #[command(flatten)]
+    pub python: PythonArgs,
     /// Local Locust worker processes (Locust's distributed mode): `auto` sizes
     /// them from the plan's peak rate and this machine's cores (one process
     /// when that carries the plan, as for users that wait 0), and says what it
@@ -288,10 +294,6 @@ pub struct EngineArgs {
         value_name = "N"
     )]
     pub max_users: u64,
-    /// Python packages the locustfile needs, installed into a cached environment
-    /// layered on Locust [default: requirements.txt beside the locustfile, if any].
-    #[arg(long, env = "PL_REQUIREMENTS", value_name = "FILE")]
-    pub requirements: Option<PathBuf>,
     /// Run only the tasks with one of these tags (`@tag`), as Locust's `--tags`:
     /// `--tags checkout browse`. A TaskSet's tag covers its tasks.
     #[arg(short = 'T', long, num_args = 1.., value_name = "TAG")]

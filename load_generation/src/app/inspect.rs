@@ -20,14 +20,15 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     let imported = if args.no_import {
         None
     } else {
-        let mut locust = install::find_or_install(args.locust.as_deref())?;
-        if let Some(file) =
-            requirements::requirements_for(args.requirements.as_deref(), &load.template.source.path)
-        {
+        let mut locust = install::find_or_install(args.python.locust.as_deref())?;
+        if let Some(file) = requirements::requirements_for(
+            args.python.requirements.as_deref(),
+            &load.template.source.path,
+        ) {
             locust = requirements::layer(&locust, &file)?;
         }
         Some((
-            import_check::import(&load, &locust, args.user_class)?,
+            import_check::import(&load, &locust, args.python.user_class)?,
             locust.version,
         ))
     };
@@ -46,7 +47,10 @@ pub fn check(args: &CheckArgs) -> Result<()> {
         None => println!("(not imported in Locust: --no-import)"),
     }
     if !load.template.is_plain() {
-        println!("Client: {}", load.template.client(args.user_class).why);
+        println!(
+            "Client: {}",
+            load.template.client(args.python.user_class).why
+        );
     }
     if let Some(note) = load.template.legacy_note() {
         println!("{note}");

@@ -72,7 +72,7 @@ impl RunSetup {
             )));
         }
         let locust_args = engine.locust_options()?;
-        let client = load.template.client(engine.user_class);
+        let client = load.template.client(engine.python.user_class);
         // Workers expected from other machines carry the load themselves: auto
         // then starts none here.
         let (local_workers, workers_said) = match engine.workers {
