@@ -27,7 +27,7 @@ use crate::runner::worker;
 use crate::runner::{self, unix_now, Inputs, Observer, Outcome};
 use crate::stats::Ended;
 use crate::verdict::{self, Verdict};
-use crate::{control, reload};
+use crate::{control, dashboard, reload};
 
 /// `check` and `render`, which look at a load without running it.
 mod inspect;
@@ -98,7 +98,7 @@ pub async fn run(args: &RunArgs) -> Result<u8> {
             _ = shutdown.requested() => {
                 eprintln!("loadgen: stopped by signal while waiting for {host}");
                 let outcome = Outcome::before_start(&load.plan, unix_now(), None);
-                let verdict = Verdict::new(Vec::new(), &load.plan, false, None);
+                let verdict = Verdict::new(Vec::new(), &load.plan, false, Vec::new());
                 return conclude(&args.output, &args.verdict, outcome, verdict);
             }
         }
@@ -114,6 +114,7 @@ pub async fn run(args: &RunArgs) -> Result<u8> {
         &args.output,
         Steering {
             control: &args.control,
+            dashboard: args.control.dashboard,
             reload: Some(&args.config),
             verdict: &args.verdict,
         },
@@ -171,6 +172,10 @@ pub async fn demo(args: &DemoArgs) -> Result<u8> {
         &args.output,
         Steering {
             control: &args.control,
+            // The demo shows its dashboard unless told not to.
+            dashboard: args.control.dashboard.or_else(|| {
+                (!args.no_dashboard).then(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            }),
             reload: None, // the built-in load has no files to watch
             verdict: &args.verdict,
         },
@@ -327,6 +332,8 @@ fn target_host(given: Option<&str>) -> Result<String> {
 /// How a run can be steered while it goes.
 struct Steering<'a> {
     control: &'a ControlArgs,
+    /// Where the live dashboard is served (`None`: not at all).
+    dashboard: Option<std::net::SocketAddr>,
     verdict: &'a VerdictArgs,
     /// The files to reload on change (or SIGHUP); `None` for the built-in load.
     reload: Option<&'a ConfigArgs>,
@@ -371,15 +378,40 @@ async fn execute(
     };
     let thresholds = verdict::collect(&steering.verdict.fail_if, &load.config, &load.plan)?;
     let mut inputs = Inputs::default();
-    let control_server = match steering.control.control_addr {
+    // One channel of control calls, from the API's own address and the dashboard's buttons.
+    let read_only = steering.control.dashboard_read_only;
+    let token = steering.control.control_token.clone();
+    let controls = if steering.control.control_addr.is_some()
+        || (steering.dashboard.is_some() && !read_only)
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        inputs.control = Some(rx);
+        Some(tx)
+    } else {
+        None
+    };
+    let control_server = match (steering.control.control_addr, &controls) {
+        (Some(addr), Some(tx)) => {
+            Some(control::server::serve(addr, token.clone(), tx.clone()).await?)
+        }
+        _ => None,
+    };
+    let hub = dashboard::Hub::new();
+    let dashboard_server = match steering.dashboard {
         Some(addr) => {
-            let (tx, rx) = tokio::sync::mpsc::channel(16);
-            let token = steering.control.control_token.clone();
-            inputs.control = Some(rx);
-            Some(control::server::serve(addr, token, tx).await?)
+            let options = dashboard::server::Options {
+                addr,
+                token: token.clone(),
+                control: controls.clone().filter(|_| !read_only),
+                title: load.config_name(),
+            };
+            let (at, server) = dashboard::server::serve(options, hub.clone()).await?;
+            eprintln!("loadgen: dashboard at http://{at}/");
+            Some(server)
         }
         None => None,
     };
+    drop(controls);
     // Finding (or installing) Locust can take a while: a signal meanwhile ends
     // the run at once, with its (empty) summary and report.
     let explicit = engine.python.locust.clone();
@@ -398,7 +430,7 @@ async fn execute(
         found = finding => found.context("the Locust installation task failed")??,
         _ = shutdown.requested() => {
             eprintln!("loadgen: stopped by signal before the load started");
-            let verdict = Verdict::new(thresholds, &load.plan, false, None);
+            let verdict = Verdict::new(thresholds, &load.plan, false, Vec::new());
             let outcome = Outcome::before_start(&load.plan, unix_now(), None);
             return conclude(output, steering.verdict, outcome, verdict);
         }
@@ -447,11 +479,19 @@ async fn execute(
     }
     let mut progress = Progress::new(output.progress_interval);
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
-    let publish = served
-        .as_ref()
-        .map(|(m, _)| Box::new(m.threshold_gauges()) as Box<dyn crate::verdict::Publish>);
+    let mut publish: Vec<Box<dyn crate::verdict::Publish>> = Vec::new();
+    if let Some((m, _)) = &served {
+        publish.push(Box::new(m.threshold_gauges()));
+    }
+    let mut live = dashboard_server.as_ref().map(|_| {
+        publish.push(Box::new(hub.clone()));
+        dashboard::Dashboard::new(hub.clone())
+    });
     let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, publish);
     observers.push(&mut verdict);
+    if let Some(live) = live.as_mut() {
+        observers.push(live);
+    }
     if let Some((observer, _)) = served.as_mut() {
         observers.push(observer);
     }
@@ -475,7 +515,7 @@ async fn execute(
     if let Some((_, server)) = served {
         server.abort(); // the run is over, failed or not: nothing left to scrape or probe
     }
-    if let Some(server) = control_server {
+    for server in [control_server, dashboard_server].into_iter().flatten() {
         server.abort();
     }
     conclude(output, steering.verdict, outcome, verdict)

@@ -87,6 +87,15 @@ pub struct ControlArgs {
     /// Don't watch the config and template for changes (SIGHUP still reloads).
     #[arg(long = "no-reload", visible_alias = "no_reload")]
     pub no_reload: bool,
+    /// Serve the live dashboard on this address (`127.0.0.1:0` picks a free
+    /// port; the URL is printed): the schedule, users, rates, latency, health
+    /// and buttons that drive the run. Beyond loopback it needs --control-token.
+    /// `loadgen demo` opens one on 127.0.0.1 by default.
+    #[arg(long, env = "LOADGEN_DASHBOARD", value_name = "ADDR")]
+    pub dashboard: Option<SocketAddr>,
+    /// Show the dashboard without its controls (nothing on it can change the run).
+    #[arg(long = "dashboard-read-only", visible_alias = "dashboard_read_only")]
+    pub dashboard_read_only: bool,
 }
 
 /// What makes a run fail, and where the verdict goes.
@@ -409,6 +418,9 @@ pub struct RunArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
+    /// Don't open the live dashboard (the demo serves one on 127.0.0.1 by default).
+    #[arg(long = "no-dashboard", visible_alias = "no_dashboard")]
+    pub no_dashboard: bool,
     /// How many loops through the hipster shop's phases (80 s each).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub cycles: u32,

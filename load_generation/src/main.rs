@@ -10,6 +10,7 @@ mod app;
 mod cli;
 mod config;
 mod control;
+mod dashboard;
 mod demo_shop;
 mod diagnostic;
 mod fmt;

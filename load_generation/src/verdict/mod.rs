@@ -31,7 +31,7 @@ pub struct Verdict {
     pub results: Vec<Judged>,
     fail_fast: bool,
     names: Vec<Option<String>>,
-    publish: Option<Box<dyn Publish>>,
+    publish: Vec<Box<dyn Publish>>,
 }
 
 /// Resolves each threshold's phase selector against the plan; an error names
@@ -159,7 +159,7 @@ impl Verdict {
         thresholds: Vec<(Threshold, Option<usize>)>,
         plan: &Plan,
         fail_fast: bool,
-        publish: Option<Box<dyn Publish>>,
+        publish: Vec<Box<dyn Publish>>,
     ) -> Verdict {
         Verdict {
             thresholds: thresholds
@@ -198,7 +198,7 @@ impl Verdict {
     /// Records a judgment: printed, exported, kept.
     fn record(&mut self, judged: Judged, threshold: &Threshold) {
         eprintln!("loadgen: threshold {}", judged.line(threshold));
-        if let Some(publish) = &self.publish {
+        if !self.publish.is_empty() {
             let scope = if judged.occurrence.is_some() {
                 "phase"
             } else {
@@ -210,7 +210,9 @@ impl Verdict {
                     .iter()
                     .filter(|r| r.expr == judged.expr)
                     .all(|r| r.passed);
-            publish.threshold(&judged.expr, scope, all_passed);
+            for p in &self.publish {
+                p.threshold(&judged.expr, scope, all_passed);
+            }
         }
         self.results.push(judged);
     }

@@ -3,6 +3,8 @@
 //! server sees it.
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};

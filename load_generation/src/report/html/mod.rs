@@ -29,10 +29,11 @@ use super::summary::{PhaseSummary, Summary};
 use crate::config::UserTypeName;
 use crate::fmt::display_time;
 
-/// The page's style sheet, inlined.
-const CSS: &str = include_str!("style.css");
-/// The hover tooltips over the charts, inlined.
-const SCRIPT: &str = include_str!("tooltip.js");
+/// The page's style sheet, inlined (the live dashboard's too).
+pub const CSS: &str = include_str!("style.css");
+/// The hover tooltips over the charts, inlined (the dashboard calls
+/// `loadgenTooltips()` again each time it draws new sections).
+pub const SCRIPT: &str = include_str!("tooltip.js");
 
 /// `&`, `<`, `>`, `"` and `'` as HTML entities, so text is safe in element
 /// content and in quoted attribute values alike.
@@ -62,8 +63,43 @@ pub fn render(summary: &Summary) -> String {
          <title>loadgen report · {}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<main>\n",
         escape(&started)
     );
-    sections::header(&mut out, summary, &started);
-    sections::ending(&mut out, summary);
+    out.push_str(&body(summary, Page::Archived));
+    let _ = write!(
+        out,
+        "<footer>Written by loadgen {} (summary schema {}). <code>summary.json</code> and \
+         <code>stats.csv</code> beside this file hold the same figures.</footer>\n</main>\n\
+         <div id=\"tip\" role=\"tooltip\"></div>\n",
+        escape(env!("CARGO_PKG_VERSION")),
+        summary.schema_version
+    );
+    let _ = write!(out, "<script>\n{SCRIPT}</script>\n</body>\n</html>\n");
+    out
+}
+
+/// Where the sections are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// report.html, written at the end (or at a checkpoint).
+    Archived,
+    /// The live dashboard, while the run goes (it says how the run stands
+    /// itself: no "still going" box).
+    Live,
+}
+
+/// The run's sections without the page around them: report.html's body, and
+/// what the live dashboard shows below its controls (so what people saw live
+/// is what they archive).
+pub fn body(summary: &Summary, page: Page) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    let started = display_time(&summary.started_at);
+    let title = match page {
+        Page::Archived => "loadgen report",
+        Page::Live => "The run so far",
+    };
+    sections::header(&mut out, summary, &started, title);
+    if page == Page::Archived {
+        sections::ending(&mut out, summary);
+    }
     sections::verdict(&mut out, summary);
     sections::plan(&mut out, summary);
     sections::charts(&mut out, summary);
@@ -73,16 +109,7 @@ pub fn render(summary: &Summary) -> String {
     sections::failures(&mut out, summary);
     sections::exceptions(&mut out, summary);
     sections::events(&mut out, summary);
-    let _ = write!(
-        out,
-        "<footer>Written by loadgen {} (summary schema {}). <code>summary.json</code> and \
-         <code>stats.csv</code> beside this file hold the same figures.</footer>\n</main>\n\
-         <div id=\"tip\" role=\"tooltip\"></div>\n",
-        escape(env!("CARGO_PKG_VERSION")),
-        summary.schema_version
-    );
     series::tooltip_data(&mut out, summary);
-    let _ = write!(out, "<script>\n{SCRIPT}</script>\n</body>\n</html>\n");
     out
 }
 

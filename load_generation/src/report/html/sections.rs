@@ -102,11 +102,12 @@ pub(super) fn events(out: &mut String, s: &Summary) {
     out.push_str("</table>\n</section>\n");
 }
 
-pub(super) fn header(out: &mut String, s: &Summary, started: &str) {
+pub(super) fn header(out: &mut String, s: &Summary, started: &str, title: &str) {
     let _ = write!(
         out,
-        "<header>\n<h1>loadgen report</h1>\n<p class=\"meta\">Started <b>{}</b> · ran <b>{}</b> \
+        "<header>\n<h1>{}</h1>\n<p class=\"meta\">Started <b>{}</b> · ran <b>{}</b> \
          · <b{}>{} restart{}</b> · {} phase occurrence{} · user types: {}</p>\n",
+        escape(title),
         escape(started),
         escape(&duration(s.duration_s)),
         if s.restarts > 0 { " class=\"bad\"" } else { "" },

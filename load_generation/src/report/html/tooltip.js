@@ -1,4 +1,4 @@
-(function () {
+window.loadgenTooltips = function () {
   var source = document.getElementById('series');
   var tip = document.getElementById('tip');
   if (!source || !tip) return;
@@ -66,4 +66,5 @@
       tip.style.top = Math.max(4, y) + 'px';
     });
   });
-})();
+};
+window.loadgenTooltips();
