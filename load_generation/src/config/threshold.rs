@@ -185,136 +185,11 @@ const GRAMMAR: &str = "write `[phase N|NAME:] METRIC OP VALUE`, e.g. `p95 > 500m
 pub fn parse(text: &str) -> Result<Threshold, ExprError> {
     let mut c = Cursor { text, at: 0 };
     c.skip_space();
-    let mut scope = Scope::Run;
-    let is_word = |ch: char| ch.is_alphanumeric() || ch == '_' || ch == '-';
-    let (first, first_at) = c.take(is_word);
-    let (metric_word, metric_at) = if first == "phase" {
-        let (selector, sel_at) = c.take(is_word);
-        if selector.is_empty() {
-            return Err(c.error(
-                c.at,
-                1,
-                "expected a phase number or name after `phase`",
-                GRAMMAR,
-            ));
-        }
-        c.skip_space();
-        if !c.text[c.at..].starts_with(':') {
-            return Err(c.error(
-                c.at,
-                1,
-                format!("expected `:` after `phase {selector}`"),
-                GRAMMAR,
-            ));
-        }
-        c.at += 1;
-        scope = Scope::Phase(match selector.parse::<usize>() {
-            Ok(0) => {
-                return Err(c.error(
-                    sel_at,
-                    selector.len(),
-                    "phases are numbered from 1",
-                    GRAMMAR,
-                ))
-            }
-            Ok(n) => PhaseSelector::Number(n),
-            Err(_) => PhaseSelector::Name(selector.to_string()),
-        });
-        c.take(is_word)
-    } else {
-        (first, first_at)
-    };
-    let Some(&(_, metric)) = METRICS.iter().find(|(name, _)| *name == metric_word) else {
-        let what = if metric_word.is_empty() {
-            "expected a metric".to_string()
-        } else {
-            format!("unknown metric `{metric_word}`")
-        };
-        let len = c.word_len(metric_at);
-        return Err(c.error(
-            metric_at,
-            len,
-            what,
-            "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%), delivered (a share of the planned rate: 90%)",
-        ));
-    };
-    let (op_text, op_at) = c.take(|ch| matches!(ch, '<' | '>' | '='));
-    let op = match op_text {
-        ">" => Op::Gt,
-        ">=" => Op::Ge,
-        "<" => Op::Lt,
-        "<=" => Op::Le,
-        _ => {
-            let len = if op_text.is_empty() {
-                c.word_len(op_at)
-            } else {
-                op_text.len()
-            };
-            return Err(c.error(
-                op_at,
-                len,
-                format!("expected one of > >= < <= after `{metric_word}`"),
-                GRAMMAR,
-            ));
-        }
-    };
-    let (number, number_at) = c.take(|ch| ch.is_ascii_digit() || ch == '.');
-    let Ok(value) = number.parse::<f64>() else {
-        let len = c.word_len(number_at);
-        return Err(c.error(
-            number_at,
-            len,
-            format!("expected a number after `{op}`"),
-            GRAMMAR,
-        ));
-    };
-    let (unit, unit_at) = c.take(|ch| !ch.is_whitespace());
-    let limit = match (unit, metric.is_latency()) {
-        ("ms", true) | ("", true) => Limit::Millis(value),
-        ("s", true) => Limit::Millis(value * 1000.0),
-        ("%", false)
-            if matches!(
-                metric,
-                Metric::Failures | Metric::Errors | Metric::Delivered
-            ) =>
-        {
-            Limit::Percent(value)
-        }
-        ("", false) if metric != Metric::Delivered => Limit::Number(value),
-        (_, true) => {
-            return Err(c.error(
-                unit_at,
-                unit.len(),
-                format!("`{metric_word}` is a time: write the value in ms or s (`500ms`, `1.5s`)"),
-                GRAMMAR,
-            ))
-        }
-        (_, false) => {
-            let help = if metric == Metric::Delivered {
-                "a share of the planned request rate (`90%`)"
-            } else if matches!(metric, Metric::Failures | Metric::Errors) {
-                "a count (`10`) or a share of the requests (`1%`)"
-            } else {
-                "a plain number"
-            };
-            let (at, len, given) = if unit.is_empty() {
-                (number_at, number.len(), "a plain number".to_string())
-            } else {
-                (unit_at, unit.len(), format!("`{unit}`"))
-            };
-            return Err(c.error(
-                at,
-                len,
-                format!("`{metric_word}` takes {help}, not {given}"),
-                GRAMMAR,
-            ));
-        }
-    };
-    c.skip_space();
-    if c.at < text.len() {
-        let len = text.len() - c.at;
-        return Err(c.error(c.at, len, "unexpected text after the value", GRAMMAR));
-    }
+    let scope = c.read_scope()?;
+    let metric = c.read_metric()?;
+    let op = c.read_op(metric)?;
+    let limit = c.read_limit(metric, op)?;
+    c.read_end()?;
     Ok(Threshold {
         text: text.trim().to_string(),
         scope,
@@ -322,6 +197,178 @@ pub fn parse(text: &str) -> Result<Threshold, ExprError> {
         op,
         limit,
     })
+}
+
+/// A phase selector or a metric: letters, digits, `_` and `-`.
+fn is_word(ch: char) -> bool {
+    ch.is_alphanumeric() || ch == '_' || ch == '-'
+}
+
+/// The readers of the grammar's pieces, in the order they are written. Each
+/// reads its piece or says where and why it can't.
+impl Cursor<'_> {
+    /// `phase SEL:` where the threshold starts with it; otherwise the whole
+    /// run, and nothing is read.
+    fn read_scope(&mut self) -> Result<Scope, ExprError> {
+        let start = self.at;
+        let (first, _) = self.take(is_word);
+        if first != "phase" {
+            // Not a scope: the word is the metric's, read again by `read_metric`.
+            self.at = start;
+            return Ok(Scope::Run);
+        }
+        let (selector, sel_at) = self.take(is_word);
+        if selector.is_empty() {
+            return Err(self.error(
+                self.at,
+                1,
+                "expected a phase number or name after `phase`",
+                GRAMMAR,
+            ));
+        }
+        self.skip_space();
+        if !self.text[self.at..].starts_with(':') {
+            return Err(self.error(
+                self.at,
+                1,
+                format!("expected `:` after `phase {selector}`"),
+                GRAMMAR,
+            ));
+        }
+        self.at += 1;
+        match selector.parse::<usize>() {
+            Ok(0) => Err(self.error(
+                sel_at,
+                selector.len(),
+                "phases are numbered from 1",
+                GRAMMAR,
+            )),
+            Ok(n) => Ok(Scope::Phase(PhaseSelector::Number(n))),
+            Err(_) => Ok(Scope::Phase(PhaseSelector::Name(selector.to_string()))),
+        }
+    }
+
+    /// METRIC: one of [`METRICS`], by name.
+    fn read_metric(&mut self) -> Result<Metric, ExprError> {
+        let (word, at) = self.take(is_word);
+        if let Some(&(_, metric)) = METRICS.iter().find(|(name, _)| *name == word) {
+            return Ok(metric);
+        }
+        let what = if word.is_empty() {
+            "expected a metric".to_string()
+        } else {
+            format!("unknown metric `{word}`")
+        };
+        let len = self.word_len(at);
+        Err(self.error(
+            at,
+            len,
+            what,
+            "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%), delivered (a share of the planned rate: 90%)",
+        ))
+    }
+
+    /// OP: `>`, `>=`, `<` or `<=`, after `metric`.
+    fn read_op(&mut self, metric: Metric) -> Result<Op, ExprError> {
+        let (op_text, op_at) = self.take(|ch| matches!(ch, '<' | '>' | '='));
+        match op_text {
+            ">" => Ok(Op::Gt),
+            ">=" => Ok(Op::Ge),
+            "<" => Ok(Op::Lt),
+            "<=" => Ok(Op::Le),
+            _ => {
+                let len = if op_text.is_empty() {
+                    self.word_len(op_at)
+                } else {
+                    op_text.len()
+                };
+                Err(self.error(
+                    op_at,
+                    len,
+                    format!("expected one of > >= < <= after `{}`", metric.name()),
+                    GRAMMAR,
+                ))
+            }
+        }
+    }
+
+    /// VALUE: a number, after `op`, and a unit that suits `metric`: a time in
+    /// ms (the default) or s for latencies, a plain number for counts and
+    /// rates, a share in % for failures, errors and delivered.
+    fn read_limit(&mut self, metric: Metric, op: Op) -> Result<Limit, ExprError> {
+        let (number, number_at) = self.take(|ch| ch.is_ascii_digit() || ch == '.');
+        let Ok(value) = number.parse::<f64>() else {
+            let len = self.word_len(number_at);
+            return Err(self.error(
+                number_at,
+                len,
+                format!("expected a number after `{op}`"),
+                GRAMMAR,
+            ));
+        };
+        let (unit, unit_at) = self.take(|ch| !ch.is_whitespace());
+        match (unit, metric.is_latency()) {
+            ("ms", true) | ("", true) => Ok(Limit::Millis(value)),
+            ("s", true) => Ok(Limit::Millis(value * 1000.0)),
+            ("%", false)
+                if matches!(
+                    metric,
+                    Metric::Failures | Metric::Errors | Metric::Delivered
+                ) =>
+            {
+                Ok(Limit::Percent(value))
+            }
+            ("", false) if metric != Metric::Delivered => Ok(Limit::Number(value)),
+            (_, true) => Err(self.error(
+                unit_at,
+                unit.len(),
+                format!(
+                    "`{}` is a time: write the value in ms or s (`500ms`, `1.5s`)",
+                    metric.name()
+                ),
+                GRAMMAR,
+            )),
+            (_, false) => Err(self.wrong_unit(metric, (number, number_at), (unit, unit_at))),
+        }
+    }
+
+    /// The error for a metric that is not a time given a value it doesn't
+    /// take: at the unit, or at the number where the unit is missing.
+    fn wrong_unit(
+        &self,
+        metric: Metric,
+        (number, number_at): (&str, usize),
+        (unit, unit_at): (&str, usize),
+    ) -> ExprError {
+        let help = if metric == Metric::Delivered {
+            "a share of the planned request rate (`90%`)"
+        } else if matches!(metric, Metric::Failures | Metric::Errors) {
+            "a count (`10`) or a share of the requests (`1%`)"
+        } else {
+            "a plain number"
+        };
+        let (at, len, given) = if unit.is_empty() {
+            (number_at, number.len(), "a plain number".to_string())
+        } else {
+            (unit_at, unit.len(), format!("`{unit}`"))
+        };
+        self.error(
+            at,
+            len,
+            format!("`{}` takes {help}, not {given}", metric.name()),
+            GRAMMAR,
+        )
+    }
+
+    /// Nothing but space after the value.
+    fn read_end(&mut self) -> Result<(), ExprError> {
+        self.skip_space();
+        if self.at < self.text.len() {
+            let len = self.text.len() - self.at;
+            return Err(self.error(self.at, len, "unexpected text after the value", GRAMMAR));
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Limit {

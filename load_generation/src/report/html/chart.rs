@@ -78,16 +78,51 @@ pub(super) fn draw(
     t_max: f64,
     has_samples: bool,
 ) {
-    let top = chart
-        .lines
+    let (value_step, y_max) = nice_scale(highest_value(&chart.lines));
+    let scale = Scale { t_max, y_max };
+    open_figure(out, chart, t_max);
+    draw_bands(out, &scale, bands);
+    draw_events(out, &scale, events);
+    draw_value_axis(out, &scale, value_step);
+    draw_time_axis(out, &scale);
+    let drawn = draw_lines(out, &scale, &chart.lines);
+    if drawn == 0 || !has_samples {
+        say_why_empty(out, has_samples);
+    }
+    close_figure(out);
+}
+
+/// The highest value of any line (0 if none): the value axis is fitted to it.
+fn highest_value(lines: &[Line]) -> f64 {
+    lines
         .iter()
         .flat_map(|l| l.runs.iter().flatten())
         .map(|&(_, v)| v)
-        .fold(0.0, f64::max);
-    let (step, y_max) = nice_scale(top);
-    let x = |t: f64| PAD_L + (t / t_max).clamp(0.0, 1.0) * PLOT_W;
-    let y = |v: f64| PAD_T + PLOT_H - (v / y_max).clamp(0.0, 1.0) * PLOT_H;
+        .fold(0.0, f64::max)
+}
 
+/// Where seconds and values land in the SVG: time from 0 to `t_max` across
+/// the plot, values from 0 to `y_max` up it; anything outside is held at the
+/// plot's edge.
+struct Scale {
+    t_max: f64,
+    y_max: f64,
+}
+
+impl Scale {
+    fn x(&self, t: f64) -> f64 {
+        PAD_L + (t / self.t_max).clamp(0.0, 1.0) * PLOT_W
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        PAD_T + PLOT_H - (v / self.y_max).clamp(0.0, 1.0) * PLOT_H
+    }
+}
+
+/// The caption (title and legend) and the SVG's opening tag, which tells the
+/// tooltip script the chart's kind, the plot's left and right edges and the
+/// time they span.
+fn open_figure(out: &mut String, chart: &Chart, t_max: f64) {
     let _ = write!(
         out,
         "<figure class=\"chart\">\n<figcaption><h3>{}</h3><div class=\"legend\">",
@@ -111,12 +146,14 @@ pub(super) fn draw(
         PAD_L + PLOT_W,
         t_max
     );
+}
 
-    // Phase occurrences, in alternating bands, labelled when there is room;
-    // lines between them unless there are so many that the lines would crowd.
+/// Phase occurrences, in alternating bands, labelled when there is room;
+/// lines between them unless there are so many that the lines would crowd.
+fn draw_bands(out: &mut String, scale: &Scale, bands: &[Band]) {
     let boundaries = (bands.len() as f64) < PLOT_W / 16.0;
     for (i, band) in bands.iter().enumerate() {
-        let (x0, x1) = (x(band.start_s), x(band.end_s));
+        let (x0, x1) = (scale.x(band.start_s), scale.x(band.end_s));
         let width = (x1 - x0).max(0.0);
         let _ = writeln!(
             out,
@@ -130,11 +167,7 @@ pub(super) fn draw(
                 PAD_T + PLOT_H
             );
         }
-        let label = if width >= 6.2 * band.label.len() as f64 + 6.0 {
-            &band.label
-        } else if width >= 34.0 {
-            &band.short_label
-        } else {
+        let Some(label) = band_label(band, width) else {
             continue;
         };
         let _ = writeln!(
@@ -145,10 +178,23 @@ pub(super) fn draw(
             escape(label)
         );
     }
+}
 
-    // The most recent events, as a dashed line with a marker at the top.
+/// The longest of a band's labels that fits in `width` pixels, if any does.
+fn band_label(band: &Band, width: f64) -> Option<&str> {
+    if width >= 6.2 * band.label.len() as f64 + 6.0 {
+        Some(&band.label)
+    } else if width >= 34.0 {
+        Some(&band.short_label)
+    } else {
+        None
+    }
+}
+
+/// The most recent events, as a dashed line with a marker at the top.
+fn draw_events(out: &mut String, scale: &Scale, events: &[RunEvent]) {
     for e in events.iter().rev().take(MAX_EVENT_MARKS) {
-        let xe = x(e.at_s);
+        let xe = scale.x(e.at_s);
         let _ = writeln!(
             out,
             "<g class=\"event\"><title>{} at {}: {}</title>\
@@ -163,11 +209,13 @@ pub(super) fn draw(
             PAD_T + 6.0
         );
     }
+}
 
-    // Value grid and axis.
+/// The value grid: a line and a label every `step`, from 0 to the top.
+fn draw_value_axis(out: &mut String, scale: &Scale, step: f64) {
     let mut v = 0.0;
-    while v <= y_max * (1.0 + 1e-9) {
-        let yv = y(v);
+    while v <= scale.y_max * (1.0 + 1e-9) {
+        let yv = scale.y(v);
         let _ = writeln!(
             out,
             "<line class=\"grid\" x1=\"{PAD_L}\" y1=\"{yv:.1}\" x2=\"{}\" y2=\"{yv:.1}\"/>\
@@ -179,7 +227,12 @@ pub(super) fn draw(
         );
         v += step;
     }
-    // Time axis.
+}
+
+/// The time axis: a tick and a clock label every step (about a dozen in all),
+/// then the axis line itself.
+fn draw_time_axis(out: &mut String, scale: &Scale) {
+    let t_max = scale.t_max;
     let t_step = time_step(t_max);
     let mut k = 0u64;
     loop {
@@ -187,7 +240,7 @@ pub(super) fn draw(
         if t > t_max * (1.0 + 1e-9) {
             break;
         }
-        let xt = x(t);
+        let xt = scale.x(t);
         let _ = writeln!(
             out,
             "<line class=\"tick\" x1=\"{xt:.1}\" y1=\"{}\" x2=\"{xt:.1}\" y2=\"{}\"/>\
@@ -205,14 +258,17 @@ pub(super) fn draw(
         PAD_T + PLOT_H,
         PAD_L + PLOT_W
     );
+}
 
-    // The lines: solid ones first, dashed targets over them.
+/// The lines: solid ones first, dashed targets over them; a run of one point
+/// is a dot. Returns how many runs had anything to draw.
+fn draw_lines(out: &mut String, scale: &Scale, lines: &[Line]) -> usize {
     let mut drawn = 0;
-    let mut ordered: Vec<&Line> = chart.lines.iter().collect();
+    let mut ordered: Vec<&Line> = lines.iter().collect();
     ordered.sort_by_key(|l| l.dashed);
     for l in ordered {
         for run in &l.runs {
-            let px: Vec<(f64, f64)> = run.iter().map(|&(t, v)| (x(t), y(v))).collect();
+            let px: Vec<(f64, f64)> = run.iter().map(|&(t, v)| (scale.x(t), scale.y(v))).collect();
             let px = thin(&px);
             if px.is_empty() {
                 continue;
@@ -226,31 +282,46 @@ pub(super) fn draw(
                 );
                 continue;
             }
-            let mut d = String::with_capacity(px.len() * 14);
-            for (j, (px, py)) in px.iter().enumerate() {
-                let _ = write!(d, "{}{px:.1},{py:.1}", if j == 0 { 'M' } else { 'L' });
-            }
             let _ = writeln!(
                 out,
-                "<path class=\"{}\" stroke=\"{}\" d=\"{d}\"/>",
+                "<path class=\"{}\" stroke=\"{}\" d=\"{}\"/>",
                 if l.dashed { "target" } else { "line" },
-                l.color
+                l.color,
+                path_data(&px)
             );
         }
     }
-    if drawn == 0 || !has_samples {
-        let _ = writeln!(
-            out,
-            "<text class=\"nodata\" x=\"{}\" y=\"{}\">{}</text>",
-            PAD_L + PLOT_W / 2.0,
-            PAD_T + PLOT_H / 2.0,
-            if !has_samples {
-                "no samples"
-            } else {
-                "no requests"
-            }
-        );
+    drawn
+}
+
+/// SVG path data through `px`: a move to the first point, a line to each next.
+fn path_data(px: &[(f64, f64)]) -> String {
+    let mut d = String::with_capacity(px.len() * 14);
+    for (j, (px, py)) in px.iter().enumerate() {
+        let _ = write!(d, "{}{px:.1},{py:.1}", if j == 0 { 'M' } else { 'L' });
     }
+    d
+}
+
+/// In the middle of a chart with nothing drawn (or no samples at all): which
+/// of the two it is.
+fn say_why_empty(out: &mut String, has_samples: bool) {
+    let _ = writeln!(
+        out,
+        "<text class=\"nodata\" x=\"{}\" y=\"{}\">{}</text>",
+        PAD_L + PLOT_W / 2.0,
+        PAD_T + PLOT_H / 2.0,
+        if !has_samples {
+            "no samples"
+        } else {
+            "no requests"
+        }
+    );
+}
+
+/// The hover guide (hidden until the tooltip script moves it), and the end of
+/// the SVG and the figure.
+fn close_figure(out: &mut String) {
     let _ = writeln!(
         out,
         "<line class=\"guide\" x1=\"0\" y1=\"{PAD_T}\" x2=\"0\" y2=\"{}\" visibility=\"hidden\"/>",
