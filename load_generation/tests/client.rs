@@ -25,12 +25,8 @@ fn clients(shop: &Shop) -> BTreeMap<String, u64> {
 fn run(template: &str, extra: &[&str], name: &str) -> (BTreeMap<String, u64>, String) {
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 4, 100, &[("A", 1, 100, 100)]), template);
-    let mut cmd = loadgen(&tag(name));
-    cmd.arg("run")
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "3s"])
-        .args(extra);
+    let mut cmd = run_command(&tag(name), files.config(), &shop.host());
+    cmd.args(["--run_time", "3s"]).args(extra);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");

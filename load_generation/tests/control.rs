@@ -227,11 +227,8 @@ fn a_token_protects_the_api_and_ctl_uses_it() {
 #[test]
 fn an_api_open_beyond_loopback_needs_a_token() {
     let files = LoadFiles::new(&three_phases(), &tagging_template(&["A", "B", "C"]));
-    let mut cmd = loadgen(&tag("opentoken"));
-    cmd.arg("run")
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", "http://127.0.0.1:9", "--run_time", "5s"])
+    let mut cmd = run_command(&tag("opentoken"), files.config(), "http://127.0.0.1:9");
+    cmd.args(["--run_time", "5s"])
         .args(["--control-addr", &format!("0.0.0.0:{}", free_port())]);
     let (out, took) = run_with_limit(cmd, Duration::from_secs(30));
     let stderr = text(&out.stderr);

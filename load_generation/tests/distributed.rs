@@ -329,11 +329,8 @@ fn workers_auto_is_the_default_sizes_from_the_plan_and_says_so() {
         let config = phase(60, 5, 100, &[("A", 1, 100, 100)])
             + &phase(60, peak_users, 100, &[("A", 1, 1000, 1000)]);
         let files = LoadFiles::new(&config, &format!("import os\n{template}"));
-        let mut cmd = loadgen(&tag("workers-auto"));
-        cmd.arg("run")
-            .arg("--config_file")
-            .arg(files.config())
-            .args(["--host", &shop.host(), "--run_time", "6s"])
+        let mut cmd = run_command(&tag("workers-auto"), files.config(), &shop.host());
+        cmd.args(["--run_time", "6s"])
             .arg("--report")
             .arg(files.path("report"));
         let (out, _) = run_with_limit(cmd, Duration::from_secs(60));

@@ -79,13 +79,8 @@ fn the_original_hipster_template_and_config_run_unchanged() {
 
     // The whole loop: 100 users for 50 s, 200 for 20 s, 300 for 10 s.
     let shop = Shop::start();
-    let mut cmd = loadgen(&tag("legacy-hipster"));
-    cmd.arg("run").arg("--config_file").arg(&config).args([
-        "--host",
-        &shop.host(),
-        "--run_time",
-        "80s",
-    ]);
+    let mut cmd = run_command(&tag("legacy-hipster"), &config, &shop.host());
+    cmd.args(["--run_time", "80s"]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(150));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -193,13 +188,10 @@ fn run_0x(shop: &Shop, extra: &[&str], name: &str) -> (Vec<Logged>, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("load.pbtxt"), CONFIG_0X).unwrap();
     std::fs::write(dir.path().join("locustfile.py"), LOCUSTFILE_0X).unwrap();
-    let mut cmd = loadgen(&tag(name));
-    cmd.arg("run")
-        .arg("--config_file")
-        .arg(dir.path().join("load.pbtxt"))
-        .arg("-f")
+    let mut cmd = run_command(&tag(name), dir.path().join("load.pbtxt"), &shop.host());
+    cmd.arg("-f")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run_time", "12s"])
+        .args(["--run_time", "12s"])
         .args(extra);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
@@ -304,12 +296,12 @@ fn a_locust_0x_locustfile_runs_unchanged_on_two_workers() {
 
 /// Runs the larger 0.x shop load (tests/data/legacy_shop) for its 30 s.
 fn run_legacy_shop(shop: &Shop, extra: &[&str], name: &str) -> String {
-    let mut cmd = loadgen(&tag(name));
-    cmd.arg("run")
-        .arg("--config_file")
-        .arg(data("legacy_shop").join("load.pbtxt"))
-        .args(["--host", &shop.host(), "--run_time", "30s"])
-        .args(extra);
+    let mut cmd = run_command(
+        &tag(name),
+        data("legacy_shop").join("load.pbtxt"),
+        &shop.host(),
+    );
+    cmd.args(["--run_time", "30s"]).args(extra);
     // The first run installs `six` from PyPI into a cached layer.
     let (out, _) = run_with_limit(cmd, Duration::from_secs(180));
     let stderr = text(&out.stderr);

@@ -196,14 +196,15 @@ fn a_fast_http_locustfile_with_a_pypi_dependency_keeps_its_waits_unless_the_conf
     std::fs::write(dir.path().join("load.pbtxt"), FAST_CONFIG).unwrap();
     std::fs::write(dir.path().join("locustfile.py"), FAST_LOCUSTFILE).unwrap();
     std::fs::write(dir.path().join("requirements.txt"), "six==1.16.0\n").unwrap();
-    let mut command = loadgen(&tag("plain-fast"));
+    let mut command = run_command(
+        &tag("plain-fast"),
+        dir.path().join("load.pbtxt"),
+        &shop.host(),
+    );
     command
-        .arg("run")
-        .arg("--config_file")
-        .arg(dir.path().join("load.pbtxt"))
         .arg("--locustfile")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run_time", "12s"]);
+        .args(["--run_time", "12s"]);
     // The first run installs `six` from PyPI; later runs reuse the cached layer.
     let (out, _) = run_with_limit(command, Duration::from_secs(120));
     let stderr = text(&out.stderr);
@@ -297,14 +298,11 @@ fn run_self_judging(shop: &Shop, extra: &[&str], code: &str, name: &str) -> (Opt
     )
     .unwrap();
     std::fs::write(dir.path().join("locustfile.py"), EXIT_CODE_LOCUSTFILE).unwrap();
-    let mut command = loadgen(&tag(name));
+    let mut command = run_command(&tag(name), dir.path().join("load.pbtxt"), &shop.host());
     command
-        .arg("run")
-        .arg("--config_file")
-        .arg(dir.path().join("load.pbtxt"))
         .arg("-f")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run_time", "4s"])
+        .args(["--run_time", "4s"])
         .args(extra)
         .args(["--", "--code", code]);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
@@ -376,14 +374,11 @@ fn run_tagged(
     )
     .unwrap();
     std::fs::write(dir.path().join("locustfile.py"), TAGGED_LOCUSTFILE).unwrap();
-    let mut command = loadgen(&tag(name));
+    let mut command = run_command(&tag(name), dir.path().join("load.pbtxt"), &shop.host());
     command
-        .arg("run")
-        .arg("--config_file")
-        .arg(dir.path().join("load.pbtxt"))
         .arg("-f")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run_time", "4s"])
+        .args(["--run_time", "4s"])
         .args(extra);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
     let stderr = text(&out.stderr);
@@ -473,12 +468,8 @@ fn a_locustfile_printing_megabytes_a_second_keeps_its_load() {
         .replace("import sys\n", "import os\nimport sys\n");
     assert!(template.contains("print(LINES)"), "{template}");
     let files = LoadFiles::new(&phase(10, 10, 100, &[("A", 1, 100, 100)]), &template);
-    let mut command = loadgen(&tag("printing"));
-    command
-        .arg("run")
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "10s"]);
+    let mut command = run_command(&tag("printing"), files.config(), &shop.host());
+    command.args(["--run_time", "10s"]);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -210,12 +210,8 @@ fn no_shell_is_ever_run() {
         &phase(3, 4, 100, &[("A", 1, 200, 200)]),
         &tagging_template(&["A"]),
     );
-    let mut command = loadgen(&tag("noshell-template"));
-    command
-        .arg("run")
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "3s", "--workers", "2"]);
+    let mut command = run_command(&tag("noshell-template"), files.config(), &shop.host());
+    command.args(["--run_time", "3s", "--workers", "2"]);
     let (out, execs) = traced(command, &trace_dir.path().join("template.trace"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(

@@ -203,12 +203,8 @@ fn quiet_phase_and_loops() {
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let report = files.path("r");
     let tag = tag("quiet");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("run")
-        .arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "12s", "--report"])
-        .arg(&report);
+    let mut cmd = run_command(&tag, files.config(), &shop.host());
+    cmd.args(["--run-time", "12s", "--report"]).arg(&report);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = shop.requests();
@@ -251,12 +247,8 @@ fn a_phase_ends_on_time_at_a_fast_hatch_rate() {
     let shop = Shop::start();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let report = files.path("r");
-    let mut cmd = loadgen(&tag("on-time"));
-    cmd.arg("run")
-        .arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "20s", "--report"])
-        .arg(&report);
+    let mut cmd = run_command(&tag("on-time"), files.config(), &shop.host());
+    cmd.args(["--run-time", "20s", "--report"]).arg(&report);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let log = shop.requests();

@@ -74,11 +74,8 @@ fn non_utf8_output_does_not_stop_loadgen_listening() {
     let template = "import logging, sys\nfrom locust import TaskSet, task\n\nsys.stderr.buffer.write(b'bad \\xff\\xfe bytes\\n')\nsys.stderr.flush()\n\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        logging.warning('still heard after the bad bytes')\n        self.client.get('/')\n\n{{.Users}}\n";
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 2, 100, &[("A", 1, 200, 200)]), template);
-    let mut cmd = loadgen(&tag("badbytes"));
-    cmd.arg("run")
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "4s"]);
+    let mut cmd = run_command(&tag("badbytes"), files.config(), &shop.host());
+    cmd.args(["--run_time", "4s"]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -17,12 +17,8 @@ fn named_phase(name: &str, duration: u32, users: u32, extra: &str) -> String {
 }
 
 fn run(files: &LoadFiles, host: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = loadgen(&tag("verdict"));
-    cmd.arg("run")
-        .arg("--config_file")
-        .arg(files.config())
-        .args(["--host", host])
-        .args(args);
+    let mut cmd = run_command(&tag("verdict"), files.config(), host);
+    cmd.args(args);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(120));
     (out.status.code(), text(&out.stdout), text(&out.stderr))
 }

@@ -139,14 +139,11 @@ fn a_worker_exits_with_its_locustfiles_process_exit_code() {
     let locustfile = files.path("locustfile.py");
     std::fs::write(&locustfile, WORKER_EXIT_LOCUSTFILE).unwrap();
     let port = free_port();
-    let mut master = loadgen(&tag("worker-exit-master"));
+    let mut master = run_command(&tag("worker-exit-master"), files.config(), &shop.host());
     master
-        .arg("run")
-        .arg("--config_file")
-        .arg(files.config())
         .arg("-f")
         .arg(&locustfile)
-        .args(["--host", &shop.host(), "--run_time", "4s"])
+        .args(["--run_time", "4s"])
         .args(["--expect-workers", "1", "--master-bind"])
         .arg(format!("127.0.0.1:{port}"));
     let master = std::thread::spawn(move || run_with_limit(master, Duration::from_secs(90)).0);

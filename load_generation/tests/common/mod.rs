@@ -446,13 +446,20 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duratio
     (output, elapsed)
 }
 
-/// `loadgen run` of `config` against `host` in the background, its output piped.
-pub fn spawn_run(tag: &str, config: &Path, host: &str, extra: &[&str]) -> Child {
-    loadgen(tag)
-        .arg("run")
+/// `loadgen run --config_file CONFIG --host HOST`, tagged: the tests' one
+/// spelling of a run; each adds its own flags.
+pub fn run_command(tag: &str, config: impl AsRef<std::ffi::OsStr>, host: &str) -> Command {
+    let mut c = loadgen(tag);
+    c.arg("run")
         .arg("--config_file")
         .arg(config)
-        .args(["--host", host])
+        .args(["--host", host]);
+    c
+}
+
+/// `loadgen run` of `config` against `host` in the background, its output piped.
+pub fn spawn_run(tag: &str, config: &Path, host: &str, extra: &[&str]) -> Child {
+    run_command(tag, config, host)
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
