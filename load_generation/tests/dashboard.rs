@@ -293,3 +293,75 @@ fn a_hundred_open_pages_leave_the_delivered_rate_as_it_was() {
         "with 100 pages open the shop got {watched} requests in 6 s, without {alone} (ratio {ratio:.3})"
     );
 }
+
+/// The status frames of a dashboard's event stream, read for `how_long`.
+fn status_frames(dashboard: &str, how_long: Duration) -> Vec<serde_json::Value> {
+    let mut s = TcpStream::connect(dashboard).expect("connect to the dashboard");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    write!(s, "GET /events HTTP/1.1\r\nHost: {dashboard}\r\n\r\n").unwrap();
+    let started = Instant::now();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    while started.elapsed() < how_long {
+        if let Ok(n) = s.read(&mut buf) {
+            raw.extend_from_slice(&buf[..n]);
+        }
+    }
+    String::from_utf8_lossy(&raw)
+        .split("\n\n")
+        .filter_map(|frame| {
+            let data = frame.split("event: status\ndata: ").nth(1)?;
+            serde_json::from_str(data.lines().next()?).ok()
+        })
+        .collect()
+}
+
+#[test]
+fn the_master_of_a_distributed_run_shows_the_whole_cluster() {
+    let shop = Shop::start();
+    let config = phase(60, 6, 100, &[("A", 1, 200, 200)]);
+    let files = LoadFiles::new(&config, &tagging_template(&["A"]));
+    let dashboard = format!("127.0.0.1:{}", free_port());
+    let run = spawn_run(
+        &tag("dashboard-cluster"),
+        &files.config(),
+        &shop.host(),
+        &[
+            "--run_time",
+            "12s",
+            "--workers",
+            "2",
+            "--dashboard",
+            &dashboard,
+        ],
+    );
+    let started = Instant::now();
+    while http_get(&format!("http://{dashboard}/")).is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no dashboard");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    let frames = status_frames(&dashboard, Duration::from_secs(2));
+    let t = now();
+    let at_shop = sessions(&shop, t - 1.5, t);
+    let last = frames.last().expect("status frames on the stream");
+    let (_, out) = (
+        signal(run.id(), libc::SIGTERM),
+        finish(run, Duration::from_secs(30)).0,
+    );
+    assert!(out.status.code().is_some(), "{}", text(&out.stderr));
+    assert_eq!(last["workers"], 2, "{last}");
+    let per_worker: Vec<u64> = last["api"]["workers"]
+        .as_object()
+        .map(|w| w.values().filter_map(|n| n.as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(per_worker.len(), 2, "each worker with its users: {last}");
+    assert_eq!(per_worker.iter().sum::<u64>(), 6, "{last}");
+    assert_eq!(last["actual"][0], 6, "{last}");
+    assert_eq!(
+        at_shop.get("A"),
+        Some(&6),
+        "the shop sees the cluster's 6 users: {at_shop:?}"
+    );
+}
