@@ -346,10 +346,8 @@ fn the_master_of_a_distributed_run_shows_the_whole_cluster() {
     let t = now();
     let at_shop = sessions(&shop, t - 1.5, t);
     let last = frames.last().expect("status frames on the stream");
-    let (_, out) = (
-        signal(run.id(), libc::SIGTERM),
-        finish(run, Duration::from_secs(30)).0,
-    );
+    signal(run.id(), libc::SIGTERM);
+    let (out, _) = finish(run, Duration::from_secs(30));
     assert!(out.status.code().is_some(), "{}", text(&out.stderr));
     assert_eq!(last["workers"], 2, "{last}");
     let per_worker: Vec<u64> = last["api"]["workers"]
