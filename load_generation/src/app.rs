@@ -516,6 +516,7 @@ fn conclude(
         record,
         plan,
         process_exit_code,
+        users_at_end,
         error,
     } = outcome;
     verdict.finish_run(&record);
@@ -557,6 +558,11 @@ fn conclude(
         code_on_error: args.exit_code_on_error,
         locustfile_code: process_exit_code,
     });
+    // A run that made no request says why, as its users were at the end.
+    let why = match (why, users_at_end) {
+        (Some(why), Some(users)) if total.requests == 0 => Some(format!("{why}; {users}")),
+        (why, _) => why,
+    };
     if process_exit_code == Some(0) && code == 0 {
         eprintln!("loadgen: the locustfile set environment.process_exit_code = 0: exit 0");
     }

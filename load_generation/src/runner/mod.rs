@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 use crate::control;
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
+use crate::locust::users_at_end;
 use crate::locustfile::Locustfile;
 use crate::plan::{Counts, Plan};
 use crate::stats::{Recorder, RunEvent};
@@ -199,6 +200,10 @@ impl Run {
             if let Some(reason) = observers.iter().find_map(|o| o.should_stop()) {
                 return Ok(End::Early(reason));
             }
+            if let Some((reason, _)) = &self.quit {
+                self.alive = false; // the harness has stopped, and sent its last sample
+                return Ok(End::Early(reason.clone()));
+            }
         }
     }
 }
@@ -272,6 +277,10 @@ struct Run {
     /// Users per type loadgen asked for since the last sample.
     offered: health::Offered,
     last_sample_at: Instant,
+    /// What the users were doing at the end, said when the run made no request.
+    users_at_end: Option<String>,
+    /// The harness stopped unasked (the locustfile quit): why, and its exit code.
+    quit: Option<(String, Option<i64>)>,
 }
 
 impl Run {
@@ -317,6 +326,8 @@ impl Run {
             shortfall: shortfall::Watch::default(),
             offered: health::Offered::from(start),
             last_sample_at: start,
+            users_at_end: None,
+            quit: None,
         }
     }
 
@@ -426,6 +437,18 @@ impl Run {
                         Some(tb) => format!("{message}\n{}", self.group.map_traceback(&tb)),
                         None => message,
                     });
+                    None
+                }
+                Event::UsersAtEnd(users) => {
+                    self.users_at_end = self.say_users_at_end(&users);
+                    None
+                }
+                // Unasked: the locustfile called runner.quit() (the run ends early).
+                Event::Stopped {
+                    reason,
+                    process_exit_code,
+                } if Some(id) == self.group.primary() => {
+                    self.quit = Some((reason, process_exit_code));
                     None
                 }
                 Event::Ready { .. } | Event::Stopped { .. } | Event::Imported { .. } => None,
@@ -558,6 +581,14 @@ impl Run {
             }
             None => Ok(false),
         }
+    }
+
+    /// The users at the end, said with the user's own file:line.
+    fn say_users_at_end(&self, users: &crate::locust::protocol::UsersAtEnd) -> Option<String> {
+        let (locustfile, run_path) = (&self.spec.locustfile, &self.spec.locustfile_path);
+        users_at_end::why_no_request(users, |file, line| {
+            users_at_end::place(locustfile, run_path, file, line)
+        })
     }
 
     /// Records an event and tells the observers.
