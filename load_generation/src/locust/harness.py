@@ -80,6 +80,7 @@ MESSAGES = {
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
         "imported": {"ev", "user_classes", "error"},
+        "quit": {"ev", "reason"},
         "stopped": {"ev", "reason", "process_exit_code"},
         "users_at_end": {"ev", "in_on_start", "crashed", "without_client", "tasks_run"},
     },
@@ -639,11 +640,12 @@ class Harness:
             return
         file, line = self.innermost_users_frame(traceback.extract_stack()[:-1])
         where = f" at {file}:{line}" if file else ""
-        self.quit_by = f"the locustfile called environment.runner.quit(){where}"
+        reason = f"the locustfile called environment.runner.quit(){where}"
         if self.mode == "worker":
-            self.runner.send_message(WORKER_QUIT, {"reason": self.quit_by, "process_exit_code": self.process_exit_code()})
+            self.quit_by = reason
+            self.runner.send_message(WORKER_QUIT, {"reason": reason, "process_exit_code": self.process_exit_code()})
         else:
-            gevent.spawn(self.stop, reason=self.quit_by)
+            self.end_run(reason)
         # A user that quits stops at once, as under Locust.
         current = gevent.getcurrent()
         if current in self.runner.user_greenlets:
@@ -653,8 +655,17 @@ class Harness:
         code = msg.data.get("process_exit_code")
         if code is not None and getattr(self.env, "process_exit_code", None) is None:
             self.env.process_exit_code = code
-        self.quit_by = f"{msg.data['reason']} (on worker {msg.node_id})"
-        gevent.spawn(self.stop, reason=self.quit_by)
+        self.end_run(f"{msg.data['reason']} (on worker {msg.node_id})")
+
+    def end_run(self, reason):
+        """The locustfile ends the run: loadgen is told at once (so that it
+        stops the run, not mistake the workers' exits for crashes), and the
+        run stops as when loadgen asks, sending its last sample."""
+        if self.quit_by is not None:
+            return
+        self.quit_by = reason
+        emit("quit", reason=reason)
+        gevent.spawn(self.stop, reason=reason)
 
     def start_runner(self, *args, **kwargs):
         """Locust's `runner.start` would spawn users of its own beside loadgen's."""
@@ -742,17 +753,25 @@ class Harness:
             )
 
     def reconcile(self, targets, waits):
-        """reconcile(), with what a user's __init__ raises recorded (the other
-        classes' users are still spawned by the next command)."""
-        try:
-            reconcile(self.runner, self.classes, targets, waits)
-        except Exception as e:
-            frames = traceback.extract_tb(e.__traceback__)
-            init = [f for f, _ in traceback.walk_tb(e.__traceback__) if f.f_code.co_name == "__init__" and self.users_file(f.f_code.co_filename)]
-            if not init:
-                raise
-            user = init[0].f_locals.get("self")
-            self.record_crash(type(user).__name__ if user is not None else "?", "__init__", e, frames)
+        """reconcile(), with what a user's __init__ raises recorded: that class
+        spawns no more users for this command, the other classes do."""
+        targets = dict(targets)
+        for _ in range(len(targets) + 1):
+            try:
+                reconcile(self.runner, self.classes, targets, waits)
+                return
+            except Exception as e:
+                init = [
+                    f
+                    for f, _ in traceback.walk_tb(e.__traceback__)
+                    if f.f_code.co_name == "__init__" and self.users_file(f.f_code.co_filename)
+                ]
+                user = init[0].f_locals.get("self") if init else None
+                name = type(user).__name__
+                if name not in targets:
+                    raise
+                self.record_crash(name, "__init__", e, traceback.extract_tb(e.__traceback__))
+                targets[name] = min(targets[name], self.runner.user_classes_count.get(name, 0))
 
     def users_now(self):
         """This process's users: those still in on_start (by class and the

@@ -203,9 +203,16 @@ pub enum Event {
     /// a master (its workers' users), just before [`Event::Stopped`]: why a run
     /// that made no request made none.
     UsersAtEnd(UsersAtEnd),
-    /// The last event of a harness that was asked to stop (or lost its stdin),
-    /// or that stopped on its own: the locustfile called
-    /// `environment.runner.quit()` (then `reason` says so, and where).
+    /// The locustfile called `environment.runner.quit()` (on a worker: the
+    /// master says so): the harness stops as if asked (its last sample,
+    /// [`Event::UsersAtEnd`] and [`Event::Stopped`] follow), and loadgen ends
+    /// the run early.
+    Quit {
+        /// Who ended the run and where: `the locustfile called
+        /// environment.runner.quit() at /home/me/load/locustfile.py:19`.
+        reason: String,
+    },
+    /// The last event of a harness that was asked to stop (or lost its stdin).
     Stopped {
         reason: String,
         /// `environment.process_exit_code` as the locustfile left it after
@@ -423,6 +430,7 @@ mod tests {
             "fatal",
             "imported",
             "users_at_end",
+            "quit",
             "stopped",
         ];
         assert_eq!(seen, all.iter().map(|s| s.to_string()).collect());

@@ -200,9 +200,8 @@ impl Run {
             if let Some(reason) = observers.iter().find_map(|o| o.should_stop()) {
                 return Ok(End::Early(reason));
             }
-            if let Some((reason, _)) = &self.quit {
-                self.alive = false; // the harness has stopped, and sent its last sample
-                return Ok(End::Early(reason.clone()));
+            if let Some(reason) = self.quit.take() {
+                return Ok(End::Early(reason)); // the locustfile quit
             }
         }
     }
@@ -279,8 +278,8 @@ struct Run {
     last_sample_at: Instant,
     /// What the users were doing at the end, said when the run made no request.
     users_at_end: Option<String>,
-    /// The harness stopped unasked (the locustfile quit): why, and its exit code.
-    quit: Option<(String, Option<i64>)>,
+    /// Why the locustfile ended the run (it called runner.quit()).
+    quit: Option<String>,
 }
 
 impl Run {
@@ -443,12 +442,8 @@ impl Run {
                     self.users_at_end = self.say_users_at_end(&users);
                     None
                 }
-                // Unasked: the locustfile called runner.quit() (the run ends early).
-                Event::Stopped {
-                    reason,
-                    process_exit_code,
-                } if Some(id) == self.group.primary() => {
-                    self.quit = Some((reason, process_exit_code));
+                Event::Quit { reason } => {
+                    self.quit = Some(reason);
                     None
                 }
                 Event::Ready { .. } | Event::Stopped { .. } | Event::Imported { .. } => None,

@@ -61,7 +61,7 @@ impl Run {
     ) -> Outcome {
         // (A second signal during this is handled by the signal task: it kills all.)
         let stop_at = Instant::now();
-        let mut process_exit_code = self.quit.as_ref().and_then(|(_, code)| *code);
+        let mut process_exit_code = None;
         if self.alive {
             self.group.send(&Command::Stop).await;
             process_exit_code = self.collect_last_sample(rx, stop_at).await;
