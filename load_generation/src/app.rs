@@ -202,7 +202,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         None => (args.master.clone(), DEFAULT_MASTER_PORT),
     };
     let workspace = Workspace::create(&load, load.template.client(args.engine.user_class).class)?;
-    if let Some(note) = load.template.legacy_note() {
+    for note in load.template.notes() {
         eprintln!("loadgen: {note}");
     }
     let common = protocol::Common {
@@ -430,7 +430,7 @@ async fn execute(
     if !load.template.is_plain() {
         eprintln!("loadgen: client {}", client.why);
     }
-    if let Some(note) = load.template.legacy_note() {
+    for note in load.template.notes() {
         eprintln!("loadgen: {note}");
     }
     let workspace = Workspace::create(load, client.class)?;

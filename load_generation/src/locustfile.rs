@@ -20,6 +20,8 @@
 pub mod client;
 #[path = "locustfile/legacy.rs"]
 pub mod legacy;
+#[path = "locustfile/load_shape.rs"]
+pub mod load_shape;
 #[path = "locustfile/plain.rs"]
 pub mod plain;
 #[path = "locustfile/python.rs"]
@@ -152,6 +154,27 @@ impl Template {
     pub fn legacy_note(&self) -> Option<String> {
         let file = self.source.path.display().to_string();
         legacy::note(&file, &legacy::uses(&self.source.text))
+    }
+
+    /// A `LoadTestShape` class in the file, which loadgen ignores: the note
+    /// at its line, with the phases its literal `stages` would be.
+    pub fn shape_note(&self) -> Option<String> {
+        let file = self.source.path.display().to_string();
+        let types: Vec<String> = self
+            .class_names()
+            .keys()
+            .map(|class| UserTypeName::of_class(class).to_string())
+            .collect();
+        load_shape::note(&file, &load_shape::find(&self.source.text), &types)
+    }
+
+    /// What `check`, `run` and `worker` say about the file before anything
+    /// else: the Locust 0.x names it uses, a LoadTestShape it has.
+    pub fn notes(&self) -> Vec<String> {
+        self.legacy_note()
+            .into_iter()
+            .chain(self.shape_note())
+            .collect()
     }
 
     /// Whether this is a plain locustfile (run as it is, from its own path).

@@ -214,7 +214,11 @@ fn runner_quit_ends_the_run(extra: &[&str], max_requests: usize) {
     assert_eq!(summary["ended"], "stopped_early", "{summary}");
     let (_, ended) = occurrence_times(&summary["phases"][0]);
     let last = log.iter().map(|r| r.at).fold(0.0, f64::max);
-    assert!(last <= ended + 0.5, "a request {:.2} s after the end", last - ended);
+    assert!(
+        last <= ended + 0.5,
+        "a request {:.2} s after the end",
+        last - ended
+    );
     eprintln!(
         "quit: {n} requests at the shop, loadgen ended after {:.1} s",
         started.elapsed().as_secs_f64()
@@ -262,4 +266,44 @@ fn a_run_without_requests_says_why() {
     let summary = json(&report.join("summary.json"));
     let reason = summary["ended_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("StuckUser"), "{summary}");
+}
+
+/// A LoadTestShape is ignored (the config's phases set the users), and said
+/// at its line by `check` and when the run starts, with its stages drafted as
+/// phases.
+#[test]
+fn a_load_test_shape_is_named_at_its_line_and_ignored() {
+    let file = data("shape.py").display().to_string();
+    let said = format!(
+        "{file}:15: class StagesShape is a LoadTestShape, which loadgen ignores: the config's phases set the users"
+    );
+    let draft = "phases { duration: 40 num_users: 50 hatch_rate_per_s: 10 user_types { name: \"Website\" ratio: 1 } }";
+    let mut check = loadgen(&tag("shape-check"));
+    check
+        .arg("check")
+        .arg("--config_file")
+        .arg(data("shape.pbtxt"))
+        .arg("-f")
+        .arg(data("shape.py"));
+    let (out, _) = run_with_limit(check, Duration::from_secs(60));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&said), "{stdout}");
+    assert!(stdout.lines().any(|l| l == draft), "{stdout}");
+
+    // The run says it at its start, and runs the config's 2 users, not the shape's 10.
+    let shop = Shop::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = run(
+        &shop,
+        "shape",
+        &dir.path().join("report"),
+        &["--run_time", "3s"],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("loadgen: {said}")), "{stderr}");
+    let sessions = sessions_by_kind(&shop.requests(), 0.0, f64::MAX);
+    assert_eq!(sessions["Website"].len(), 2, "{sessions:?}");
 }

@@ -48,7 +48,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     if !load.template.is_plain() {
         println!("Client: {}", load.template.client(args.user_class).why);
     }
-    if let Some(note) = load.template.legacy_note() {
+    for note in load.template.notes() {
         println!("{note}");
     }
     println!(
@@ -64,6 +64,9 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let load = Load::open(&args.config)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if let Some(note) = load.template.shape_note() {
+        println!("{note}");
+    }
     if load.template.is_plain() {
         return copy_plain(&load.template.source.path, &args.out);
     }
