@@ -87,7 +87,6 @@ pub fn template_path(config_file: &Path, given: Option<&Path>) -> PathBuf {
 /// as they are), with what to write instead.
 const REMOVED_APIS: &[(&str, &str)] = &[
     ("hatch_rate", "Locust 1.0 renamed hatch rate to spawn rate (`spawn_rate`); under loadgen the config's `hatch_rate_per_s` sets it"),
-    ("hatch_complete", "Locust 1.0 renamed `hatch_complete` to `spawning_complete`, which loadgen does not fire yet (its phases spawn users themselves); use `events.test_start` for set-up, or wait for the users in `on_start`"),
 ];
 
 /// What one pass over a template's lines finds.
@@ -590,9 +589,6 @@ pub(crate) fn class_name(code: &str) -> Option<&str> {
 /// function parameter or a variable that happens to share the name.
 fn removed_api_use(code: &str, word: &str) -> Option<usize> {
     let column = find_word(code, word)?;
-    if word == "hatch_complete" {
-        return Some(column); // an event: `events.hatch_complete += f`
-    }
     let is_assignment = code[..column].trim().is_empty()
         && code[column + word.len()..]
             .trim_start()

@@ -307,3 +307,28 @@ fn a_load_test_shape_is_named_at_its_line_and_ignored() {
     let sessions = sessions_by_kind(&shop.requests(), 0.0, f64::MAX);
     assert_eq!(sessions["Website"].len(), 2, "{sessions:?}");
 }
+
+/// Locust 0.x's `events.hatch_complete += f` fires where spawning_complete
+/// does, with the users then running: 0.x users waiting for it run.
+#[test]
+fn a_0x_hatch_complete_listener_fires_with_spawning_complete() {
+    let shop = Shop::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = run(
+        &shop,
+        "hatch_complete",
+        &dir.path().join("report"),
+        &["--run_time", "3s"],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("hatch_complete -> spawning_complete (line 17)"),
+        "{stderr}"
+    );
+    let sessions = sessions_by_kind(&shop.requests(), 0.0, f64::MAX);
+    let kinds: Vec<&String> = sessions.keys().collect();
+    assert_eq!(kinds, ["hatched-3"], "{sessions:?}");
+    assert_eq!(sessions["hatched-3"].len(), 3, "{sessions:?}");
+}
