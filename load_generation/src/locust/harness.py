@@ -634,13 +634,14 @@ class Harness:
     def quit_runner(self):
         """`environment.runner.quit()`: the locustfile ends the run, as under
         Locust, with its process_exit_code; loadgen says who ended it."""
-        if self.stopping:  # the harness's own stop (and Locust's calls during it)
+        file, line = self.innermost_users_frame(traceback.extract_stack()[:-1])
+        if self.stopping or file is None:
+            # The harness's own stop (and Locust's calls during it), or Locust's
+            # own quit (a worker that lost its master): as Locust does.
             return self.locust_quit()
         if self.quit_by is not None:
             return
-        file, line = self.innermost_users_frame(traceback.extract_stack()[:-1])
-        where = f" at {file}:{line}" if file else ""
-        reason = f"the locustfile called environment.runner.quit(){where}"
+        reason = f"the locustfile called environment.runner.quit() at {file}:{line}"
         if self.mode == "worker":
             self.quit_by = reason
             self.runner.send_message(WORKER_QUIT, {"reason": reason, "process_exit_code": self.process_exit_code()})
