@@ -1,9 +1,10 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
-(One file of about 1,200 lines on purpose: loadgen writes it beside the user's
+(One file of about 1,450 lines on purpose: loadgen writes it beside the user's
 locustfile and runs it as the master, the workers and a local runner alike, and
 its parts (the protocol tables, the output pump, the boundary flush, the worker's
-reconnection) all act on the one Harness's state and Locust's runner. Splitting it
+reconnection, Locust's runner as a locustfile sees it, the users at the end) all
+act on the one Harness's state and Locust's runner. Splitting it
 would mean shipping and locating sibling modules next to a user's locustfile,
 whose own modules could shadow them. Its sections are marked with `# --` lines.
 The one sibling, `loadgen_legacy.py` (Locust 0.x names), acts on Locust alone,
