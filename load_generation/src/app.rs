@@ -234,7 +234,7 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         &load,
         load.template.client(args.engine.python.user_class).class,
     )?;
-    if let Some(note) = load.template.legacy_note() {
+    for note in load.template.notes() {
         eprintln!("loadgen: {note}");
     }
     let common = protocol::Common {
@@ -443,7 +443,7 @@ async fn execute(
     if !load.template.is_plain() {
         eprintln!("loadgen: client {}", setup.client.why);
     }
-    if let Some(note) = load.template.legacy_note() {
+    for note in load.template.notes() {
         eprintln!("loadgen: {note}");
     }
     let workspace = Workspace::create(load, setup.client.class)?;
@@ -535,6 +535,7 @@ fn conclude(
         record,
         plan,
         process_exit_code,
+        users_at_end,
         error,
     } = outcome;
     verdict.finish_run(&record);
@@ -576,6 +577,11 @@ fn conclude(
         code_on_error: args.exit_code_on_error,
         locustfile_code: process_exit_code,
     });
+    // A run that made no request says why, as its users were at the end.
+    let why = match (why, users_at_end) {
+        (Some(why), Some(users)) if total.requests == 0 => Some(format!("{why}; {users}")),
+        (why, _) => why,
+    };
     if process_exit_code == Some(0) && code == 0 {
         eprintln!("loadgen: the locustfile set environment.process_exit_code = 0: exit 0");
     }

@@ -20,6 +20,8 @@
 pub mod client;
 #[path = "locustfile/legacy.rs"]
 pub mod legacy;
+#[path = "locustfile/load_shape.rs"]
+pub mod load_shape;
 #[path = "locustfile/plain.rs"]
 pub mod plain;
 #[path = "locustfile/python.rs"]
@@ -85,7 +87,6 @@ pub fn template_path(config_file: &Path, given: Option<&Path>) -> PathBuf {
 /// as they are), with what to write instead.
 const REMOVED_APIS: &[(&str, &str)] = &[
     ("hatch_rate", "Locust 1.0 renamed hatch rate to spawn rate (`spawn_rate`); under loadgen the config's `hatch_rate_per_s` sets it"),
-    ("hatch_complete", "Locust 1.0 renamed `hatch_complete` to `spawning_complete`, which loadgen does not fire yet (its phases spawn users themselves); use `events.test_start` for set-up, or wait for the users in `on_start`"),
 ];
 
 /// What one pass over a template's lines finds.
@@ -152,6 +153,27 @@ impl Template {
     pub fn legacy_note(&self) -> Option<String> {
         let file = self.source.path.display().to_string();
         legacy::note(&file, &legacy::uses(&self.source.text))
+    }
+
+    /// A `LoadTestShape` class in the file, which loadgen ignores: the note
+    /// at its line, with the phases its literal `stages` would be.
+    pub fn shape_note(&self) -> Option<String> {
+        let file = self.source.path.display().to_string();
+        let types: Vec<String> = self
+            .class_names()
+            .keys()
+            .map(|class| UserTypeName::of_class(class).to_string())
+            .collect();
+        load_shape::note(&file, &load_shape::find(&self.source.text), &types)
+    }
+
+    /// What `check`, `run` and `worker` say about the file before anything
+    /// else: the Locust 0.x names it uses, a LoadTestShape it has.
+    pub fn notes(&self) -> Vec<String> {
+        self.legacy_note()
+            .into_iter()
+            .chain(self.shape_note())
+            .collect()
     }
 
     /// Whether this is a plain locustfile (run as it is, from its own path).
@@ -567,9 +589,6 @@ pub(crate) fn class_name(code: &str) -> Option<&str> {
 /// function parameter or a variable that happens to share the name.
 fn removed_api_use(code: &str, word: &str) -> Option<usize> {
     let column = find_word(code, word)?;
-    if word == "hatch_complete" {
-        return Some(column); // an event: `events.hatch_complete += f`
-    }
     let is_assignment = code[..column].trim().is_empty()
         && code[column + word.len()..]
             .trim_start()

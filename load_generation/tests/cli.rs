@@ -99,16 +99,18 @@ fn check_lists_missing_behaviours_and_old_locust_apis() {
     // ones that don't are, at their place.
     let files = LoadFiles::new(
         &phase(5, 2, 1, &[("A", 1, 0, 0), ("B", 1, 0, 0)]),
-        "from locust import HttpLocust, TaskSet, events\n\nclass AUserBehavior(TaskSet):\n    min_wait = 5\n\nevents.hatch_complete += print\n{{.Users}}\n",
+        "from locust import HttpLocust, TaskSet, events\n\nclass AUserBehavior(TaskSet):\n    min_wait = 5\n\nevents.hatch_complete += print\nhatch_rate = 5\n{{.Users}}\n",
     );
     let stderr = check_fails(&files);
     assert!(!stderr.contains("`HttpLocust`"), "{stderr}");
     assert!(!stderr.contains("`min_wait`"), "{stderr}");
+    // hatch_complete runs as spawning_complete: no error.
+    assert!(!stderr.contains("`hatch_complete`"), "{stderr}");
     assert!(
-        stderr.contains("locustfile.loadgen.tmpl:6:8: error: the template uses `hatch_complete`"),
+        stderr.contains("locustfile.loadgen.tmpl:7:1: error: the template uses `hatch_rate`"),
         "{stderr}"
     );
-    assert!(stderr.contains("spawning_complete"), "{stderr}");
+    assert!(stderr.contains("spawn_rate"), "{stderr}");
     assert!(
         stderr.contains("the template has no `class BUserBehavior(TaskSet)`"),
         "{stderr}"

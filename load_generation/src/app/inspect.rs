@@ -52,7 +52,7 @@ pub fn check(args: &CheckArgs) -> Result<()> {
             load.template.client(args.python.user_class).why
         );
     }
-    if let Some(note) = load.template.legacy_note() {
+    for note in load.template.notes() {
         println!("{note}");
     }
     println!(
@@ -68,6 +68,9 @@ pub fn render(args: &RenderArgs) -> Result<()> {
     let load = Load::open(&args.config.files())?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if let Some(note) = load.template.shape_note() {
+        println!("{note}");
+    }
     if load.template.is_plain() {
         return copy_plain(&load.template.source.path, &args.out);
     }

@@ -1,9 +1,10 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
-(One file of about 1,200 lines on purpose: loadgen writes it beside the user's
+(One file of about 1,450 lines on purpose: loadgen writes it beside the user's
 locustfile and runs it as the master, the workers and a local runner alike, and
 its parts (the protocol tables, the output pump, the boundary flush, the worker's
-reconnection) all act on the one Harness's state and Locust's runner. Splitting it
+reconnection, Locust's runner as a locustfile sees it, the users at the end) all
+act on the one Harness's state and Locust's runner. Splitting it
 would mean shipping and locating sibling modules next to a user's locustfile,
 whose own modules could shadow them. Its sections are marked with `# --` lines.
 The one sibling, `loadgen_legacy.py` (Locust 0.x names), acts on Locust alone,
@@ -36,6 +37,7 @@ import atexit
 import gc
 import hashlib
 import importlib.util
+import itertools
 import json
 import linecache
 import logging
@@ -68,7 +70,7 @@ ROLE_FIELDS = {
 }
 MESSAGES = {
     "command": {
-        "targets": {"op", "occurrence", "users", "waits"},
+        "targets": {"op", "occurrence", "users", "waits", "ramp_to"},
         "flush": {"op"},
         "stop": {"op"},
     },
@@ -79,7 +81,9 @@ MESSAGES = {
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
         "imported": {"ev", "user_classes", "error"},
+        "quit": {"ev", "reason"},
         "stopped": {"ev", "reason", "process_exit_code"},
+        "users_at_end": {"ev", "in_on_start", "crashed", "without_client", "tasks_run"},
     },
 }
 # The master's message to each worker with its share of the users (master and
@@ -92,6 +96,15 @@ WORKER_REFUSED = "loadgen_refused"
 # REPORTED_FLUSH (see Harness.flush).
 WORKER_FLUSH = "loadgen_flush"
 REPORTED_FLUSH = "loadgen_flush_token"
+# A worker's word that its locustfile called `environment.runner.quit()`: the
+# master ends the run (see Harness.on_locustfile_quit).
+WORKER_QUIT = "loadgen_quit"
+# A worker's users at the end of the run, for the master's `users_at_end`.
+WORKER_USERS = "loadgen_users"
+# How long a master waits for its workers to report the users of a finished
+# ramp before it fires spawning_complete all the same (Locust's own wait is 1 s,
+# for reports every 3 s; loadgen's come every sample interval).
+SPAWNED_REPORT_WAIT_S = 2.0
 # How long a boundary waits for every worker's answer before it closes without
 # the missing ones (said as a warning: their late requests count in the next phase).
 FLUSH_WAIT_S = 2.0
@@ -156,7 +169,7 @@ try:
     import locust
     import locust.runners
     from gevent.fileobject import FileObjectPosix
-    from locust import between, events
+    from locust import FastHttpUser, HttpUser, between, events
     from locust.env import Environment
     from locust.rpc import Message
     from locust.user.task import TaskSet
@@ -281,11 +294,14 @@ class OutputPump:
 # waits counts tasks. loadgen divides requests by them (requests per task) to
 # turn the plan's users and waits into a planned request rate.
 ITERATIONS = [0]
+# The same, over the whole run (not reset by samples): `users_at_end` says it.
+TASKS_RUN = [0]
 _locust_wait = TaskSet.wait
 
 
 def _counted_wait(self):
     ITERATIONS[0] += 1
+    TASKS_RUN[0] += 1
     return _locust_wait(self)
 
 
@@ -305,6 +321,7 @@ def report_figures(data, **kwargs):
 
 def add_worker_figures(data, **kwargs):
     ITERATIONS[0] += int(data.get("loadgen_iterations", 0))
+    TASKS_RUN[0] += int(data.get("loadgen_iterations", 0))
     LATE_MAX[0] = max(LATE_MAX[0], float(data.get("loadgen_late_max_s", 0.0)))
 
 
@@ -392,6 +409,18 @@ class Harness:
         # and "'X' object has no attribute 'clinet'" reads better as AttributeError.
         self.error_types = {}
         self.loop_lag = 0.0
+        # The users per class the running ramp ends at (Targets' `ramp_to`), and
+        # the occurrence whose spawning_complete has fired (see follow_spawning).
+        self.ramp_to = {}
+        self.spawned_occurrence = None
+        # Set while a ramp runs; runner.spawning_greenlet waits for it.
+        self.spawning = None
+        # Why the locustfile ended the run (runner.quit()), once it has.
+        self.quit_by = None
+        # Users that raised in __init__ or on_start: (class, during, message,
+        # file, line) -> how many; a worker's come to its master at the end.
+        self.crashes = {}
+        self.worker_users_at_end = []
 
     # -- start -------------------------------------------------------------
     def import_locustfile(self):
@@ -531,13 +560,18 @@ class Harness:
             self.deliver = events.worker_report.fire
             events.worker_report.fire = self.deliver_report
             self.runner.register_message(WORKER_REFUSED, self.on_worker_refused)
+            self.runner.register_message(WORKER_QUIT, self.on_worker_quit)
+            self.runner.register_message(WORKER_USERS, self.on_worker_users)
         events.user_error.add_listener(self.on_user_error)
         self.test_stopped = False
         events.test_stop.add_listener(self.on_test_stop)
+        events.spawning_complete.add_listener(self.on_spawning_complete)
+        self.take_over_runner()
         events.init.fire(environment=self.env, runner=self.runner, web_ui=None)
+        # test_start fires with the first targets (start_test), as Locust fires
+        # it when a test starts: target_user_count is known then, and a master's
+        # workers are connected.
         self.test_started = False
-        if self.mode != "worker":
-            self.start_test()
 
         if self.mode == "master":
             self.wait_for_workers()
@@ -559,7 +593,8 @@ class Harness:
             exit_process(0)
 
     def start_test(self):
-        """test_start, once per run, as Locust fires it (a worker's when it is first given users)."""
+        """test_start, once per run, as Locust fires it: with the first targets,
+        before any user spawns (a worker's when it is first given users)."""
         if self.test_started:
             return
         self.test_started = True
@@ -572,6 +607,223 @@ class Harness:
     def on_user_error(self, user_instance, exception, tb, **kwargs):
         if len(self.error_types) < 1000:
             self.error_types["".join(traceback.format_tb(tb))] = type(exception).__name__
+        # A user whose on_start raised never runs a task (Locust's User.run
+        # fires this, then the user ends): said at the end.
+        head = [f.f_code.co_name for f, _ in itertools.islice(traceback.walk_tb(tb), 2)]
+        if head == ["run", "on_start"]:
+            self.record_crash(type(user_instance).__name__, "on_start", exception, traceback.extract_tb(tb))
+
+    # -- Locust's runner, as a locustfile sees it ------------------------------
+    # loadgen spawns and stops users itself (reconcile), not through Locust's
+    # runner.start: what Locust does around its start is done here, so a
+    # locustfile sees the runner it would under `locust`: target_user_count,
+    # state, spawning_greenlet, spawning_complete, quit().
+    def take_over_runner(self):
+        runner = self.runner
+        self.locust_quit = runner.quit
+        runner.quit = self.quit_runner
+        if self.mode != "worker":
+            self.locust_start = runner.start
+            runner.start = self.start_runner
+        if self.mode == "master":
+            # Locust's master restarts its own dispatch (runner.start) when a
+            # worker goes or comes while it runs, and stops the test when its
+            # last worker goes missing: loadgen's dispatch does both itself.
+            self.locust_stop = runner.stop
+            runner.stop = self.stop_master
+
+    def quit_runner(self):
+        """`environment.runner.quit()`: the locustfile ends the run, as under
+        Locust, with its process_exit_code; loadgen says who ended it."""
+        file, line = self.innermost_users_frame(traceback.extract_stack()[:-1])
+        if self.stopping or file is None:
+            # The harness's own stop (and Locust's calls during it), or Locust's
+            # own quit (a worker that lost its master): as Locust does.
+            return self.locust_quit()
+        if self.quit_by is not None:
+            return
+        reason = f"the locustfile called environment.runner.quit() at {file}:{line}"
+        if self.mode == "worker":
+            self.quit_by = reason
+            self.runner.send_message(WORKER_QUIT, {"reason": reason, "process_exit_code": self.process_exit_code()})
+        else:
+            self.end_run(reason)
+        # A user that quits stops at once, as under Locust.
+        current = gevent.getcurrent()
+        if current in self.runner.user_greenlets:
+            self.runner.user_greenlets.killone(current, block=False)
+
+    def on_worker_quit(self, environment, msg, **kwargs):
+        code = msg.data.get("process_exit_code")
+        if code is not None and getattr(self.env, "process_exit_code", None) is None:
+            self.env.process_exit_code = code
+        self.end_run(f"{msg.data['reason']} (on worker {msg.node_id})")
+
+    def end_run(self, reason):
+        """The locustfile ends the run: loadgen is told at once (so that it
+        stops the run, not mistake the workers' exits for crashes), and the
+        run stops as when loadgen asks, sending its last sample."""
+        if self.quit_by is not None:
+            return
+        self.quit_by = reason
+        emit("quit", reason=reason)
+        gevent.spawn(self.stop, reason=reason)
+
+    def start_runner(self, *args, **kwargs):
+        """Locust's `runner.start` would spawn users of its own beside loadgen's."""
+        if self.users_file(traceback.extract_stack()[-2].filename):
+            emit(
+                "warning",
+                message="environment.runner.start() is ignored under loadgen: the config's phases set the users",
+                traceback=None,
+            )
+
+    def stop_master(self, *args, **kwargs):
+        if self.stopping:
+            return self.locust_stop(*args, **kwargs)
+
+    def follow_spawning(self):
+        """A local runner's or master's part of a targets command: Locust's
+        target_user_count and state, and spawning_complete once the running
+        ramp is done (once per phase occurrence, again after a new ramp in it)."""
+        self.runner.target_user_count = sum(self.ramp_to.values())
+        if self.targets != self.ramp_to:
+            self.spawned_occurrence = None
+            self.begin_spawning()
+            return
+        if self.spawned_occurrence == self.occurrence:
+            return
+        self.spawned_occurrence = self.occurrence
+        if self.mode == "master":
+            gevent.spawn(self.complete_spawning_on_master, self.occurrence, dict(self.ramp_to))
+        else:
+            events.spawning_complete.fire(user_count=sum(self.runner.user_classes_count.values()))
+
+    def complete_spawning_on_master(self, occurrence, ramp_to):
+        """As Locust's master: waits (a little) for the workers to report the
+        ramp's users, fires spawning_complete, and tells every worker to fire
+        it too, with the same count."""
+        total = sum(ramp_to.values())
+        deadline = time.monotonic() + SPAWNED_REPORT_WAIT_S
+        while sum(self.users().values()) != total and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        if self.stopping or self.occurrence != occurrence or self.targets != ramp_to or self.ramp_to != ramp_to:
+            return  # a newer ramp began meanwhile: its own end fires it
+        events.spawning_complete.fire(user_count=total)
+        self.runner.send_message("spawning_complete", {"user_count": total})
+
+    def begin_spawning(self):
+        """`runner.spawning_greenlet`: as under Locust, a greenlet that ends when
+        the ramp's spawning is complete."""
+        if self.spawning is None or self.spawning.is_set():
+            self.spawning = gevent.event.Event()
+            self.runner.spawning_greenlet = gevent.spawn(self.spawning.wait)
+        if self.runner.state in (locust.runners.STATE_INIT, locust.runners.STATE_RUNNING, locust.runners.STATE_STOPPED):
+            self.runner.update_state(locust.runners.STATE_SPAWNING)
+
+    def on_spawning_complete(self, **kwargs):
+        # (Locust's own listener sets the runner's state to running.)
+        if self.spawning is not None:
+            self.spawning.set()
+
+    # -- the users at the end --------------------------------------------------
+    def users_file(self, filename):
+        return in_users_files(filename, self.setup["locustfile"], self.setup["base_dir"])
+
+    def innermost_users_frame(self, frames):
+        """(file, line) of the innermost of `frames` (outermost first) in the user's files."""
+        for frame in reversed(frames):
+            if self.users_file(frame.filename):
+                return frame.filename, frame.lineno
+        return None, None
+
+    def record_crash(self, class_name, during, exception, frames):
+        file, line = self.innermost_users_frame(frames)
+        key = (class_name, during, f"{type(exception).__name__}: {exception}", file, line)
+        if key not in self.crashes and len(self.crashes) >= 20:
+            return
+        first = key not in self.crashes
+        self.crashes[key] = self.crashes.get(key, 0) + 1
+        if first and during == "__init__":
+            # Raised out of Locust's spawn_users: said once here (each later
+            # attempt is counted, and said at the end if the run made no request).
+            where = f" ({file}:{line})" if file else ""
+            emit(
+                "warning",
+                message=f"a {class_name} user raised in __init__ and does not run: {key[2]}{where}",
+                traceback=user_traceback(exception),
+            )
+
+    def reconcile(self, targets, waits):
+        """reconcile(), with what a user's __init__ raises recorded: that class
+        spawns no more users for this command, the other classes do."""
+        targets = dict(targets)
+        for _ in range(len(targets) + 1):
+            try:
+                reconcile(self.runner, self.classes, targets, waits)
+                return
+            except Exception as e:
+                init = [
+                    f
+                    for f, _ in traceback.walk_tb(e.__traceback__)
+                    if f.f_code.co_name == "__init__" and self.users_file(f.f_code.co_filename)
+                ]
+                user = init[0].f_locals.get("self") if init else None
+                name = type(user).__name__
+                if name not in targets:
+                    raise
+                self.record_crash(name, "__init__", e, traceback.extract_tb(e.__traceback__))
+                targets[name] = min(targets[name], self.runner.user_classes_count.get(name, 0))
+
+    def users_now(self):
+        """This process's users: those still in on_start (by class and the
+        place they wait at), its crashes, and its tasks run."""
+        waiting = {}
+        for g in list(self.runner.user_greenlets):
+            frame = getattr(g, "gr_frame", None)
+            stack = []
+            while frame is not None:
+                stack.append(frame)
+                frame = frame.f_back
+            user_frames = [f for f in stack if self.users_file(f.f_code.co_filename)]
+            if not any(f.f_code.co_name == "on_start" for f in user_frames):
+                continue
+            user = g.args[0] if g.args else None
+            key = (type(user).__name__, user_frames[0].f_code.co_filename, user_frames[0].f_lineno)
+            waiting[key] = waiting.get(key, 0) + 1
+        return {
+            "in_on_start": [{"class": c, "users": n, "file": f, "line": l} for (c, f, l), n in waiting.items()],
+            "crashed": [
+                {"class": c, "during": d, "users": n, "message": m, "file": f, "line": l}
+                for (c, d, m, f, l), n in self.crashes.items()
+            ],
+        }
+
+    def on_worker_users(self, environment, msg, **kwargs):
+        self.worker_users_at_end.append(msg.data)
+
+    def emit_users_at_end(self, mine):
+        """`users_at_end`: the users of this process (a local runner) or of
+        every worker (a master), merged by class and place."""
+        parts = [mine] if self.mode == "local" else self.worker_users_at_end
+        in_on_start, crashed = {}, {}
+        for part in parts:
+            for u in part["in_on_start"]:
+                key = (u["class"], u["file"], u["line"])
+                in_on_start[key] = in_on_start.get(key, 0) + u["users"]
+            for u in part["crashed"]:
+                key = (u["class"], u["during"], u["message"], u["file"], u["line"])
+                crashed[key] = crashed.get(key, 0) + u["users"]
+        emit(
+            "users_at_end",
+            in_on_start=[{"class": c, "users": n, "file": f, "line": l} for (c, f, l), n in sorted(in_on_start.items(), key=str)],
+            crashed=[
+                {"class": c, "during": d, "users": n, "message": m, "file": f, "line": l}
+                for (c, d, m, f, l), n in sorted(crashed.items(), key=str)
+            ],
+            without_client=sorted(n for n, c in self.classes.items() if not issubclass(c, (HttpUser, FastHttpUser))),
+            tasks_run=TASKS_RUN[0],
+        )
 
     def live_workers(self):
         return [w for w in self.runner.clients.all if w.state != locust.runners.STATE_MISSING]
@@ -605,6 +857,7 @@ class Harness:
                 self.occurrence = command["occurrence"]
                 self.targets = {k: int(v) for k, v in command["users"].items() if k in self.classes}
                 self.waits = command["waits"]
+                self.ramp_to = {k: int(v) for k, v in command["ramp_to"].items() if k in self.classes}
                 try:
                     self.apply()
                 except Exception as e:
@@ -617,10 +870,15 @@ class Harness:
                 return
 
     def apply(self):
+        self.runner.target_user_count = sum(self.ramp_to.values())
+        self.start_test()
+        if self.quit_by is not None:  # test_start quit: no user starts
+            return
         if self.mode == "master":
             self.dispatch_to_workers(force=True)
         else:
-            reconcile(self.runner, self.classes, self.targets, self.waits)
+            self.reconcile(self.targets, self.waits)
+        self.follow_spawning()
 
     def on_worker_targets(self, environment, msg, **kwargs):
         theirs = msg.data.get("locustfile_sha")
@@ -645,9 +903,18 @@ class Harness:
                 cls.host = host
         # The run's end lets users finish their task; ramp-downs stop them at once.
         self.env.stop_timeout = self.drain if msg.data["final"] else 0
-        if not msg.data["final"]:
+        if msg.data["final"]:
+            # The run's end: this worker's users as they are, for the master's users_at_end.
+            self.runner.send_message(WORKER_USERS, self.users_now())
+        else:
+            # Locust's meaning on a worker: its own share.
+            self.runner.target_user_count = sum(msg.data["users"].values())
             self.start_test()
-        reconcile(self.runner, self.classes, msg.data["users"], msg.data["waits"])
+            if self.quit_by is not None:
+                return
+            if msg.data["users"] != self.runner.user_classes_count:
+                self.begin_spawning()
+        self.reconcile(msg.data["users"], msg.data["waits"])
 
     def refuse_share(self, theirs):
         """This worker's locustfile is not the master's: running its share would
@@ -839,7 +1106,7 @@ class Harness:
         self.generation += 1
         self.env.stop_timeout = 0
         abort_connections()
-        reconcile(self.runner, self.classes, {n: 0 for n in self.classes}, {})
+        self.reconcile({n: 0 for n in self.classes}, {})
 
     def watch_master(self):
         """A worker that has heard nothing from its master for as long as the master
@@ -999,13 +1266,15 @@ class Harness:
                 # Give the workers their drain and one report interval to send their last statistics.
                 gevent.sleep(self.drain + self.interval + 0.2)
             elif self.mode == "local":
+                mine = self.users_now()  # before they stop: who is still in on_start
                 self.env.stop_timeout = self.drain
                 self.runner.stop_users(self.runner.user_classes_count)
             if self.mode != "worker":
                 self.sample()
+                self.emit_users_at_end(mine if self.mode == "local" else None)
             # A local runner's quit fires test_stop; a master that never started
             # Locust's own test does not: then it is fired here, so once either way.
-            self.runner.quit()
+            self.locust_quit()
             if self.mode != "worker" and not self.test_stopped:
                 events.test_stop.fire(environment=self.env)
             events.quitting.fire(environment=self.env, reverse=True)
@@ -1052,17 +1321,23 @@ def user_traceback(error):
     )
 
 
+def in_users_files(filename, locustfile, base_dir):
+    """Whether `filename` is the user's: the locustfile or a module beside it
+    (not an installed package)."""
+    path = os.path.abspath(filename)
+    if path == os.path.abspath(locustfile):
+        return True
+    root = os.path.join(os.path.abspath(base_dir), "") if base_dir else None
+    return bool(root) and path.startswith(root) and "site-packages" not in path
+
+
 def import_failure(error, locustfile, base_dir):
     """Where importing the locustfile failed, in the user's own files: a syntax
     error's own place, else the innermost frame of the traceback in the
     locustfile or beside it (not in an installed package)."""
-    root = os.path.join(os.path.abspath(base_dir), "") if base_dir else None
 
     def users(filename):
-        path = os.path.abspath(filename)
-        if path == os.path.abspath(locustfile):
-            return True
-        return bool(root) and path.startswith(root) and "site-packages" not in path
+        return in_users_files(filename, locustfile, base_dir)
 
     file = line = column = None
     if isinstance(error, SyntaxError) and error.filename and users(error.filename):

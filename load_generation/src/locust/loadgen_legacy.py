@@ -17,6 +17,8 @@ file, the 0.x names a file uses and what they became.
   events.request_success += f           fired from Locust 2's request event, with 0.x's arguments
   events.request_failure += f           (request_type, name, response_time, response_length[, exception])
   events.locust_start_hatching += f     fired at test_start, where users run (not on a master)
+  events.hatch_complete += f            fired with spawning_complete (user_count), where it fires:
+                                        at the end of each phase's ramp
 """
 
 import locust
@@ -170,6 +172,10 @@ def _on_test_start(environment, **kwargs):
         events.locust_start_hatching.fire()
 
 
+def _on_spawning_complete(user_count, **kwargs):
+    events.hatch_complete.fire(user_count=user_count)
+
+
 def install():
     """Adds the 0.x names to Locust 2 (once)."""
     if getattr(locust, "_loadgen_legacy", False):
@@ -185,5 +191,7 @@ def install():
     events.request_success = _LegacyHook()
     events.request_failure = _LegacyHook()
     events.locust_start_hatching = _LegacyHook()
+    events.hatch_complete = _LegacyHook()
     events.request.add_listener(_on_request)
     events.test_start.add_listener(_on_test_start)
+    events.spawning_complete.add_listener(_on_spawning_complete)

@@ -5,6 +5,7 @@ pub mod install;
 pub mod process;
 pub mod protocol;
 pub mod requirements;
+pub mod users_at_end;
 pub mod workspace;
 
 /// The harness script, embedded so the binary is all a user needs.

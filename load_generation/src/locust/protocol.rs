@@ -154,6 +154,11 @@ pub enum Command {
         users: BTreeMap<String, u32>,
         /// (min, max) seconds per class; a class not listed keeps its own wait_time.
         waits: BTreeMap<String, (f64, f64)>,
+        /// The users per class the running ramp ends at: the phase's (scaled).
+        /// `users` equals it once the phase's spawning is done. The harness gives
+        /// Locust's `runner.target_user_count` its total, and fires
+        /// `spawning_complete` when `users` reaches it.
+        ramp_to: BTreeMap<String, u32>,
     },
     /// Send a sample now (at a phase boundary, so each phase gets its own requests).
     Flush,
@@ -194,6 +199,19 @@ pub enum Event {
         /// Why importing failed; `None` when it worked.
         error: Option<ImportFailure>,
     },
+    /// What the users were doing when the run stopped, from a local runner or
+    /// a master (its workers' users), just before [`Event::Stopped`]: why a run
+    /// that made no request made none.
+    UsersAtEnd(UsersAtEnd),
+    /// The locustfile called `environment.runner.quit()` (on a worker: the
+    /// master says so): the harness stops as if asked (its last sample,
+    /// [`Event::UsersAtEnd`] and [`Event::Stopped`] follow), and loadgen ends
+    /// the run early.
+    Quit {
+        /// Who ended the run and where: `the locustfile called
+        /// environment.runner.quit() at /home/me/load/locustfile.py:19`.
+        reason: String,
+    },
     /// The last event of a harness that was asked to stop (or lost its stdin).
     Stopped {
         reason: String,
@@ -201,6 +219,47 @@ pub enum Event {
         /// `quitting` (`None`: not set); a value that is not an integer is sent as 1.
         process_exit_code: Option<i64>,
     },
+}
+
+/// The users at the end of a run (see [`Event::UsersAtEnd`]).
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UsersAtEnd {
+    /// Users still in their `on_start` (waiting for something), by class and
+    /// the place in the user's files where they wait.
+    pub in_on_start: Vec<UsersAt>,
+    /// Users that raised in `__init__` or `on_start`, so never ran a task.
+    pub crashed: Vec<Crash>,
+    /// The classes run that have no HTTP client (not an `HttpUser` or
+    /// `FastHttpUser`): their tasks make a request only if they fire one.
+    pub without_client: Vec<String>,
+    /// The tasks every user ran over the whole run.
+    pub tasks_run: u64,
+}
+
+/// Users of a class at one place of the user's files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UsersAt {
+    pub class: String,
+    pub users: u64,
+    /// The innermost frame in the user's files (`None`: none of theirs).
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+}
+
+/// Users of a class that raised the same error at the same place.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Crash {
+    pub class: String,
+    /// `__init__` or `on_start`.
+    pub during: String,
+    pub users: u64,
+    /// `IndexError: pop from empty list`.
+    pub message: String,
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
 }
 
 /// An exception raised while importing the locustfile, located in the user's
@@ -341,6 +400,7 @@ mod tests {
                 occurrence: 4,
                 users: [("NormalUser".into(), 33), ("WeekendUser".into(), 67)].into(),
                 waits: [("NormalUser".into(), (1.0, 2.0))].into(),
+                ramp_to: [("NormalUser".into(), 50), ("WeekendUser".into(), 100)].into(),
             },
             Command::Flush,
             Command::Stop,
@@ -363,7 +423,16 @@ mod tests {
             assert_eq!(&serde_json::to_value(&event).unwrap(), line);
             seen.insert(line["ev"].as_str().unwrap().to_string());
         }
-        let all = ["ready", "sample", "warning", "fatal", "imported", "stopped"];
+        let all = [
+            "ready",
+            "sample",
+            "warning",
+            "fatal",
+            "imported",
+            "users_at_end",
+            "quit",
+            "stopped",
+        ];
         assert_eq!(seen, all.iter().map(|s| s.to_string()).collect());
     }
 

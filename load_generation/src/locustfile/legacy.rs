@@ -26,6 +26,7 @@ const TRANSLATED: &[(&str, Find, &str)] = &[
     ("request_success", Find::Word, "the request event"),
     ("request_failure", Find::Word, "the request event"),
     ("locust_start_hatching", Find::Word, "test_start"),
+    ("hatch_complete", Find::Word, "spawning_complete"),
 ];
 
 /// How a name is told from the same word used otherwise.

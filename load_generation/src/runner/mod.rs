@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use crate::control;
 use crate::locust::process::Output;
 use crate::locust::protocol::{Command, Event, Sample};
+use crate::locust::users_at_end;
 use crate::locustfile::Locustfile;
 use crate::plan::Plan;
 use crate::stats::{Recorder, RunEvent};
@@ -193,6 +194,9 @@ impl Run {
             if let Some(reason) = observers.iter().find_map(|o| o.should_stop()) {
                 return Ok(End::Early(reason));
             }
+            if let Some(reason) = self.quit.take() {
+                return Ok(End::Early(reason)); // the locustfile quit
+            }
         }
     }
 }
@@ -238,6 +242,10 @@ struct Run {
     health: Health,
     /// The oldest occurrence whose statistics may still change.
     open: usize,
+    /// What the users were doing at the end, said when the run made no request.
+    users_at_end: Option<String>,
+    /// Why the locustfile ended the run (it called runner.quit()).
+    quit: Option<String>,
 }
 
 /// When the run started and how long it may go.
@@ -290,6 +298,8 @@ impl Run {
             },
             health: Health::new(start),
             open: 0,
+            users_at_end: None,
+            quit: None,
         }
     }
 
@@ -397,6 +407,14 @@ impl Run {
                         Some(tb) => format!("{message}\n{}", group.map_traceback(&tb)),
                         None => message,
                     });
+                    None
+                }
+                Event::UsersAtEnd(users) => {
+                    self.users_at_end = self.say_users_at_end(&users);
+                    None
+                }
+                Event::Quit { reason } => {
+                    self.quit = Some(reason);
                     None
                 }
                 Event::Ready { .. } | Event::Stopped { .. } | Event::Imported { .. } => None,
@@ -579,6 +597,15 @@ impl Run {
     /// Says what a watcher found, and keeps it as a run event.
     fn say(&mut self, said: Said, observers: &mut [&mut dyn Observer]) {
         self.event(said.kind, said.detail, observers);
+    }
+
+    /// The users at the end, said with the user's own file:line.
+    fn say_users_at_end(&self, users: &crate::locust::protocol::UsersAtEnd) -> Option<String> {
+        let spec = &self.locust.spec;
+        let (locustfile, run_path) = (&spec.locustfile, &spec.locustfile_path);
+        users_at_end::why_no_request(users, |file, line| {
+            users_at_end::place(locustfile, run_path, file, line)
+        })
     }
 
     /// Records an event and tells the observers.

@@ -411,10 +411,17 @@ impl Schedule {
                 wait.map(|(lo, hi)| (name.user_class(), (lo.as_secs_f64(), hi.as_secs_f64())))
             })
             .collect();
+        let ramp_to = plan
+            .user_types
+            .iter()
+            .zip(self.ramp.target())
+            .map(|(name, &n)| (name.user_class(), n))
+            .collect();
         Command::Targets {
             occurrence: self.occurrence.0,
             users,
             waits,
+            ramp_to,
         }
     }
 

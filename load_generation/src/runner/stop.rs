@@ -20,6 +20,9 @@ pub struct Outcome {
     /// `environment.process_exit_code` as the locustfile set it (the local
     /// runner's or the master's, as Locust takes it); `None` when it did not.
     pub process_exit_code: Option<i64>,
+    /// What the users were doing at the end (in on_start, crashed, without a
+    /// client), said: why a run that made no request made none.
+    pub users_at_end: Option<String>,
     /// The error that ended the run: its record is kept all the same, and the
     /// error is returned once the record is written.
     pub error: Option<anyhow::Error>,
@@ -42,6 +45,7 @@ impl Outcome {
             record: recorder.record().clone(),
             plan: plan.clone(),
             process_exit_code: None,
+            users_at_end: None,
             error,
         }
     }
@@ -74,6 +78,12 @@ impl Run {
             End::Early(reason) => (Ended::StoppedEarly, Some(reason), None),
             End::Error(e) => (Ended::Error, Some(format!("{e:#}")), Some(e)),
         };
+        // A run that made no request says why, in its record too.
+        let reason = reason.or_else(|| {
+            (self.recorder.record().totals().1.requests == 0)
+                .then(|| self.users_at_end.clone())
+                .flatten()
+        });
         self.recorder.finish(self.seconds(end_at), ended, reason);
         self.close_through(usize::MAX, observers);
         for o in observers.iter_mut() {
@@ -83,6 +93,7 @@ impl Run {
             record: self.recorder.record().clone(),
             plan: self.schedule.plan().clone(),
             process_exit_code,
+            users_at_end: self.users_at_end.take(),
             error,
         }
     }
@@ -111,6 +122,9 @@ impl Run {
                         // Its requests were made while the users ran, up to the stop.
                         let offered = self.health.interval(&sample, stop_at, self.schedule.commanded());
                         self.recorder.sample(&sample, at.as_secs_f64(), false, &offered);
+                    }
+                    Some(Output::Event(id, Event::UsersAtEnd(users))) if self.locust.group.owns(id) => {
+                        self.users_at_end = self.say_users_at_end(&users);
                     }
                     Some(Output::Event(id, Event::Stopped { process_exit_code, .. })) if primary == Some(id) => {
                         return process_exit_code;

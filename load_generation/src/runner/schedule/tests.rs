@@ -58,10 +58,15 @@ fn a_boundary_starts_a_new_occurrence_at_its_scheduled_time() {
     assert_eq!(users(&s.tick(at(t0, 11_000))), Some(vec![8, 1]));
     match s.command() {
         Command::Targets {
-            occurrence, waits, ..
+            occurrence,
+            waits,
+            ramp_to,
+            ..
         } => {
             assert_eq!(occurrence, 1);
             assert_eq!(waits["BUser"], (0.3, 0.3));
+            // Mid-ramp, the command names where the ramp ends: the phase's users.
+            assert_eq!(ramp_to.values().copied().collect::<Vec<_>>(), vec![4, 4]);
         }
         other => panic!("{other:?}"),
     }
