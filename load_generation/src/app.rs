@@ -19,7 +19,7 @@ use crate::metrics::{self, Metrics};
 use crate::progress::{short, Progress};
 use crate::report::checkpoint::Checkpoints;
 use crate::report::{self, Destinations, Summary};
-use crate::runner::group::{GroupSpec, STOP_DRAIN};
+use crate::runner::group::GroupSpec;
 use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::sizing;
 use crate::runner::wait_for_host::wait_for_host;
@@ -35,9 +35,6 @@ mod setup;
 
 pub use inspect::{check, render};
 use setup::{RunSetup, When};
-
-/// How often Locust reports a sample.
-const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// `loadgen report DIR`: report.html, stats.csv and the table again, from the
 /// directory's summary.json.
@@ -237,17 +234,14 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
     for note in load.template.notes() {
         eprintln!("loadgen: {note}");
     }
-    let common = protocol::Common {
-        locustfile: workspace.locustfile_path(),
-        host: args.host.clone(),
-        user_classes: load.plan.user_classes(),
-        class_names: workspace.locustfile.class_names.clone(),
-        base_dir: workspace.locustfile.base_dir(),
-        locust_args: args.engine.locust_options()?,
-        sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
-        stop_drain: STOP_DRAIN.as_secs_f64(),
-        verbose: users_verbose(),
-    };
+    let common = protocol::Common::new(
+        workspace.locustfile_path(),
+        &workspace.locustfile,
+        args.host.clone(),
+        load.plan.user_classes(),
+        args.engine.locust_options()?,
+        users_verbose(),
+    );
     if args.engine.heartbeat_timeout.is_some() {
         eprintln!(
             "loadgen: --heartbeat-timeout is the master's: this worker takes the master's from its shares"
@@ -357,7 +351,7 @@ async fn execute(
         when,
         sizing::cores(),
         SystemTime::now(),
-        SAMPLE_INTERVAL,
+        protocol::SAMPLE_INTERVAL,
     )?;
     if let Some(said) = &setup.workers_said {
         eprintln!("loadgen: {said}");
@@ -463,7 +457,6 @@ async fn execute(
         remote_workers: setup.remote_workers,
         master_bind: setup.master_bind.clone(),
         heartbeat_timeout: setup.heartbeat_timeout,
-        sample_interval: SAMPLE_INTERVAL,
         pids: emergency.pids.clone(),
         verbose: users_verbose(),
     };

@@ -29,17 +29,14 @@ const IMPORT_TIMEOUT: Duration = Duration::from_secs(60);
 /// no concrete User class at the config's line).
 pub fn import(load: &Load, locust: &LocustInstall, client: ClientChoice) -> Result<Vec<String>> {
     let workspace = Workspace::create(load, load.template.client(client).class)?;
-    let setup = Setup::check(Common {
-        locustfile: workspace.locustfile_path(),
-        host: None,
-        user_classes: load.plan.used_user_classes(),
-        class_names: workspace.locustfile.class_names.clone(),
-        base_dir: workspace.locustfile.base_dir(),
-        locust_args: Vec::new(),
-        sample_interval: 0.5,
-        stop_drain: 0.0,
-        verbose: false,
-    });
+    let setup = Setup::check(Common::new(
+        workspace.locustfile_path(),
+        &workspace.locustfile,
+        None,
+        load.plan.used_user_classes(),
+        Vec::new(),
+        false,
+    ));
     let setup_path = workspace.dir.path().join("setup-check.json");
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
     let (event, stderr) = run_harness(locust, &workspace, &setup_path)?;

@@ -14,39 +14,23 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::locustfile::Locustfile;
 
 /// The port a Locust master listens on unless told otherwise (Locust's own default).
 pub const DEFAULT_MASTER_PORT: u16 = 5557;
 
-/// What the harness is set up as, written to a JSON file it reads at start.
+/// What the harness is set up as, written to a JSON file it reads at start:
+/// its role, and beside it (one flat JSON object) what every role shares.
+/// The harness refuses fields it does not know (`read_setup`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Setup {
     pub role: Role,
-    pub locustfile: PathBuf,
-    /// The target; `None` keeps the locustfile's own `host`.
-    pub host: Option<String>,
-    /// The User classes loadgen sets counts for, in the plan's order.
-    pub user_classes: Vec<String>,
-    /// A plain locustfile's class for each of `user_classes` whose class in the
-    /// file has another name (`WebsiteUser` -> `Website`); empty for a template.
-    pub class_names: BTreeMap<String, String>,
-    /// The directory of the user's file: put first on `sys.path` and made the
-    /// working directory, so helper modules and data files beside it work.
-    pub base_dir: Option<PathBuf>,
-    /// Locust's own command-line options (after `--`), parsed by Locust's parser
-    /// with the locustfile's `init_command_line_parser` arguments: `parsed_options`.
-    pub locust_args: Vec<String>,
-    /// Seconds between samples (and between a worker's reports to its master).
-    pub sample_interval: f64,
-    /// Seconds a stopping run lets users finish the task they are in, so that a
-    /// request the target already answered is counted too.
-    pub stop_drain: f64,
-    /// Log the users' INFO messages too (loadgen shows them, and their prints,
-    /// with `-v`); otherwise WARNING and above.
-    pub verbose: bool,
+    #[serde(flatten)]
+    pub common: Common,
 }
 
 /// Which kind of Locust runner the harness creates.
@@ -79,17 +63,61 @@ pub enum Role {
 }
 
 /// The parts of a [`Setup`] that every role shares.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Common {
     pub locustfile: PathBuf,
+    /// The target; `None` keeps the locustfile's own `host`.
     pub host: Option<String>,
+    /// The User classes loadgen sets counts for, in the plan's order.
     pub user_classes: Vec<String>,
+    /// A plain locustfile's class for each of `user_classes` whose class in the
+    /// file has another name (`WebsiteUser` -> `Website`); empty for a template.
     pub class_names: BTreeMap<String, String>,
+    /// The directory of the user's file: put first on `sys.path` and made the
+    /// working directory, so helper modules and data files beside it work.
     pub base_dir: Option<PathBuf>,
+    /// Locust's own command-line options (after `--`), parsed by Locust's parser
+    /// with the locustfile's `init_command_line_parser` arguments: `parsed_options`.
     pub locust_args: Vec<String>,
+    /// Seconds between samples (and between a worker's reports to its master).
     pub sample_interval: f64,
+    /// Seconds a stopping run lets users finish the task they are in, so that a
+    /// request the target already answered is counted too.
     pub stop_drain: f64,
+    /// Log the users' INFO messages too (loadgen shows them, and their prints,
+    /// with `-v`); otherwise WARNING and above.
     pub verbose: bool,
+}
+
+/// How often every harness samples (and a worker reports to its master).
+pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(500);
+/// How long a stopping harness lets users finish the task they are in.
+pub const STOP_DRAIN: Duration = Duration::from_millis(500);
+
+impl Common {
+    /// What every harness of a run is told, whatever its role: the locustfile
+    /// written at `path` (a workspace's), the target, the classes loadgen sets
+    /// counts for, Locust's own options, and whether to show the users' INFO lines.
+    pub fn new(
+        path: PathBuf,
+        locustfile: &Locustfile,
+        host: Option<String>,
+        user_classes: Vec<String>,
+        locust_args: Vec<String>,
+        verbose: bool,
+    ) -> Common {
+        Common {
+            locustfile: path,
+            host,
+            user_classes,
+            class_names: locustfile.class_names.clone(),
+            base_dir: locustfile.base_dir(),
+            locust_args,
+            sample_interval: SAMPLE_INTERVAL.as_secs_f64(),
+            stop_drain: STOP_DRAIN.as_secs_f64(),
+            verbose,
+        }
+    }
 }
 
 impl Setup {
@@ -128,18 +156,7 @@ impl Setup {
     }
 
     fn with_role(role: Role, common: Common) -> Setup {
-        Setup {
-            role,
-            locustfile: common.locustfile,
-            host: common.host,
-            user_classes: common.user_classes,
-            class_names: common.class_names,
-            base_dir: common.base_dir,
-            locust_args: common.locust_args,
-            sample_interval: common.sample_interval,
-            stop_drain: common.stop_drain,
-            verbose: common.verbose,
-        }
+        Setup { role, common }
     }
 }
 

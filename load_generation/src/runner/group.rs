@@ -18,8 +18,6 @@ use crate::locustfile::{Locustfile, Origin};
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 /// Lines of stderr kept to explain a crash.
 const STDERR_TAIL: usize = 40;
-/// How long a stopping run lets users finish the task they are in.
-pub const STOP_DRAIN: Duration = Duration::from_millis(500);
 
 /// Everything needed to start (and restart) the group.
 #[derive(Debug, Clone)]
@@ -41,7 +39,6 @@ pub struct GroupSpec {
     pub master_bind: Option<(String, u16)>,
     /// Seconds without a heartbeat before a worker counts as lost (`--heartbeat-timeout`).
     pub heartbeat_timeout: u32,
-    pub sample_interval: Duration,
     /// Show the users' INFO logging and prints (loadgen's `-v`).
     pub verbose: bool,
     /// Shared with the signal handler, which kills these on a second signal.
@@ -55,17 +52,14 @@ impl GroupSpec {
 
     /// What every harness of the group is given, whatever its role.
     pub fn common(&self) -> protocol::Common {
-        protocol::Common {
-            locustfile: self.locustfile_path.clone(),
-            host: self.host.clone(),
-            user_classes: self.user_classes.clone(),
-            class_names: self.locustfile.class_names.clone(),
-            base_dir: self.locustfile.base_dir(),
-            locust_args: self.locust_args.clone(),
-            sample_interval: self.sample_interval.as_secs_f64(),
-            stop_drain: STOP_DRAIN.as_secs_f64(),
-            verbose: self.verbose,
-        }
+        protocol::Common::new(
+            self.locustfile_path.clone(),
+            &self.locustfile,
+            self.host.clone(),
+            self.user_classes.clone(),
+            self.locust_args.clone(),
+            self.verbose,
+        )
     }
 
     /// Maps lines of the rendered locustfile in a traceback back to the template.
