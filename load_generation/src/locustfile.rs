@@ -26,6 +26,8 @@ pub mod load_shape;
 pub mod plain;
 #[path = "locustfile/python.rs"]
 mod python;
+#[path = "locustfile/runner_calls.rs"]
+pub mod runner_calls;
 
 pub use client::{Client, ClientChoice, UserClass};
 
@@ -168,11 +170,15 @@ impl Template {
     }
 
     /// What `check`, `run` and `worker` say about the file before anything
-    /// else: the Locust 0.x names it uses, a LoadTestShape it has.
+    /// else: the Locust 0.x names it uses, a LoadTestShape it has, calls of
+    /// `runner.start()` (ignored).
     pub fn notes(&self) -> Vec<String> {
+        let file = self.source.path.display().to_string();
+        let starts = runner_calls::starts(&self.source.text);
         self.legacy_note()
             .into_iter()
             .chain(self.shape_note())
+            .chain(runner_calls::note(&file, &starts))
             .collect()
     }
 

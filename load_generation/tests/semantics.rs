@@ -308,6 +308,51 @@ fn a_load_test_shape_is_named_at_its_line_and_ignored() {
     assert_eq!(sessions["Website"].len(), 2, "{sessions:?}");
 }
 
+/// `runner.start()` in a locustfile is ignored (the phases set the users),
+/// and said: by `check` at its line, and when the call happens.
+#[test]
+fn runner_start_is_named_at_its_line_and_ignored() {
+    let file = data("runner_start.py").display().to_string();
+    let said = format!("{file}:18: environment.runner.start() is ignored under loadgen");
+    let mut check = loadgen(&tag("runner-start-check"));
+    check
+        .arg("check")
+        .arg("--config_file")
+        .arg(data("runner_start.pbtxt"))
+        .arg("-f")
+        .arg(data("runner_start.py"));
+    let (out, _) = run_with_limit(check, Duration::from_secs(60));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&said), "{stdout}");
+
+    let shop = Shop::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = run(
+        &shop,
+        "runner_start",
+        &dir.path().join("report"),
+        &["--run_time", "3s"],
+        &[],
+    );
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("loadgen: {said}")),
+        "said at the start: {stderr}"
+    );
+    assert!(
+        stderr.contains("environment.runner.start() is ignored under loadgen: the config's phases set the users"),
+        "said when it happens: {stderr}"
+    );
+    let sessions = sessions_by_kind(&shop.requests(), 0.0, f64::MAX);
+    assert_eq!(
+        sessions["Website"].len(),
+        2,
+        "the config's 2 users, not 10: {sessions:?}"
+    );
+}
+
 /// Locust 0.x's `events.hatch_complete += f` fires where spawning_complete
 /// does, with the users then running: 0.x users waiting for it run.
 #[test]

@@ -47,7 +47,7 @@ pub(super) fn code_lines(text: &str) -> Vec<CodeLine<'_>> {
 }
 
 /// `code` with what stands between pairs of `quote` replaced by spaces.
-fn blank_strings(code: &str, quote: &str) -> String {
+pub(super) fn blank_strings(code: &str, quote: &str) -> String {
     let mut out = String::with_capacity(code.len());
     for (i, part) in code.split(quote).enumerate() {
         if i > 0 {
