@@ -7,7 +7,8 @@
 //! Judged from the server's side: the same exit code, request counts within
 //! 20%, the same routes requested, the same routes failing (a response of 400
 //! or more), the same `X-User-Type` marks seen, and the same number of each
-//! mark a case counts exactly (one request per `test_start`, per `on_stop`...).
+//! mark a case counts exactly (one request per `test_start`, per `on_stop`...);
+//! and the runs end within 3 s of each other (a locustfile may end its run).
 //!
 //! The two runs go at the same time, each against its own demo shop started
 //! alike: the shops' logs tell the runs apart without a word in the
@@ -87,6 +88,10 @@ const CASE: Case = Case {
 const TOLERANCE: f64 = 0.2;
 /// A run that has not ended this long after it started is stopped (and fails).
 const LIMIT: Duration = Duration::from_secs(60);
+/// How far apart the two runs may end: loadgen has more to start (its binary,
+/// the config, the harness) but a run lasts as long as plain Locust's, whether
+/// its run time or the locustfile ends it.
+const END_APART: Duration = Duration::from_secs(3);
 /// Users started per second, in both runs.
 const HATCH_RATE: u32 = 10;
 
@@ -418,6 +423,13 @@ impl Case {
                 plain.exit, ours.exit
             ));
         }
+        if ours.took.abs_diff(plain.took) > END_APART {
+            differs.push(format!(
+                "the run ended {:.1}s after the start, plain Locust's {:.1}s after it",
+                ours.took.as_secs_f64(),
+                plain.took.as_secs_f64()
+            ));
+        }
         for (host, want, got) in [
             ("the site", &plain.site, &ours.site),
             ("the second host", &plain.api, &ours.api),
@@ -544,6 +556,8 @@ fn runner_quit_ends_the_test_early() {
         file: "runner_quit.py",
         feature: "environment.runner.quit() from a greenlet started in init",
         users: &[("Shopper", 2)],
+        // Long enough that a run not ended by quit() is told from one that is.
+        seconds: 10,
         exit: 1,
         routes: &["GET /", "GET /product/{id}"],
         failing: &["GET /product/{id}"],
