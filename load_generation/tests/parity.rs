@@ -324,6 +324,11 @@ impl Case {
     /// Runs the file both ways at once, each against a shop of its own, and
     /// compares.
     fn check(self) {
+        assert!(
+            self.users.windows(2).all(|w| w[0].1 == w[1].1),
+            "{}: plain Locust splits its users evenly between classes of weight 1",
+            self.file
+        );
         let site = Shop::start();
         let twin = Shop::start_on_while_serial(free_port());
         let apis = self.api_host.then(|| {
