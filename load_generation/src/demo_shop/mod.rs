@@ -16,6 +16,8 @@
 //! Deliberate differences from the real frontend: `POST /setCurrency` and
 //! `POST /cart` answer `200` with a page instead of a `302` redirect, so every
 //! request a Locust task makes is exactly one entry in the request log.
+//! It also answers `GET /api/product/{id}` with JSON, which the real frontend
+//! does not have, so that loads can exercise a JSON API (Locust's `rest()`).
 //!
 //! The rooms: this file holds the shop's state (sessions, the request log,
 //! counters); `routes.rs` the route table, the tracking middleware and one

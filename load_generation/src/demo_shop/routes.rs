@@ -14,6 +14,7 @@ impl DemoShop {
             .route("/cart", get(view_cart).post(add_to_cart))
             .route("/cart/checkout", post(checkout))
             .route("/login", get(login_page).post(login))
+            .route("/api/product/{id}", get(api_product))
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(self.clone(), track));
         let bookkeeping = Router::new()
@@ -248,6 +249,25 @@ pub(super) async fn checkout(
         ),
     )
     .into_response()
+}
+
+/// `GET /api/product/{id}`: a product as JSON (`id`, `name`, `price_usd_cents`),
+/// for loads that exercise a JSON API (Locust's `rest()`); an unknown id is a
+/// 404 whose body is JSON too, as an API's would be.
+pub(super) async fn api_product(Path(product_id): Path<String>) -> Response {
+    match find_product(&product_id) {
+        Some((pid, name, cents)) => Json(serde_json::json!({
+            "id": pid,
+            "name": name,
+            "price_usd_cents": cents,
+        }))
+        .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "no such product" })),
+        )
+            .into_response(),
+    }
 }
 
 pub(super) async fn not_found() -> Response {

@@ -362,3 +362,38 @@ async fn login_needs_the_csrf_token_of_the_sessions_own_login_page() {
     assert_eq!(login(&id, "wrong").await.unwrap().status(), 403);
     assert_eq!(login(&id, &token).await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn the_json_api_answers_a_product_or_a_json_404() {
+    let (base, shop, _stop) = start().await;
+    let client = reqwest::Client::new();
+
+    let found = client
+        .get(format!("{base}/api/product/OLJCESPC7Z"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 200);
+    assert!(found.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let product: serde_json::Value = found.json().await.unwrap();
+    assert_eq!(
+        product,
+        serde_json::json!({"id": "OLJCESPC7Z", "name": "Vintage Typewriter", "price_usd_cents": 6799})
+    );
+
+    let missing = client
+        .get(format!("{base}/api/product/NOPE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let error: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(error["error"], "no such product");
+
+    // Logged under its route pattern, as every shop route is.
+    let counters = shop.counters();
+    assert_eq!(counters.routes.get("GET /api/product/{id}"), Some(&2));
+}

@@ -290,6 +290,7 @@ pub fn request_log(base: &str) -> Vec<Logged> {
                     at: started_at + t,
                     session: r["session"].as_str().unwrap_or("").to_string(),
                     user_type: r["user_type"].as_str().map(str::to_string),
+                    method: r["method"].as_str().unwrap_or("").to_string(),
                     route: r["route"].as_str().unwrap_or("").to_string(),
                     status: r["status"].as_u64().unwrap_or(0) as u16,
                 });
@@ -308,6 +309,7 @@ pub struct Logged {
     pub at: f64,
     pub session: String,
     pub user_type: Option<String>,
+    pub method: String,
     pub route: String,
     pub status: u16,
 }

@@ -1,0 +1,28 @@
+"""A `MarkovTaskSet`: the next task is drawn from the current task's
+`@transition`/`@transitions`, with their weights.
+"""
+
+from locust import HttpUser, MarkovTaskSet, constant, transition, transitions
+
+
+class Browsing(MarkovTaskSet):
+    @transition("product")
+    def index(self):
+        self.client.get("/")
+
+    @transitions({"product": 1, "cart": 2})
+    def product(self):
+        self.client.get("/product/66VCHSJNUP")
+
+    @transitions(["index", "api"])
+    def cart(self):
+        self.client.get("/cart")
+
+    @transition("index")
+    def api(self):
+        self.client.get("/api/product/66VCHSJNUP")
+
+
+class BrowserUser(HttpUser):
+    wait_time = constant(0.1)
+    tasks = [Browsing]
