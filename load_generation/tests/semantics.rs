@@ -308,6 +308,41 @@ fn a_load_test_shape_is_named_at_its_line_and_ignored() {
     assert_eq!(sessions["Website"].len(), 2, "{sessions:?}");
 }
 
+/// Users that raise StopUser stay stopped with workers too, as under Locust's
+/// own master and workers: the master resends every share each sample (for a
+/// worker that lost it), and a worker used to top its users up again each time.
+#[test]
+fn users_that_stop_themselves_stay_stopped_on_workers() {
+    let shop = Shop::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("load.pbtxt"),
+        "phases { duration: 60 num_users: 3 hatch_rate_per_s: 10\n  user_types { name: \"Shopper\" ratio: 1 } }\n",
+    )
+    .unwrap();
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/parity/stop_user.py");
+    let mut command = run_command(
+        &tag("stop-user-workers"),
+        dir.path().join("load.pbtxt"),
+        &shop.host(),
+    );
+    command
+        .arg("-f")
+        .arg(&file)
+        .args(["--run_time", "6s", "--workers", "2"]);
+    let (out, _) = run_with_limit(command, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let log = shop.requests();
+    let sessions: BTreeSet<&str> = log.iter().map(|r| r.session.as_str()).collect();
+    // Each of the 3 users visits 10 times, then stops for good.
+    assert_eq!(
+        (sessions.len(), log.len()),
+        (3, 30),
+        "sessions {sessions:?}"
+    );
+}
+
 /// `runner.start()` in a locustfile is ignored (the phases set the users),
 /// and said: by `check` at its line, and when the call happens.
 #[test]

@@ -397,6 +397,8 @@ class Harness:
         # (see on_worker_targets).
         self.worker_generations = {}
         self.generation = 0
+        # (generation, users, waits) of the share this worker last applied.
+        self.applied_share = None
         # A worker's: how long without its master before it stops its users (the
         # master's --heartbeat-timeout, from its shares; Locust's 3 s until then).
         self.loss_s = 3.0
@@ -490,12 +492,19 @@ class Harness:
 
         try:
             parser = get_parser()
-            return parser.parse_args(args=self.setup["locust_args"])
+            options = parser.parse_args(args=self.setup["locust_args"])
         except SystemExit:  # argparse has printed what is wrong to stderr
             fatal(
                 f"Locust's options after `--` are not valid: {' '.join(self.setup['locust_args'])}",
                 kind="locust_args",
             )
+        # What `locust --headless -u N --host URL` would hold: loadgen runs
+        # headless, against its target, and num_users follows the phases (set
+        # with runner.target_user_count, in start_test and at each phase).
+        options.headless = True
+        if self.setup["host"] and not options.host:
+            options.host = self.setup["host"]
+        return options
 
     def start(self):
         classes = self.load_user_classes()
@@ -598,8 +607,15 @@ class Harness:
         if self.test_started:
             return
         self.test_started = True
+        self.follow_num_users()
         self.env._filter_tasks_by_tags()
         events.test_start.fire(environment=self.env)
+
+    def follow_num_users(self):
+        """parsed_options.num_users is the users asked for now, as `-u` would be."""
+        options = self.env.parsed_options
+        if options is not None and "-u" not in self.setup["locust_args"] and "--users" not in self.setup["locust_args"]:
+            options.num_users = self.runner.target_user_count
 
     def on_test_stop(self, **kwargs):
         self.test_stopped = True
@@ -872,6 +888,7 @@ class Harness:
     def apply(self):
         self.runner.target_user_count = sum(self.ramp_to.values())
         self.start_test()
+        self.follow_num_users()
         if self.quit_by is not None:  # test_start quit: no user starts
             return
         if self.mode == "master":
@@ -910,8 +927,18 @@ class Harness:
             # Locust's meaning on a worker: its own share.
             self.runner.target_user_count = sum(msg.data["users"].values())
             self.start_test()
+            self.follow_num_users()
             if self.quit_by is not None:
                 return
+            # The master resends every share each sample, for workers that
+            # dropped their users on losing it (they come back with a new
+            # generation). The share applied last, again, changes nothing: users
+            # that stopped themselves (StopUser, a failed on_start) stay stopped,
+            # as under Locust, instead of being spawned again.
+            share = (self.generation, dict(msg.data["users"]), msg.data["waits"])
+            if share == self.applied_share:
+                return
+            self.applied_share = share
             if msg.data["users"] != self.runner.user_classes_count:
                 self.begin_spawning()
         self.reconcile(msg.data["users"], msg.data["waits"])
