@@ -343,6 +343,28 @@ fn users_that_stop_themselves_stay_stopped_on_workers() {
     );
 }
 
+/// `environment.parsed_options` in test_start holds what a headless Locust
+/// run's would: headless, the target, and the users asked for.
+#[test]
+fn parsed_options_are_a_headless_runs() {
+    let shop = Shop::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _) = run(
+        &shop,
+        "options",
+        &dir.path().join("report"),
+        &["--run_time", "3s"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let marks: BTreeSet<String> = shop
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.user_type)
+        .collect();
+    assert_eq!(marks, BTreeSet::from(["opts-2-True-True".to_string()]));
+}
+
 /// `runner.start()` in a locustfile is ignored (the phases set the users),
 /// and said: by `check` at its line, and when the call happens.
 #[test]
