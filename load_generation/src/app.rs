@@ -15,11 +15,9 @@ use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
 use crate::locust::requirements;
 use crate::locust::workspace::Workspace;
-use crate::metrics::{self, Metrics};
 use crate::progress::{short, Progress};
 use crate::report::checkpoint::Checkpoints;
 use crate::report::{self, Destinations, Summary};
-use crate::runner::group::GroupSpec;
 use crate::runner::signals::{Emergency, Shutdown};
 use crate::runner::sizing;
 use crate::runner::wait_for_host::wait_for_host;
@@ -27,13 +25,15 @@ use crate::runner::worker;
 use crate::runner::{self, unix_now, Inputs, Observer, Outcome};
 use crate::stats::Ended;
 use crate::verdict::{self, Verdict};
-use crate::{control, dashboard, reload};
+use crate::{control, reload};
 
 /// `check` and `render`, which look at a load without running it.
 mod inspect;
+mod serve;
 mod setup;
 
 pub use inspect::{check, render};
+use serve::Servers;
 use setup::{RunSetup, When};
 
 /// `loadgen report DIR`: report.html, stats.csv and the table again, from the
@@ -360,52 +360,17 @@ async fn execute(
         mut shutdown,
         emergency,
     } = stop;
-    // Serve metrics first: a bad --metrics-addr fails before Locust starts, and
-    // /healthz answers while Locust is found or installed (Kubernetes probes).
-    let mut served = match output.metrics_addr {
-        Some(addr) => {
-            let observer = Metrics::new();
-            let server = metrics::serve(addr, &observer).await?;
-            Some((observer, server))
-        }
-        None => None,
-    };
     let thresholds = verdict::collect(&steering.verdict.fail_if, &load.config, &load.plan)?;
     let mut inputs = Inputs::default();
-    // One channel of control calls, from the API's own address and the dashboard's buttons.
-    let read_only = steering.control.dashboard_read_only;
-    let token = steering.control.control_token.clone();
-    let controls = if steering.control.control_addr.is_some()
-        || (steering.dashboard.is_some() && !read_only)
-    {
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        inputs.control = Some(rx);
-        Some(tx)
-    } else {
-        None
-    };
-    let control_server = match (steering.control.control_addr, &controls) {
-        (Some(addr), Some(tx)) => {
-            Some(control::server::serve(addr, token.clone(), tx.clone()).await?)
-        }
-        _ => None,
-    };
-    let hub = dashboard::Hub::new();
-    let dashboard_server = match steering.dashboard {
-        Some(addr) => {
-            let options = dashboard::server::Options {
-                addr,
-                token: token.clone(),
-                control: controls.clone().filter(|_| !read_only),
-                title: load.config_name(),
-            };
-            let (at, server) = dashboard::server::serve(options, hub.clone()).await?;
-            eprintln!("loadgen: dashboard at http://{at}/");
-            Some(server)
-        }
-        None => None,
-    };
-    drop(controls);
+    let title = load.config_name();
+    let mut servers = Servers::start(
+        output.metrics_addr,
+        steering.control,
+        steering.dashboard,
+        title,
+        &mut inputs,
+    )
+    .await?;
     // Finding (or installing) Locust can take a while: a signal meanwhile ends
     // the run at once, with its (empty) summary and report.
     let explicit = engine.python.locust.clone();
@@ -444,22 +409,14 @@ async fn execute(
     if let Ok(mut dirs) = emergency.dirs.lock() {
         dirs.push(workspace.dir.path().to_path_buf());
     }
-    let spec = GroupSpec {
-        python: locust.python.clone(),
-        harness: workspace.harness_path(),
-        locustfile_path: workspace.locustfile_path(),
-        locustfile: workspace.locustfile.clone(),
-        workdir: workspace.dir.path().to_path_buf(),
+    let spec = setup.group(
+        &locust,
+        &workspace,
         host,
-        user_classes: load.plan.user_classes(),
-        locust_args: setup.locust_args.clone(),
-        local_workers: setup.local_workers,
-        remote_workers: setup.remote_workers,
-        master_bind: setup.master_bind.clone(),
-        heartbeat_timeout: setup.heartbeat_timeout,
-        pids: emergency.pids.clone(),
-        verbose: users_verbose(),
-    };
+        load.plan.user_classes(),
+        emergency.pids.clone(),
+        users_verbose(),
+    );
     tracing::debug!("{} Locust processes", setup.processes());
     if let Some(args) = steering.reload {
         let watch = !steering.control.no_reload;
@@ -472,21 +429,15 @@ async fn execute(
     }
     let mut progress = Progress::new(output.progress_interval);
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
-    let mut publish: Vec<Box<dyn crate::verdict::Publish>> = Vec::new();
-    if let Some((m, _)) = &served {
-        publish.push(Box::new(m.threshold_gauges()));
-    }
-    let mut live = dashboard_server.as_ref().map(|_| {
-        publish.push(Box::new(hub.clone()));
-        dashboard::Dashboard::new(hub.clone())
-    });
+    let publish = servers.publishers();
     let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, publish);
     observers.push(&mut verdict);
+    let mut live = servers.dashboard();
     if let Some(live) = live.as_mut() {
         observers.push(live);
     }
-    if let Some((observer, _)) = served.as_mut() {
-        observers.push(observer);
+    if let Some(metrics) = servers.metrics.as_mut() {
+        observers.push(metrics);
     }
     let mut checkpoints = output
         .report
@@ -505,12 +456,7 @@ async fn execute(
     )
     .await;
     drop(observers);
-    if let Some((_, server)) = served {
-        server.abort(); // the run is over, failed or not: nothing left to scrape or probe
-    }
-    for server in [control_server, dashboard_server].into_iter().flatten() {
-        server.abort();
-    }
+    servers.stop();
     conclude(output, steering.verdict, outcome, verdict)
 }
 

@@ -9,7 +9,10 @@ use std::time::{Duration, SystemTime};
 use crate::cli::{EngineArgs, Workers};
 use crate::diagnostic::BadInput;
 use crate::load::Load;
+use crate::locust::install::LocustInstall;
+use crate::locust::workspace::Workspace;
 use crate::locustfile::Client;
+use crate::runner::group::GroupSpec;
 use crate::runner::{schedule, sizing, RunOptions};
 
 /// Locust's own: 3 heartbeats missed, 1 s apart.
@@ -108,6 +111,34 @@ impl RunSetup {
                 auto_workers: matches!(engine.workers, Workers::Auto) && engine.expect_workers == 0,
             },
         })
+    }
+
+    /// How to start the run's Locust group with `locust`, from `workspace`.
+    pub fn group(
+        &self,
+        locust: &LocustInstall,
+        workspace: &Workspace,
+        host: Option<String>,
+        user_classes: Vec<String>,
+        pids: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
+        verbose: bool,
+    ) -> GroupSpec {
+        GroupSpec {
+            python: locust.python.clone(),
+            harness: workspace.harness_path(),
+            locustfile_path: workspace.locustfile_path(),
+            locustfile: workspace.locustfile.clone(),
+            workdir: workspace.dir.path().to_path_buf(),
+            host,
+            user_classes,
+            locust_args: self.locust_args.clone(),
+            local_workers: self.local_workers,
+            remote_workers: self.remote_workers,
+            master_bind: self.master_bind.clone(),
+            heartbeat_timeout: self.heartbeat_timeout,
+            pids,
+            verbose,
+        }
     }
 
     /// Locust processes in the run: the local one or master's workers, and the
