@@ -30,11 +30,12 @@ class A(User):
         pass
 
 env = Environment(user_classes=[A], stop_timeout=0)
-worker = h.Harness.__new__(h.Harness)
+setup = {"role": {"mode": "worker", "master_host": "127.0.0.1", "master_port": 5557},
+         "locustfile": "locustfile.py", "host": None, "user_classes": ["A"], "class_names": {},
+         "base_dir": None, "locust_args": [], "sample_interval": 0.5, "stop_drain": 0.5,
+         "verbose": False}
+worker = h.Harness(setup)  # its state as a worker's starts; no Locust process is started
 worker.locustfile_sha = "same"
-worker.generation = 0
-worker.loss_s = 3.0
-worker.drain = 0.5
 worker.classes = {"A": A}
 worker.env = env
 worker.runner = env.create_local_runner()
