@@ -2,7 +2,7 @@
 //! locustfile in `tests/data/semantics/` uses a documented Locust feature the
 //! way its docs show it; run by loadgen against the demo shop, judged from the
 //! shop's request log. (Whether plain `locust -f` gives the same is the parity
-//! suite's question, `tests/parity.rs`.)
+//! suite's question, `tests/parity/main.rs`.)
 
 mod common;
 
