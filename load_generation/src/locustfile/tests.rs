@@ -1,8 +1,12 @@
 //! Unit tests of the template checks and rendering (`locustfile.rs`).
 
+use std::time::Duration;
+
+use super::render::seconds;
 use super::*;
 use crate::config;
 use crate::diagnostic::Position;
+use crate::plan::Plan;
 
 const HIPSTER_TEMPLATE: &str =
     include_str!("../../../applications/hipster_shop/load_generation/locustfile.loadgen.tmpl");
