@@ -24,16 +24,10 @@ fn now() -> f64 {
 
 /// Distinct sessions per user type the shop saw between `from` and `to` (wall clock).
 fn sessions(shop: &Shop, from: f64, to: f64) -> BTreeMap<String, usize> {
-    let log = shop.requests();
-    let mut seen: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
-    for r in log.iter().filter(|r| r.at >= from && r.at < to) {
-        if let Some(kind) = &r.user_type {
-            seen.entry(kind.clone())
-                .or_default()
-                .insert(r.session.clone());
-        }
-    }
-    seen.into_iter().map(|(k, v)| (k, v.len())).collect()
+    sessions_by_kind(&shop.requests(), from, to)
+        .into_iter()
+        .map(|(kind, sessions)| (kind, sessions.len()))
+        .collect()
 }
 
 fn requests_between(shop: &Shop, from: f64, to: f64) -> usize {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -40,16 +40,6 @@ fn run(
         .args(extra)
         .envs(env.iter().copied());
     run_with_limit(command, Duration::from_secs(60))
-}
-
-/// The sessions (one per user) that sent each X-User-Type in [from, to) (epoch seconds).
-fn sessions_by_kind(log: &[Logged], from: f64, to: f64) -> BTreeMap<String, BTreeSet<String>> {
-    let mut kinds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in log.iter().filter(|r| r.at >= from && r.at < to) {
-        let kind = r.user_type.clone().unwrap_or_default();
-        kinds.entry(kind).or_default().insert(r.session.clone());
-    }
-    kinds
 }
 
 fn count(log: &[Logged], kind: &str) -> usize {

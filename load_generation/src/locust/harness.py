@@ -1,6 +1,6 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
-(One file of about 1,450 lines on purpose: loadgen writes it beside the user's
+(One file of about 1,500 lines on purpose: loadgen writes it beside the user's
 locustfile and runs it as the master, the workers and a local runner alike, and
 its parts (the protocol tables, the output pump, the boundary flush, the worker's
 reconnection, Locust's runner as a locustfile sees it, the users at the end) all

@@ -314,6 +314,16 @@ pub struct Logged {
     pub status: u16,
 }
 
+/// The sessions (one per user) that sent each X-User-Type in [from, to) (epoch seconds).
+pub fn sessions_by_kind(log: &[Logged], from: f64, to: f64) -> BTreeMap<String, BTreeSet<String>> {
+    let mut kinds: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in log.iter().filter(|r| r.at >= from && r.at < to) {
+        let kind = r.user_type.clone().unwrap_or_default();
+        kinds.entry(kind).or_default().insert(r.session.clone());
+    }
+    kinds
+}
+
 /// A plain HTTP GET on loopback; `None` when nothing answers.
 pub fn http_get(url: &str) -> Option<String> {
     let client = reqwest::blocking::Client::builder()
