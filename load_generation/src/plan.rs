@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+pub use crate::config::Arrival;
 use crate::config::{LoadConfig, UserTypeName};
 use crate::fmt::short;
 
@@ -39,6 +40,29 @@ pub struct Phase {
     pub hatch_rate: u32,
     /// The user types of this phase, in config order.
     pub shares: Vec<Share>,
+    /// A rate phase's arrivals; `None` for a phase of users.
+    pub rate: Option<Rate>,
+}
+
+/// How a rate phase starts its iterations (its shares hold each type's part).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Iterations per second, all types together.
+    pub per_s: f64,
+    pub arrival: Arrival,
+    /// How long the rate takes to reach this phase's from the one before.
+    pub ramp: Duration,
+}
+
+/// What sets a type's pace in a phase: its users' mean wait between tasks
+/// (closed model), or the iterations per second its users start (open model).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Seconds a user waits after each task, on average.
+    Wait(f64),
+    /// Iterations per second per user asked for: the type's rate over its pool,
+    /// so that users × seconds × this is the iterations the rate asks for.
+    RatePerUser { rate_per_user: f64 },
 }
 
 /// One user type's part of a phase.
@@ -47,7 +71,11 @@ pub struct Share {
     /// Index into [`Plan::user_types`].
     pub type_index: usize,
     pub ratio: u32,
+    /// The users of a phase of users; a rate phase's pool of this type.
     pub users: u32,
+    /// A rate phase's iterations per second of this type (its ratio's part
+    /// of the rate); 0 in a phase of users.
+    pub rate_per_s: f64,
     pub min_wait: Duration,
     pub max_wait: Duration,
     /// Whether the config sets this type's waits in this phase.
@@ -87,7 +115,18 @@ impl Plan {
                 .iter()
                 .map(|t| u64::from(t.ratio))
                 .collect();
-            let users = apportion(u64::from(phase.num_users), &ratios);
+            let users = match phase.rate {
+                None => apportion(u64::from(phase.num_users), &ratios),
+                // A rate phase's pool: every type keeps a user at least, or
+                // its part of the rate would have none to run on.
+                Some(_) => {
+                    let types = ratios.len() as u64;
+                    let rest = u64::from(phase.num_users).saturating_sub(types);
+                    apportion(rest, &ratios).into_iter().map(|u| u + 1).collect()
+                }
+            };
+            let ratio_sum: u64 = ratios.iter().sum();
+            let rate_per_s = phase.rate.as_ref().map_or(0.0, |r| r.per_s);
             let shares = phase
                 .user_types
                 .iter()
@@ -105,6 +144,7 @@ impl Plan {
                         ratio: t.ratio,
                         // apportion never gives a type more than num_users, a u32.
                         users: users as u32,
+                        rate_per_s: rate_per_s * t.ratio as f64 / ratio_sum.max(1) as f64,
                         min_wait: t.min_wait,
                         max_wait: t.max_wait,
                         waits_given: t.waits_given,
@@ -118,6 +158,11 @@ impl Plan {
                 duration: phase.duration,
                 hatch_rate: phase.hatch_rate_per_s,
                 shares,
+                rate: phase.rate.as_ref().map(|r| Rate {
+                    per_s: r.per_s,
+                    arrival: r.arrival,
+                    ramp: r.ramp,
+                }),
             });
         }
         Plan {
@@ -223,9 +268,45 @@ impl Plan {
             .collect()
     }
 
-    /// Whether a phase implies a request rate: it has users, and every type
-    /// with users waits a known time above 0 on average (see `stats::delivery`).
+    /// What sets each type's pace in a phase (see [`Pace`]); `None` for types
+    /// not in it and where [`Plan::waits`] has none.
+    pub fn paces(&self, phase_index: usize) -> Vec<Option<Pace>> {
+        let phase = &self.phases[phase_index];
+        if phase.rate.is_none() {
+            return self
+                .mean_waits(phase_index)
+                .into_iter()
+                .map(|w| w.map(Pace::Wait))
+                .collect();
+        }
+        let mut paces = vec![None; self.user_types.len()];
+        for share in phase.shares.iter().filter(|s| s.users > 0) {
+            paces[share.type_index] = Some(Pace::RatePerUser {
+                rate_per_user: share.rate_per_s / f64::from(share.users),
+            });
+        }
+        paces
+    }
+
+    /// Each type's iterations per second in a rate phase (0 for types not in
+    /// it); `None` for a phase of users.
+    pub fn rates(&self, phase_index: usize) -> Option<Vec<f64>> {
+        let phase = &self.phases[phase_index];
+        phase.rate?;
+        let mut rates = vec![0.0; self.user_types.len()];
+        for share in &phase.shares {
+            rates[share.type_index] = share.rate_per_s;
+        }
+        Some(rates)
+    }
+
+    /// Whether a phase implies a request rate: a rate phase does; a phase of
+    /// users does if it has users and every type with users waits a known time
+    /// above 0 on average (see `stats::delivery`).
     pub fn sets_rate(&self, phase_index: usize) -> bool {
+        if self.phases[phase_index].rate.is_some() {
+            return true;
+        }
         let waits = self.mean_waits(phase_index);
         let with_users: Vec<_> = self.phases[phase_index]
             .shares
@@ -263,6 +344,12 @@ impl std::fmt::Display for Plan {
                 .shares
                 .iter()
                 .map(|s| {
+                    if phase.rate.is_some() {
+                        return format!(
+                            "{} {:.1}/s (ratio {}, up to {} users)",
+                            self.user_types[s.type_index], s.rate_per_s, s.ratio, s.users
+                        );
+                    }
                     let wait = if self.class_waits && !s.waits_given {
                         "the class's own".to_string()
                     } else if s.min_wait == s.max_wait {
@@ -276,15 +363,28 @@ impl std::fmt::Display for Plan {
                     )
                 })
                 .collect();
+            let size = match &phase.rate {
+                Some(rate) => {
+                    let ramp = if rate.ramp.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" (ramp {})", short(rate.ramp))
+                    };
+                    let arrival = match rate.arrival {
+                        Arrival::Uniform => "uniform",
+                        Arrival::Poisson => "poisson",
+                    };
+                    format!("{:.1} iterations/s {arrival}{ramp}", rate.per_s)
+                }
+                None => format!("{:>5} users, hatch {}/s", self.total_users(i), phase.hatch_rate),
+            };
             writeln!(
                 f,
-                "  phase {} (line {}): at {:>6}, for {:>5}, {:>5} users, hatch {}/s: {}",
+                "  phase {} (line {}): at {:>6}, for {:>5}, {size}: {}",
                 phase.number,
                 phase.line,
                 short(start),
                 short(phase.duration),
-                self.total_users(i),
-                phase.hatch_rate,
                 users.join(", ")
             )?;
             start += phase.duration;

@@ -427,6 +427,48 @@ impl<'s> Walker<'s> {
                 );
                 Ok(())
             }
+            (Kind::Double | Kind::Float, Tok::Number(text)) => {
+                if text.parse::<f64>().map_or(true, |v| !v.is_finite()) {
+                    self.diagnostics.push(
+                        self.source
+                            .error_at(offset, format!("`{name}` expects a number, found `{text}`"))
+                            .with_help(format!("write `{name}: 250` or `{name}: 12.5` (no units)")),
+                    );
+                }
+                Ok(())
+            }
+            (Kind::Double | Kind::Float, found) => {
+                self.diagnostics.push(
+                    self.source
+                        .error_at(
+                            offset,
+                            format!("`{name}` expects a number, found {}", describe(found)),
+                        )
+                        .with_help(format!("write `{name}: 250` (no quotes, no units)")),
+                );
+                self.skip_strings(found);
+                Ok(())
+            }
+            (Kind::Enum(values), found) => {
+                let known: Vec<String> = values.values().map(|v| v.name().to_string()).collect();
+                let given = match found {
+                    Tok::Ident(word) => *word,
+                    _ => "",
+                };
+                if !known.iter().any(|k| k == given) {
+                    let found = match found {
+                        Tok::Ident(word) => format!("`{word}`"),
+                        other => describe(other),
+                    };
+                    self.diagnostics.push(
+                        self.source
+                            .error_at(offset, format!("`{name}` is one of {}, found {found}", known.join(", ")))
+                            .with_help(format!("write `{name}: {}` (a bare word, no quotes)", known.last().map_or("...", String::as_str))),
+                    );
+                    self.skip_strings(&tok.tok);
+                }
+                Ok(())
+            }
             // Other kinds do not occur in load_config.proto; prost-reflect checks them.
             (_, Tok::Bad) => Err(Lost),
             _ => Ok(()),

@@ -42,6 +42,30 @@ pub struct PhaseConfig {
     pub name: Option<String>,
     /// Thresholds judged over each occurrence of this phase.
     pub fail_if: Vec<Threshold>,
+    /// An open-model phase's rate (`requests_per_s`); `None` for a phase of
+    /// `num_users` (then `num_users` is its users, here the rate's pool).
+    pub rate: Option<RateConfig>,
+}
+
+/// A rate phase's `requests_per_s` and the fields that go with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateConfig {
+    /// Task iterations started per second, all types together.
+    pub per_s: f64,
+    pub arrival: Arrival,
+    /// How long the rate takes to move from the one before to this one.
+    pub ramp: Duration,
+}
+
+/// How a rate phase spreads its iterations' start times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arrival {
+    /// Evenly, 1/rate apart.
+    #[default]
+    Uniform,
+    /// Exponential gaps of mean 1/rate.
+    Poisson,
 }
 
 /// One validated `user_types { ... }` block.

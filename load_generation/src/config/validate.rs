@@ -7,7 +7,7 @@ use prost_reflect::{DynamicMessage, Value};
 
 use super::locate::SpanMap;
 use super::threshold::{self, Scope, Threshold};
-use super::{LoadConfig, Loaded, PhaseConfig, UserTypeConfig, UserTypeName};
+use super::{Arrival, LoadConfig, Loaded, PhaseConfig, RateConfig, UserTypeConfig, UserTypeName};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 
 /// Checks every rule and builds the typed config, or returns all problems at once.
@@ -108,7 +108,9 @@ impl Checker<'_> {
                 "use 0 for a quiet phase, or the number of users to simulate",
             );
         }
-        if hatch.value <= 0 {
+        // A rate phase may leave its pool's hatch rate out (see `rate`).
+        let a_rate = self.spans.contains_key(&format!("{path}.requests_per_s"));
+        if hatch.value <= 0 && !(a_rate && !hatch.set) {
             ok = false;
             let msg = if hatch.set {
                 format!("phase {n}: `hatch_rate_per_s` is {}, but users must start at 1 per second or more", hatch.value)
@@ -158,15 +160,140 @@ impl Checker<'_> {
         }
         let name = self.phase_name(phase, &path);
         let fail_if = self.thresholds(phase, &format!("{path}.fail_if"), false);
+        let open = self.rate(n, phase, &path, &num_users, &duration, &user_types);
+        let (rate, users, hatch_rate) = match open {
+            Opened::Closed => (None, num_users.value as u32, hatch.value as u32),
+            Opened::Open { rate, pool } => {
+                // A rate phase's pool starts at its own size per second unless told.
+                let hatch = if hatch.set { hatch.value as u32 } else { pool };
+                (Some(rate), pool, hatch)
+            }
+            Opened::Refused => {
+                ok = false;
+                (None, 0, 0)
+            }
+        };
         ok.then(|| PhaseConfig {
             name,
             fail_if,
             line: self.source.position(at).line,
             duration: Duration::from_secs(duration.value as u64),
-            num_users: num_users.value as u32,
-            hatch_rate_per_s: hatch.value as u32,
+            num_users: users,
+            hatch_rate_per_s: hatch_rate,
             user_types,
+            rate,
         })
+    }
+
+    /// A phase's `requests_per_s` and the fields that only go with it.
+    fn rate(
+        &mut self,
+        n: usize,
+        phase: &DynamicMessage,
+        path: &str,
+        num_users: &IntField,
+        duration: &IntField,
+        user_types: &[UserTypeConfig],
+    ) -> Opened {
+        let at = self.offset_of(path, 0);
+        let per_s = self.spans.get(&format!("{path}.requests_per_s")).map(|s| {
+            let value = phase
+                .get_field_by_name("requests_per_s")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            (value, s.value)
+        });
+        let arrival = self.spans.get(&format!("{path}.arrival")).map(|s| s.value);
+        let ramp = self.int(phase, path, "rate_ramp_s", at);
+        let max_users = self.int(phase, path, "max_users", at);
+        let Some((per_s, per_s_at)) = per_s else {
+            let only_open = [
+                ("arrival", arrival),
+                ("rate_ramp_s", ramp.set.then_some(ramp.offset)),
+                ("max_users", max_users.set.then_some(max_users.offset)),
+            ];
+            let mut refused = false;
+            for (field, offset) in only_open {
+                if let Some(offset) = offset {
+                    refused = true;
+                    self.push_error(
+                        offset,
+                        format!("phase {n}: `{field}` belongs to a rate phase, and this one has no `requests_per_s`"),
+                        "add `requests_per_s: <iterations per second>` in place of `num_users`, or drop the field",
+                    );
+                }
+            }
+            return if refused { Opened::Refused } else { Opened::Closed };
+        };
+        let mut ok = true;
+        if num_users.set {
+            ok = false;
+            self.push_error(
+                num_users.offset,
+                format!("phase {n} gives both `num_users` and `requests_per_s`"),
+                "a phase runs a number of users (closed model) or a rate (open model): keep one; `max_users` caps a rate phase's users",
+            );
+        }
+        if !(per_s > 0.0 && per_s <= MAX_RATE) {
+            ok = false;
+            self.push_error(
+                per_s_at,
+                format!("phase {n}: `requests_per_s` is {per_s}, but a rate phase starts more than 0 and at most {MAX_RATE} iterations per second"),
+                "use `num_users: 0` for a quiet phase",
+            );
+        }
+        if ramp.value < 0 || (duration.value > 0 && ramp.value > duration.value) {
+            ok = false;
+            self.push_error(
+                ramp.offset,
+                format!("phase {n}: `rate_ramp_s` is {}, but it must be from 0 to the phase's duration ({} s)", ramp.value, duration.value),
+                "the rate reaches this phase's own within `rate_ramp_s` seconds of its start",
+            );
+        }
+        let types = user_types.len().max(1) as i64;
+        if max_users.set && i64::from(max_users.value) < types {
+            ok = false;
+            self.push_error(
+                max_users.offset,
+                format!("phase {n}: `max_users` is {}, but each of its {types} user types needs a user at least", max_users.value),
+                format!("set `max_users` to {types} or more: as many users as iterations can be in flight at once"),
+            );
+        }
+        for (j, t) in user_types.iter().enumerate() {
+            let wait = ["min_wait_ms", "max_wait_ms"]
+                .iter()
+                .find_map(|f| self.spans.get(&format!("{path}.user_types[{j}].{f}")));
+            if let Some(span) = wait {
+                self.diagnostics.push(
+                    self.source
+                        .warning_at(
+                            span.name,
+                            format!("phase {n} is a rate phase: the waits of {:?} are not used", t.name.as_str()),
+                        )
+                        .with_help("its iterations start at the rate's times; drop `min_wait_ms` and `max_wait_ms` here"),
+                );
+            }
+        }
+        if !ok {
+            return Opened::Refused;
+        }
+        let arrival = match phase.get_field_by_name("arrival").and_then(|v| v.as_enum_number()) {
+            Some(1) => Arrival::Poisson,
+            _ => Arrival::Uniform,
+        };
+        let pool = if max_users.set {
+            max_users.value as u32
+        } else {
+            (per_s.ceil() as u32).max(types as u32)
+        };
+        Opened::Open {
+            rate: RateConfig {
+                per_s,
+                arrival,
+                ramp: Duration::from_secs(ramp.value.max(0) as u64),
+            },
+            pool,
+        }
     }
 
     fn user_type(
@@ -369,6 +496,20 @@ impl Checker<'_> {
         self.diagnostics
             .push(self.source.error_at(offset, message).with_help(help));
     }
+}
+
+/// The most iterations per second a rate phase may ask for (far beyond what
+/// one machine's Locust starts; a typo's extra zeros are caught).
+const MAX_RATE: f64 = 1_000_000.0;
+
+/// What a phase's rate fields make of it.
+enum Opened {
+    /// No `requests_per_s`: users, as always.
+    Closed,
+    /// A rate phase with its pool of users.
+    Open { rate: RateConfig, pool: u32 },
+    /// Something is wrong (said already).
+    Refused,
 }
 
 /// The messages of a repeated message field.

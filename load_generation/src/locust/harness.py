@@ -7,9 +7,10 @@ reconnection, Locust's runner as a locustfile sees it, the users at the end) all
 act on the one Harness's state and Locust's runner. Splitting it
 would mean shipping and locating sibling modules next to a user's locustfile,
 whose own modules could shadow them. Its sections are marked with `# --` lines.
-The one sibling, `loadgen_legacy.py` (Locust 0.x names), acts on Locust alone,
-not on the harness, and is imported by its path, so no module of the user's
-can shadow it.)
+The two siblings, `loadgen_legacy.py` (Locust 0.x names) and `loadgen_open.py`
+(rate phases: iterations at scheduled times), act on Locust alone, not on the
+harness, and are imported by their paths, so no module of the user's can
+shadow them.)
 
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
 each type, their waits. This harness owns the users. It loads the locustfile,
@@ -70,14 +71,14 @@ ROLE_FIELDS = {
 }
 MESSAGES = {
     "command": {
-        "targets": {"op", "occurrence", "users", "waits", "ramp_to"},
+        "targets": {"op", "occurrence", "users", "waits", "ramp_to", "rates"},
         "flush": {"op"},
         "stop": {"op"},
     },
     "event": {
         "ready": {"ev", "locust_version", "python", "pid", "workers"},
         "sample": {"ev", "t", "occurrence", "users", "workers", "worker_users", "stats", "errors", "exceptions", "cpu",
-                   "loop_lag_ms", "loop_late_max_ms", "iterations"},
+                   "loop_lag_ms", "loop_late_max_ms", "iterations", "dropped"},
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
         "imported": {"ev", "user_classes", "error"},
@@ -181,12 +182,18 @@ except ImportError as e:  # pragma: no cover - reported to the user by loadgen
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def install_legacy_names():
-    """Adds Locust 0.x's names to Locust (loadgen_legacy.py, beside this file)."""
-    spec = importlib.util.spec_from_file_location("loadgen_legacy", os.path.join(HERE, "loadgen_legacy.py"))
+def sibling(name):
+    """A module beside this file, imported by its path (no module of the
+    user's can shadow it)."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.install()
+    return module
+
+
+def install_legacy_names():
+    """Adds Locust 0.x's names to Locust (loadgen_legacy.py, beside this file)."""
+    sibling("loadgen_legacy").install()
 
 
 class OutputPump:
@@ -308,6 +315,15 @@ def _counted_wait(self):
 TaskSet.wait = _counted_wait
 
 
+def count_iteration():
+    ITERATIONS[0] += 1
+    TASKS_RUN[0] += 1
+
+
+# The open model (rate phases, loadgen_open.py): set up with the runner.
+OPEN = [None]
+
+
 def take_iterations():
     n, ITERATIONS[0] = ITERATIONS[0], 0
     return n
@@ -317,12 +333,14 @@ def report_figures(data, **kwargs):
     """A worker's iterations and loop lateness travel to the master with its statistics."""
     data["loadgen_iterations"] = take_iterations()
     data["loadgen_late_max_s"] = take_late_max()
+    OPEN[0].report(data)
 
 
 def add_worker_figures(data, **kwargs):
     ITERATIONS[0] += int(data.get("loadgen_iterations", 0))
     TASKS_RUN[0] += int(data.get("loadgen_iterations", 0))
     LATE_MAX[0] = max(LATE_MAX[0], float(data.get("loadgen_late_max_s", 0.0)))
+    OPEN[0].add_report(data)
 
 
 # The longest a greenlet waited past its time for the gevent loop since the last
@@ -384,6 +402,8 @@ class Harness:
         self.drain = float(setup["stop_drain"])
         self.targets = {}
         self.waits = {}
+        # The classes of a rate phase: {name: {per_s, arrival, ramp_s}}.
+        self.rates = {}
         self.previous = {}
         self.previous_errors = {}
         self.previous_exceptions = {}
@@ -527,6 +547,7 @@ class Harness:
             available_user_classes=dict(self.classes),
             available_user_tasks={n: c.tasks for n, c in self.classes.items()},
         )
+        OPEN[0] = sibling("loadgen_open").OpenModel(count_iteration)
         if self.mode == "local":
             self.runner = self.env.create_local_runner()
         elif self.mode == "master":
@@ -874,6 +895,7 @@ class Harness:
                 self.targets = {k: int(v) for k, v in command["users"].items() if k in self.classes}
                 self.waits = command["waits"]
                 self.ramp_to = {k: int(v) for k, v in command["ramp_to"].items() if k in self.classes}
+                self.rates = {k: v for k, v in command["rates"].items() if k in self.classes}
                 try:
                     self.apply()
                 except Exception as e:
@@ -895,6 +917,7 @@ class Harness:
             self.dispatch_to_workers(force=True)
         else:
             self.reconcile(self.targets, self.waits)
+            OPEN[0].apply(self.rates)
         self.follow_spawning()
 
     def on_worker_targets(self, environment, msg, **kwargs):
@@ -923,6 +946,7 @@ class Harness:
         if msg.data["final"]:
             # The run's end: this worker's users as they are, for the master's users_at_end.
             self.runner.send_message(WORKER_USERS, self.users_now())
+            OPEN[0].stop()
         else:
             # Locust's meaning on a worker: its own share.
             self.runner.target_user_count = sum(msg.data["users"].values())
@@ -935,13 +959,14 @@ class Harness:
             # generation). The share applied last, again, changes nothing: users
             # that stopped themselves (StopUser, a failed on_start) stay stopped,
             # as under Locust, instead of being spawned again.
-            share = (self.generation, dict(msg.data["users"]), msg.data["waits"])
+            share = (self.generation, dict(msg.data["users"]), msg.data["waits"], msg.data.get("rates", {}))
             if share == self.applied_share:
                 return
             self.applied_share = share
             if msg.data["users"] != self.runner.user_classes_count:
                 self.begin_spawning()
         self.reconcile(msg.data["users"], msg.data["waits"])
+        OPEN[0].apply(msg.data.get("rates", {}))
 
     def refuse_share(self, theirs):
         """This worker's locustfile is not the master's: running its share would
@@ -1121,11 +1146,22 @@ class Harness:
         for w, users in told.items():
             self.runner.send_message(
                 WORKER_TARGETS,
-                {"users": users, "waits": self.waits, "host": self.setup["host"], "final": False,
+                {"users": users, "waits": self.waits, "rates": self.worker_rates(told, w), "host": self.setup["host"], "final": False,
                  "generation": self.worker_generations.get(w, 0), "locustfile_sha": self.locustfile_sha,
                  "loss_s": master_loss_s()},
                 client_id=w,
             )
+
+    def worker_rates(self, told, worker):
+        """A worker's part of each class's rate: as its part of the class's
+        users. A worker with none of them still gets the class, at 0: its
+        users of the class (still stopping) wait for start times, none come."""
+        rates = {}
+        for name, rate in self.rates.items():
+            total = sum(users.get(name, 0) for users in told.values())
+            mine = told[worker].get(name, 0)
+            rates[name] = dict(rate, per_s=float(rate["per_s"]) * mine / total if total else 0.0)
+        return rates
 
     def drop_users(self):
         """Stops every user of this worker, which lost its master: shares sent
@@ -1133,6 +1169,7 @@ class Harness:
         self.generation += 1
         self.env.stop_timeout = 0
         abort_connections()
+        OPEN[0].apply({}, release=False)
         self.reconcile({n: 0 for n in self.classes}, {})
 
     def watch_master(self):
@@ -1240,6 +1277,7 @@ class Harness:
                     "failures": f - before[1],
                     "total_ms": total - before[2],
                     "histogram": histogram,
+                    "intended_histogram": OPEN[0].take_intended(name, method),
                 }
             )
             self.previous[(name, method)] = (n, f, total, times)
@@ -1274,6 +1312,7 @@ class Harness:
             loop_lag_ms=round(self.loop_lag * 1000.0, 1),
             loop_late_max_ms=round(take_late_max() * 1000.0, 1),
             iterations=take_iterations(),
+            dropped=OPEN[0].take_dropped(),
         )
 
     # -- stop --------------------------------------------------------------
@@ -1295,6 +1334,7 @@ class Harness:
             elif self.mode == "local":
                 mine = self.users_now()  # before they stop: who is still in on_start
                 self.env.stop_timeout = self.drain
+                OPEN[0].stop()  # the start times not taken by now were dropped
                 self.runner.stop_users(self.runner.user_classes_count)
             if self.mode != "worker":
                 self.sample()

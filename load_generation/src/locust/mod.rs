@@ -12,3 +12,5 @@ pub mod workspace;
 pub const HARNESS_PY: &str = include_str!("harness.py");
 /// Locust 0.x's names for Locust 2, written beside the harness, which imports it.
 pub const LEGACY_PY: &str = include_str!("loadgen_legacy.py");
+/// The open model (rate phases), written beside the harness, which imports it.
+pub const OPEN_PY: &str = include_str!("loadgen_open.py");

@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::locustfile::Locustfile;
+pub use crate::plan::Arrival;
 
 /// The port a Locust master listens on unless told otherwise (Locust's own default).
 pub const DEFAULT_MASTER_PORT: u16 = 5557;
@@ -176,11 +177,29 @@ pub enum Command {
         /// Locust's `runner.target_user_count` its total, and fires
         /// `spawning_complete` when `users` reaches it.
         ramp_to: BTreeMap<String, u32>,
+        /// The classes of a rate phase (open model): their iterations per
+        /// second, started at scheduled times on whichever of the class's
+        /// `users` is free. A class not listed runs as its users and waits say.
+        rates: BTreeMap<String, RateTarget>,
     },
     /// Send a sample now (at a phase boundary, so each phase gets its own requests).
     Flush,
     /// Stop all users, send the last sample and exit.
     Stop,
+}
+
+/// A class's rate in a rate phase (see [`Command::Targets`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateTarget {
+    /// Iterations started per second (a master splits it between its workers
+    /// as it splits the users).
+    pub per_s: f64,
+    /// `uniform` or `poisson`.
+    pub arrival: Arrival,
+    /// Seconds over which the class's rate moves linearly from the one running
+    /// to this one.
+    pub ramp_s: f64,
 }
 
 /// An event from the harness.
@@ -327,6 +346,9 @@ pub struct Sample {
     /// Tasks the users ran in the interval (each followed by its wait): with
     /// the requests, how many requests a task makes.
     pub iterations: u64,
+    /// Iterations of a rate phase that no user of their class could start
+    /// within their grace (1 s after their scheduled time), by class.
+    pub dropped: BTreeMap<String, u64>,
 }
 
 /// The requests of one name in one interval.
@@ -340,6 +362,10 @@ pub struct RequestDelta {
     pub total_ms: f64,
     /// (response time in ms as Locust rounds it, count) pairs.
     pub histogram: Vec<(u64, i64)>,
+    /// A rate phase's requests only: (ms from the intended start of the
+    /// iteration that made the request to its response, rounded as Locust
+    /// rounds, count) pairs; empty for requests of a phase of users.
+    pub intended_histogram: Vec<(u64, i64)>,
 }
 
 /// A failure message of one request name in one interval.
@@ -418,6 +444,15 @@ mod tests {
                 users: [("NormalUser".into(), 33), ("WeekendUser".into(), 67)].into(),
                 waits: [("NormalUser".into(), (1.0, 2.0))].into(),
                 ramp_to: [("NormalUser".into(), 50), ("WeekendUser".into(), 100)].into(),
+                rates: [(
+                    "WeekendUser".into(),
+                    RateTarget {
+                        per_s: 250.5,
+                        arrival: Arrival::Poisson,
+                        ramp_s: 10.0,
+                    },
+                )]
+                .into(),
             },
             Command::Flush,
             Command::Stop,

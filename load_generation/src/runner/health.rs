@@ -13,6 +13,7 @@ use super::shortfall;
 use crate::fmt::dec;
 use crate::locust::protocol::{ExceptionDelta, Sample};
 use crate::locustfile::UserClass;
+use crate::plan::Pace;
 use crate::stats::delivery::{Delivery, Tally};
 
 /// Distinct exceptions shown as they first happen; beyond, they are only counted.
@@ -180,7 +181,7 @@ impl Health {
         &mut self,
         occurrence: usize,
         interval: Tally,
-        waits: &[Option<f64>],
+        waits: &[Option<Pace>],
         loop_late_max_ms: f64,
         load: &Load,
     ) -> Option<Said> {
@@ -372,6 +373,7 @@ mod tests {
                 failures: 0,
                 total_ms: ms * requests as f64,
                 histogram: vec![],
+            intended_histogram: vec![],
             }],
             iterations: requests,
             loop_late_max_ms: late_ms,
@@ -503,7 +505,7 @@ mod tests {
     fn a_shortfall_names_a_loop_that_holds_users() {
         let t0 = Instant::now();
         let mut h = Health::new(t0);
-        let waits = [Some(0.1)];
+        let waits = [Some(Pace::Wait(0.1))];
         let mut said = Vec::new();
         for i in 1..=12u64 {
             let at = t0 + Duration::from_millis(500 * i);
@@ -539,7 +541,7 @@ mod tests {
             let at = t0 + Duration::from_millis(500 * i);
             h.cpu(at, busy(99.0, 0.0), 120.0, &load());
             let tally = h.interval(&sample(20, 3.0, 150.0), at, &[20]);
-            said = said.or(h.delivered(0, tally, &[Some(0.1)], 150.0, &load()));
+            said = said.or(h.delivered(0, tally, &[Some(Pace::Wait(0.1))], 150.0, &load()));
         }
         let said = said.expect("a shortfall");
         assert!(

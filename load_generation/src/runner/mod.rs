@@ -353,7 +353,7 @@ impl Run {
         let slot = boundary.slot;
         let at = self.seconds(boundary.at);
         let targets = boundary.targets.clone();
-        let waits = self.schedule.plan().mean_waits(slot.phase_index);
+        let waits = self.schedule.plan().paces(slot.phase_index);
         self.recorder
             .phase_started(slot.phase_index, slot.loop_index, at, targets, waits);
         let status = self.status(Instant::now());

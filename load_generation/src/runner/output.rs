@@ -125,7 +125,7 @@ impl Run {
                 .recorder
                 .record()
                 .occurrence(occurrence)
-                .map(|p| p.mean_waits.clone());
+                .map(|p| p.paces.clone());
             if let Some(waits) = waits {
                 let late = sample.loop_late_max_ms;
                 if let Some(said) = self

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::ramp::Ramp;
-use crate::locust::protocol::Command;
+use crate::locust::protocol::{Command, RateTarget};
 use crate::plan::{apportion, Counts, Plan, Slot};
 
 /// A phase occurrence's number in the run (0, 1, 2, ...): samples carry it back
@@ -417,11 +417,31 @@ impl Schedule {
             .zip(self.ramp.target())
             .map(|(name, &n)| (name.user_class(), n))
             .collect();
+        // A rate phase's rates, scaled as its pool is (live control's `scale`).
+        let phase = &plan.phases[self.slot.phase_index];
+        let rates = match (plan.rates(self.slot.phase_index), &phase.rate) {
+            (Some(rates), Some(rate)) => plan
+                .user_types
+                .iter()
+                .zip(rates)
+                .filter(|(_, per_s)| *per_s > 0.0)
+                .map(|(name, per_s)| {
+                    let target = RateTarget {
+                        per_s: per_s * self.scale,
+                        arrival: rate.arrival,
+                        ramp_s: rate.ramp.as_secs_f64(),
+                    };
+                    (name.user_class(), target)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         Command::Targets {
             occurrence: self.occurrence.0,
             users,
             waits,
             ramp_to,
+            rates,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use crate::plan::Pace;
 use crate::stats::delivery::{Delivery, Tally, SHORTFALL};
 
 /// The shortest span judged: 8 samples of 0.5 s. With the 2 s it takes to see
@@ -59,7 +60,7 @@ impl Watch {
         &mut self,
         occurrence: usize,
         interval: Tally,
-        waits: &[Option<f64>],
+        waits: &[Option<Pace>],
         workers: u32,
     ) -> Option<Change> {
         let min_seconds = (MIN_SECONDS * f64::from(workers.max(1))).min(MAX_SECONDS);
@@ -117,7 +118,7 @@ mod tests {
     #[test]
     fn a_shortfall_is_said_after_4_s_and_its_end_once_recovered() {
         let mut w = Watch::default();
-        let waits = [Some(1.0)];
+        let waits = [Some(Pace::Wait(1.0))];
         // 100 users at 1 s: 50 requests per interval planned; 30 delivered.
         let said: Vec<_> = (0..10)
             .filter_map(|i| w.observe(0, interval(100.0, 30), &waits, 0).map(|c| (i, c)))
@@ -141,7 +142,7 @@ mod tests {
     #[test]
     fn a_light_load_is_judged_over_a_longer_span_and_a_new_phase_starts_afresh() {
         let mut w = Watch::default();
-        let waits = [Some(1.0)];
+        let waits = [Some(Pace::Wait(1.0))];
         // 4 users at 1 s: 2 tasks per interval; 50 planned tasks take 12.5 s.
         for _ in 0..24 {
             assert_eq!(w.observe(0, interval(4.0, 1), &waits, 0), None);
@@ -161,7 +162,7 @@ mod tests {
     #[test]
     fn with_workers_a_longer_span_is_judged() {
         let mut w = Watch::default();
-        let waits = [Some(1.0)];
+        let waits = [Some(Pace::Wait(1.0))];
         // Two workers: 8 s, 16 samples, before the first judgement.
         let first = (0..40).find(|_| {
             w.observe(0, interval(100.0, 30), &waits, 2);
@@ -175,7 +176,7 @@ mod tests {
         let mut w = Watch::default();
         for _ in 0..100 {
             assert_eq!(w.observe(0, interval(100.0, 1), &[None], 0), None);
-            assert_eq!(w.observe(0, interval(100.0, 1), &[Some(0.0)], 0), None);
+            assert_eq!(w.observe(0, interval(100.0, 1), &[Some(Pace::Wait(0.0))], 0), None);
         }
         assert!(!w.short());
     }

@@ -19,11 +19,16 @@
 //! therefore lowers the plan (that is the target's answer, not a shortfall); a
 //! generator that can't run its users on time does not.
 //!
+//! A type of a rate phase (open model) is planned at its rate whatever the
+//! response times: `k` requests for each iteration the rate asks for.
+//!
 //! The rate is known only where every type with users has waits from the config
 //! (a plain locustfile may keep its class's own `wait_time`) and a mean wait or
 //! response time above 0 (`wait 0` asks for as much as the target gives).
 
 use serde::{Deserialize, Serialize};
+
+use crate::plan::Pace;
 
 /// Below this share of the planned rate, an occurrence is *short*.
 pub const SHORTFALL: f64 = 0.90;
@@ -104,25 +109,25 @@ impl Tally {
 
     /// Task iterations the plan implies at instant responses (users × seconds /
     /// mean wait), or `None` where the plan sets no rate.
-    fn iterations_at_instant_responses(&self, waits: &[Option<f64>]) -> Option<f64> {
+    fn iterations_at_instant_responses(&self, paces: &[Option<Pace>]) -> Option<f64> {
         let mut sum = 0.0;
         for (i, &user_seconds) in self.user_seconds.iter().enumerate() {
             if user_seconds <= 0.0 {
                 continue;
             }
-            let wait = (*waits.get(i)?)?;
-            if wait <= 0.0 {
-                return None;
+            match (*paces.get(i)?)? {
+                Pace::Wait(wait) if wait > 0.0 => sum += user_seconds / wait,
+                Pace::Wait(_) => return None,
+                Pace::RatePerUser { rate_per_user } => sum += user_seconds * rate_per_user,
             }
-            sum += user_seconds / wait;
         }
         Some(sum)
     }
 
-    /// Planned against delivered, with each type's mean wait in seconds
-    /// (`None` where the config gives none). `None` where the plan sets no rate,
-    /// or nothing was asked for.
-    pub fn judge(&self, waits: &[Option<f64>]) -> Option<Delivery> {
+    /// Planned against delivered, with each type's pace (`None` where the
+    /// config gives none). `None` where the plan sets no rate, or nothing was
+    /// asked for.
+    pub fn judge(&self, paces: &[Option<Pace>]) -> Option<Delivery> {
         if self.seconds <= 0.0 {
             return None;
         }
@@ -144,12 +149,17 @@ impl Tally {
             if user_seconds <= 0.0 {
                 continue;
             }
-            let wait = (*waits.get(i)?)?;
-            let cycle = wait + k * response_s;
-            if wait <= 0.0 || cycle <= 0.0 {
-                return None;
-            }
-            planned += user_seconds * k / cycle;
+            planned += match (*paces.get(i)?)? {
+                // The open model: the rate's iterations, however long each takes.
+                Pace::RatePerUser { rate_per_user } => user_seconds * rate_per_user * k,
+                Pace::Wait(wait) => {
+                    let cycle = wait + k * response_s;
+                    if wait <= 0.0 || cycle <= 0.0 {
+                        return None;
+                    }
+                    user_seconds * k / cycle
+                }
+            };
         }
         if planned <= 0.0 {
             return None;
@@ -167,8 +177,8 @@ impl Tally {
 
     /// Enough happened to judge a span: the plan asks for at least `min`
     /// task iterations in it, so that a few users' timing is not taken for a trend.
-    pub fn judgeable(&self, waits: &[Option<f64>], min: f64) -> bool {
-        self.iterations_at_instant_responses(waits)
+    pub fn judgeable(&self, paces: &[Option<Pace>], min: f64) -> bool {
+        self.iterations_at_instant_responses(paces)
             .is_some_and(|n| n >= min)
     }
 }
@@ -230,7 +240,7 @@ mod tests {
         // 1,500 users at 1 s waits, 1.2 requests per task, instant responses:
         // 1,800 req/s planned; 560 delivered is 31%.
         let t = Tally::interval(&[1500.0], 10.0, 5600, 5600.0 * 2000.0, 4667, false);
-        let d = t.judge(&[Some(1.0)]).unwrap();
+        let d = t.judge(&[Some(Pace::Wait(1.0))]).unwrap();
         assert!((d.requests_per_task - 1.2).abs() < 0.001, "{d:?}");
         assert!((d.planned_requests_per_s - 1800.0).abs() < 1.0, "{d:?}");
         assert!((d.delivered_requests_per_s - 560.0).abs() < 1e-9);
@@ -247,7 +257,7 @@ mod tests {
         // 10 users, 0.5 s waits, one request per task answered in 0.5 s: a cycle
         // is 1 s, so 10 req/s is all the plan can get from this target.
         let t = tally(&[10.0], 20.0, 200, 200.0 * 500.0, 200);
-        let d = t.judge(&[Some(0.5)]).unwrap();
+        let d = t.judge(&[Some(Pace::Wait(0.5))]).unwrap();
         assert!((d.planned_requests_per_s - 10.0).abs() < 1e-9, "{d:?}");
         assert!((d.delivered_ratio - 1.0).abs() < 1e-9);
         assert!(!d.short());
@@ -258,7 +268,7 @@ mod tests {
     fn types_add_up_by_their_own_waits() {
         // 10 users at 1 s and 20 at 0.25 s, one request per task: 10 + 80 = 90/s.
         let t = tally(&[10.0, 20.0, 0.0], 2.0, 160, 0.0, 160);
-        let d = t.judge(&[Some(1.0), Some(0.25), None]).unwrap();
+        let d = t.judge(&[Some(Pace::Wait(1.0)), Some(Pace::Wait(0.25)), None]).unwrap();
         assert!((d.planned_requests_per_s - 90.0).abs() < 1e-9, "{d:?}");
         assert!((d.delivered_ratio - 80.0 / 90.0).abs() < 1e-9);
         assert!(d.short(), "89% is short of 90%");
@@ -281,26 +291,26 @@ mod tests {
         // The class's own wait_time: unknown.
         assert_eq!(t.judge(&[None]), None);
         // wait 0 at instant responses: as fast as possible, no planned rate.
-        assert_eq!(tally(&[5.0], 1.0, 50, 0.0, 50).judge(&[Some(0.0)]), None);
+        assert_eq!(tally(&[5.0], 1.0, 50, 0.0, 50).judge(&[Some(Pace::Wait(0.0))]), None);
         // A type that had no users needs no wait.
         assert!(tally(&[5.0, 0.0], 1.0, 5, 0.0, 5)
-            .judge(&[Some(1.0), None])
+            .judge(&[Some(Pace::Wait(1.0)), None])
             .is_some());
         // Nothing asked for, nothing to judge.
-        assert_eq!(tally(&[0.0], 1.0, 0, 0.0, 0).judge(&[Some(1.0)]), None);
-        assert_eq!(Tally::default().judge(&[Some(1.0)]), None);
+        assert_eq!(tally(&[0.0], 1.0, 0, 0.0, 0).judge(&[Some(Pace::Wait(1.0))]), None);
+        assert_eq!(Tally::default().judge(&[Some(Pace::Wait(1.0))]), None);
         // Users asked for but not a request nor a task: a total shortfall.
-        let stuck = tally(&[5.0], 2.0, 0, 0.0, 0).judge(&[Some(1.0)]).unwrap();
+        let stuck = tally(&[5.0], 2.0, 0, 0.0, 0).judge(&[Some(Pace::Wait(1.0))]).unwrap();
         assert_eq!(stuck.delivered_ratio, 0.0);
         // Requests but no finished task (tasks longer than the span): unknown.
-        assert_eq!(tally(&[5.0], 1.0, 9, 9.0, 0).judge(&[Some(1.0)]), None);
+        assert_eq!(tally(&[5.0], 1.0, 9, 9.0, 0).judge(&[Some(Pace::Wait(1.0))]), None);
     }
 
     #[test]
     fn a_span_is_judged_only_when_the_plan_asks_for_enough() {
         let t = tally(&[4.0], 4.0, 16, 0.0, 16);
-        assert!(!t.judgeable(&[Some(1.0)], 50.0), "16 tasks planned");
-        assert!(t.judgeable(&[Some(0.25)], 50.0), "64 tasks planned");
+        assert!(!t.judgeable(&[Some(Pace::Wait(1.0))], 50.0), "16 tasks planned");
+        assert!(t.judgeable(&[Some(Pace::Wait(0.25))], 50.0), "64 tasks planned");
         assert!(!t.judgeable(&[None], 1.0));
     }
 }

@@ -17,7 +17,7 @@ pub use fold::PhaseTotals;
 pub use series::Series;
 
 use crate::locust::protocol::Sample;
-use crate::plan::{Counts, Plan};
+use crate::plan::{Counts, Pace, Plan};
 use delivery::{Delivery, Tally};
 
 /// Response times as Locust records them: milliseconds rounded to two significant
@@ -156,9 +156,9 @@ pub struct PhaseRecord {
     pub saturated: bool,
     /// Users asked for, tasks and requests: planned against delivered.
     pub delivery: Tally,
-    /// Each type's mean wait in seconds in this occurrence (`None` where the
-    /// config sets none), by which its delivery is judged.
-    pub mean_waits: Vec<Option<f64>>,
+    /// What set each type's pace in this occurrence, its mean wait or its
+    /// rate (`None` where the config sets neither), by which its delivery is judged.
+    pub paces: Vec<Option<Pace>>,
     /// Times Locust was restarted during this occurrence.
     pub restarts: u32,
 }
@@ -171,7 +171,7 @@ impl PhaseRecord {
     /// The request rate its plan implied against the one delivered, if the
     /// plan implies one.
     pub fn delivery(&self) -> Option<Delivery> {
-        self.delivery.judge(&self.mean_waits)
+        self.delivery.judge(&self.paces)
     }
 }
 
@@ -310,7 +310,7 @@ impl Recorder {
         loop_index: u64,
         at_s: f64,
         target_users: Counts,
-        mean_waits: Vec<Option<f64>>,
+        paces: Vec<Option<Pace>>,
     ) {
         if let Some(previous) = self.record.phases.last_mut() {
             previous.end_s = at_s;
@@ -332,7 +332,7 @@ impl Recorder {
             exceptions: 0,
             saturated: false,
             delivery: Tally::default(),
-            mean_waits,
+            paces,
             restarts: 0,
         });
     }
@@ -548,7 +548,7 @@ mod tests {
     fn samples_go_to_the_running_phase() {
         let plan = crate::plan::tests::hipster_plan();
         let mut r = Recorder::new(&plan, 0.0);
-        r.phase_started(0, 0, 0.0, plan.targets(0), plan.mean_waits(0));
+        r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
         let sample = |n: u64| Sample {
             users: [("NormalUser".to_string(), 100)].into_iter().collect(),
             stats: vec![RequestDelta {
@@ -558,13 +558,14 @@ mod tests {
                 failures: 1,
                 total_ms: 10.0 * n as f64,
                 histogram: vec![(10, n as i64)],
+            intended_histogram: vec![],
             }],
             ..Sample::default()
         };
         let offered = |n: u64| Tally::interval(&[100.0], 1.0, n, 10.0 * n as f64, n, true);
         r.sample(&sample(5), 1.0, true, &offered(5));
         r.sample(&sample(7), 2.0, true, &offered(7));
-        r.phase_started(1, 0, 50.0, plan.targets(1), plan.mean_waits(1));
+        r.phase_started(1, 0, 50.0, plan.targets(1), plan.paces(1));
         r.sample(&sample(3), 51.0, false, &offered(3));
         r.finish(60.0, Ended::Completed, None);
         let rec = r.record();

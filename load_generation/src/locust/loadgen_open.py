@@ -1,0 +1,249 @@
+"""The open model (rate phases) for loadgen's harness: iterations started at
+scheduled times, whatever the target's response times.
+
+A class of a rate phase keeps a pool of users (the counts loadgen gives, spawned
+as any users are). One greenlet per class, its `Arrivals`, lays down start times
+at the class's rate (evenly or as a Poisson process), each at its time, in a
+queue. A user of the class takes the next start time before each task
+(TaskSet.execute_next_task), waiting for it if it lies ahead, and does no wait
+of its own after the task (TaskSet.wait): so each iteration starts at its time
+on whichever user is free. A start time that no user takes within GRACE_S is
+dropped and counted, never silently lost: the pool is too small for the
+target's response times (or the target stalls).
+
+Each request of such an iteration is also measured from the iteration's
+*intended* start (its start time, not when a user got to it), into histograms
+bucketed as Locust buckets response times, so that they merge across workers.
+A stalled target then shows in these latencies, where a closed model (and
+Locust's response times) would only send fewer requests.
+
+Like `loadgen_legacy.py`, this acts on Locust and gevent alone (not on the
+harness's state) and is imported by its path.
+"""
+
+import collections
+import random
+import time
+import weakref
+
+import gevent
+import gevent.event
+import gevent.queue
+from locust import events
+from locust.exception import StopUser
+from locust.stats import bucket_response_time
+from locust.user.task import LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING, TaskSet
+
+# How late a start time may be taken before it is dropped.
+GRACE_S = 1.0
+# The intended start of the iteration each user greenlet is running.
+INTENDED = weakref.WeakKeyDictionary()
+
+
+class Arrivals:
+    """One class's start times: laid down at its rate, taken by its users."""
+
+    def __init__(self):
+        self.queue = gevent.queue.Queue()
+        self.target = 0.0
+        self.arrival = "uniform"
+        # (when, from, to, seconds): the rate moves linearly from `from` at
+        # `when` to `to` over `seconds`.
+        self.ramp = (time.monotonic(), 0.0, 0.0, 0.0)
+        self.last = None  # the last start time laid down
+        self.next_at = None
+        self.idle = 0  # users waiting for a start time
+        self.dropped = 0
+        self.wake = gevent.event.Event()
+        self.producer = gevent.spawn(self.produce)
+
+    def rate_at(self, now):
+        when, start, end, seconds = self.ramp
+        if seconds <= 0 or now >= when + seconds:
+            return end
+        return start + (end - start) * max(0.0, now - when) / seconds
+
+    def set(self, per_s, arrival, ramp_s):
+        if per_s == self.target and arrival == self.arrival:
+            return
+        now = time.monotonic()
+        self.ramp = (now, self.rate_at(now), per_s, ramp_s)
+        self.target = per_s
+        self.arrival = arrival
+        self.next_at = None  # laid down anew at the new rate
+        self.wake.set()
+
+    def gap(self, rate):
+        if self.arrival == "poisson":
+            return random.expovariate(rate)
+        return 1.0 / rate
+
+    def produce(self):
+        while True:
+            self.wake.clear()
+            now = time.monotonic()
+            if self.next_at is None:
+                rate = self.rate_at(now)
+                if rate <= 0:
+                    self.last = None
+                    self.wake.wait()
+                    continue
+                if self.arrival == "poisson":
+                    # Memoryless: the time to the next arrival does not depend
+                    # on how long ago the last one was (drawing it from the
+                    # last instead would add arrivals at every change of rate).
+                    self.next_at = now + self.gap(rate)
+                else:
+                    # The first start time comes at once; later ones one gap
+                    # after the last, so a change of rate keeps the count exact.
+                    self.next_at = now if self.last is None else max(now, self.last + self.gap(rate))
+            if self.next_at > now:
+                self.wake.wait(self.next_at - now)
+                continue
+            self.prune(now)
+            self.queue.put(self.next_at)
+            self.last = self.next_at
+            rate = self.rate_at(self.last)
+            self.next_at = self.last + self.gap(rate) if rate > 0 else None
+
+    def prune(self, now):
+        """Drops the start times no user took within their grace."""
+        while self.queue.qsize():
+            first = self.queue.peek_nowait()
+            if first is None or now - first <= GRACE_S:
+                return
+            self.queue.get_nowait()
+            self.dropped += 1
+
+    def claim(self):
+        """The next start time for a user, at that time; None once the class
+        runs by its waits again."""
+        while True:
+            self.idle += 1
+            try:
+                t = self.queue.get()
+            finally:
+                self.idle -= 1
+            if t is None:
+                return None
+            late = time.monotonic() - t
+            if late > GRACE_S:
+                self.dropped += 1
+                continue
+            return t
+
+    def close(self, release):
+        """The class runs by its waits again (`release`: its waiting users go
+        on by them) or the run ends (they wait until stopped, with no task
+        begun after the end): the start times not yet taken are dropped."""
+        self.producer.kill(block=False)
+        while self.queue.qsize():
+            if self.queue.get_nowait() is not None:
+                self.dropped += 1
+        if release:
+            for _ in range(self.idle):
+                self.queue.put(None)
+
+    def take_dropped(self):
+        n, self.dropped = self.dropped, 0
+        return n
+
+
+class OpenModel:
+    """Every class's arrivals, the intended latencies and the dropped iterations."""
+
+    def __init__(self, count_iteration):
+        self.arrivals = {}  # class name -> Arrivals, for the classes at a rate
+        self.closed = collections.Counter()  # dropped by arrivals since closed
+        self.intended = {}  # (name, method) -> {bucket ms: count}
+        self.dropped_reported = collections.Counter()  # a master's, from its workers
+        events.request.add_listener(self.on_request)
+        model = self
+        locust_execute_next_task = TaskSet.execute_next_task
+        locust_wait = TaskSet.wait
+
+        def execute_next_task(taskset):
+            arrivals = model.arrivals.get(type(taskset.user).__name__)
+            task = taskset._task_queue[0] if taskset._task_queue else None
+            nested = isinstance(task, type) and issubclass(task, TaskSet)
+            if arrivals is not None and not nested:
+                # Waiting for the start time is waiting: a user stopped now
+                # stops at once, as in a wait.
+                taskset.user._state = LOCUST_STATE_WAITING
+                intended = arrivals.claim()
+                if taskset.user._state == LOCUST_STATE_STOPPING:
+                    raise StopUser()
+                taskset.user._state = LOCUST_STATE_RUNNING
+                if intended is None:
+                    INTENDED.pop(gevent.getcurrent(), None)
+                else:
+                    INTENDED[gevent.getcurrent()] = intended
+            elif not nested:
+                INTENDED.pop(gevent.getcurrent(), None)
+            return locust_execute_next_task(taskset)
+
+        def wait(taskset):
+            # A user at a rate waits for its next start time, not after its task.
+            if type(taskset.user).__name__ in model.arrivals:
+                count_iteration()
+                if taskset.user._state == LOCUST_STATE_STOPPING:
+                    raise StopUser()
+                return None
+            return locust_wait(taskset)
+
+        TaskSet.execute_next_task = execute_next_task
+        TaskSet.wait = wait
+
+    def apply(self, rates, release=True):
+        """Each class of `rates` (name -> {per_s, arrival, ramp_s}) at its rate;
+        the others by their waits."""
+        for name in [n for n in self.arrivals if n not in rates]:
+            arrivals = self.arrivals.pop(name)
+            arrivals.close(release)
+            self.closed[name] += arrivals.take_dropped()
+        for name, rate in rates.items():
+            arrivals = self.arrivals.get(name)
+            if arrivals is None:
+                arrivals = self.arrivals[name] = Arrivals()
+            arrivals.set(float(rate["per_s"]), rate["arrival"], float(rate["ramp_s"]))
+
+    def on_request(self, request_type, name, response_time, **kwargs):
+        intended = INTENDED.get(gevent.getcurrent())
+        if intended is None or response_time is None:
+            return
+        ms = (time.monotonic() - intended) * 1000.0
+        buckets = self.intended.setdefault((name, request_type), {})
+        bucket = bucket_response_time(ms)
+        buckets[bucket] = buckets.get(bucket, 0) + 1
+
+    def take_intended(self, name, method):
+        """The intended latencies of one request name since the last take."""
+        buckets = self.intended.pop((name, method), {})
+        return [[ms, n] for ms, n in sorted(buckets.items())]
+
+    def take_dropped(self):
+        dropped = collections.Counter(self.closed)
+        self.closed.clear()
+        for name, arrivals in self.arrivals.items():
+            dropped[name] += arrivals.take_dropped()
+        dropped.update(self.dropped_reported)
+        self.dropped_reported.clear()
+        return {name: n for name, n in dropped.items() if n}
+
+    # A worker's figures travel to its master with its statistics.
+    def report(self, data):
+        data["loadgen_dropped"] = self.take_dropped()
+        data["loadgen_intended"] = [[name, method, [[ms, n] for ms, n in b.items()]] for (name, method), b in self.intended.items()]
+        self.intended = {}
+
+    def add_report(self, data):
+        self.dropped_reported.update({k: int(v) for k, v in data.get("loadgen_dropped", {}).items()})
+        for name, method, pairs in data.get("loadgen_intended", []):
+            buckets = self.intended.setdefault((name, method), {})
+            for ms, n in pairs:
+                buckets[int(ms)] = buckets.get(int(ms), 0) + int(n)
+
+    def stop(self):
+        """The run ends: no iteration starts after this."""
+        self.apply({}, release=False)
+
