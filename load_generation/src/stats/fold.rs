@@ -29,6 +29,8 @@ pub struct PhaseTotals {
     /// its own phase's waits).
     pub planned_requests: f64,
     pub delivered_requests: f64,
+    /// Rate phases' iterations dropped (see [`PhaseRecord::dropped`]).
+    pub dropped: u64,
     /// The first and last folded loop (0-based).
     pub first_loop: u64,
     pub last_loop: u64,
@@ -63,6 +65,7 @@ impl PhaseTotals {
         }
         self.exceptions += p.exceptions;
         self.restarts += p.restarts;
+        self.dropped += p.dropped;
         self.saturated += u64::from(p.saturated);
         if let Some(d) = delivery {
             self.judged += 1;

@@ -71,7 +71,11 @@ pub struct RequestStats {
     pub requests: u64,
     pub failures: u64,
     pub total_ms: f64,
+    /// Response times, as Locust measures them.
     pub histogram: Histogram,
+    /// Rate phases' requests only: the time from the intended start of the
+    /// iteration that made each request to its response (see `loadgen_open.py`).
+    pub intended: Histogram,
 }
 
 impl RequestStats {
@@ -80,6 +84,7 @@ impl RequestStats {
         self.failures += other.failures;
         self.total_ms += other.total_ms;
         self.histogram.merge(&other.histogram);
+        self.intended.merge(&other.intended);
     }
 
     /// The summary figures of these requests over `seconds`.
@@ -102,6 +107,14 @@ impl RequestStats {
             p95_ms: self.histogram.percentile(0.95),
             p99_ms: self.histogram.percentile(0.99),
             max_ms: self.histogram.max(),
+            intended: (self.intended.count() > 0).then(|| Intended {
+                requests: self.intended.count(),
+                p50_ms: self.intended.percentile(0.50),
+                p90_ms: self.intended.percentile(0.90),
+                p95_ms: self.intended.percentile(0.95),
+                p99_ms: self.intended.percentile(0.99),
+                max_ms: self.intended.max(),
+            }),
         }
     }
 }
@@ -113,6 +126,24 @@ pub struct Figures {
     pub failures: u64,
     pub requests_per_s: f64,
     pub mean_ms: f64,
+    pub p50_ms: u64,
+    pub p90_ms: u64,
+    pub p95_ms: u64,
+    pub p99_ms: u64,
+    pub max_ms: u64,
+    /// Latencies from the intended start (rate phases' requests only; `None`
+    /// where there were none): what the response times leave out when the
+    /// target stalls (coordinated omission).
+    #[serde(default)]
+    pub intended: Option<Intended>,
+}
+
+/// Latency percentiles measured from each iteration's intended start, not from
+/// when its request was sent.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Deserialize)]
+pub struct Intended {
+    /// The requests measured so (those made in rate phases).
+    pub requests: u64,
     pub p50_ms: u64,
     pub p90_ms: u64,
     pub p95_ms: u64,
@@ -161,6 +192,9 @@ pub struct PhaseRecord {
     pub paces: Vec<Option<Pace>>,
     /// Times Locust was restarted during this occurrence.
     pub restarts: u32,
+    /// A rate phase's iterations that no user could start in time (their
+    /// requests were never made: the plan asked for more than was sent).
+    pub dropped: u64,
 }
 
 impl PhaseRecord {
@@ -334,6 +368,7 @@ impl Recorder {
             delivery: Tally::default(),
             paces,
             restarts: 0,
+            dropped: 0,
         });
     }
 
@@ -404,9 +439,13 @@ impl Recorder {
                 failures: delta.failures,
                 total_ms: delta.total_ms,
                 histogram: Histogram::default(),
+                intended: Histogram::default(),
             };
             for &(ms, count) in &delta.histogram {
                 stats.histogram.add(ms, count.max(0) as u64);
+            }
+            for &(ms, count) in &delta.intended_histogram {
+                stats.intended.add(ms, count.max(0) as u64);
             }
             let key = RequestKey {
                 method: delta.method.clone(),
@@ -417,6 +456,7 @@ impl Recorder {
         }
         phase.total.merge(&interval);
         phase.delivery.add(offered);
+        phase.dropped += sample.dropped.values().sum::<u64>();
         for e in &sample.errors {
             *phase
                 .errors

@@ -142,6 +142,7 @@ mod tests {
             p95_ms: 30,
             p99_ms: 50,
             max_ms: 120,
+            intended: None,
         }
     }
 
