@@ -423,6 +423,7 @@ mod tests {
             saturated: false,
             delivery: None,
             short: false,
+            dropping: false,
             run_time: None,
             commanded: &commanded,
             actual: &actual,
@@ -444,7 +445,7 @@ mod tests {
                 failures: 1,
                 total_ms: 120.0,
                 histogram: vec![(20, 2), (80, 1)],
-            intended_histogram: vec![],
+                intended_histogram: vec![],
             }],
             ..Sample::default()
         };

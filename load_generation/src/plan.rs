@@ -119,10 +119,20 @@ impl Plan {
                 None => apportion(u64::from(phase.num_users), &ratios),
                 // A rate phase's pool: every type keeps a user at least, or
                 // its part of the rate would have none to run on.
+                // (Validation keeps the pool at least one user per type.)
                 Some(_) => {
-                    let types = ratios.len() as u64;
-                    let rest = u64::from(phase.num_users).saturating_sub(types);
-                    apportion(rest, &ratios).into_iter().map(|u| u + 1).collect()
+                    let mut pool = apportion(u64::from(phase.num_users), &ratios);
+                    while let Some(none) = pool.iter().position(|&u| u == 0) {
+                        let Some(most) = (0..pool.len()).max_by_key(|&i| pool[i]) else {
+                            break;
+                        };
+                        if pool[most] <= 1 {
+                            break;
+                        }
+                        pool[most] -= 1;
+                        pool[none] = 1;
+                    }
+                    pool
                 }
             };
             let ratio_sum: u64 = ratios.iter().sum();
@@ -376,7 +386,11 @@ impl std::fmt::Display for Plan {
                     };
                     format!("{:.1} iterations/s {arrival}{ramp}", rate.per_s)
                 }
-                None => format!("{:>5} users, hatch {}/s", self.total_users(i), phase.hatch_rate),
+                None => format!(
+                    "{:>5} users, hatch {}/s",
+                    self.total_users(i),
+                    phase.hatch_rate
+                ),
             };
             writeln!(
                 f,
@@ -440,6 +454,32 @@ pub(crate) mod tests {
         assert_eq!(apportion(7, &[1, 5]), vec![1, 6]);
         let big = apportion(i32::MAX as u64, &[i32::MAX as u64, 1, i32::MAX as u64]);
         assert_eq!(big.iter().sum::<u64>(), i32::MAX as u64);
+    }
+
+    #[test]
+    fn a_rate_is_split_by_ratio_and_every_type_keeps_a_user_of_the_pool() {
+        let text = "phases { duration: 10 requests_per_s: 100 max_users: 4\n  user_types { name: \"A\" ratio: 1 } user_types { name: \"B\" ratio: 9 } }";
+        let loaded = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap();
+        let plan = Plan::new(&loaded.config);
+        assert_eq!(plan.rates(0), Some(vec![10.0, 90.0]));
+        // 4 users by 1:9 would give A none: each type keeps one, the rest by ratio.
+        assert_eq!(plan.targets(0), vec![1, 3]);
+        assert_eq!(
+            plan.paces(0),
+            vec![
+                Some(Pace::RatePerUser {
+                    rate_per_user: 10.0
+                }),
+                Some(Pace::RatePerUser {
+                    rate_per_user: 30.0
+                })
+            ]
+        );
+        assert!(plan.sets_rate(0));
+        assert!(
+            plan.to_string().contains("100.0 iterations/s uniform"),
+            "{plan}"
+        );
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub struct Progress {
     requests: u64,
     /// Exceptions raised in the users' code so far.
     errors: u64,
+    /// Rate phases' iterations dropped so far.
+    dropped: u64,
 }
 
 impl Progress {
@@ -43,6 +45,7 @@ impl Progress {
             failures: 0,
             requests: 0,
             errors: 0,
+            dropped: 0,
         }
     }
 
@@ -98,13 +101,27 @@ impl Progress {
 impl Observer for Progress {
     fn phase_started(&mut self, status: &Status) {
         let phase = &status.plan.phases[status.slot.phase_index];
+        let users = status.targets.iter().map(|&n| u64::from(n)).sum::<u64>();
+        let what = match &phase.rate {
+            Some(rate) => format!(
+                "{} iterations/s ({}) for {}, on up to {users} users",
+                dec(rate.per_s * status.scale, 1),
+                match rate.arrival {
+                    crate::plan::Arrival::Uniform => "uniform",
+                    crate::plan::Arrival::Poisson => "poisson",
+                },
+                short(phase.duration),
+            ),
+            None => format!(
+                "{users} users for {}, hatch rate {}/s",
+                short(phase.duration),
+                phase.hatch_rate
+            ),
+        };
         self.say(&format!(
-            "loadgen: phase {} (loop {}) starts: {} users for {}, hatch rate {}/s",
+            "loadgen: phase {} (loop {}) starts: {what}",
             label(phase, status.plan.phases.len()),
             status.slot.loop_index + 1,
-            status.targets.iter().map(|&n| u64::from(n)).sum::<u64>(),
-            short(phase.duration),
-            phase.hatch_rate
         ));
     }
 
@@ -114,6 +131,7 @@ impl Observer for Progress {
         self.requests += requests;
         self.failures += failures;
         self.errors += sample.exceptions.iter().map(|e| e.count).sum::<u64>();
+        self.dropped += sample.dropped.values().sum::<u64>();
         let seconds = self.last_sample_t.map_or(1.0, |t| (sample.t - t).max(1e-3));
         self.last_sample_t = Some(sample.t);
         let mut interval = Histogram::default();
@@ -125,6 +143,27 @@ impl Observer for Progress {
         let mut line = self.line(status, requests as f64 / seconds, &interval, failures);
         if self.errors > 0 {
             line.push_str(&format!(" · {} errors in the users' code", self.errors));
+        }
+        let mut intended = Histogram::default();
+        for s in &sample.stats {
+            for &(ms, c) in &s.intended_histogram {
+                intended.add(ms, c.max(0) as u64);
+            }
+        }
+        if intended.count() > 0 {
+            // Beside the response times: what a user waited from the intended start.
+            line.push_str(&format!(
+                " · p95 from intended start {} ms",
+                int(intended.percentile(0.95))
+            ));
+        }
+        if self.dropped > 0 {
+            let now = if status.dropping {
+                ", DROPPING now"
+            } else {
+                ""
+            };
+            line.push_str(&format!(" · {} iterations dropped{now}", int(self.dropped)));
         }
         if status.saturated {
             // A saturated generator under-delivers load; its latencies are its own.

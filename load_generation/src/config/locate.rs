@@ -462,8 +462,14 @@ impl<'s> Walker<'s> {
                     };
                     self.diagnostics.push(
                         self.source
-                            .error_at(offset, format!("`{name}` is one of {}, found {found}", known.join(", ")))
-                            .with_help(format!("write `{name}: {}` (a bare word, no quotes)", known.last().map_or("...", String::as_str))),
+                            .error_at(
+                                offset,
+                                format!("`{name}` is one of {}, found {found}", known.join(", ")),
+                            )
+                            .with_help(format!(
+                                "write `{name}: {}` (a bare word, no quotes)",
+                                known.last().map_or("...", String::as_str)
+                            )),
                     );
                     self.skip_strings(&tok.tok);
                 }

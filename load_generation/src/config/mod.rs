@@ -273,6 +273,70 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_phase_reads_with_its_pool_and_arrival() {
+        let text = "phases { duration: 10 requests_per_s: 250.5 arrival: POISSON rate_ramp_s: 4\n  user_types { name: \"A\" ratio: 1 } user_types { name: \"B\" ratio: 3 } }\n\
+                    phases { duration: 5 num_users: 2 hatch_rate_per_s: 2 user_types { name: \"A\" ratio: 1 } }";
+        let loaded = parse(SourceText::new("load.pbtxt", text.to_string())).expect("valid");
+        let rate = loaded.config.phases[0].rate.clone().expect("a rate phase");
+        assert_eq!(rate.per_s, 250.5);
+        assert_eq!(rate.arrival, Arrival::Poisson);
+        assert_eq!(rate.ramp, Duration::from_secs(4));
+        // No max_users: one second of iterations; no hatch rate: the pool per second.
+        assert_eq!(loaded.config.phases[0].num_users, 251);
+        assert_eq!(loaded.config.phases[0].hatch_rate_per_s, 251);
+        assert_eq!(loaded.config.phases[1].rate, None);
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn rate_fields_are_checked_where_they_are() {
+        assert_errors(
+            "phases { duration: 10 num_users: 5 hatch_rate_per_s: 1 requests_per_s: 10\n  user_types { name: \"A\" ratio: 1 } }",
+            &[(1, 34, "both `num_users` and `requests_per_s`")],
+        );
+        assert_errors(
+            "phases { duration: 10 requests_per_s: 0 user_types { name: \"A\" ratio: 1 } }",
+            &[(1, 39, "`requests_per_s` is 0")],
+        );
+        assert_errors(
+            "phases { duration: 10 num_users: 5 hatch_rate_per_s: 1 max_users: 3 arrival: POISSON\n  user_types { name: \"A\" ratio: 1 } }",
+            &[
+                (1, 78, "`arrival` belongs to a rate phase"),
+                (1, 67, "`max_users` belongs to a rate phase"),
+            ],
+        );
+        assert_errors(
+            "phases { duration: 10 requests_per_s: 5 rate_ramp_s: 11 max_users: 1\n  user_types { name: \"A\" ratio: 1 } user_types { name: \"B\" ratio: 1 } }",
+            &[
+                (1, 54, "`rate_ramp_s` is 11"),
+                (1, 68, "each of its 2 user types needs a user"),
+            ],
+        );
+        assert_errors(
+            "phases { duration: 10 requests_per_s: 5 arrival: RANDOM user_types { name: \"A\" ratio: 1 } }",
+            &[(1, 50, "`arrival` is one of UNIFORM, POISSON, found `RANDOM`")],
+        );
+        assert_errors(
+            "phases { duration: 10 requests_per_s: \"5\" user_types { name: \"A\" ratio: 1 } }",
+            &[(1, 39, "`requests_per_s` expects a number")],
+        );
+    }
+
+    #[test]
+    fn a_rate_phases_waits_are_said_unused() {
+        let text = "phases { duration: 10 requests_per_s: 5\n  user_types { name: \"A\" ratio: 1 min_wait_ms: 100 max_wait_ms: 200 } }";
+        let loaded = parse(SourceText::new("load.pbtxt", text.to_string())).expect("valid");
+        assert_eq!(loaded.warnings.len(), 1);
+        let w = &loaded.warnings[0];
+        assert!(
+            w.message.contains("waits of \"A\" are not used"),
+            "{}",
+            w.message
+        );
+        assert_eq!(w.position.map(|p| p.line), Some(2));
+    }
+
+    #[test]
     fn a_typo_hides_no_error_of_another_list_element() {
         let got = errors_of(
             "phases: [\n  { duraton: 5 num_users: 1 hatch_rate_per_s: 1 user_types { name: \"A\" ratio: 1 } },\n  { num_users: 1 hatch_rate_per_s: 1 user_types { name: \"A\" ratio: 1 } } ]",

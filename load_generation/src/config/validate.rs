@@ -223,7 +223,11 @@ impl Checker<'_> {
                     );
                 }
             }
-            return if refused { Opened::Refused } else { Opened::Closed };
+            return if refused {
+                Opened::Refused
+            } else {
+                Opened::Closed
+            };
         };
         let mut ok = true;
         if num_users.set {
@@ -277,7 +281,10 @@ impl Checker<'_> {
         if !ok {
             return Opened::Refused;
         }
-        let arrival = match phase.get_field_by_name("arrival").and_then(|v| v.as_enum_number()) {
+        let arrival = match phase
+            .get_field_by_name("arrival")
+            .and_then(|v| v.as_enum_number())
+        {
             Some(1) => Arrival::Poisson,
             _ => Arrival::Uniform,
         };

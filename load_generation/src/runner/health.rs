@@ -5,9 +5,10 @@
 //! (an event, a note) and does the I/O (reading Locust's CPU from `/proc`).
 //! So every decision here is unit-tested without Locust.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
 
+use super::dropping::Dropping;
 use super::saturation::{self, Busy, Detector};
 use super::shortfall;
 use crate::fmt::dec;
@@ -64,6 +65,8 @@ pub struct Health {
     /// The tracebacks of the users' exceptions already shown (each is shown
     /// once, at its first occurrence; later ones are counted).
     errors_shown: HashSet<String>,
+    /// Rate phases' iterations dropped (see [`Dropping`]).
+    dropping: Dropping,
 }
 
 impl Health {
@@ -74,6 +77,7 @@ impl Health {
             busiest: None,
             offered: Offered::from(start),
             errors_shown: HashSet::new(),
+            dropping: Dropping::default(),
         }
     }
 
@@ -83,6 +87,21 @@ impl Health {
 
     pub fn short(&self) -> bool {
         self.shortfall.short()
+    }
+
+    /// Iterations of a rate phase are being dropped now.
+    pub fn dropping(&self) -> bool {
+        self.dropping.dropping()
+    }
+
+    /// Takes a sample's dropped iterations; says when dropping begins and ends.
+    pub fn dropped(
+        &mut self,
+        now: Instant,
+        sample: &Sample,
+        pool: &BTreeMap<String, u32>,
+    ) -> Option<Said> {
+        self.dropping.observe(now, &sample.dropped, pool)
     }
 
     /// The latest judgement of planned against delivered.
@@ -199,10 +218,15 @@ impl Health {
             );
         }
         match change? {
-            shortfall::Change::Began(d) => Some(Said {
-                kind: "shortfall",
-                detail: self.shortfall_detail(&d, loop_late_max_ms, load),
-            }),
+            shortfall::Change::Began(d) => {
+                let open = waits
+                    .iter()
+                    .any(|p| matches!(p, Some(Pace::RatePerUser { .. })));
+                Some(Said {
+                    kind: "shortfall",
+                    detail: self.shortfall_detail(&d, loop_late_max_ms, load, open),
+                })
+            }
             shortfall::Change::Ended(d) => Some(Said {
                 kind: "shortfall_ended",
                 detail: format!(
@@ -218,7 +242,13 @@ impl Health {
     /// Why the load is short, from what was seen: a saturated generator, a
     /// loop that holds users (their own CPU, or a machine too busy to give
     /// Locust its core), or neither.
-    fn shortfall_detail(&self, d: &Delivery, loop_late_max_ms: f64, load: &Load) -> String {
+    fn shortfall_detail(
+        &self,
+        d: &Delivery,
+        loop_late_max_ms: f64,
+        load: &Load,
+        open: bool,
+    ) -> String {
         let responses = if d.response_ms > 0.0 {
             format!(" and responses of {:.0} ms", d.response_ms)
         } else {
@@ -237,12 +267,27 @@ impl Health {
                  step), or the machine does not give Locust its core; responses are read late, and \
                  the users run slower than planned."
             )
+        } else if open && self.dropping.dropping() {
+            format!(
+                "Iterations are dropped: all {running} users of the rate's pool are busy with \
+                 slow responses; raise the phase's `max_users`, or lower its `requests_per_s`."
+            )
         } else {
             format!(
                 "Locust is not CPU-bound: {running} of {asked} users run; the users' tasks may \
                  spend time outside their requests (sleeps, their own code), or start late."
             )
         };
+        if open {
+            return format!(
+                "the load is short of its plan: {} req/s delivered of the {} its rate asks for \
+                 ({:.0}%, {:.2} requests per iteration{responses}). {why}",
+                rate(d.delivered_requests_per_s),
+                rate(d.planned_requests_per_s),
+                d.delivered_ratio * 100.0,
+                d.requests_per_task
+            );
+        }
         format!(
             "the load is short of its plan: {} req/s delivered of the {} its users imply \
              ({:.0}%, at their waits, {:.2} requests per task{responses}). {why}",
@@ -373,7 +418,7 @@ mod tests {
                 failures: 0,
                 total_ms: ms * requests as f64,
                 histogram: vec![],
-            intended_histogram: vec![],
+                intended_histogram: vec![],
             }],
             iterations: requests,
             loop_late_max_ms: late_ms,

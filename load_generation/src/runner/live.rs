@@ -104,7 +104,7 @@ mod tests {
                 failures: 0,
                 total_ms: 0.0,
                 histogram: vec![],
-            intended_histogram: vec![],
+                intended_histogram: vec![],
             }],
             ..Sample::default()
         }

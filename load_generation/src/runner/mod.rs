@@ -11,6 +11,7 @@
 //! starts it again and ramps back to where the schedule is; too many restarts in a
 //! short window stop the run with an error instead.
 
+mod dropping;
 mod engine;
 pub mod group;
 mod health;
@@ -322,6 +323,7 @@ impl Run {
             saturated: self.health.saturated(),
             delivery: self.health.delivery(),
             short: self.health.short(),
+            dropping: self.health.dropping(),
         }
     }
 

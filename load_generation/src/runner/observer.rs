@@ -45,6 +45,8 @@ pub struct Status<'a> {
     pub delivery: Option<Delivery>,
     /// It delivers less than its plan implies (see [`shortfall`]).
     pub short: bool,
+    /// A rate phase's iterations are being dropped (see `dropping`).
+    pub dropping: bool,
 }
 
 impl Status<'_> {
@@ -149,6 +151,7 @@ mod tests {
             saturated: false,
             delivery: None,
             short: false,
+            dropping: false,
         };
         let api = status.api(Recorder::new(&plan, 0.0).record());
         assert_eq!((api.phase, api.phases, api.loop_number), (2, 2, 1));

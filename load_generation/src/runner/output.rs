@@ -114,6 +114,15 @@ impl Run {
         if self.health.saturated() {
             self.recorder.mark_saturated();
         }
+        // A rate phase's users are its pool.
+        let pool = classes
+            .iter()
+            .cloned()
+            .zip(self.schedule.commanded().iter().copied())
+            .collect();
+        if let Some(said) = self.health.dropped(now, &sample, &pool) {
+            self.say(said, observers);
+        }
         let offered = self
             .health
             .interval(&sample, now, self.schedule.commanded());

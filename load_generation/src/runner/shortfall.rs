@@ -176,7 +176,10 @@ mod tests {
         let mut w = Watch::default();
         for _ in 0..100 {
             assert_eq!(w.observe(0, interval(100.0, 1), &[None], 0), None);
-            assert_eq!(w.observe(0, interval(100.0, 1), &[Some(Pace::Wait(0.0))], 0), None);
+            assert_eq!(
+                w.observe(0, interval(100.0, 1), &[Some(Pace::Wait(0.0))], 0),
+                None
+            );
         }
         assert!(!w.short());
     }

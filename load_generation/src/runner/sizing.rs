@@ -165,6 +165,11 @@ impl Demand {
 fn peak_tasks_per_s(plan: &Plan) -> Demand {
     let mut peak = 0.0_f64;
     for (i, phase) in plan.phases.iter().enumerate() {
+        // A rate phase asks for its rate, whatever its users wait.
+        if let Some(rate) = &phase.rate {
+            peak = peak.max(rate.per_s);
+            continue;
+        }
         let waits = plan.mean_waits(i);
         let mut rate = 0.0;
         for share in phase.shares.iter().filter(|s| s.users > 0) {
@@ -192,6 +197,18 @@ mod tests {
         );
         let loaded = config::parse(SourceText::new("load.pbtxt", text)).unwrap();
         Plan::new(&loaded.config)
+    }
+
+    #[test]
+    fn a_rate_phase_is_sized_by_its_rate() {
+        let text =
+            "phases { duration: 10 requests_per_s: 800 user_types { name: \"A\" ratio: 1 } }";
+        let loaded = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap();
+        let plan = Plan::new(&loaded.config);
+        let fast = choose(&plan, 1.0, UserClass::Fast, 2);
+        assert_eq!(fast.workers, 0, "{fast:?}");
+        assert!(fast.why.contains("800 tasks/s"), "{}", fast.why);
+        assert_eq!(choose(&plan, 1.0, UserClass::Http, 2).workers, 2);
     }
 
     #[test]

@@ -268,7 +268,9 @@ mod tests {
     fn types_add_up_by_their_own_waits() {
         // 10 users at 1 s and 20 at 0.25 s, one request per task: 10 + 80 = 90/s.
         let t = tally(&[10.0, 20.0, 0.0], 2.0, 160, 0.0, 160);
-        let d = t.judge(&[Some(Pace::Wait(1.0)), Some(Pace::Wait(0.25)), None]).unwrap();
+        let d = t
+            .judge(&[Some(Pace::Wait(1.0)), Some(Pace::Wait(0.25)), None])
+            .unwrap();
         assert!((d.planned_requests_per_s - 90.0).abs() < 1e-9, "{d:?}");
         assert!((d.delivered_ratio - 80.0 / 90.0).abs() < 1e-9);
         assert!(d.short(), "89% is short of 90%");
@@ -291,26 +293,43 @@ mod tests {
         // The class's own wait_time: unknown.
         assert_eq!(t.judge(&[None]), None);
         // wait 0 at instant responses: as fast as possible, no planned rate.
-        assert_eq!(tally(&[5.0], 1.0, 50, 0.0, 50).judge(&[Some(Pace::Wait(0.0))]), None);
+        assert_eq!(
+            tally(&[5.0], 1.0, 50, 0.0, 50).judge(&[Some(Pace::Wait(0.0))]),
+            None
+        );
         // A type that had no users needs no wait.
         assert!(tally(&[5.0, 0.0], 1.0, 5, 0.0, 5)
             .judge(&[Some(Pace::Wait(1.0)), None])
             .is_some());
         // Nothing asked for, nothing to judge.
-        assert_eq!(tally(&[0.0], 1.0, 0, 0.0, 0).judge(&[Some(Pace::Wait(1.0))]), None);
+        assert_eq!(
+            tally(&[0.0], 1.0, 0, 0.0, 0).judge(&[Some(Pace::Wait(1.0))]),
+            None
+        );
         assert_eq!(Tally::default().judge(&[Some(Pace::Wait(1.0))]), None);
         // Users asked for but not a request nor a task: a total shortfall.
-        let stuck = tally(&[5.0], 2.0, 0, 0.0, 0).judge(&[Some(Pace::Wait(1.0))]).unwrap();
+        let stuck = tally(&[5.0], 2.0, 0, 0.0, 0)
+            .judge(&[Some(Pace::Wait(1.0))])
+            .unwrap();
         assert_eq!(stuck.delivered_ratio, 0.0);
         // Requests but no finished task (tasks longer than the span): unknown.
-        assert_eq!(tally(&[5.0], 1.0, 9, 9.0, 0).judge(&[Some(Pace::Wait(1.0))]), None);
+        assert_eq!(
+            tally(&[5.0], 1.0, 9, 9.0, 0).judge(&[Some(Pace::Wait(1.0))]),
+            None
+        );
     }
 
     #[test]
     fn a_span_is_judged_only_when_the_plan_asks_for_enough() {
         let t = tally(&[4.0], 4.0, 16, 0.0, 16);
-        assert!(!t.judgeable(&[Some(Pace::Wait(1.0))], 50.0), "16 tasks planned");
-        assert!(t.judgeable(&[Some(Pace::Wait(0.25))], 50.0), "64 tasks planned");
+        assert!(
+            !t.judgeable(&[Some(Pace::Wait(1.0))], 50.0),
+            "16 tasks planned"
+        );
+        assert!(
+            t.judgeable(&[Some(Pace::Wait(0.25))], 50.0),
+            "64 tasks planned"
+        );
         assert!(!t.judgeable(&[None], 1.0));
     }
 }

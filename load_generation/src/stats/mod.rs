@@ -598,7 +598,7 @@ mod tests {
                 failures: 1,
                 total_ms: 10.0 * n as f64,
                 histogram: vec![(10, n as i64)],
-            intended_histogram: vec![],
+                intended_histogram: vec![],
             }],
             ..Sample::default()
         };

@@ -424,3 +424,34 @@ fn a_start_at_the_anchor_is_the_plain_schedule() {
         assert_eq!(a.tick(at(t0, ms)), b.tick(at(t0, ms)), "at {ms} ms");
     }
 }
+
+#[test]
+fn a_rate_phase_sends_each_types_rate_scaled_with_its_pool_and_no_rate_elsewhere() {
+    let text = r#"
+        phases { duration: 10 requests_per_s: 40 max_users: 8 arrival: POISSON rate_ramp_s: 2
+                 user_types { name: "A" ratio: 1 } user_types { name: "B" ratio: 3 } }
+        phases { duration: 5 num_users: 2 hatch_rate_per_s: 2
+                 user_types { name: "A" ratio: 1 min_wait_ms: 100 max_wait_ms: 100 } }
+        "#;
+    let loaded = crate::config::parse(SourceText::new("load.pbtxt", text.to_string()));
+    let t0 = Instant::now();
+    let mut s = Schedule::new(Plan::new(&loaded.expect("valid").config), t0);
+    s.tick(at(t0, 2_000));
+    s.scale(2.0).unwrap();
+    s.tick(at(t0, 2_000));
+    let Command::Targets { rates, ramp_to, .. } = s.command() else {
+        panic!("targets")
+    };
+    let per_s: Vec<f64> = rates.values().map(|r| r.per_s).collect();
+    assert_eq!(per_s, vec![20.0, 60.0], "10 and 30 per second, scaled by 2");
+    assert!(rates
+        .values()
+        .all(|r| r.arrival == crate::plan::Arrival::Poisson && r.ramp_s == 2.0));
+    // The pool: 8 users by 1:3 with one each at least (2, 6), scaled by 2.
+    assert_eq!(ramp_to.values().copied().collect::<Vec<_>>(), vec![4, 12]);
+    s.tick(at(t0, 10_000));
+    let Command::Targets { rates, .. } = s.command() else {
+        panic!("targets")
+    };
+    assert!(rates.is_empty(), "a phase of users has no rate: {rates:?}");
+}

@@ -1,0 +1,206 @@
+//! Rate phases (the open model), judged at the demo shop: each phase's rate and
+//! mix, the boundaries between them, how arrivals are spread, and iterations
+//! dropped when the pool can't keep up, counted exactly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// A template whose users name their type in each request, for the shop.
+fn template() -> String {
+    tagging_template(&["Normal", "Weekend"])
+}
+
+/// One rate phase: (duration s, iterations/s, extra fields, [(type, ratio)]).
+fn rate_phase(duration: u32, per_s: u32, extra: &str, types: &[(&str, u32)]) -> String {
+    let mut p =
+        format!("phases {{\n  duration: {duration}\n  requests_per_s: {per_s}\n  {extra}\n");
+    for (name, ratio) in types {
+        p.push_str(&format!(
+            "  user_types {{ name: \"{name}\" ratio: {ratio} }}\n"
+        ));
+    }
+    p.push_str("}\n");
+    p
+}
+
+/// Runs `config` against `shop` with `extra` flags; the summary.
+fn run(tag: &str, shop: &Shop, config: &str, run_time: &str, extra: &[&str]) -> serde_json::Value {
+    let files = LoadFiles::new(config, &template());
+    let report = files.path("report");
+    let mut command = run_command(tag, files.config(), &shop.host());
+    command
+        .args(["--run-time", run_time, "--user-class", "fast", "--report"])
+        .arg(&report)
+        .args(extra);
+    let (out, _) = run_with_limit(command, Duration::from_secs(90));
+    assert!(
+        out.status.success(),
+        "loadgen failed:\n{}",
+        text(&out.stderr)
+    );
+    json(&report.join("summary.json"))
+}
+
+/// Requests of each type at the shop in [from, to) (epoch seconds).
+fn by_type(log: &[Logged], from: f64, to: f64) -> (u64, u64) {
+    let mut counts = (0, 0);
+    for r in log.iter().filter(|r| r.at >= from && r.at < to) {
+        match r.user_type.as_deref() {
+            Some("Normal") => counts.0 += 1,
+            Some("Weekend") => counts.1 += 1,
+            _ => {}
+        }
+    }
+    counts
+}
+
+/// Where the rate really changed at a planned boundary `at` (epoch seconds),
+/// from the shop's count in the second around it: with the old rate before the
+/// change and the new one after, `count = (0.5 + d) old + (0.5 - d) new`.
+fn boundary_offset(log: &[Logged], at: f64, old: f64, new: f64) -> f64 {
+    let (n, w) = by_type(log, at - 0.5, at + 0.5);
+    let count = (n + w) as f64;
+    (count - 0.5 * (old + new)) / (old - new)
+}
+
+/// 200, 800 and 400 iterations/s with the mix changing: each phase's rate
+/// within 2% at the shop, its mix within 2 points, each boundary within 0.1 s.
+fn three_rates(tag: &str, extra: &[&str]) {
+    let shop = Shop::start_slow("0");
+    let config = [
+        rate_phase(5, 200, "", &[("Normal", 1), ("Weekend", 1)]),
+        rate_phase(5, 800, "", &[("Normal", 3), ("Weekend", 1)]),
+        rate_phase(5, 400, "", &[("Normal", 1), ("Weekend", 3)]),
+    ]
+    .concat();
+    let summary = run(tag, &shop, &config, "15s", extra);
+    let log = shop.requests();
+    let phases = summary["phases"].as_array().expect("phases");
+    assert_eq!(phases.len(), 3, "{summary}");
+    let planned = [(200.0, 0.5), (800.0, 0.75), (400.0, 0.25)];
+    for (p, &(rate, normal_share)) in phases.iter().zip(&planned) {
+        let (from, to) = occurrence_times(p);
+        let (n, w) = by_type(&log, from, to);
+        let delivered = (n + w) as f64 / (to - from);
+        let share = n as f64 / (n + w).max(1) as f64;
+        eprintln!(
+            "phase {}: {delivered:.1} of {rate} req/s at the shop, Normal {:.1}% (planned {:.0}%)",
+            p["phase"],
+            share * 100.0,
+            normal_share * 100.0
+        );
+        assert!(
+            (delivered / rate - 1.0).abs() <= 0.02,
+            "phase {}: {delivered:.1} req/s at the shop for {rate} planned",
+            p["phase"]
+        );
+        assert!(
+            (share - normal_share).abs() <= 0.02,
+            "phase {}: Normal's share {share:.3}, planned {normal_share}",
+            p["phase"]
+        );
+    }
+    for i in 1..3 {
+        let (at, _) = occurrence_times(&phases[i]);
+        let d = boundary_offset(&log, at, planned[i - 1].0, planned[i].0);
+        eprintln!("boundary {i}: the rate changed {:+.3} s from the plan", d);
+        assert!(d.abs() <= 0.1, "boundary {i} moved {d:+.3} s");
+    }
+}
+
+#[test]
+fn rate_phases_hold_their_rates_mixes_and_boundaries() {
+    three_rates("open-local", &["--workers", "1"]);
+}
+
+#[test]
+fn rate_phases_hold_with_two_workers() {
+    three_rates("open-workers", &["--workers", "2"]);
+}
+
+/// The coefficient of variation of the gaps between consecutive requests.
+fn gaps_cv(log: &[Logged], from: f64, to: f64) -> f64 {
+    let times: Vec<f64> = log
+        .iter()
+        .filter(|r| r.at >= from && r.at < to)
+        .map(|r| r.at)
+        .collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+    var.sqrt() / mean
+}
+
+#[test]
+fn poisson_arrivals_are_random_and_uniform_ones_even() {
+    let shop = Shop::start_slow("0");
+    let config = [
+        rate_phase(8, 200, "", &[("Normal", 1)]),
+        rate_phase(12, 200, "arrival: POISSON", &[("Normal", 1)]),
+    ]
+    .concat();
+    let summary = run("open-poisson", &shop, &config, "20s", &[]);
+    let log = shop.requests();
+    let phases = summary["phases"].as_array().expect("phases");
+    let (u_from, u_to) = occurrence_times(&phases[0]);
+    let (p_from, p_to) = occurrence_times(&phases[1]);
+    let uniform = gaps_cv(&log, u_from + 0.5, u_to - 0.5);
+    let poisson = gaps_cv(&log, p_from + 0.5, p_to - 0.5);
+    let (n, _) = by_type(&log, p_from, p_to);
+    eprintln!("gaps' CV: uniform {uniform:.3}, poisson {poisson:.3}; poisson {n} requests in 12 s");
+    assert!(
+        uniform < 0.5,
+        "uniform arrivals' gaps vary: CV {uniform:.3}"
+    );
+    assert!(
+        (poisson - 1.0).abs() <= 0.1,
+        "poisson arrivals' gaps: CV {poisson:.3}"
+    );
+    // 2,400 expected; a Poisson count's standard deviation is 49.
+    assert!(
+        (n as f64 - 2400.0).abs() <= 4.0 * 49.0,
+        "{n} poisson arrivals for 2,400"
+    );
+}
+
+#[test]
+fn iterations_the_pool_cannot_start_are_dropped_said_and_counted() {
+    // 100 iterations/s of 200 ms each need 20 users; the pool has 10.
+    let shop = Shop::start_slow("200");
+    let config = rate_phase(10, 100, "max_users: 10", &[("Normal", 1)]);
+    let summary = run("open-dropped", &shop, &config, "10s", &[]);
+    let served = shop.total_requests();
+    let dropped = summary["total"]["dropped_iterations"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no dropped_iterations in {}", summary["total"]));
+    let planned = 100 * 10;
+    eprintln!(
+        "served {served} + dropped {dropped} = {} of {planned} planned",
+        served + dropped
+    );
+    assert!(
+        served < 700,
+        "the pool should not carry the rate: {served} served"
+    );
+    let accounted = (served + dropped) as f64;
+    assert!(
+        (accounted / planned as f64 - 1.0).abs() <= 0.01,
+        "served {served} + dropped {dropped} is not the {planned} planned"
+    );
+    let said = summary["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["kind"] == "dropping")
+        .unwrap_or_else(|| panic!("dropping never said: {}", summary["events"]));
+    let at = said["at_s"].as_f64().expect("at_s");
+    // The backlog passes the 1 s grace after about a second; said within 5 s.
+    assert!(at <= 5.0, "dropping said at {at:.1} s");
+    assert!(
+        said["detail"].as_str().unwrap_or("").contains("max_users"),
+        "{said}"
+    );
+}
