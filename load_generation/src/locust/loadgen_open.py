@@ -22,6 +22,7 @@ harness's state) and is imported by its path.
 """
 
 import collections
+import math
 import random
 import time
 import weakref
@@ -41,7 +42,14 @@ INTENDED = weakref.WeakKeyDictionary()
 
 
 class Arrivals:
-    """One class's start times: laid down at its rate, taken by its users."""
+    """One class's start times: laid down at its rate, taken by its users.
+
+    The rate is a function of time (constant, or a linear ramp from the rate
+    at a change to the new one), and start times are where its integral
+    reaches the next whole iteration (UNIFORM), or the next unit-mean
+    exponential draw (POISSON: a Poisson process of that rate, by a change
+    of time scale). So counts are exact over any span, ramps included.
+    """
 
     def __init__(self):
         self.queue = gevent.queue.Queue()
@@ -52,16 +60,41 @@ class Arrivals:
         self.ramp = (time.monotonic(), 0.0, 0.0, 0.0)
         self.last = None  # the last start time laid down
         self.next_at = None
+        # When the rate last changed: a start time not yet due then is laid
+        # down anew from there.
+        self.changed_at = None
         self.idle = 0  # users waiting for a start time
         self.dropped = 0
         self.wake = gevent.event.Event()
         self.producer = gevent.spawn(self.produce)
 
-    def rate_at(self, now):
+    def rate_at(self, t):
         when, start, end, seconds = self.ramp
-        if seconds <= 0 or now >= when + seconds:
+        if seconds <= 0 or t >= when + seconds:
             return end
-        return start + (end - start) * max(0.0, now - when) / seconds
+        return start + (end - start) * max(0.0, t - when) / seconds
+
+    def advance(self, t, units):
+        """The time after `t` at which the rate's integral from `t` reaches
+        `units` iterations; None if it never does (a rate of 0)."""
+        when, start, end, seconds = self.ramp
+        ramp_end = when + seconds
+        if seconds > 0 and t < ramp_end:
+            t = max(t, when)
+            slope = (end - start) / seconds
+            rate = self.rate_at(t)
+            span = ramp_end - t
+            area = rate * span + slope * span * span / 2
+            if area >= units:
+                if abs(slope) < 1e-12:
+                    return t + units / rate
+                # rate d + slope d^2 / 2 = units, the first d >= 0.
+                return t + (math.sqrt(max(0.0, rate * rate + 2 * slope * units)) - rate) / slope
+            units -= area
+            t = ramp_end
+        if end <= 0:
+            return None
+        return t + units / end
 
     def set(self, per_s, arrival, ramp_s):
         if per_s == self.target and arrival == self.arrival:
@@ -70,41 +103,47 @@ class Arrivals:
         self.ramp = (now, self.rate_at(now), per_s, ramp_s)
         self.target = per_s
         self.arrival = arrival
-        self.next_at = None  # laid down anew at the new rate
+        # A start time already due stays (it is laid down next); one still
+        # ahead is laid down anew at the new rate.
+        if self.next_at is None or self.next_at > now:
+            self.next_at = None
+            self.changed_at = now
         self.wake.set()
 
-    def gap(self, rate):
-        if self.arrival == "poisson":
-            return random.expovariate(rate)
-        return 1.0 / rate
+    def draw(self):
+        """The iterations to the next start time: 1, or a unit exponential."""
+        return random.expovariate(1.0) if self.arrival == "poisson" else 1.0
 
     def produce(self):
         while True:
             self.wake.clear()
             now = time.monotonic()
             if self.next_at is None:
-                rate = self.rate_at(now)
-                if rate <= 0:
+                changed = self.changed_at if self.changed_at is not None else now
+                if self.last is None or self.arrival == "poisson":
+                    # Memoryless (or the first): from the change on. The first
+                    # uniform start time comes as soon as the rate is above 0.
+                    units = self.draw() if self.last is not None or self.arrival == "poisson" else 0.0
+                    if units == 0.0 and self.rate_at(changed) <= 0:
+                        units = 1.0
+                    self.next_at = self.advance(changed, units)
+                else:
+                    after_last = self.advance(self.last, 1.0)
+                    self.next_at = None if after_last is None else max(changed, after_last)
+                if self.next_at is None:
                     self.last = None
                     self.wake.wait()
                     continue
-                if self.arrival == "poisson":
-                    # Memoryless: the time to the next arrival does not depend
-                    # on how long ago the last one was (drawing it from the
-                    # last instead would add arrivals at every change of rate).
-                    self.next_at = now + self.gap(rate)
-                else:
-                    # The first start time comes at once; later ones one gap
-                    # after the last, so a change of rate keeps the count exact.
-                    self.next_at = now if self.last is None else max(now, self.last + self.gap(rate))
             if self.next_at > now:
                 self.wake.wait(self.next_at - now)
                 continue
             self.prune(now)
             self.queue.put(self.next_at)
             self.last = self.next_at
-            rate = self.rate_at(self.last)
-            self.next_at = self.last + self.gap(rate) if rate > 0 else None
+            self.changed_at = None
+            self.next_at = self.advance(self.last, self.draw())
+            if self.next_at is None:
+                self.last = None
 
     def prune(self, now):
         """Drops the start times no user took within their grace."""

@@ -1,0 +1,105 @@
+"""loadgen_open.Arrivals on its own (no Locust runner, no target): start times
+are laid down at the rate, exactly; a change of rate neither adds nor loses
+any; a ramp is linear; Poisson gaps are exponential even when the rate is
+changed often; start times no user takes are dropped and counted.
+
+Run by tests/open_arrivals.rs with Locust's Python: `python arrivals.py DIR`,
+DIR holding loadgen_open.py. Prints one line per check, exits 1 on a failure.
+"""
+
+import importlib.util
+import os
+import random
+import statistics
+import sys
+import time
+
+import gevent
+
+spec = importlib.util.spec_from_file_location("loadgen_open", os.path.join(sys.argv[1], "loadgen_open.py"))
+lo = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lo)
+
+failures = []
+
+
+def check(name, ok, detail):
+    print(f"{'ok' if ok else 'FAILED'}: {name}: {detail}")
+    if not ok:
+        failures.append(name)
+
+
+def users(arrivals, n, taken, busy_s=0.0):
+    def user():
+        while True:
+            t = arrivals.claim()
+            if t is None:
+                return
+            taken.append((t, time.monotonic()))
+            if busy_s:
+                gevent.sleep(busy_s)
+
+    return [gevent.spawn(user) for _ in range(n)]
+
+
+# Uniform: exactly the rate, each taken at its time.
+a = lo.Arrivals()
+taken = []
+pool = users(a, 10, taken)
+a.set(300.0, "uniform", 0.0)
+gevent.sleep(1.0)
+late = max(got - t for t, got in taken)
+check("uniform count", abs(len(taken) - 300) <= 1, f"{len(taken)} start times in 1 s at 300/s")
+check("taken on time", late < 0.02, f"taken at most {late * 1000:.1f} ms after their time")
+
+# A rate changed every 15 ms (as a master's shares move) keeps its count.
+taken.clear()
+t0 = time.monotonic()
+while time.monotonic() - t0 < 2.0:
+    a.set(random.choice([49.9, 50.0, 50.1]), "uniform", 0.0)
+    gevent.sleep(0.015)
+check("uniform under churn", abs(len(taken) - 100) <= 2, f"{len(taken)} in 2 s at ~50/s")
+
+# Poisson under the same churn: memoryless, so no extra arrivals.
+taken.clear()
+a.set(200.0, "poisson", 0.0)
+t0 = time.monotonic()
+while time.monotonic() - t0 < 4.0:
+    a.set(random.choice([199.0, 200.0, 201.0]), "poisson", 0.0)
+    gevent.sleep(0.007)
+times = [t for t, _ in taken]
+gaps = [b - c for c, b in zip(times, times[1:])]
+cv = statistics.pstdev(gaps) / statistics.mean(gaps)
+# 800 expected, standard deviation 28.
+check("poisson count under churn", abs(len(taken) - 800) <= 4 * 28, f"{len(taken)} in 4 s at ~200/s")
+check("poisson gaps", abs(cv - 1.0) <= 0.1, f"coefficient of variation {cv:.3f}")
+
+# A linear ramp from 0 to 100/s over 2 s lays down 100 start times, then 100/s.
+a.close(release=True)
+for g in pool:
+    g.join(timeout=1)
+a = lo.Arrivals()
+taken = []
+pool = users(a, 10, taken)
+a.set(100.0, "uniform", 2.0)
+gevent.sleep(2.0)
+ramped = len(taken)
+gevent.sleep(1.0)
+check("ramp", abs(ramped - 100) <= 3 and abs(len(taken) - ramped - 100) <= 2, f"{ramped} over the ramp, then {len(taken) - ramped} in 1 s")
+
+# Two users busy 100 ms each carry 20/s: at 100/s the rest is dropped once
+# older than the grace, and what is taken + dropped + queued is what was laid down.
+a.close(release=True)
+b = lo.Arrivals()
+taken = []
+users(b, 2, taken, busy_s=0.1)
+b.set(100.0, "uniform", 0.0)
+gevent.sleep(3.0)
+queued = b.queue.qsize()
+dropped = b.take_dropped()
+total = len(taken) + dropped + queued
+check("dropped counted", abs(total - 300) <= 2 and dropped > 100, f"{len(taken)} taken + {dropped} dropped + {queued} queued of 300")
+b.close(release=False)
+check("closing drops the queue", b.take_dropped() == queued, "queued start times counted as dropped at the end")
+
+sys.exit(1 if failures else 0)
