@@ -53,7 +53,10 @@
       var head = document.createElement('b');
       head.textContent = ph.number + (ph.name ? ' · ' + ph.name : '');
       b.appendChild(head);
-      var users = Object.keys(ph.users).map(function (t) { return t + ' ' + ph.users[t]; });
+      // A rate phase says its iterations per second per type; a phase of users, its users.
+      var users = Object.keys(ph.rates).length
+        ? Object.keys(ph.rates).map(function (t) { return t + ' ' + num(ph.rates[t], 1) + '/s'; })
+        : Object.keys(ph.users).map(function (t) { return t + ' ' + ph.users[t]; });
       b.appendChild(document.createTextNode(duration(ph.duration_s) + ' · ' + (users.join(', ') || 'no users')));
       var bar = document.createElement('span');
       bar.className = 'bar';
@@ -112,6 +115,10 @@
     var short = $('short');
     short.textContent = s.short ? 'short of the plan' : 'plan delivered';
     short.className = 'badge ' + (s.short ? 'bad' : 'good');
+    var dropping = $('dropping');
+    dropping.hidden = !s.dropped;
+    dropping.textContent = num(s.dropped) + ' iterations dropped' + (s.dropping ? ', dropping now' : '');
+    dropping.className = 'badge ' + (s.dropping ? 'bad' : 'warn');
     var ws = Object.keys(a.workers || {});
     $('worker-list').textContent = ws.length
       ? 'workers: ' + ws.map(function (w) { return w + ' (' + a.workers[w] + ' users)'; }).join(', ')

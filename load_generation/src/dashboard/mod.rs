@@ -245,8 +245,11 @@ struct PhaseView {
     number: usize,
     name: Option<String>,
     duration_s: f64,
-    /// Users per type (config names), those with none left out.
+    /// Users per type (config names), those with none left out: a rate
+    /// phase's pool.
     users: BTreeMap<String, u32>,
+    /// A rate phase's iterations per second per type; empty for a phase of users.
+    rates: BTreeMap<String, f64>,
 }
 
 fn plan_json(plan: &Plan, run_time: Option<Duration>) -> serde_json::Value {
@@ -264,6 +267,12 @@ fn plan_json(plan: &Plan, run_time: Option<Duration>) -> serde_json::Value {
                 .zip(plan.targets(i))
                 .filter(|(_, n)| *n > 0)
                 .map(|(t, n)| (t.to_string(), n))
+                .collect(),
+            rates: types
+                .iter()
+                .zip(plan.rates(i).unwrap_or_default())
+                .filter(|(_, r)| *r > 0.0)
+                .map(|(t, r)| (t.to_string(), r))
                 .collect(),
         })
         .collect();
@@ -288,7 +297,15 @@ fn status_json(status: &Status, recorder: &Recorder) -> serde_json::Value {
         "short": status.short,
         "delivery": status.delivery,
         "workers": status.workers,
+        "dropping": status.dropping,
+        "dropped": dropped(recorder.record()),
     })
+}
+
+/// Rate phases' iterations dropped over the whole run.
+fn dropped(record: &crate::stats::RunRecord) -> u64 {
+    let detailed: u64 = record.phases.iter().map(|p| p.dropped).sum();
+    detailed + record.folded.iter().map(|f| f.dropped).sum::<u64>()
 }
 
 #[cfg(test)]
