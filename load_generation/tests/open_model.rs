@@ -204,3 +204,50 @@ fn iterations_the_pool_cannot_start_are_dropped_said_and_counted() {
         "{said}"
     );
 }
+
+#[test]
+fn a_stalling_target_shows_in_the_latency_from_the_intended_start() {
+    // The shop freezes for the last second of every 5 s, as a backend that
+    // pauses (a GC, a lock): the same shop for an open and a closed run.
+    let shop = Shop::start_stalling("5s/1s");
+    let open = rate_phase(15, 200, "max_users: 400", &[("Normal", 1)]);
+    let summary = run("open-stall", &shop, &open, "15s", &[]);
+    let log = shop.requests();
+    let (from, to) = occurrence_times(&summary["phases"][0]);
+    // Requests sent up to 1.5 s before the end were all answered (a stall
+    // lasts 1 s): counted by when they reached the shop.
+    let span = (to - 1.5) - from;
+    let sent = log
+        .iter()
+        .filter(|r| r.arrived_at >= from && r.arrived_at < to - 1.5)
+        .count() as f64;
+    let total = &summary["total"]["total"];
+    let corrected = total["intended"]["p99_ms"].as_u64().expect("intended p99");
+    let response = total["p99_ms"].as_u64().expect("p99");
+
+    let closed = phase(15, 2, 2, &[("Normal", 1, 5, 5)]);
+    let closed_summary = run("closed-stall", &shop, &closed, "15s", &[]);
+    let closed_p99 = closed_summary["total"]["total"]["p99_ms"]
+        .as_u64()
+        .expect("p99");
+    eprintln!(
+        "stalling shop: open {sent} requests in {span:.1} s ({:.1}/s of 200), p99 {response} ms \
+         response, {corrected} ms from intended start; closed p99 {closed_p99} ms",
+        sent / span
+    );
+    assert!(
+        (sent / span / 200.0 - 1.0).abs() <= 0.02,
+        "the stalls thinned the open load: {:.1} req/s",
+        sent / span
+    );
+    assert!(corrected >= 900, "p99 from intended start {corrected} ms");
+    assert!(
+        closed_p99 <= 50,
+        "the closed run's p99 is {closed_p99} ms: it should hide the stalls"
+    );
+    assert!(
+        total["intended"]["p99_ms"] != serde_json::Value::Null
+            && closed_summary["total"]["total"]["intended"].is_null(),
+        "a closed run has no latency from an intended start"
+    );
+}

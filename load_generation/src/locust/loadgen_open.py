@@ -211,6 +211,8 @@ class OpenModel:
                 taskset.user._state = LOCUST_STATE_WAITING
                 intended = arrivals.claim()
                 if taskset.user._state == LOCUST_STATE_STOPPING:
+                    if intended is not None:
+                        arrivals.dropped += 1  # taken, but its user is stopping
                     raise StopUser()
                 taskset.user._state = LOCUST_STATE_RUNNING
                 if intended is None:
