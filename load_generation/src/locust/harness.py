@@ -1155,12 +1155,14 @@ class Harness:
     def worker_rates(self, told, worker):
         """A worker's part of each class's rate: as its part of the class's
         users. A worker with none of them still gets the class, at 0: its
-        users of the class (still stopping) wait for start times, none come."""
+        users of the class (still stopping) wait for start times, none come.
+        Before any user is told (a rate phase's first moments), the workers
+        share the rate evenly: start times wait for the users being started."""
         rates = {}
         for name, rate in self.rates.items():
             total = sum(users.get(name, 0) for users in told.values())
-            mine = told[worker].get(name, 0)
-            rates[name] = dict(rate, per_s=float(rate["per_s"]) * mine / total if total else 0.0)
+            mine = told[worker].get(name, 0) / total if total else 1 / len(told)
+            rates[name] = dict(rate, per_s=float(rate["per_s"]) * mine)
         return rates
 
     def drop_users(self):
