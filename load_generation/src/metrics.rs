@@ -444,7 +444,7 @@ mod tests {
                 failures: 1,
                 total_ms: 120.0,
                 histogram: vec![(20, 2), (80, 1)],
-            intended_histogram: vec![],
+                intended_histogram: vec![],
             }],
             ..Sample::default()
         };

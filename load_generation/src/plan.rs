@@ -122,7 +122,10 @@ impl Plan {
                 Some(_) => {
                     let types = ratios.len() as u64;
                     let rest = u64::from(phase.num_users).saturating_sub(types);
-                    apportion(rest, &ratios).into_iter().map(|u| u + 1).collect()
+                    apportion(rest, &ratios)
+                        .into_iter()
+                        .map(|u| u + 1)
+                        .collect()
                 }
             };
             let ratio_sum: u64 = ratios.iter().sum();
@@ -376,7 +379,11 @@ impl std::fmt::Display for Plan {
                     };
                     format!("{:.1} iterations/s {arrival}{ramp}", rate.per_s)
                 }
-                None => format!("{:>5} users, hatch {}/s", self.total_users(i), phase.hatch_rate),
+                None => format!(
+                    "{:>5} users, hatch {}/s",
+                    self.total_users(i),
+                    phase.hatch_rate
+                ),
             };
             writeln!(
                 f,
@@ -426,6 +433,17 @@ pub(crate) mod tests {
 
     pub(crate) fn hipster_plan() -> Plan {
         let text = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
+        let loaded = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap();
+        Plan::new(&loaded.config)
+    }
+
+    /// Phase 1: 10 users of A waiting 100 ms; phase 2 (`open`): A at 40
+    /// iterations/s, Poisson.
+    pub(crate) fn rate_plan() -> Plan {
+        let text = "phases { duration: 10 num_users: 10 hatch_rate_per_s: 10 \
+                    user_types { name: \"A\" ratio: 1 min_wait_ms: 100 max_wait_ms: 100 } }\n\
+                    phases { name: \"open\" duration: 10 requests_per_s: 40 arrival: POISSON \
+                    hatch_rate_per_s: 10 user_types { name: \"A\" ratio: 1 } }\n";
         let loaded = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap();
         Plan::new(&loaded.config)
     }

@@ -207,6 +207,21 @@ impl PhaseRecord {
     pub fn delivery(&self) -> Option<Delivery> {
         self.delivery.judge(&self.paces)
     }
+
+    /// The iterations its users ran if it is a rate occurrence (0 otherwise):
+    /// with [`PhaseRecord::dropped`], the iterations its rate laid down, the
+    /// base of a `dropped > N%` threshold.
+    pub fn rate_iterations(&self) -> u64 {
+        let at_a_rate = self
+            .paces
+            .iter()
+            .any(|p| matches!(p, Some(Pace::RatePerUser { .. })));
+        if at_a_rate {
+            self.delivery.iterations
+        } else {
+            0
+        }
+    }
 }
 
 /// One point of the run's time series.
@@ -226,6 +241,11 @@ pub struct TimePoint {
     pub p50_ms: u64,
     pub p95_ms: u64,
     pub p99_ms: u64,
+    /// The p99 of the interval's latencies from the intended start (rate
+    /// phases' requests only); absent where there were none, so that the
+    /// series of a run without rate phases is as it was (and stays small).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_intended_ms: Option<u64>,
 }
 
 /// An exception from the user's tasks, as often as it happened.
@@ -493,6 +513,8 @@ impl Recorder {
             p50_ms: interval.histogram.percentile(0.5),
             p95_ms: interval.histogram.percentile(0.95),
             p99_ms: interval.histogram.percentile(0.99),
+            p99_intended_ms: (interval.intended.count() > 0)
+                .then(|| interval.intended.percentile(0.99)),
         });
     }
 
@@ -564,6 +586,15 @@ impl RunRecord {
     pub fn folded_occurrences(&self) -> u64 {
         self.folded.iter().map(|f| f.occurrences).sum()
     }
+
+    /// The whole run's dropped iterations, and the iterations run in its rate
+    /// occurrences (see [`PhaseRecord::rate_iterations`]), folded ones included.
+    pub fn dropped(&self) -> (u64, u64) {
+        let kept = self.phases.iter().map(|p| (p.dropped, p.rate_iterations()));
+        let folded = self.folded.iter().map(|f| (f.dropped, f.rate_iterations));
+        kept.chain(folded)
+            .fold((0, 0), |(d, i), (dropped, run)| (d + dropped, i + run))
+    }
 }
 
 #[cfg(test)]
@@ -598,7 +629,7 @@ mod tests {
                 failures: 1,
                 total_ms: 10.0 * n as f64,
                 histogram: vec![(10, n as i64)],
-            intended_histogram: vec![],
+                intended_histogram: vec![],
             }],
             ..Sample::default()
         };
