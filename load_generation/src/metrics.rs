@@ -23,6 +23,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use tokio::task::JoinHandle;
 
+use crate::config::UserTypeName;
 use crate::locust::protocol::Sample;
 use crate::runner::{Observer, Status};
 use crate::stats::RunEvent;
@@ -128,6 +129,8 @@ pub struct Metrics {
     errors: Counter,
     config_reloads: Family<ReloadLabels, Counter>,
     thresholds: ThresholdGauges,
+    dropped: Family<UserTypeLabels, Counter>,
+    intended: DurationFamily,
 }
 
 impl Metrics {
@@ -239,8 +242,27 @@ impl Metrics {
             "1 while a threshold has held at every judgment so far, 0 once it failed",
             thresholds.0.clone(),
         );
+        // The rate phases' own figures, named apart from the response times:
+        // the latency from each iteration's scheduled start (waiting for a
+        // free user included), and the iterations no user could start in time.
+        let intended: DurationFamily =
+            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+        registry.register_with_unit(
+            "request_intended_latency",
+            "Rate phases' requests: the time from their iteration's intended (scheduled) start to the response, waiting for a free user included; not the response time",
+            Unit::Seconds,
+            intended.clone(),
+        );
+        let dropped = Family::<UserTypeLabels, Counter>::default();
+        registry.register(
+            "dropped_iterations",
+            "Rate phases' iterations that no user could start within 1 s of their scheduled time: asked for, never sent",
+            dropped.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            dropped,
+            intended,
             thresholds,
             errors,
             saturated,
@@ -300,6 +322,18 @@ impl Metrics {
                 })
                 .set(i64::from(users));
         }
+        // A rate phase's types count their drops from 0, so rate() and
+        // increase() work from the phase's start.
+        if let Some(rates) = status.plan.rates(status.slot.phase_index) {
+            for (name, &rate) in status.plan.user_types.iter().zip(&rates) {
+                if rate > 0.0 {
+                    let labels = UserTypeLabels {
+                        user_type: Label(name.as_str().to_string()),
+                    };
+                    self.dropped.get_or_create(&labels).inc_by(0);
+                }
+            }
+        }
         self.paused.set(i64::from(status.paused));
         self.saturated.set(i64::from(status.saturated));
         self.short.set(i64::from(status.short));
@@ -336,6 +370,12 @@ impl Observer for Metrics {
         self.update(status);
         self.errors
             .inc_by(sample.exceptions.iter().map(|e| e.count).sum::<u64>());
+        for (class, &n) in &sample.dropped {
+            let labels = UserTypeLabels {
+                user_type: Label(UserTypeName::of_class(class).to_string()),
+            };
+            self.dropped.get_or_create(&labels).inc_by(n);
+        }
         for delta in &sample.stats {
             let labels = RequestLabels {
                 method: Label(delta.method.clone()),
@@ -346,13 +386,25 @@ impl Observer for Metrics {
             self.failures.get_or_create(&labels).inc_by(delta.failures);
             // A sample holds the response times of one interval (0.5 s), so
             // observing each one is cheap enough.
-            let histogram = self.duration.get_or_create(&labels);
-            for &(ms, count) in &delta.histogram {
-                let seconds = ms as f64 / 1000.0;
-                for _ in 0..count.max(0) {
-                    histogram.observe(seconds);
-                }
+            observe(&self.duration.get_or_create(&labels), &delta.histogram);
+            // Only a rate phase's requests have these: a run of users alone
+            // has no such series.
+            if !delta.intended_histogram.is_empty() {
+                observe(
+                    &self.intended.get_or_create(&labels),
+                    &delta.intended_histogram,
+                );
             }
+        }
+    }
+}
+
+/// Adds (ms, count) pairs, as the harness sends them, to `histogram` in seconds.
+fn observe(histogram: &Histogram, pairs: &[(u64, i64)]) {
+    for &(ms, count) in pairs {
+        let seconds = ms as f64 / 1000.0;
+        for _ in 0..count.max(0) {
+            histogram.observe(seconds);
         }
     }
 }
@@ -396,136 +448,4 @@ pub async fn serve(addr: SocketAddr, metrics: &Metrics) -> Result<JoinHandle<()>
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::locust::protocol::RequestDelta;
-
-    #[test]
-    fn samples_become_metrics() {
-        let text = include_str!("../../applications/hipster_shop/load_generation/load.pbtxt");
-        let loaded = crate::config::parse(crate::diagnostic::SourceText::new(
-            "load.pbtxt",
-            text.to_string(),
-        ))
-        .unwrap();
-        let plan = crate::plan::Plan::new(&loaded.config);
-        let mut metrics = Metrics::new();
-        let commanded = vec![40, 0, 0];
-        let actual = vec![38, 0, 0];
-        let status = Status {
-            plan: &plan,
-            slot: plan.slot_at(std::time::Duration::ZERO),
-            elapsed: std::time::Duration::from_secs(1),
-            position: std::time::Duration::from_secs(1),
-            paused: false,
-            scale: 1.0,
-            targets: plan.targets(0),
-            saturated: false,
-            delivery: None,
-            short: false,
-            dropping: false,
-            run_time: None,
-            commanded: &commanded,
-            actual: &actual,
-            restarts: 2,
-            requests_per_s: 0.0,
-            workers: 2,
-            worker_users: &[
-                ("host-a_1\"x".to_string(), 20),
-                ("host-b_2".to_string(), 18),
-            ]
-            .into_iter()
-            .collect(),
-        };
-        let sample = Sample {
-            stats: vec![RequestDelta {
-                method: "GET".into(),
-                name: "/".into(),
-                requests: 3,
-                failures: 1,
-                total_ms: 120.0,
-                histogram: vec![(20, 2), (80, 1)],
-                intended_histogram: vec![],
-            }],
-            ..Sample::default()
-        };
-        metrics.phase_started(&status);
-        metrics.sample(&status, &sample);
-        metrics.sample(&status, &sample);
-        let text = Metrics::encode(&metrics.registry).unwrap();
-        for line in [
-            "loadgen_phase 1",
-            "loadgen_loop 1",
-            "loadgen_users_target{user_type=\"Normal\"} 100",
-            "loadgen_users_target{user_type=\"Weekend\"} 0",
-            "loadgen_users_commanded{user_type=\"Normal\"} 40",
-            "loadgen_users_actual{user_type=\"Normal\"} 38",
-            "loadgen_requests_total{method=\"GET\",name=\"/\"} 6",
-            "loadgen_failures_total{method=\"GET\",name=\"/\"} 2",
-            "loadgen_request_duration_seconds_count{method=\"GET\",name=\"/\"} 6",
-            "loadgen_request_duration_seconds_bucket{le=\"0.025\",method=\"GET\",name=\"/\"} 4",
-            "loadgen_restarts_total 2",
-            "loadgen_workers 2",
-            "loadgen_worker_users{worker=\"host-a_1\\\"x\"} 20",
-            "loadgen_worker_users{worker=\"host-b_2\"} 18",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "no line {line:?} in\n{text}"
-            );
-        }
-    }
-
-    #[test]
-    fn hostile_request_names_keep_the_page_readable() {
-        let metrics = Metrics::new();
-        let hostile = [
-            "say \"hi\"",
-            "back\\slash",
-            "two\nlines",
-            "} # {le=\"x\"}",
-            "ü/ä?q=1&r=\"2\"",
-        ];
-        let labels = |name: &str| RequestLabels {
-            method: Label("GET".into()),
-            name: Label(name.to_string()),
-        };
-        for name in hostile {
-            metrics.requests.get_or_create(&labels(name)).inc_by(3);
-        }
-        let text = Metrics::encode(&metrics.registry).unwrap();
-        // A strict OpenMetrics parser (the format prometheus-client writes).
-        let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&text)
-            .unwrap_or_else(|e| panic!("the page does not parse: {e:?}\n{text}"));
-        let family = &exposition.families["loadgen_requests"];
-        let mut seen: Vec<String> = family
-            .iter_samples()
-            .filter_map(|s| {
-                let labels = s.get_labelset().ok()?;
-                let name = labels.iter().find(|(k, _)| k.as_str() == "name")?;
-                Some(unescape(name.1))
-            })
-            .collect();
-        seen.sort();
-        let mut expected: Vec<String> = hostile.iter().map(|s| s.to_string()).collect();
-        expected.sort();
-        assert_eq!(seen, expected, "{text}");
-    }
-
-    /// The parser hands label values back as written, escapes included.
-    fn unescape(value: &str) -> String {
-        let mut out = String::new();
-        let mut chars = value.chars();
-        while let Some(c) = chars.next() {
-            match (c, c == '\\') {
-                (_, true) => match chars.next() {
-                    Some('n') => out.push('\n'),
-                    Some(other) => out.push(other),
-                    None => {}
-                },
-                (c, false) => out.push(c),
-            }
-        }
-        out
-    }
-}
+mod tests;

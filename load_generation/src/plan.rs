@@ -444,6 +444,17 @@ pub(crate) mod tests {
         Plan::new(&loaded.config)
     }
 
+    /// Phase 1: 10 users of A waiting 100 ms; phase 2 (`open`): A at 40
+    /// iterations/s, Poisson.
+    pub(crate) fn rate_plan() -> Plan {
+        let text = "phases { duration: 10 num_users: 10 hatch_rate_per_s: 10 \
+                    user_types { name: \"A\" ratio: 1 min_wait_ms: 100 max_wait_ms: 100 } }\n\
+                    phases { name: \"open\" duration: 10 requests_per_s: 40 arrival: POISSON \
+                    hatch_rate_per_s: 10 user_types { name: \"A\" ratio: 1 } }\n";
+        let loaded = config::parse(SourceText::new("load.pbtxt", text.to_string())).unwrap();
+        Plan::new(&loaded.config)
+    }
+
     #[test]
     fn apportion_adds_up_with_largest_remainders() {
         assert_eq!(apportion(200, &[1, 2]), vec![67, 133]);

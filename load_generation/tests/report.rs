@@ -184,7 +184,7 @@ fn report_matches_what_the_server_saw() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("phase,loop,start_s,end_s,method,name,requests,failures,requests_per_s,mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,max_ms")
+        Some("phase,loop,start_s,end_s,method,name,requests,failures,requests_per_s,mean_ms,p50_ms,p90_ms,p95_ms,p99_ms,max_ms,p50_intended_ms,p95_intended_ms,p99_intended_ms,max_intended_ms,dropped_iterations")
     );
     let rows: Vec<&str> = lines.collect();
     for prefix in ["1,1,", "2,1,", "all,"] {

@@ -75,7 +75,7 @@ fn phase_and_run_thresholds_judge_a_slow_target_and_junit_says_so() {
     );
 
     let summary = json(&report.join("summary.json"));
-    assert_eq!(summary["schema_version"], 4);
+    assert_eq!(summary["schema_version"], 5);
     let results = summary["thresholds"].as_array().unwrap();
     let of = |expr: &str| -> Vec<&serde_json::Value> {
         results.iter().filter(|r| r["expr"] == expr).collect()
@@ -213,6 +213,10 @@ fn bad_thresholds_are_refused_with_a_caret() {
     assert!(refused("phase 9: p95 > 1s").contains("there is no phase 9"));
     assert!(refused("phase busy: p95 > 1s").contains("the phases are named quiet"));
     assert!(refused("rps > 5%").contains("takes a plain number"));
+    // A rate phase's metrics, in a load without one: nothing to measure.
+    assert!(refused("p99_intended > 1s").contains("no phase of the load is a rate phase"));
+    assert!(refused("phase quiet: dropped > 0").contains("phase 1 is no rate phase"));
+    assert!(refused("dropped > 5ms").contains("share of the rate's iterations"));
 
     // In the config: located like every other config error.
     let config = "fail_if: \"p95 > fast\"\n".to_string()

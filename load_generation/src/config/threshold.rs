@@ -3,6 +3,11 @@
 //!
 //! A threshold says when the run *fails*: `--fail-if 'p95 > 500ms'` fails the run
 //! if the 95th percentile is above 500 ms.
+//!
+//! Rate phases (open model) add their own metrics, named apart from the
+//! response times: `p99_intended` and its kin (the latency from each
+//! iteration's intended start, in ms) and `dropped` (iterations never sent:
+//! a count, or a share of those the rate laid down).
 
 use std::fmt;
 
@@ -52,6 +57,15 @@ pub enum Metric {
     /// The request rate delivered, in percent of the one the plan implies
     /// (`stats::delivery`).
     Delivered,
+    /// Rate phases' requests: percentiles of the latency from each
+    /// iteration's intended start (`stats::RequestStats::intended`).
+    P50Intended,
+    P90Intended,
+    P95Intended,
+    P99Intended,
+    MaxIntended,
+    /// Rate phases' iterations that no user could start in time.
+    Dropped,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +96,7 @@ pub struct ExprError {
     pub help: String,
 }
 
-const METRICS: [(&str, Metric); 11] = [
+const METRICS: [(&str, Metric); 17] = [
     ("p50", Metric::P50),
     ("p90", Metric::P90),
     ("p95", Metric::P95),
@@ -94,13 +108,49 @@ const METRICS: [(&str, Metric); 11] = [
     ("failures", Metric::Failures),
     ("errors", Metric::Errors),
     ("delivered", Metric::Delivered),
+    ("p50_intended", Metric::P50Intended),
+    ("p90_intended", Metric::P90Intended),
+    ("p95_intended", Metric::P95Intended),
+    ("p99_intended", Metric::P99Intended),
+    ("max_intended", Metric::MaxIntended),
+    ("dropped", Metric::Dropped),
 ];
+
+/// Every metric and the value it takes: what an unknown metric's error lists.
+const METRICS_HELP: &str = "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%), delivered (a share of the planned rate: 90%); a rate phase's p50_intended p90_intended p95_intended p99_intended max_intended (a time from each iteration's intended start) and dropped (a count, or a share of its iterations: 1%)";
 
 impl Metric {
     pub fn is_latency(self) -> bool {
         matches!(
             self,
             Metric::P50 | Metric::P90 | Metric::P95 | Metric::P99 | Metric::Max | Metric::Mean
+        ) || self.is_intended()
+    }
+
+    /// A latency from the intended start: measured on rate phases' requests only.
+    pub fn is_intended(self) -> bool {
+        matches!(
+            self,
+            Metric::P50Intended
+                | Metric::P90Intended
+                | Metric::P95Intended
+                | Metric::P99Intended
+                | Metric::MaxIntended
+        )
+    }
+
+    /// Only a rate phase has anything to measure: a threshold on this metric
+    /// whose scope has no rate phase can't mean what its writer meant.
+    pub fn needs_rate_phase(self) -> bool {
+        self.is_intended() || self == Metric::Dropped
+    }
+
+    /// The metric takes a share in `%` (besides, or but for `delivered`
+    /// instead of, a count).
+    fn takes_share(self) -> bool {
+        matches!(
+            self,
+            Metric::Failures | Metric::Errors | Metric::Delivered | Metric::Dropped
         )
     }
 
@@ -260,12 +310,7 @@ impl Cursor<'_> {
             format!("unknown metric `{word}`")
         };
         let len = self.word_len(at);
-        Err(self.error(
-            at,
-            len,
-            what,
-            "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%), delivered (a share of the planned rate: 90%)",
-        ))
+        Err(self.error(at, len, what, METRICS_HELP))
     }
 
     /// OP: `>`, `>=`, `<` or `<=`, after `metric`.
@@ -294,7 +339,7 @@ impl Cursor<'_> {
 
     /// VALUE: a number, after `op`, and a unit that suits `metric`: a time in
     /// ms (the default) or s for latencies, a plain number for counts and
-    /// rates, a share in % for failures, errors and delivered.
+    /// rates, a share in % for failures, errors, delivered and dropped.
     fn read_limit(&mut self, metric: Metric, op: Op) -> Result<Limit, ExprError> {
         let (number, number_at) = self.take(|ch| ch.is_ascii_digit() || ch == '.');
         let Ok(value) = number.parse::<f64>() else {
@@ -310,14 +355,7 @@ impl Cursor<'_> {
         match (unit, metric.is_latency()) {
             ("ms", true) | ("", true) => Ok(Limit::Millis(value)),
             ("s", true) => Ok(Limit::Millis(value * 1000.0)),
-            ("%", false)
-                if matches!(
-                    metric,
-                    Metric::Failures | Metric::Errors | Metric::Delivered
-                ) =>
-            {
-                Ok(Limit::Percent(value))
-            }
+            ("%", false) if metric.takes_share() => Ok(Limit::Percent(value)),
             ("", false) if metric != Metric::Delivered => Ok(Limit::Number(value)),
             (_, true) => Err(self.error(
                 unit_at,
@@ -344,6 +382,8 @@ impl Cursor<'_> {
             "a share of the planned request rate (`90%`)"
         } else if matches!(metric, Metric::Failures | Metric::Errors) {
             "a count (`10`) or a share of the requests (`1%`)"
+        } else if metric == Metric::Dropped {
+            "a count (`10`) or a share of the rate's iterations (`1%`)"
         } else {
             "a plain number"
         };
@@ -415,6 +455,58 @@ mod tests {
         assert_eq!(
             (t.metric, t.op, t.limit),
             (Metric::Delivered, Op::Lt, Limit::Percent(90.0))
+        );
+    }
+
+    #[test]
+    fn a_rate_phase_s_metrics_parse_as_their_kin_do() {
+        for (text, metric) in [
+            ("p50_intended > 100ms", Metric::P50Intended),
+            ("p90_intended > 100ms", Metric::P90Intended),
+            ("p95_intended > 100ms", Metric::P95Intended),
+            ("p99_intended > 100ms", Metric::P99Intended),
+            ("max_intended > 100ms", Metric::MaxIntended),
+        ] {
+            let t = parse(text).unwrap();
+            assert_eq!(
+                (t.metric, t.limit),
+                (metric, Limit::Millis(100.0)),
+                "{text}"
+            );
+            assert!(metric.is_latency() && metric.is_intended() && metric.needs_rate_phase());
+            assert_eq!(metric.name(), text.split(' ').next().unwrap());
+        }
+        let t = parse("phase open: p99_intended > 1.5s").unwrap();
+        assert_eq!(
+            (t.scope, t.limit),
+            (
+                Scope::Phase(PhaseSelector::Name("open".into())),
+                Limit::Millis(1500.0)
+            )
+        );
+        assert_eq!(parse("p99_intended<=500").unwrap().op, Op::Le);
+        let t = parse("dropped > 0").unwrap();
+        assert_eq!((t.metric, t.limit), (Metric::Dropped, Limit::Number(0.0)));
+        assert_eq!(parse("dropped >= 1%").unwrap().limit, Limit::Percent(1.0));
+        assert!(Metric::Dropped.needs_rate_phase() && !Metric::Dropped.is_latency());
+        assert!(!Metric::P99.needs_rate_phase() && !Metric::P99.is_intended());
+    }
+
+    #[test]
+    fn a_rate_phase_s_metrics_refuse_the_wrong_unit() {
+        let (at, len, msg) = error("p99_intended > 5%");
+        assert_eq!((at, len), (16, 1), "{msg}");
+        assert!(msg.contains("`p99_intended` is a time"), "{msg}");
+        let (at, _, msg) = error("dropped > 5ms");
+        assert_eq!(at, 11, "{msg}");
+        assert!(msg.contains("share of the rate's iterations"), "{msg}");
+        // An unknown metric's help lists them.
+        let e = parse("p99_intend > 5ms").unwrap_err();
+        assert!(e.message.contains("unknown metric `p99_intend`"));
+        assert!(
+            e.help.contains("p99_intended") && e.help.contains("dropped"),
+            "{}",
+            e.help
         );
     }
 

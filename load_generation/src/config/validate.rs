@@ -110,7 +110,7 @@ impl Checker<'_> {
         }
         // A rate phase may leave its pool's hatch rate out (see `rate`).
         let a_rate = self.spans.contains_key(&format!("{path}.requests_per_s"));
-        if hatch.value <= 0 && !(a_rate && !hatch.set) {
+        if hatch.value <= 0 && (hatch.set || !a_rate) {
             ok = false;
             let msg = if hatch.set {
                 format!("phase {n}: `hatch_rate_per_s` is {}, but users must start at 1 per second or more", hatch.value)

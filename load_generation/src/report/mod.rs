@@ -7,6 +7,8 @@
 
 pub mod checkpoint;
 pub mod csv;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod html;
 pub mod junit;
 pub mod summary;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Plan;
+use crate::plan::{Arrival, Plan};
 use crate::stats::delivery::{Delivery, RunDelivery};
 use crate::stats::{
     Ended, ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
@@ -18,8 +18,11 @@ use crate::verdict::evaluate::Judged;
 /// `name` and `saturated`, and each series point's `seconds`; 3 added each
 /// occurrence's `delivery` and `short`, each folded phase's `short_occurrences`
 /// and the total's `delivery`; 4 added `ended` and `ended_reason` (a summary.json
-/// written by an earlier version reads as `completed`).
-pub const SCHEMA_VERSION: u32 = 4;
+/// written by an earlier version reads as `completed`); 5 added the rate phases':
+/// figures' `intended`, `dropped_iterations` on each occurrence, folded phase and
+/// the total, each planned phase's `requests_per_s` and `arrival`, and each
+/// series point's `p99_intended_ms` (an earlier summary reads as without them).
+pub const SCHEMA_VERSION: u32 = 5;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -76,6 +79,9 @@ pub struct FoldedPhase {
     pub saturated_occurrences: u64,
     /// Occurrences that delivered less than 90% of the rate their plan implied.
     pub short_occurrences: u64,
+    /// Rate phases' iterations that no user could start in time.
+    #[serde(default)]
+    pub dropped_iterations: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,8 +89,15 @@ pub struct PlannedPhase {
     pub phase: usize,
     pub duration_s: f64,
     pub hatch_rate_per_s: u32,
-    /// Users per user class.
+    /// Users per user class: a rate phase's pool.
     pub users: BTreeMap<String, u32>,
+    /// A rate phase's iterations per second, all classes together (`None` for
+    /// a phase of users).
+    #[serde(default)]
+    pub requests_per_s: Option<f64>,
+    /// How a rate phase spreads its iterations' starts: `uniform` or `poisson`.
+    #[serde(default)]
+    pub arrival: Option<Arrival>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,6 +136,10 @@ pub struct PhaseSummary {
     pub delivery: Option<Delivery>,
     /// It delivered less than 90% of that rate.
     pub short: bool,
+    /// A rate phase's iterations that no user could start within 1 s of their
+    /// scheduled time: asked for, never sent (0 in a phase of users).
+    #[serde(default)]
+    pub dropped_iterations: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +157,9 @@ pub struct Totals {
     /// Planned against delivered over the occurrences whose plan sets a rate
     /// (`null` if none does).
     pub delivery: Option<RunDelivery>,
+    /// Dropped iterations of the whole run: the occurrences' and the folded ones'.
+    #[serde(default)]
+    pub dropped_iterations: u64,
 }
 
 fn rfc3339(epoch_s: f64) -> String {
@@ -159,6 +179,14 @@ fn requests(per_name: &BTreeMap<RequestKey, RequestStats>, seconds: f64) -> Vec<
 }
 
 impl Summary {
+    /// Whether a rate phase left figures in the run: a latency from an
+    /// intended start, or an iteration dropped. Only then do the table and
+    /// report.html show their columns, so that a run of users alone reads as
+    /// it always did.
+    pub fn has_rate_figures(&self) -> bool {
+        self.total.total.intended.is_some() || self.total.dropped_iterations > 0
+    }
+
     pub fn new(record: &RunRecord, plan: &Plan) -> Summary {
         let classes = &record.user_types;
         // Every class in every map: a reload may have added a type after some
@@ -201,6 +229,7 @@ impl Summary {
                 saturated: p.saturated,
                 delivery: p.delivery(),
                 short: p.delivery().is_some_and(|d| d.short()),
+                dropped_iterations: p.dropped,
                 name: plan
                     .phases
                     .get(p.phase_index)
@@ -225,6 +254,8 @@ impl Summary {
                     duration_s: p.duration.as_secs_f64(),
                     hatch_rate_per_s: p.hatch_rate,
                     users: by_class(&plan.targets(i)),
+                    requests_per_s: p.rate.map(|r| r.per_s),
+                    arrival: p.rate.map(|r| r.arrival),
                 })
                 .collect(),
             phases,
@@ -232,6 +263,7 @@ impl Summary {
                 requests: requests(&per_name, record.duration_s),
                 total: total.figures(record.duration_s),
                 delivery: RunDelivery::of(record),
+                dropped_iterations: record.dropped().0,
             },
             exceptions: record.exceptions.clone(),
             series: record
@@ -264,8 +296,135 @@ impl Summary {
                     restarts: f.restarts,
                     saturated_occurrences: f.saturated,
                     short_occurrences: f.short,
+                    dropped_iterations: f.dropped,
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locust::protocol::{RequestDelta, Sample};
+    use crate::stats::delivery::Tally;
+    use crate::stats::Recorder;
+
+    /// A sample of 10 requests; with `at_a_rate`, measured from their
+    /// intended start too, and `dropped` iterations of A dropped.
+    fn sample(at_a_rate: bool, dropped: u64) -> Sample {
+        Sample {
+            users: [("AUser".to_string(), 10)].into_iter().collect(),
+            stats: vec![RequestDelta {
+                method: "GET".into(),
+                name: "/".into(),
+                requests: 10,
+                failures: 0,
+                total_ms: 100.0,
+                histogram: vec![(10, 10)],
+                intended_histogram: if at_a_rate {
+                    vec![(10, 8), (900, 2)]
+                } else {
+                    vec![]
+                },
+            }],
+            dropped: [("AUser".to_string(), dropped)]
+                .into_iter()
+                .filter(|_| dropped > 0)
+                .collect(),
+            ..Sample::default()
+        }
+    }
+
+    /// Two loops of [`rate_plan`](crate::plan::tests::rate_plan), the first
+    /// folded: 5 iterations dropped in it, 2 in the second.
+    fn summary() -> Summary {
+        let plan = crate::plan::tests::rate_plan();
+        let mut r = Recorder::new(&plan, 0.0);
+        let offered = Tally::interval(&[10.0], 1.0, 10, 100.0, 10, true);
+        for (l, dropped) in [(0u64, 5u64), (1, 2)] {
+            let start = l as f64 * 20.0;
+            r.phase_started(0, l, start, plan.targets(0), plan.paces(0));
+            r.sample(&sample(false, 0), start + 1.0, true, &offered);
+            r.phase_started(1, l, start + 10.0, plan.targets(1), plan.paces(1));
+            r.sample(&sample(true, dropped), start + 11.0, true, &offered);
+        }
+        r.fold(2, 2);
+        r.finish(40.0, Ended::Completed, None);
+        Summary::new(r.record(), &plan)
+    }
+
+    #[test]
+    fn a_rate_phase_is_planned_measured_and_its_drops_counted() {
+        let s = summary();
+        assert_eq!(s.schema_version, 5);
+        assert_eq!((s.plan[0].requests_per_s, s.plan[0].arrival), (None, None));
+        assert_eq!(
+            (s.plan[1].requests_per_s, s.plan[1].arrival),
+            (Some(40.0), Some(Arrival::Poisson))
+        );
+        // The kept loop: the users' phase measured nothing from an intended
+        // start and dropped nothing; the rate phase did both.
+        assert_eq!(s.phases.len(), 2);
+        assert_eq!(s.phases[0].dropped_iterations, 0);
+        assert_eq!(s.phases[0].total.intended, None);
+        assert_eq!(s.phases[1].dropped_iterations, 2);
+        let intended = s.phases[1].total.intended.expect("intended figures");
+        assert_eq!(
+            (intended.requests, intended.p50_ms, intended.p99_ms),
+            (10, 10, 900)
+        );
+        assert_eq!(s.folded.len(), 2);
+        assert_eq!(s.folded[1].dropped_iterations, 5);
+        assert_eq!(s.total.dropped_iterations, 7);
+        assert_eq!(s.total.total.intended.map(|i| i.requests), Some(20));
+        assert!(s.has_rate_figures());
+        // A rate phase's sample has its p99; a users' one has none, and
+        // summary.json leaves the field out there.
+        let p99s: Vec<_> = s.series.iter().map(|p| p.p99_intended_ms).collect();
+        assert_eq!(p99s, [None, Some(900), None, Some(900)]);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["phases"][1]["dropped_iterations"], 2);
+        assert_eq!(json["folded"][1]["dropped_iterations"], 5);
+        assert_eq!(json["total"]["dropped_iterations"], 7);
+        assert_eq!(json["plan"][1]["requests_per_s"], 40.0);
+        assert_eq!(json["plan"][1]["arrival"], "poisson");
+        assert_eq!(json["plan"][0]["arrival"], serde_json::Value::Null);
+        assert_eq!(json["phases"][1]["total"]["intended"]["p99_ms"], 900);
+        assert_eq!(
+            json["phases"][0]["total"]["intended"],
+            serde_json::Value::Null
+        );
+        assert!(json["series"][0].get("p99_intended_ms").is_none());
+        assert_eq!(json["series"][1]["p99_intended_ms"], 900);
+    }
+
+    #[test]
+    fn a_summary_written_before_rate_phases_still_reads() {
+        let mut json = serde_json::to_value(summary()).unwrap();
+        let strip = |v: &mut serde_json::Value, keys: &[&str]| {
+            if let Some(object) = v.as_object_mut() {
+                for key in keys {
+                    object.remove(*key);
+                }
+            }
+        };
+        for p in json["phases"].as_array_mut().unwrap() {
+            strip(p, &["dropped_iterations"]);
+            strip(&mut p["total"], &["intended"]);
+        }
+        for f in json["folded"].as_array_mut().unwrap() {
+            strip(f, &["dropped_iterations"]);
+        }
+        for p in json["plan"].as_array_mut().unwrap() {
+            strip(p, &["requests_per_s", "arrival"]);
+        }
+        strip(&mut json["total"], &["dropped_iterations"]);
+        json["schema_version"] = 4.into();
+        let old: Summary = serde_json::from_value(json).unwrap();
+        assert_eq!(old.phases[1].dropped_iterations, 0);
+        assert_eq!(old.phases[1].total.intended, None);
+        assert_eq!(old.plan[1].requests_per_s, None);
+        assert_eq!(old.total.dropped_iterations, 0);
     }
 }

@@ -6,7 +6,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Row, Table}
 use super::summary::{FoldedPhase, PhaseSummary, RequestSummary, Summary};
 use crate::config::UserTypeName;
 use crate::fmt::{dec, duration, int};
-use crate::stats::{Ended, ExceptionRecord, Figures};
+use crate::stats::{Ended, ExceptionRecord, Figures, Intended};
 use crate::verdict::evaluate::Judged;
 
 /// Occurrences shown one per row at most; earlier ones are summed up.
@@ -18,11 +18,15 @@ pub fn render(summary: &Summary) -> String {
     // the others still in `phases` (the rest were folded before).
     let hidden = summary.phases.len().saturating_sub(MAX_OCCURRENCE_ROWS);
     let mut out = occurrences_table(summary, hidden).to_string();
+    if summary.has_rate_figures() {
+        out.push_str(RATE_NOTE);
+    }
     out.push_str(&how_it_ended(summary));
     out.push_str(&what_is_not_shown(summary, hidden));
     if !summary.total.requests.is_empty() {
         out.push('\n');
-        out.push_str(&requests_table(&summary.total.requests).to_string());
+        let rate = summary.has_rate_figures();
+        out.push_str(&requests_table(&summary.total.requests, rate).to_string());
     }
     if !summary.thresholds.is_empty() {
         out.push('\n');
@@ -44,27 +48,56 @@ fn table_with_header(header: impl Into<Row>) -> Table {
 /// occurrences as one row per phase, then only the last few occurrences (all
 /// but the first `hidden`), so the table stays about a screen whatever the length.
 fn occurrences_table(summary: &Summary, hidden: usize) -> Table {
-    let mut table = table_with_header([
-        "phase",
-        "loop",
-        "time",
-        "requests",
-        "failures",
-        "req/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "users (actual/target)",
-    ]);
+    let rate = summary.has_rate_figures();
+    let mut header = vec![
+        "phase", "loop", "time", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms",
+    ];
+    if rate {
+        header.extend(RATE_HEADERS);
+    }
+    header.push("users (actual/target)");
+    let mut table = table_with_header(header);
+    // Each row's rate cells go before its last (users) cell.
+    let add = |table: &mut Table, mut row: Vec<Cell>, rate_cells: [Cell; 2]| {
+        if rate {
+            let users = row.pop();
+            row.extend(rate_cells);
+            row.extend(users);
+        }
+        table.add_row(row);
+    };
     for f in &summary.folded {
-        table.add_row(folded_row(f));
+        let cells = rate_cells(f.total.intended.as_ref(), f.dropped_iterations);
+        add(&mut table, folded_row(f), cells);
     }
     for p in &summary.phases[hidden..] {
-        table.add_row(occurrence_row(p, &summary.user_types));
+        let cells = rate_cells(p.total.intended.as_ref(), p.dropped_iterations);
+        add(&mut table, occurrence_row(p, &summary.user_types), cells);
     }
-    table.add_row(whole_run_row(summary));
-    right_align(&mut table, 3..9);
+    let t = &summary.total;
+    let cells = rate_cells(t.total.intended.as_ref(), t.dropped_iterations);
+    add(&mut table, whole_run_row(summary), cells);
+    right_align(&mut table, 3..if rate { 11 } else { 9 });
     table
+}
+
+/// The columns a rate phase adds: named apart from the response times, since
+/// they measure something else (see [`RATE_NOTE`]).
+const RATE_HEADERS: [&str; 2] = ["p99 intended ms", "dropped"];
+
+/// What the rate columns mean, under the table that has them.
+const RATE_NOTE: &str = "\np99 intended: the latency from each iteration's scheduled start (waiting for a free user included), not from when the request was sent; dropped: iterations no user could start within 1 s of their time, never sent.";
+
+/// The p99 from the intended start and the dropped iterations of a span; `–`
+/// for both where the span had neither (a phase of users).
+fn rate_cells(intended: Option<&Intended>, dropped: u64) -> [Cell; 2] {
+    if intended.is_none() && dropped == 0 {
+        return [Cell::new("–"), Cell::new("–")];
+    }
+    [
+        Cell::new(intended.map_or("–".to_string(), |i| int(i.p99_ms))),
+        Cell::new(int(dropped)),
+    ]
 }
 
 /// A phase's folded occurrences, added up, in one row.
@@ -207,17 +240,26 @@ fn what_is_not_shown(summary: &Summary, hidden: usize) -> String {
     )
 }
 
-/// The whole run per request name, as Locust users are used to seeing it.
-fn requests_table(requests: &[RequestSummary]) -> Table {
-    let mut table = table_with_header([
+/// The whole run per request name, as Locust users are used to seeing it;
+/// with `rate`, each name's p99 from the intended start too.
+fn requests_table(requests: &[RequestSummary], rate: bool) -> Table {
+    let mut header = vec![
         "method", "name", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms",
-    ]);
+    ];
+    if rate {
+        header.push(RATE_HEADERS[0]);
+    }
+    let mut table = table_with_header(header);
     for r in requests {
         let mut row = vec![Cell::new(&r.method), Cell::new(&r.name)];
         row.extend(figures(&r.figures));
+        if rate {
+            let [p99, _] = rate_cells(r.figures.intended.as_ref(), 0);
+            row.push(p99);
+        }
         table.add_row(row);
     }
-    right_align(&mut table, 2..8);
+    right_align(&mut table, 2..if rate { 9 } else { 8 });
     table
 }
 
@@ -267,4 +309,109 @@ fn figures(f: &Figures) -> Vec<Cell> {
         Cell::new(int(f.p95_ms)),
         Cell::new(int(f.p99_ms)),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture::{figures, rate_summary, summary};
+
+    /// The fixture's run with a verdict and a folded phase: every kind of row.
+    fn with_everything(mut s: Summary) -> Summary {
+        s.thresholds.push(Judged {
+            expr: "p95 > 20ms".into(),
+            scope: "run".into(),
+            occurrence: None,
+            value: 30.0,
+            shown: "30 ms".into(),
+            passed: false,
+        });
+        s.occurrences_folded = 4;
+        s.folded.push(FoldedPhase {
+            phase: 2,
+            name: Some("peak".into()),
+            occurrences: 4,
+            first_loop: 1,
+            last_loop: 4,
+            seconds: 40.0,
+            total: figures(400, 0, 40.0),
+            errors_count: 0,
+            restarts: 0,
+            saturated_occurrences: 1,
+            short_occurrences: 0,
+            dropped_iterations: 0,
+        });
+        s
+    }
+
+    #[test]
+    fn a_run_of_users_alone_prints_the_table_it_always_did() {
+        // Written by the table before rate phases existed.
+        let golden = include_str!("testdata/table_users_only.txt");
+        assert_eq!(render(&with_everything(summary(true))), golden);
+    }
+
+    #[test]
+    fn a_rate_phase_adds_its_columns_and_says_what_they_are() {
+        let mut s = with_everything(rate_summary());
+        s.folded[0].total.intended = Some(crate::report::fixture::intended(400));
+        s.folded[0].dropped_iterations = 3;
+        let text = render(&s);
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines[1];
+        for column in [
+            "p99 ms",
+            "p99 intended ms",
+            "dropped",
+            "users (actual/target)",
+        ] {
+            assert!(header.contains(column), "{header}");
+        }
+        assert!(header.find("p99 intended ms") < header.find("users"));
+        let row = |prefix: &str| {
+            lines
+                .iter()
+                .find(|l| l.starts_with(&format!("│ {prefix}")))
+                .copied()
+                .unwrap_or_else(|| panic!("no row {prefix} in\n{text}"))
+        };
+        // Between the borders, empty cells kept, so columns keep their place.
+        let cells = |line: &str| -> Vec<String> {
+            let parts: Vec<&str> = line.split(['│', '┆']).collect();
+            parts[1..parts.len() - 1]
+                .iter()
+                .map(|c| c.trim().to_string())
+                .collect()
+        };
+        // Phase 2 ran at a rate: its p99 from the intended start and its drops.
+        let rate_row = cells(row("2         ┆ 1"));
+        assert_eq!(&rate_row[9..11], ["1,900", "7"], "{rate_row:?}");
+        // Phase 1 ran users: no figures of the kind, shown as such.
+        let users_row = cells(row("1         ┆ 1"));
+        assert_eq!(&users_row[9..11], ["–", "–"], "{users_row:?}");
+        let folded = cells(row("2 peak ×4"));
+        assert_eq!(&folded[9..11], ["1,900", "3"], "{folded:?}");
+        let all = cells(row("all"));
+        assert_eq!(&all[9..11], ["1,900", "7"], "{all:?}");
+        assert!(text.contains("p99 intended: the latency from each iteration's scheduled start"));
+        // The per-name table: the one name measured from its intended start.
+        let names = lines
+            .iter()
+            .find(|l| l.contains("│ method"))
+            .expect("the per-name table");
+        assert!(names.contains("p99 intended ms"), "{names}");
+        assert_eq!(cells(row("GET"))[8], "1,900");
+        assert_eq!(cells(row("POST"))[8], "–");
+    }
+
+    #[test]
+    fn dropped_iterations_alone_show_the_columns() {
+        // A target so stalled that no request of the rate phase came back.
+        let mut s = summary(true);
+        s.phases[1].dropped_iterations = 12;
+        s.total.dropped_iterations = 12;
+        let text = render(&s);
+        assert!(text.lines().nth(1).unwrap().contains("dropped"), "{text}");
+        assert!(text.contains("┆               – ┆      12 ┆"), "{text}");
+    }
 }

@@ -31,6 +31,8 @@ pub struct PhaseTotals {
     pub delivered_requests: f64,
     /// Rate phases' iterations dropped (see [`PhaseRecord::dropped`]).
     pub dropped: u64,
+    /// Iterations run in rate occurrences (see [`PhaseRecord::rate_iterations`]).
+    pub rate_iterations: u64,
     /// The first and last folded loop (0-based).
     pub first_loop: u64,
     pub last_loop: u64,
@@ -66,6 +68,7 @@ impl PhaseTotals {
         self.exceptions += p.exceptions;
         self.restarts += p.restarts;
         self.dropped += p.dropped;
+        self.rate_iterations += p.rate_iterations();
         self.saturated += u64::from(p.saturated);
         if let Some(d) = delivery {
             self.judged += 1;

@@ -207,6 +207,21 @@ impl PhaseRecord {
     pub fn delivery(&self) -> Option<Delivery> {
         self.delivery.judge(&self.paces)
     }
+
+    /// The iterations its users ran if it is a rate occurrence (0 otherwise):
+    /// with [`PhaseRecord::dropped`], the iterations its rate laid down, the
+    /// base of a `dropped > N%` threshold.
+    pub fn rate_iterations(&self) -> u64 {
+        let at_a_rate = self
+            .paces
+            .iter()
+            .any(|p| matches!(p, Some(Pace::RatePerUser { .. })));
+        if at_a_rate {
+            self.delivery.iterations
+        } else {
+            0
+        }
+    }
 }
 
 /// One point of the run's time series.
@@ -226,6 +241,11 @@ pub struct TimePoint {
     pub p50_ms: u64,
     pub p95_ms: u64,
     pub p99_ms: u64,
+    /// The p99 of the interval's latencies from the intended start (rate
+    /// phases' requests only); absent where there were none, so that the
+    /// series of a run without rate phases is as it was (and stays small).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_intended_ms: Option<u64>,
 }
 
 /// An exception from the user's tasks, as often as it happened.
@@ -493,6 +513,8 @@ impl Recorder {
             p50_ms: interval.histogram.percentile(0.5),
             p95_ms: interval.histogram.percentile(0.95),
             p99_ms: interval.histogram.percentile(0.99),
+            p99_intended_ms: (interval.intended.count() > 0)
+                .then(|| interval.intended.percentile(0.99)),
         });
     }
 
@@ -564,61 +586,16 @@ impl RunRecord {
     pub fn folded_occurrences(&self) -> u64 {
         self.folded.iter().map(|f| f.occurrences).sum()
     }
+
+    /// The whole run's dropped iterations, and the iterations run in its rate
+    /// occurrences (see [`PhaseRecord::rate_iterations`]), folded ones included.
+    pub fn dropped(&self) -> (u64, u64) {
+        let kept = self.phases.iter().map(|p| (p.dropped, p.rate_iterations()));
+        let folded = self.folded.iter().map(|f| (f.dropped, f.rate_iterations));
+        kept.chain(folded)
+            .fold((0, 0), |(d, i), (dropped, run)| (d + dropped, i + run))
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::locust::protocol::RequestDelta;
-
-    #[test]
-    fn percentiles_follow_locust() {
-        let mut h = Histogram::default();
-        for ms in 1..=100 {
-            h.add(ms, 1);
-        }
-        assert_eq!(h.percentile(0.5), 50);
-        assert_eq!(h.percentile(0.95), 95);
-        assert_eq!(h.percentile(1.0), 100);
-        assert_eq!(h.max(), 100);
-        assert_eq!(Histogram::default().percentile(0.5), 0);
-    }
-
-    #[test]
-    fn samples_go_to_the_running_phase() {
-        let plan = crate::plan::tests::hipster_plan();
-        let mut r = Recorder::new(&plan, 0.0);
-        r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
-        let sample = |n: u64| Sample {
-            users: [("NormalUser".to_string(), 100)].into_iter().collect(),
-            stats: vec![RequestDelta {
-                method: "GET".into(),
-                name: "/".into(),
-                requests: n,
-                failures: 1,
-                total_ms: 10.0 * n as f64,
-                histogram: vec![(10, n as i64)],
-                intended_histogram: vec![],
-            }],
-            ..Sample::default()
-        };
-        let offered = |n: u64| Tally::interval(&[100.0], 1.0, n, 10.0 * n as f64, n, true);
-        r.sample(&sample(5), 1.0, true, &offered(5));
-        r.sample(&sample(7), 2.0, true, &offered(7));
-        r.phase_started(1, 0, 50.0, plan.targets(1), plan.paces(1));
-        r.sample(&sample(3), 51.0, false, &offered(3));
-        r.finish(60.0, Ended::Completed, None);
-        let rec = r.record();
-        assert_eq!(rec.phases[0].total.requests, 12);
-        assert_eq!(rec.phases[0].end_s, 50.0);
-        assert_eq!(rec.phases[0].actual_users_plateau[0], 100.0);
-        assert_eq!(rec.phases[1].total.requests, 3);
-        assert_eq!(rec.phases[0].delivery.user_seconds, vec![200.0]);
-        assert_eq!(rec.phases[0].delivery.iterations, 12);
-        assert_eq!(rec.phases[1].actual_users_plateau[0], 0.0);
-        assert_eq!(rec.totals().1.requests, 15);
-        assert_eq!(rec.totals().1.failures, 3);
-        assert_eq!(rec.series.len(), 3);
-        assert_eq!(rec.series.points().nth(1).unwrap().requests_per_s, 7.0);
-    }
-}
+mod tests;

@@ -5,8 +5,9 @@
 //!
 //! Merging keeps what matters exact: each point covers `seconds` of the run, and
 //! a merged point's rates are the requests (and failures) of all its parts over
-//! its whole span. Users are the time-weighted mean; p50 too; p95 and p99 are
-//! the highest of the parts, so a spike is not averaged away.
+//! its whole span. Users are the time-weighted mean; p50 too; p95 and p99 (and
+//! the p99 from the intended start) are the highest of the parts, so a spike is
+//! not averaged away.
 
 use std::collections::VecDeque;
 use std::sync::OnceLock;
@@ -98,6 +99,8 @@ fn merge(a: &mut TimePoint, b: &TimePoint) {
     a.p50_ms = mean(a.p50_ms as f64, b.p50_ms as f64).round() as u64;
     a.p95_ms = a.p95_ms.max(b.p95_ms);
     a.p99_ms = a.p99_ms.max(b.p99_ms);
+    // As p99: the highest part, and none only where no part had one.
+    a.p99_intended_ms = a.p99_intended_ms.max(b.p99_intended_ms);
     for (x, &y) in a.actual_users.iter_mut().zip(&b.actual_users) {
         *x = mean(f64::from(*x), f64::from(y)).round() as u32;
     }
@@ -133,7 +136,26 @@ mod tests {
                 20
             },
             p99_ms: 30,
+            p99_intended_ms: (t as u64).is_multiple_of(2000).then_some(4000),
         }
+    }
+
+    #[test]
+    fn a_merged_point_keeps_the_highest_intended_p99_and_none_only_from_none() {
+        let mut a = point(1.0, 1.0);
+        a.p99_intended_ms = None;
+        let mut b = point(1.5, 1.0);
+        b.p99_intended_ms = Some(700);
+        merge(&mut a, &b);
+        assert_eq!(a.p99_intended_ms, Some(700));
+        let mut c = point(2.0, 1.0);
+        c.p99_intended_ms = Some(300);
+        merge(&mut a, &c);
+        assert_eq!(a.p99_intended_ms, Some(700));
+        let (mut x, mut y) = (point(3.0, 1.0), point(3.5, 1.0));
+        (x.p99_intended_ms, y.p99_intended_ms) = (None, None);
+        merge(&mut x, &y);
+        assert_eq!(x.p99_intended_ms, None);
     }
 
     #[test]
@@ -163,5 +185,9 @@ mod tests {
         let times: Vec<f64> = series.points().map(|p| p.t).collect();
         assert!(times.windows(2).all(|w| w[0] < w[1]));
         assert!(series.points().take(100).any(|p| p.p95_ms == 900));
+        assert!(series
+            .points()
+            .take(100)
+            .any(|p| p.p99_intended_ms == Some(4000)));
     }
 }

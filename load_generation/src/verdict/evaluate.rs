@@ -13,6 +13,10 @@ pub struct Measured<'a> {
     pub seconds: f64,
     /// Delivered / planned request rate, where the plan implies one.
     pub delivered: Option<f64>,
+    /// Rate phases' iterations dropped, and those their users ran: together,
+    /// the iterations the rates laid down (the base of `dropped > 1%`).
+    pub dropped: u64,
+    pub rate_iterations: u64,
 }
 
 /// One threshold judged over one scope (the run, or one occurrence of a phase).
@@ -64,6 +68,23 @@ pub fn measure(threshold: &Threshold, m: &Measured) -> f64 {
         Metric::Errors => m.exceptions as f64,
         // No planned rate (a quiet occurrence): nothing was short of it.
         Metric::Delivered => m.delivered.map_or(100.0, |r| r * 100.0),
+        // Only rate phases' requests have these; with none (every iteration
+        // dropped, say) they are 0 as the response times are without
+        // requests: `dropped` and the run's "no request" verdict speak then.
+        Metric::P50Intended => s.intended.percentile(0.50) as f64,
+        Metric::P90Intended => s.intended.percentile(0.90) as f64,
+        Metric::P95Intended => s.intended.percentile(0.95) as f64,
+        Metric::P99Intended => s.intended.percentile(0.99) as f64,
+        Metric::MaxIntended => s.intended.max() as f64,
+        Metric::Dropped if percent => {
+            let laid_down = m.dropped + m.rate_iterations;
+            if laid_down == 0 {
+                0.0
+            } else {
+                m.dropped as f64 * 100.0 / laid_down as f64
+            }
+        }
+        Metric::Dropped => m.dropped as f64,
     }
 }
 
@@ -136,6 +157,8 @@ mod tests {
                 exceptions: 4,
                 seconds: 10.0,
                 delivered: None,
+                dropped: 0,
+                rate_iterations: 0,
             },
         )
     }
@@ -164,6 +187,8 @@ mod tests {
             exceptions: 0,
             seconds: 10.0,
             delivered: None,
+            dropped: 0,
+            rate_iterations: 0,
         };
         let t = parse("phase 3: p95 > 90ms").unwrap();
         let j = judge(&t, "phase 3 holiday (loop 2)".into(), Some(7), &m);
@@ -186,9 +211,86 @@ mod tests {
             exceptions: 2,
             seconds: 5.0,
             delivered: None,
+            dropped: 0,
+            rate_iterations: 0,
         };
         assert_eq!(measure(&parse("errors > 1%").unwrap(), &m), 100.0);
         assert_eq!(measure(&parse("failures > 1%").unwrap(), &m), 0.0);
         assert_eq!(measure(&parse("p95 > 1ms").unwrap(), &m), 0.0);
+    }
+
+    /// [`stats`] with a rate phase's requests: 100 measured from their
+    /// intended start at 10..=1000 ms, and 3 of 300 iterations dropped.
+    fn rate_measured(s: &RequestStats) -> Measured<'_> {
+        Measured {
+            stats: s,
+            exceptions: 0,
+            seconds: 10.0,
+            delivered: None,
+            dropped: 3,
+            rate_iterations: 297,
+        }
+    }
+
+    fn rate_stats() -> RequestStats {
+        let mut s = stats();
+        for ms in 1..=100 {
+            s.intended.add(ms * 10, 1);
+        }
+        s
+    }
+
+    #[test]
+    fn a_rate_phase_s_metrics_are_measured_apart_from_the_response_times() {
+        let s = rate_stats();
+        let m = rate_measured(&s);
+        let value = |expr: &str| measure(&parse(expr).unwrap(), &m);
+        assert_eq!(value("p50_intended > 1ms"), 500.0);
+        assert_eq!(value("p90_intended > 1ms"), 900.0);
+        assert_eq!(value("p95_intended > 1ms"), 950.0);
+        assert_eq!(value("p99_intended > 1ms"), 990.0);
+        assert_eq!(value("max_intended > 1ms"), 1000.0);
+        // The response times are not the latencies from the intended start.
+        assert_eq!(value("p99 > 1ms"), 99.0);
+        assert_eq!(value("dropped > 1"), 3.0);
+        assert_eq!(value("dropped > 1%"), 1.0);
+    }
+
+    #[test]
+    fn a_rate_phase_s_thresholds_pass_and_fail() {
+        let s = rate_stats();
+        let m = rate_measured(&s);
+        let run = |expr: &str| judge(&parse(expr).unwrap(), "run".into(), None, &m);
+        let failed = run("p99_intended > 500ms");
+        assert!(!failed.passed);
+        assert_eq!(failed.shown, "990 ms");
+        assert_eq!(
+            failed.line(&parse("p99_intended > 500ms").unwrap()),
+            "run: p99_intended 990 ms > 500 ms: FAILED"
+        );
+        assert!(run("p99_intended > 1s").passed);
+        assert!(!run("dropped > 0").passed);
+        assert!(run("dropped > 5").passed);
+        let share = run("dropped > 0.5%");
+        assert!(!share.passed);
+        assert_eq!(share.shown, "1%");
+        assert!(run("dropped > 2%").passed);
+    }
+
+    #[test]
+    fn a_span_without_rate_requests_measures_0_as_one_without_requests_does() {
+        // A rate phase whose every iteration was dropped: no latency to
+        // measure, every iteration dropped.
+        let empty = RequestStats::default();
+        let m = Measured {
+            dropped: 40,
+            rate_iterations: 0,
+            ..rate_measured(&empty)
+        };
+        assert_eq!(measure(&parse("p99_intended > 1ms").unwrap(), &m), 0.0);
+        assert_eq!(measure(&parse("dropped > 1%").unwrap(), &m), 100.0);
+        // Nothing laid down, nothing dropped: 0%.
+        let none = Measured { dropped: 0, ..m };
+        assert_eq!(measure(&parse("dropped > 1%").unwrap(), &none), 0.0);
     }
 }

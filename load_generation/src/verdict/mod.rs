@@ -2,12 +2,16 @@
 //! are judged over every occurrence of their phase as it ends, and over the whole
 //! run at its end; the results decide the exit code and go to every output.
 
+mod bind;
 pub mod evaluate;
 
-use crate::config::threshold::{self, Metric, PhaseSelector, Scope, Threshold};
+#[cfg(test)]
+use crate::config::threshold;
+use crate::config::threshold::Threshold;
 use crate::plan::Plan;
 use crate::runner::{Observer, Status};
 use crate::stats::{PhaseRecord, RunRecord};
+pub use bind::collect;
 use evaluate::{judge, Judged, Measured};
 
 /// Where each judgment is published as it is made, besides the terminal
@@ -34,127 +38,8 @@ pub struct Verdict {
     publish: Vec<Box<dyn Publish>>,
 }
 
-/// Resolves each threshold's phase selector against the plan; an error names
-/// the selector and the phases there are.
-pub fn bind(threshold: &Threshold, plan: &Plan) -> Result<Option<usize>, String> {
-    match &threshold.scope {
-        Scope::Run => Ok(None),
-        Scope::Phase(PhaseSelector::Number(n)) if *n <= plan.phases.len() => Ok(Some(n - 1)),
-        Scope::Phase(PhaseSelector::Number(n)) => Err(format!(
-            "there is no phase {n}: the load has {} phases",
-            plan.phases.len()
-        )),
-        Scope::Phase(PhaseSelector::Name(name)) => plan
-            .phases
-            .iter()
-            .position(|p| p.name.as_deref() == Some(name.as_str()))
-            .map(Some)
-            .ok_or_else(|| {
-                let names: Vec<&str> = plan.phases.iter().filter_map(|p| p.name.as_deref()).collect();
-                if names.is_empty() {
-                    format!("no phase is named {name:?}: the config names no phase (give one `name: \"{name}\"`)")
-                } else {
-                    format!("no phase is named {name:?}; the phases are named {}", names.join(", "))
-                }
-            }),
-    }
-}
-
-/// Every threshold of a run: the flags', the config's top-level ones and each
-/// phase's own, bound to the plan. A flag that can't be read or names no phase
-/// is bad input, shown with a caret under the problem.
-pub fn collect(
-    flags: &[String],
-    config: &crate::config::LoadConfig,
-    plan: &Plan,
-) -> Result<Vec<(Threshold, Option<usize>)>, crate::diagnostic::BadInput> {
-    let mut all = Vec::new();
-    for text in flags {
-        let threshold = threshold::parse(text)
-            .map_err(|e| flag_error(text, e.at, e.len, &e.message, &e.help))?;
-        let phase = bind(&threshold, plan).map_err(|why| {
-            let at = text.find("phase").map_or(0, |i| i + "phase".len() + 1);
-            let len = text[at..].find(':').unwrap_or(1);
-            flag_error(
-                text,
-                at,
-                len,
-                &why,
-                "name a phase of the config (numbers from 1, or a `name`)",
-            )
-        })?;
-        all.push((threshold, phase));
-    }
-    for threshold in &config.fail_if {
-        let phase = bind(threshold, plan).map_err(|why| {
-            crate::diagnostic::BadInput(format!(
-                "{}: fail_if {:?}: {why}",
-                config.source.path.display(),
-                threshold.text
-            ))
-        })?;
-        all.push((threshold.clone(), phase));
-    }
-    for (i, phase) in config.phases.iter().enumerate() {
-        for threshold in &phase.fail_if {
-            all.push((threshold.clone(), Some(i)));
-        }
-    }
-    for (threshold, phase) in &all {
-        if threshold.metric == Metric::Delivered {
-            delivered_is_planned(threshold, *phase, plan)?;
-        }
-    }
-    Ok(all)
-}
-
-/// A `delivered` threshold needs a planned rate: users with waits from the
-/// config, above 0 (in its phase, or in some phase for the run).
-fn delivered_is_planned(
-    threshold: &Threshold,
-    phase: Option<usize>,
-    plan: &Plan,
-) -> Result<(), crate::diagnostic::BadInput> {
-    let planned = match phase {
-        Some(i) => plan.sets_rate(i),
-        None => (0..plan.phases.len()).any(|i| plan.sets_rate(i)),
-    };
-    if planned {
-        return Ok(());
-    }
-    let which = match phase {
-        Some(i) => format!("phase {}", i + 1),
-        None => "no phase of the load".to_string(),
-    };
-    Err(crate::diagnostic::BadInput(format!(
-        "threshold {:?}: {which} implies no request rate to deliver: it needs users whose waits the config sets (min_wait_ms/max_wait_ms), above 0 on average",
-        threshold.text
-    )))
-}
-
-/// `--fail-if` text with a caret under `at..at+len`.
-fn flag_error(
-    text: &str,
-    at: usize,
-    len: usize,
-    message: &str,
-    help: &str,
-) -> crate::diagnostic::BadInput {
-    let column = text[..at.min(text.len())].chars().count();
-    let width = text[at.min(text.len())..]
-        .chars()
-        .take(len.max(1))
-        .count()
-        .max(1);
-    crate::diagnostic::BadInput(format!(
-        "--fail-if {text:?}: {message}\n  --fail-if {text}\n  {}{}\n  help: {help}",
-        " ".repeat("--fail-if ".len() + column),
-        "^".repeat(width)
-    ))
-}
-
 impl Verdict {
-    /// `thresholds` are bound already (see [`bind`]).
+    /// `thresholds` are bound already (see [`bind::bind`]).
     pub fn new(
         thresholds: Vec<(Threshold, Option<usize>)>,
         plan: &Plan,
@@ -221,11 +106,14 @@ impl Verdict {
     pub fn finish_run(&mut self, record: &RunRecord) {
         let (_, total) = record.totals();
         let exceptions = record.exceptions.iter().map(|e| e.count).sum();
+        let (dropped, rate_iterations) = record.dropped();
         let measured = Measured {
             stats: &total,
             exceptions,
             seconds: record.duration_s,
             delivered: crate::stats::delivery::RunDelivery::of(record).map(|d| d.delivered_ratio),
+            dropped,
+            rate_iterations,
         };
         let run: Vec<Bound> = self
             .thresholds
@@ -247,6 +135,8 @@ impl Observer for Verdict {
             exceptions: record.exceptions,
             seconds: record.seconds(),
             delivered: record.delivery().map(|d| d.delivered_ratio),
+            dropped: record.dropped,
+            rate_iterations: record.rate_iterations(),
         };
         let scope = self.phase_scope(record);
         let bounds: Vec<Bound> = self
@@ -361,6 +251,66 @@ pub fn exit_code(e: &Ending) -> (u8, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_run_s_rate_thresholds_are_judged_over_its_rate_occurrences() {
+        use crate::locust::protocol::{RequestDelta, Sample};
+        use crate::stats::delivery::Tally;
+        use crate::stats::{Ended, Recorder};
+        let plan = crate::plan::tests::rate_plan();
+        let mut r = Recorder::new(&plan, 0.0);
+        // Phase 1 (users): 90 iterations, fast; phase 2 (rate): 99 run, 1
+        // dropped, and 10 requests that waited 2 s for a free user.
+        let sample = |intended: Vec<(u64, i64)>, dropped: u64| Sample {
+            stats: vec![RequestDelta {
+                method: "GET".into(),
+                name: "/".into(),
+                requests: 10,
+                failures: 0,
+                total_ms: 100.0,
+                histogram: vec![(10, 10)],
+                intended_histogram: intended,
+            }],
+            dropped: [("AUser".to_string(), dropped)].into_iter().collect(),
+            ..Sample::default()
+        };
+        r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
+        let users = Tally::interval(&[10.0], 9.0, 10, 100.0, 90, true);
+        r.sample(&sample(vec![], 0), 9.0, true, &users);
+        r.phase_started(1, 0, 10.0, plan.targets(1), plan.paces(1));
+        let rate = Tally::interval(&[10.0], 9.0, 10, 100.0, 99, true);
+        r.sample(&sample(vec![(2000, 10)], 1), 19.0, true, &rate);
+        r.finish(20.0, Ended::Completed, None);
+        let bound = |text: &str| (threshold::parse(text).unwrap(), None);
+        let mut verdict = Verdict::new(
+            vec![
+                bound("p99_intended > 1s"),
+                bound("p99 > 1s"),
+                bound("dropped >= 1%"),
+                bound("dropped > 1"),
+            ],
+            &plan,
+            false,
+            Vec::new(),
+        );
+        verdict.finish_run(r.record());
+        let results: Vec<(&str, &str, bool)> = verdict
+            .results
+            .iter()
+            .map(|j| (j.expr.as_str(), j.shown.as_str(), j.passed))
+            .collect();
+        assert_eq!(
+            results,
+            [
+                ("p99_intended > 1s", "2000 ms", false),
+                ("p99 > 1s", "10 ms", true),
+                // 1 of the 100 the rate laid down (the users' 90 don't count).
+                ("dropped >= 1%", "1%", false),
+                ("dropped > 1", "1", true),
+            ]
+        );
+        assert!(verdict.failed());
+    }
 
     fn ending() -> Ending {
         Ending {

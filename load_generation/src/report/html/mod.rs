@@ -125,164 +125,9 @@ fn short(class: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::report::summary::{PlannedPhase, RequestSummary, Totals};
-    use crate::stats::{Ended, ExceptionRecord, Figures, RunEvent, TimePoint};
-
-    fn figures(requests: u64, failures: u64, seconds: f64) -> Figures {
-        Figures {
-            requests,
-            failures,
-            requests_per_s: requests as f64 / seconds,
-            mean_ms: 12.5,
-            p50_ms: 10,
-            p90_ms: 20,
-            p95_ms: 30,
-            p99_ms: 50,
-            max_ms: 120,
-            intended: None,
-        }
-    }
-
-    fn users(types: &[&str], counts: &[u32]) -> BTreeMap<String, u32> {
-        types
-            .iter()
-            .map(|t| t.to_string())
-            .zip(counts.iter().copied())
-            .collect()
-    }
-
-    /// Two phases of 10 s, run for 25 s (so phase 1 of loop 2 too), sampled
-    /// every 0.5 s, with hostile request names and a failure message.
-    fn summary(with_series: bool) -> Summary {
-        let types = ["AUser", "BUser"];
-        let evil = RequestSummary {
-            method: "GET".into(),
-            name: "/search?q=<script>alert('x')</script>&next=https://evil.example/".into(),
-            figures: figures(40, 2, 10.0),
-        };
-        let plain = RequestSummary {
-            method: "POST".into(),
-            name: "/cart".into(),
-            figures: figures(60, 0, 10.0),
-        };
-        let occurrence = |phase: usize, loop_number: u64, start_s: f64, end_s: f64| {
-            let target = if phase == 1 { [3, 0] } else { [2, 2] };
-            PhaseSummary {
-                index: phase - 1,
-                phase,
-                loop_number,
-                start_s,
-                end_s,
-                started_at: "2026-01-01T00:00:00.000Z".into(),
-                ended_at: "2026-01-01T00:00:10.000Z".into(),
-                target_users: users(&types, &target),
-                actual_users_end: users(&types, &target),
-                actual_users_plateau: types
-                    .iter()
-                    .map(|t| t.to_string())
-                    .zip(target.iter().map(|&n| f64::from(n)))
-                    .collect(),
-                restarts: 0,
-                requests: vec![evil.clone(), plain.clone()],
-                total: figures(100, 2, end_s - start_s),
-                errors: [(
-                    "GET /search: HTTPError('500 Server Error: <b>oops</b> for url: http://127.0.0.1/search')".to_string(),
-                    2,
-                )]
-                .into_iter()
-                .collect(),
-                errors_count: 0,
-                name: None,
-                saturated: false,
-                delivery: None,
-                short: false,
-            }
-        };
-        let phases = vec![
-            occurrence(1, 1, 0.0, 10.0),
-            occurrence(2, 1, 10.0, 20.0),
-            occurrence(1, 2, 20.0, 25.0),
-        ];
-        let series = if with_series {
-            (1..=50)
-                .map(|i| {
-                    let t = i as f64 * 0.5;
-                    let (phase_index, loop_index) = match t {
-                        t if t <= 10.0 => (0, 0),
-                        t if t <= 20.0 => (1, 0),
-                        _ => (0, 1),
-                    };
-                    let target = if phase_index == 0 {
-                        vec![3, 0]
-                    } else {
-                        vec![2, 2]
-                    };
-                    TimePoint {
-                        t,
-                        seconds: 0.5,
-                        phase_index,
-                        loop_index,
-                        target_users: target.clone(),
-                        actual_users: target,
-                        requests_per_s: 10.0,
-                        failures_per_s: if i % 10 == 0 { 2.0 } else { 0.0 },
-                        p50_ms: 10,
-                        p95_ms: 30,
-                        p99_ms: 50,
-                    }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Summary {
-            schema_version: 1,
-            started_at: "2026-01-01T00:00:00.000Z".into(),
-            duration_s: 25.0,
-            ended: Ended::Completed,
-            ended_reason: None,
-            restarts: 0,
-            user_types: types.iter().map(|t| t.to_string()).collect(),
-            plan: vec![
-                PlannedPhase {
-                    phase: 1,
-                    duration_s: 10.0,
-                    hatch_rate_per_s: 10,
-                    users: users(&types, &[3, 0]),
-                },
-                PlannedPhase {
-                    phase: 2,
-                    duration_s: 10.0,
-                    hatch_rate_per_s: 10,
-                    users: users(&types, &[2, 2]),
-                },
-            ],
-            phases,
-            total: Totals {
-                requests: vec![evil, plain],
-                total: figures(250, 5, 25.0),
-                delivery: None,
-            },
-            exceptions: vec![ExceptionRecord {
-                message: "ValueError: <bad> & \"worse\"".into(),
-                traceback: "Traceback (most recent call last):\n  File \"locustfile.py\", line 9\nValueError: <bad>".into(),
-                count: 3,
-            }],
-            series,
-            events: vec![RunEvent {
-                at_s: 12.5,
-                kind: "scale".into(),
-                detail: "control: every phase's users scaled by 1.5 <b>".into(),
-            }],
-            events_dropped: 0,
-            thresholds: Vec::new(),
-            occurrences_folded: 0,
-            folded: Vec::new(),
-        }
-    }
+    use crate::report::fixture::{figures, rate_summary, summary};
+    use crate::stats::{Ended, TimePoint};
 
     #[test]
     fn escapes_the_five_characters() {
@@ -435,6 +280,50 @@ mod tests {
         let html = render(&s);
         assert!(html.contains("No phase ran"));
         assert!(!html.contains("NaN"));
+    }
+
+    #[test]
+    fn a_rate_phase_adds_its_columns_tiles_and_line_and_only_then() {
+        // The page's body (the tooltip script knows the line's name).
+        let plain = body(&summary(true), Page::Archived);
+        for absent in ["intended start", "dropped", "iterations/s"] {
+            assert!(!plain.contains(absent), "{absent} in a run of users");
+        }
+        let html = render(&rate_summary());
+        for needle in [
+            // Header tiles, named apart from the response times.
+            "<span>p99 from intended start</span><b>1,900 ms</b>",
+            "<div class=\"tile bad\"><span>dropped iterations</span><b>7</b>",
+            // The plan: the rate phase's rate and arrivals.
+            "<th class=\"n\">iterations/s</th>",
+            "<td class=\"n\">40.0 poisson</td>",
+            "<td class=\"n dim\">–</td>",
+            // Occurrences: the rate phase's p99 and drops; the others' none.
+            ">p99 from intended start</th><th class=\"n\" title=\"iterations no user",
+            "<td class=\"n\">1,900</td><td class=\"n bad\">7</td>",
+            "<td class=\"n\">–</td><td class=\"n dim\">–</td>",
+            // The chart's line, and the tooltip's value.
+            "<span class=\"sw\" style=\"background:#b07aa1\"></span>p99 from intended start</span>",
+            ",10,30,50,1900]",
+        ] {
+            assert!(html.contains(needle), "missing {needle}");
+        }
+        // Every per-name table has the column: its rows' cells line up.
+        let names = html.matches("<table class=\"names\">").count();
+        assert_eq!(
+            html.matches(">p99 from intended start</th></tr>").count(),
+            names
+        );
+        assert!(!html.contains("NaN"));
+    }
+
+    #[test]
+    fn rate_figures_keep_hostile_names_escaped() {
+        let mut s = rate_summary();
+        s.phases[1].requests[0].name = "</td><script>alert(1)</script>".into();
+        let html = render(&s);
+        assert!(!html.contains("<script>alert(1)"));
+        assert_eq!(html.matches("<script").count(), 2);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use std::fmt::Write as _;
 use super::chart::{self, color};
 use super::{escape, occurrence, series, short};
 use crate::fmt::{big, dec, duration, int, ms, plural, share};
-use crate::report::summary::{PhaseSummary, RequestSummary, Summary};
+use crate::plan::Arrival;
+use crate::report::summary::{PhaseSummary, PlannedPhase, RequestSummary, Summary};
 use crate::stats::{Ended, Figures};
 
 /// How a run that did not complete ended: its figures stop there.
@@ -148,7 +149,23 @@ pub(super) fn header(out: &mut String, s: &Summary, started: &str, title: &str) 
         ("p99", ms(t.p99_ms as f64), ""),
         ("max", ms(t.max_ms as f64), ""),
     ];
-    for (label, value, class) in tiles {
+    // A rate phase's figures, named apart from the response times above.
+    let rate_tiles = s.has_rate_figures().then(|| {
+        let dropped = s.total.dropped_iterations;
+        [
+            (
+                "p99 from intended start",
+                t.intended.map_or("–".to_string(), |i| ms(i.p99_ms as f64)),
+                "",
+            ),
+            (
+                "dropped iterations",
+                big(dropped),
+                if dropped > 0 { " bad" } else { "" },
+            ),
+        ]
+    });
+    for (label, value, class) in tiles.into_iter().chain(rate_tiles.into_iter().flatten()) {
         let _ = writeln!(
             out,
             "<div class=\"tile{class}\"><span>{label}</span><b>{}</b></div>",
@@ -168,6 +185,12 @@ pub(super) fn plan(out: &mut String, s: &Summary) {
         plural(s.plan.len() as u64),
         escape(&duration(cycle))
     );
+    // A rate phase's users are its pool (the users its iterations run on);
+    // its rate is a column of its own.
+    let rates = s.plan.iter().any(|p| p.requests_per_s.is_some());
+    if rates {
+        out.push_str("<th class=\"n\">iterations/s</th>");
+    }
     for (i, c) in s.user_types.iter().enumerate() {
         let _ = write!(
             out,
@@ -185,6 +208,9 @@ pub(super) fn plan(out: &mut String, s: &Summary) {
             escape(&duration(p.duration_s)),
             int(u64::from(p.hatch_rate_per_s))
         );
+        if rates {
+            plan_rate_cell(out, p);
+        }
         let mut total = 0u64;
         for c in &s.user_types {
             let n = p.users.get(c).copied().unwrap_or(0);
@@ -199,6 +225,21 @@ pub(super) fn plan(out: &mut String, s: &Summary) {
         let _ = writeln!(out, "<td class=\"n\">{}</td></tr>", int(total));
     }
     out.push_str("</tbody>\n</table>\n");
+}
+
+/// A planned phase's rate and arrivals (`40.0 poisson`), or `–` for a phase
+/// of users.
+fn plan_rate_cell(out: &mut String, p: &PlannedPhase) {
+    let Some(per_s) = p.requests_per_s else {
+        out.push_str("<td class=\"n dim\">–</td>");
+        return;
+    };
+    let arrival = match p.arrival {
+        Some(Arrival::Poisson) => " poisson",
+        Some(Arrival::Uniform) => " uniform",
+        None => "",
+    };
+    let _ = write!(out, "<td class=\"n\">{}{arrival}</td>", dec(per_s, 1));
 }
 
 /// Users, request rate and latency over time, over the phase occurrences.
@@ -229,6 +270,11 @@ pub(super) fn occurrences(out: &mut String, s: &Summary) {
          <table class=\"phases\">\n<thead><tr><th>occurrence</th><th class=\"n\">time (s)</th>",
     );
     out.push_str(FIGURE_HEADERS);
+    let rate = s.has_rate_figures();
+    if rate {
+        out.push_str(INTENDED_HEADER);
+        out.push_str(DROPPED_HEADER);
+    }
     out.push_str("<th>users: target / plateau / end</th>");
     if restarts {
         out.push_str("<th class=\"n\">restarts</th>");
@@ -256,10 +302,15 @@ pub(super) fn occurrences(out: &mut String, s: &Summary) {
         }
         let _ = write!(
             out,
-            "<tr{row}><td>{}{flag}</td><td class=\"n\">{}</td>{}<td class=\"users\">",
+            "<tr{row}><td>{}{flag}</td><td class=\"n\">{}</td>{}{}<td class=\"users\">",
             occurrence(p),
             span(p),
-            figure_cells(&p.total)
+            figure_cells(&p.total),
+            if rate {
+                rate_cells(&p.total, Some(p.dropped_iterations))
+            } else {
+                String::new()
+            }
         );
         let mut any = false;
         for (i, c) in s.user_types.iter().enumerate() {
@@ -323,7 +374,7 @@ pub(super) fn per_name(out: &mut String, s: &Summary) {
                 String::new()
             }
         );
-        request_table(out, &p.requests, &p.total);
+        request_table(out, &p.requests, &p.total, s.has_rate_figures());
         out.push_str("</details>\n");
     }
 }
@@ -334,26 +385,40 @@ pub(super) fn whole_run(out: &mut String, s: &Summary) {
         "<h2>Whole run</h2>\n<p class=\"note\">All {} of the run, per request name.</p>",
         escape(&duration(s.duration_s))
     );
-    request_table(out, &s.total.requests, &s.total.total);
+    request_table(out, &s.total.requests, &s.total.total, s.has_rate_figures());
 }
 
-fn request_table(out: &mut String, requests: &[RequestSummary], total: &Figures) {
+/// A row per request name and one for all; with `rate`, the p99 from the
+/// intended start too (dropped iterations have no name: they are per occurrence).
+fn request_table(out: &mut String, requests: &[RequestSummary], total: &Figures, rate: bool) {
     out.push_str("<table class=\"names\">\n<thead><tr><th>method</th><th>name</th>");
     out.push_str(FIGURE_HEADERS);
+    if rate {
+        out.push_str(INTENDED_HEADER);
+    }
     out.push_str("</tr></thead>\n<tbody>\n");
+    let rate_cell = |f: &Figures| {
+        if rate {
+            rate_cells(f, None)
+        } else {
+            String::new()
+        }
+    };
     for r in requests {
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td class=\"name\">{}</td>{}</tr>",
+            "<tr><td>{}</td><td class=\"name\">{}</td>{}{}</tr>",
             escape(&r.method),
             escape(&r.name),
-            figure_cells(&r.figures)
+            figure_cells(&r.figures),
+            rate_cell(&r.figures)
         );
     }
     let _ = writeln!(
         out,
-        "<tr class=\"total\"><td></td><td>all requests</td>{}</tr>",
-        figure_cells(total)
+        "<tr class=\"total\"><td></td><td>all requests</td>{}{}</tr>",
+        figure_cells(total),
+        rate_cell(total)
     );
     out.push_str("</tbody>\n</table>\n");
 }
@@ -436,6 +501,33 @@ fn figure_cells(f: &Figures) -> String {
         int(f.p99_ms),
         int(f.max_ms)
     )
+}
+
+/// The columns a rate phase adds, named apart from the response times: the
+/// p99 measured from each iteration's scheduled start, not from the request's,
+/// and the iterations never sent.
+const INTENDED_HEADER: &str = "<th class=\"n\" title=\"latency from each iteration&#39;s scheduled start, waiting for a free user included\">p99 from intended start</th>";
+const DROPPED_HEADER: &str = "<th class=\"n\" title=\"iterations no user could start within 1 s of their time: never sent\">dropped</th>";
+
+/// The p99 from the intended start (`–` where there were no such requests)
+/// and, with `dropped`, the dropped iterations (`–` too for a span with
+/// neither: a phase of users).
+fn rate_cells(f: &Figures, dropped: Option<u64>) -> String {
+    let p99 = f.intended.map_or("–".to_string(), |i| int(i.p99_ms));
+    let mut out = format!("<td class=\"n\">{p99}</td>");
+    if let Some(dropped) = dropped {
+        let cell = if f.intended.is_none() && dropped == 0 {
+            "<td class=\"n dim\">–</td>".to_string()
+        } else {
+            format!(
+                "<td class=\"n{}\">{}</td>",
+                if dropped > 0 { " bad" } else { "" },
+                int(dropped)
+            )
+        };
+        out.push_str(&cell);
+    }
+    out
 }
 
 fn span(p: &PhaseSummary) -> String {

@@ -26,6 +26,8 @@ pub(super) struct Point {
     p50: u64,
     p95: u64,
     p99: u64,
+    /// The p99 from the intended start, where a rate phase made requests.
+    p99_intended: Option<u64>,
 }
 
 impl Point {
@@ -56,6 +58,7 @@ pub(super) fn points(series: &[TimePoint]) -> Vec<Point> {
             Some(last) if dt < MIN_INTERVAL_S => {
                 if requests > last.requests {
                     (last.p50, last.p95, last.p99) = (s.p50_ms, s.p95_ms, s.p99_ms);
+                    last.p99_intended = s.p99_intended_ms;
                 }
                 last.t = t;
                 last.dt += dt;
@@ -75,6 +78,7 @@ pub(super) fn points(series: &[TimePoint]) -> Vec<Point> {
                 p50: s.p50_ms,
                 p95: s.p95_ms,
                 p99: s.p99_ms,
+                p99_intended: s.p99_intended_ms,
             }),
         }
     }
@@ -155,14 +159,15 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
         dashed: false,
         runs: vec![pts.iter().map(|p| (p.t, f(p))).collect()],
     };
-    // Latency is undefined where an interval had no requests: leave a gap.
-    let latency = |label: &str, color: &'static str, f: fn(&Point) -> u64| {
+    // Latency is undefined where an interval had no requests (or, from the
+    // intended start, none of a rate phase): leave a gap.
+    let latency = |label: &str, color: &'static str, f: fn(&Point) -> Option<u64>| {
         let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
         for p in pts {
-            if p.requests > 0.0 {
-                runs.last_mut().unwrap().push((p.t, f(p) as f64));
-            } else if !runs.last().unwrap().is_empty() {
-                runs.push(Vec::new());
+            match f(p).filter(|_| p.requests > 0.0) {
+                Some(v) => runs.last_mut().unwrap().push((p.t, v as f64)),
+                None if !runs.last().unwrap().is_empty() => runs.push(Vec::new()),
+                None => {}
             }
         }
         Line {
@@ -172,6 +177,19 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
             runs,
         }
     };
+    let mut latencies = vec![
+        latency("p50", "#59a14f", |p| Some(p.p50)),
+        latency("p95", "#f28e2b", |p| Some(p.p95)),
+        latency("p99", "#e15759", |p| Some(p.p99)),
+    ];
+    // Named apart from the response times: it measures from the scheduled
+    // start of each iteration, so it includes the wait for a free user.
+    let intended = pts.iter().any(|p| p.p99_intended.is_some());
+    if intended {
+        latencies.push(latency("p99 from intended start", "#b07aa1", |p| {
+            p.p99_intended
+        }));
+    }
     [
         Chart {
             title: "Users",
@@ -190,13 +208,13 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
             key: "",
         },
         Chart {
-            title: "Response time per sample interval (ms)",
+            title: if intended {
+                "Response time, and latency from the intended start, per sample interval (ms)"
+            } else {
+                "Response time per sample interval (ms)"
+            },
             kind: "latency",
-            lines: vec![
-                latency("p50", "#59a14f", |p| p.p50),
-                latency("p95", "#f28e2b", |p| p.p95),
-                latency("p99", "#e15759", |p| p.p99),
-            ],
+            lines: latencies,
             key: "",
         },
     ]
@@ -211,7 +229,7 @@ pub(super) fn tooltip_data(out: &mut String, s: &Summary) {
         .iter()
         .step_by(stride)
         .map(|p| {
-            serde_json::json!([
+            let mut row = serde_json::json!([
                 round(p.t, 2),
                 p.phase,
                 p.loop_number,
@@ -222,7 +240,13 @@ pub(super) fn tooltip_data(out: &mut String, s: &Summary) {
                 p.p50,
                 p.p95,
                 p.p99
-            ])
+            ]);
+            // Only where there is one, so a run without rate phases writes
+            // the rows it always did.
+            if let (Some(v), Some(row)) = (p.p99_intended, row.as_array_mut()) {
+                row.push(v.into());
+            }
+            row
         })
         .collect();
     let types: Vec<&str> = s.user_types.iter().map(|c| short(c)).collect();
@@ -259,10 +283,33 @@ mod tests {
             p50_ms: 1,
             p95_ms: 1,
             p99_ms: 1,
+            p99_intended_ms: None,
         };
         // 50 requests over 0.5 s, then 5 in the last millisecond.
         let pts = points(&[point(0.5, 100.0), point(0.5, 5000.0)]);
         assert_eq!(pts.len(), 1);
         assert!((pts[0].per_s(pts[0].requests) - 110.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn the_intended_p99_is_a_line_of_its_own_with_gaps_where_none() {
+        let s = crate::report::fixture::rate_summary();
+        let pts = points(&s.series);
+        let [_, _, latency] = charts(&s, &pts);
+        let labels: Vec<&str> = latency.lines.iter().map(|l| l.label.as_str()).collect();
+        assert_eq!(labels, ["p50", "p95", "p99", "p99 from intended start"]);
+        assert!(latency.title.contains("intended start"));
+        // Phase 2 (10-20 s) alone ran at a rate: one run, over its samples.
+        let line = &latency.lines[3];
+        let drawn: Vec<_> = line.runs.iter().filter(|r| !r.is_empty()).collect();
+        assert_eq!(drawn.len(), 1, "{:?}", line.runs);
+        assert!(drawn[0]
+            .iter()
+            .all(|&(t, v)| (10.0..=20.0).contains(&t) && v == 1900.0));
+        // Without a rate phase, the chart is as it was.
+        let plain = crate::report::fixture::summary(true);
+        let [_, _, latency] = charts(&plain, &points(&plain.series));
+        assert_eq!(latency.lines.len(), 3);
+        assert_eq!(latency.title, "Response time per sample interval (ms)");
     }
 }

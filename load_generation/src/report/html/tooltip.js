@@ -22,6 +22,8 @@ window.loadgenTooltips = function () {
       lines.push('p50: ' + num(p[7], 0) + ' ms');
       lines.push('p95: ' + num(p[8], 0) + ' ms');
       lines.push('p99: ' + num(p[9], 0) + ' ms');
+      // A rate phase's p99 from the intended start, where the sample had one.
+      if (p.length > 10) lines.push('p99 from intended start: ' + num(p[10], 0) + ' ms');
     }
     return lines.join('\n');
   }

@@ -1,0 +1,101 @@
+//! Histograms, and samples recorded into phase occurrences.
+
+use super::*;
+use crate::locust::protocol::RequestDelta;
+
+#[test]
+fn percentiles_follow_locust() {
+    let mut h = Histogram::default();
+    for ms in 1..=100 {
+        h.add(ms, 1);
+    }
+    assert_eq!(h.percentile(0.5), 50);
+    assert_eq!(h.percentile(0.95), 95);
+    assert_eq!(h.percentile(1.0), 100);
+    assert_eq!(h.max(), 100);
+    assert_eq!(Histogram::default().percentile(0.5), 0);
+}
+
+#[test]
+fn samples_go_to_the_running_phase() {
+    let plan = crate::plan::tests::hipster_plan();
+    let mut r = Recorder::new(&plan, 0.0);
+    r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
+    let sample = |n: u64| Sample {
+        users: [("NormalUser".to_string(), 100)].into_iter().collect(),
+        stats: vec![RequestDelta {
+            method: "GET".into(),
+            name: "/".into(),
+            requests: n,
+            failures: 1,
+            total_ms: 10.0 * n as f64,
+            histogram: vec![(10, n as i64)],
+            intended_histogram: vec![],
+        }],
+        ..Sample::default()
+    };
+    let offered = |n: u64| Tally::interval(&[100.0], 1.0, n, 10.0 * n as f64, n, true);
+    r.sample(&sample(5), 1.0, true, &offered(5));
+    r.sample(&sample(7), 2.0, true, &offered(7));
+    r.phase_started(1, 0, 50.0, plan.targets(1), plan.paces(1));
+    r.sample(&sample(3), 51.0, false, &offered(3));
+    r.finish(60.0, Ended::Completed, None);
+    let rec = r.record();
+    assert_eq!(rec.phases[0].total.requests, 12);
+    assert_eq!(rec.phases[0].end_s, 50.0);
+    assert_eq!(rec.phases[0].actual_users_plateau[0], 100.0);
+    assert_eq!(rec.phases[1].total.requests, 3);
+    assert_eq!(rec.phases[0].delivery.user_seconds, vec![200.0]);
+    assert_eq!(rec.phases[0].delivery.iterations, 12);
+    assert_eq!(rec.phases[1].actual_users_plateau[0], 0.0);
+    assert_eq!(rec.totals().1.requests, 15);
+    assert_eq!(rec.totals().1.failures, 3);
+    assert_eq!(rec.series.len(), 3);
+    assert_eq!(rec.series.points().nth(1).unwrap().requests_per_s, 7.0);
+}
+
+#[test]
+fn a_rate_occurrence_keeps_its_intended_latencies_and_drops() {
+    let plan = crate::plan::tests::rate_plan();
+    let mut r = Recorder::new(&plan, 0.0);
+    let sample = |intended: Vec<(u64, i64)>, dropped: u64| Sample {
+        stats: vec![RequestDelta {
+            method: "GET".into(),
+            name: "/".into(),
+            requests: 4,
+            failures: 0,
+            total_ms: 40.0,
+            histogram: vec![(10, 4)],
+            intended_histogram: intended,
+        }],
+        dropped: [("AUser".to_string(), dropped)].into_iter().collect(),
+        ..Sample::default()
+    };
+    let offered = Tally::interval(&[10.0], 1.0, 4, 40.0, 4, true);
+    r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
+    r.sample(&sample(vec![], 0), 1.0, true, &offered);
+    r.phase_started(1, 0, 10.0, plan.targets(1), plan.paces(1));
+    r.sample(&sample(vec![(10, 3), (1500, 1)], 2), 11.0, true, &offered);
+    r.sample(&sample(vec![(20, 4)], 1), 12.0, true, &offered);
+    let rec = r.record();
+    // The users' occurrence: no latency from an intended start, no drop, and
+    // its iterations are no rate's.
+    assert_eq!(rec.phases[0].total.intended.count(), 0);
+    assert_eq!(
+        (rec.phases[0].dropped, rec.phases[0].rate_iterations()),
+        (0, 0)
+    );
+    let open = &rec.phases[1];
+    assert_eq!(open.total.intended.count(), 8);
+    assert_eq!(open.requests.values().next().unwrap().intended.max(), 1500);
+    assert_eq!((open.dropped, open.rate_iterations()), (3, 8));
+    assert_eq!(rec.dropped(), (3, 8));
+    // Each interval's p99 from the intended start, where it had one.
+    let p99s: Vec<_> = rec.series.points().map(|p| p.p99_intended_ms).collect();
+    assert_eq!(p99s, [None, Some(1500), Some(20)]);
+    // Folded, the occurrence keeps them.
+    r.phase_started(0, 1, 20.0, plan.targets(0), plan.paces(0));
+    r.fold(1, 2);
+    assert_eq!(r.record().dropped(), (3, 8));
+    assert_eq!(r.record().folded[1].total.intended.count(), 8);
+}
