@@ -22,5 +22,5 @@ fn start_times_are_laid_down_exactly_at_the_rate() {
     let said = text(&out.stdout);
     eprintln!("{said}{}", text(&out.stderr));
     assert!(out.status.success(), "{said}");
-    assert_eq!(said.matches("ok: ").count(), 8, "{said}");
+    assert_eq!(said.matches("ok: ").count(), 10, "{said}");
 }

@@ -63,6 +63,10 @@ class Arrivals:
         # When the rate last changed: a start time not yet due then is laid
         # down anew from there.
         self.changed_at = None
+        # The start times laid down in the last GRACE_S (see `set`), and the
+        # `since` of the change of rate last applied.
+        self.recent = collections.deque()
+        self.since = None
         self.idle = 0  # users waiting for a start time
         self.dropped = 0
         self.wake = gevent.event.Event()
@@ -96,19 +100,63 @@ class Arrivals:
             return None
         return t + units / end
 
-    def set(self, per_s, arrival, ramp_s):
+    def set(self, per_s, arrival, ramp_s, since=None):
+        """The rate from `since` (seconds since the epoch; None: now) on.
+
+        A change that arrives after its `since` (a phase boundary said late:
+        a busy loop, a master's hop to its workers) still takes effect at
+        `since`, if that is at most GRACE_S back: the start times the new rate has in
+        between and the old one did not lay down are laid down now (late, as
+        their latencies from the intended start say), and those laid down
+        beyond what the new rate asks for are made up by skipping as many.
+        A change with the same `since` as the last (a master moving its share
+        between workers) takes effect now."""
         if per_s == self.target and arrival == self.arrival:
             return
         now = time.monotonic()
-        self.ramp = (now, self.rate_at(now), per_s, ramp_s)
+        at = now
+        if since is not None and since != self.since:
+            self.since = since
+            ago = time.time() - since
+            # Older than the grace (a worker that joins a running phase, a
+            # clock far from the master's): from now, as any change.
+            if 0 < ago <= GRACE_S:
+                at = now - ago
+        self.ramp = (at, self.rate_at(at), per_s, ramp_s)
         self.target = per_s
         self.arrival = arrival
-        # A start time already due stays (it is laid down next); one still
-        # ahead is laid down anew at the new rate.
-        if self.next_at is None or self.next_at > now:
+        if at < now:
+            self.backdate(at, now)
+        elif self.next_at is None or self.next_at > now:
+            # A start time already due stays (it is laid down next); one
+            # still ahead is laid down anew at the new rate.
             self.next_at = None
             self.changed_at = now
         self.wake.set()
+
+    def backdate(self, at, now):
+        """The new rate from `at` (in the past) on: see `set`."""
+        laid = sum(1 for t in self.recent if t >= at)
+        times = []
+        first = self.draw() if self.arrival == "poisson" or self.rate_at(at) <= 0 else 0.0
+        t = self.advance(at, first)
+        # The new schedule's start times up to now, and one past the larger
+        # of its count and what was laid down.
+        while t is not None and (t <= now or len(times) <= laid):
+            times.append(t)
+            t = self.advance(t, self.draw())
+        due = [t for t in times if t <= now]
+        for t in due[laid:]:
+            self.queue.put(t)
+            self.remember(t)
+        self.next_at = times[max(len(due), laid)] if len(times) > max(len(due), laid) else t
+        self.changed_at = None
+
+    def remember(self, t):
+        self.last = t
+        self.recent.append(t)
+        while self.recent and self.recent[0] < t - GRACE_S:
+            self.recent.popleft()
 
     def draw(self):
         """The iterations to the next start time: 1, or a unit exponential."""
@@ -139,7 +187,7 @@ class Arrivals:
                 continue
             self.prune(now)
             self.queue.put(self.next_at)
-            self.last = self.next_at
+            self.remember(self.next_at)
             self.changed_at = None
             self.next_at = self.advance(self.last, self.draw())
             if self.next_at is None:
@@ -246,7 +294,7 @@ class OpenModel:
             arrivals = self.arrivals.get(name)
             if arrivals is None:
                 arrivals = self.arrivals[name] = Arrivals()
-            arrivals.set(float(rate["per_s"]), rate["arrival"], float(rate["ramp_s"]))
+            arrivals.set(float(rate["per_s"]), rate["arrival"], float(rate["ramp_s"]), rate.get("since"))
 
     def on_request(self, request_type, name, response_time, **kwargs):
         intended = INTENDED.get(gevent.getcurrent())

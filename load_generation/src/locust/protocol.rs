@@ -200,6 +200,12 @@ pub struct RateTarget {
     /// Seconds over which the class's rate moves linearly from the one running
     /// to this one.
     pub ramp_s: f64,
+    /// When this rate begins, in seconds since the Unix epoch: the phase's
+    /// start (or the control action's moment). A command that arrives late
+    /// (a busy loop, a master's hop to its workers) still changes the rate
+    /// there: the harness lays down what the new rate asked for since (within
+    /// its 1 s grace), so boundaries stay exact.
+    pub since: f64,
 }
 
 /// An event from the harness.
@@ -450,6 +456,7 @@ mod tests {
                         per_s: 250.5,
                         arrival: Arrival::Poisson,
                         ramp_s: 10.0,
+                        since: 1764354000.0,
                     },
                 )]
                 .into(),

@@ -417,8 +417,14 @@ impl Schedule {
             .zip(self.ramp.target())
             .map(|(name, &n)| (name.user_class(), n))
             .collect();
-        // A rate phase's rates, scaled as its pool is (live control's `scale`).
+        // A rate phase's rates, scaled as its pool is (live control's `scale`),
+        // from when its ramp began (the boundary, or a control action), on
+        // the wall clock that the harness shares.
         let phase = &plan.phases[self.slot.phase_index];
+        let ago = Instant::now().saturating_duration_since(self.ramp_start);
+        let since = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |t| t.as_secs_f64() - ago.as_secs_f64());
         let rates = match (plan.rates(self.slot.phase_index), &phase.rate) {
             (Some(rates), Some(rate)) => plan
                 .user_types
@@ -430,6 +436,7 @@ impl Schedule {
                         per_s: per_s * self.scale,
                         arrival: rate.arrival,
                         ramp_s: rate.ramp.as_secs_f64(),
+                        since,
                     };
                     (name.user_class(), target)
                 })

@@ -87,6 +87,25 @@ ramped = len(taken)
 gevent.sleep(1.0)
 check("ramp", abs(ramped - 100) <= 3 and abs(len(taken) - ramped - 100) <= 2, f"{ramped} over the ramp, then {len(taken) - ramped} in 1 s")
 
+# A change said 0.2 s late takes effect where it was due: from then on, the
+# new rate's count exactly (the missing start times laid down at once, late).
+a.close(release=True)
+a = lo.Arrivals()
+taken = []
+users(a, 20, taken)
+a.set(100.0, "uniform", 0.0, since=time.time())
+gevent.sleep(1.0)
+change = time.monotonic() - 0.2
+a.set(500.0, "uniform", 0.0, since=time.time() - 0.2)
+gevent.sleep(0.8)
+after = sum(1 for t, _ in taken if t >= change)
+check("a late change backdated", abs(after - 500) <= 2, f"{after} start times in the 1 s from the change at 500/s")
+# One much older (a worker joining a running phase) is not backdated.
+taken.clear()
+a.set(200.0, "uniform", 0.0, since=time.time() - 30)
+gevent.sleep(1.0)
+check("an old change from now", abs(len(taken) - 200) <= 2, f"{len(taken)} in 1 s at 200/s")
+
 # Two users busy 100 ms each carry 20/s: at 100/s the rest is dropped once
 # older than the grace, and what is taken + dropped + queued is what was laid down.
 a.close(release=True)
