@@ -253,3 +253,32 @@ fn a_stalling_target_shows_in_the_latency_from_the_intended_start() {
         "a closed run has no latency from an intended start"
     );
 }
+
+#[test]
+fn a_type_leaving_a_rate_phase_stops_and_one_going_back_to_users_runs_by_its_waits() {
+    let shop = Shop::start_slow("0");
+    let config = [
+        rate_phase(4, 300, "max_users: 40", &[("Normal", 1), ("Weekend", 1)]),
+        rate_phase(4, 200, "max_users: 20", &[("Weekend", 1)]),
+        phase(4, 2, 100, &[("Normal", 1, 100, 100)]),
+    ]
+    .concat();
+    let summary = run("open-leave", &shop, &config, "12s", &[]);
+    let log = shop.requests();
+    let phases = summary["phases"].as_array().expect("phases");
+    let (b1, _) = occurrence_times(&phases[1]);
+    let (b2, end) = occurrence_times(&phases[2]);
+    // Normal has no part in phase 2: its users stop at once, sending nothing
+    // (released to their waits, users of a rate phase would send unpaced).
+    let (normal, weekend) = by_type(&log, b1 + 0.1, b2);
+    eprintln!("phase 2: Normal {normal}, Weekend {weekend} requests");
+    assert!(normal <= 2, "Normal sent {normal} requests in a phase without it");
+    let rate = weekend as f64 / (b2 - b1 - 0.1);
+    assert!((rate / 200.0 - 1.0).abs() <= 0.02, "Weekend {rate:.1}/s of 200");
+    // Phase 3: 2 Normal users waiting 100 ms (about 20/s), Weekend none.
+    let (normal, weekend) = by_type(&log, b2 + 0.5, end);
+    let rate = normal as f64 / (end - b2 - 0.5);
+    eprintln!("phase 3: Normal {rate:.1}/s, Weekend {weekend} requests");
+    assert!(weekend <= 2, "Weekend sent {weekend} requests in a phase without it");
+    assert!((15.0..=21.0).contains(&rate), "2 users waiting 100 ms sent {rate:.1}/s");
+}

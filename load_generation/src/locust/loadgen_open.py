@@ -284,8 +284,10 @@ class OpenModel:
         TaskSet.wait = wait
 
     def apply(self, rates, release=True):
-        """Each class of `rates` (name -> {per_s, arrival, ramp_s}) at its rate;
-        the others by their waits."""
+        """Each class of `rates` (name -> {per_s, arrival, ramp_s, since}) at
+        its rate (a class at a rate that goes to 0 keeps its users waiting
+        for start times, none come, while they are stopped); the others by
+        their waits."""
         for name in [n for n in self.arrivals if n not in rates]:
             arrivals = self.arrivals.pop(name)
             arrivals.close(release)
@@ -293,6 +295,9 @@ class OpenModel:
         for name, rate in rates.items():
             arrivals = self.arrivals.get(name)
             if arrivals is None:
+                if float(rate["per_s"]) <= 0:
+                    # Never at a rate: runs by its waits until stopped.
+                    continue
                 arrivals = self.arrivals[name] = Arrivals()
             arrivals.set(float(rate["per_s"]), rate["arrival"], float(rate["ramp_s"]), rate.get("since"))
 

@@ -16,11 +16,12 @@
 //! the wall clock says, mid-phase, with the phase's remaining time.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::ramp::Ramp;
 use crate::locust::protocol::{Command, RateTarget};
-use crate::plan::{apportion, Counts, Plan, Slot};
+use crate::plan::{apportion, Arrival, Counts, Plan, Slot};
 
 /// A phase occurrence's number in the run (0, 1, 2, ...): samples carry it back
 /// so that each request lands in the occurrence it was made in.
@@ -421,28 +422,35 @@ impl Schedule {
         // from when its ramp began (the boundary, or a control action), on
         // the wall clock that the harness shares.
         let phase = &plan.phases[self.slot.phase_index];
-        let ago = Instant::now().saturating_duration_since(self.ramp_start);
-        let since = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0.0, |t| t.as_secs_f64() - ago.as_secs_f64());
-        let rates = match (plan.rates(self.slot.phase_index), &phase.rate) {
-            (Some(rates), Some(rate)) => plan
-                .user_types
-                .iter()
-                .zip(rates)
-                .filter(|(_, per_s)| *per_s > 0.0)
-                .map(|(name, per_s)| {
+        let since = epoch_seconds(self.ramp_start);
+        // Each type of a rate phase at its rate; every type the phase has no
+        // user of at 0, so that a type leaving a rate phase waits for start
+        // times that do not come while its users are stopped (the harness
+        // leaves a type that was never at a rate alone: it runs by its waits
+        // until stopped, as in any ramp-down). A type of a phase of users is
+        // not listed: it runs by its waits.
+        let (arrival, ramp) = phase.rate.map_or((Arrival::Uniform, 0.0), |r| {
+            (r.arrival, r.ramp.as_secs_f64())
+        });
+        let per_type = plan.rates(self.slot.phase_index);
+        let rates = plan
+            .user_types
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| {
+                let per_s = per_type.as_ref().map_or(0.0, |r| r[i]);
+                let none = self.ramp.target().get(i).is_none_or(|&n| n == 0);
+                (per_s > 0.0 || none).then(|| {
                     let target = RateTarget {
                         per_s: per_s * self.scale,
-                        arrival: rate.arrival,
-                        ramp_s: rate.ramp.as_secs_f64(),
+                        arrival,
+                        ramp_s: ramp,
                         since,
                     };
                     (name.user_class(), target)
                 })
-                .collect(),
-            _ => BTreeMap::new(),
-        };
+            })
+            .collect();
         Command::Targets {
             occurrence: self.occurrence.0,
             users,
@@ -462,6 +470,25 @@ impl Schedule {
 
     pub fn commanded(&self) -> &Counts {
         &self.commanded
+    }
+}
+
+/// Seconds since the Unix epoch at `at`, by one anchor of the two clocks
+/// taken once per process, so that an instant always gives the same time.
+/// (Should the wall clock be stepped by more than a second during a run, the
+/// harness takes the rates' `since` as now: no worse than without it.)
+fn epoch_seconds(at: Instant) -> f64 {
+    static ANCHOR: OnceLock<(Instant, f64)> = OnceLock::new();
+    let &(instant, wall) = ANCHOR.get_or_init(|| {
+        let wall = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |t| t.as_secs_f64());
+        (Instant::now(), wall)
+    });
+    if at >= instant {
+        wall + (at - instant).as_secs_f64()
+    } else {
+        wall - (instant - at).as_secs_f64()
     }
 }
 
