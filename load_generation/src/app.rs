@@ -198,9 +198,17 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
         "loadgen: demo shop serving at http://{}",
         listener.local_addr()?
     );
+    if let Some(stall) = args.stall {
+        eprintln!(
+            "loadgen: the shop stalls for the last {:?} of every {:?}",
+            stall.hold(),
+            stall.every()
+        );
+    }
     let mut shutdown = Shutdown::install(Emergency::default())?;
     DemoShop::new(ShopOptions {
         latency_ms: args.latency_ms.clone(),
+        stall: args.stall,
     })
     .serve(listener, async move { shutdown.requested().await })
     .await?;

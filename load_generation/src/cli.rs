@@ -12,7 +12,7 @@ use crate::locustfile::ClientChoice;
 
 mod values;
 use values::parse_workers;
-use values::{parse_heartbeat_timeout, parse_latency, parse_run_time, parse_start_at};
+use values::{parse_heartbeat_timeout, parse_latency, parse_run_time, parse_stall, parse_start_at};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -449,6 +449,13 @@ pub struct DemoShopArgs {
     /// (uniformly random); a slow target to watch, or to test against.
     #[arg(long = "latency-ms", default_value = "1-8", value_parser = parse_latency, value_name = "MS")]
     pub latency_ms: std::ops::RangeInclusive<u64>,
+    /// Stall periodically, as a backend frozen by a GC pause or a lock: for
+    /// the last FOR of every EVERY since the shop started (`5s/1s`: from 4 s to
+    /// 5 s, 9 s to 10 s, ...), every request (but `/_shop/...`) is held until
+    /// the stall ends, then answered as usual. Durations in s or ms, e.g.
+    /// `5s/1s` or `1s/300ms`.
+    #[arg(long, value_parser = parse_stall, value_name = "EVERY/FOR")]
+    pub stall: Option<crate::demo_shop::Stall>,
 }
 
 #[derive(Debug, Clone, Args)]

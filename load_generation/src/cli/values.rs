@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::Workers;
+use crate::demo_shop::Stall;
 
 pub(super) fn parse_workers(text: &str) -> Result<Workers, String> {
     if text.eq_ignore_ascii_case("auto") {
@@ -34,6 +35,36 @@ pub fn parse_latency(text: &str) -> Result<std::ops::RangeInclusive<u64>, String
         return Err(format!("{low}-{high}: the first number must not be larger"));
     }
     Ok(low..=high)
+}
+
+/// `--stall EVERY/FOR`: two durations in seconds or milliseconds, like
+/// `5s/1s` or `1s/300ms` (decimals allowed: `0.3s`); FOR shorter than EVERY.
+pub fn parse_stall(text: &str) -> Result<Stall, String> {
+    let example = "write e.g. 5s/1s (the last 1 s of every 5 s) or 1s/300ms";
+    let text = text.trim();
+    let Some((every, hold)) = text.split_once('/') else {
+        return Err(format!("expected EVERY/FOR, not `{text}`; {example}"));
+    };
+    let duration = |t: &str| {
+        let t = t.trim();
+        let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
+            (n, 1e6)
+        } else if let Some(n) = t.strip_suffix('s') {
+            (n, 1e9)
+        } else {
+            return Err(format!("`{t}` has no unit (s or ms); {example}"));
+        };
+        number
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .map(|n| (n * scale).round())
+            // Nanoseconds, within what a u64 holds (the cast saturates).
+            .filter(|ns| *ns >= 0.0 && *ns < 1e19)
+            .map(|ns| Duration::from_nanos(ns as u64))
+            .ok_or_else(|| format!("`{t}` is not a duration; {example}"))
+    };
+    Stall::new(duration(every)?, duration(hold)?).map_err(|e| format!("{e}; {example}"))
 }
 
 /// Run times as Locust and the original take them: `90s`, `10m`, `1h30m`, or bare seconds.
@@ -111,6 +142,34 @@ mod tests {
             .unwrap_err()
             .contains("must not be larger"));
         assert!(parse_latency("x").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn stalls() {
+        let stall = |every_ms, hold_ms| {
+            Stall::new(
+                Duration::from_millis(every_ms),
+                Duration::from_millis(hold_ms),
+            )
+        };
+        assert_eq!(parse_stall("5s/1s"), stall(5000, 1000));
+        assert_eq!(parse_stall(" 1s / 300ms "), stall(1000, 300));
+        assert_eq!(parse_stall("1.5s/0.25s"), stall(1500, 250));
+        for (bad, says) in [
+            ("5s", "expected EVERY/FOR"),
+            ("5/1", "has no unit"),
+            ("5s/xs", "not a duration"),
+            ("5s/-1s", "not a duration"),
+            ("5s/0s", "longer than 0"),
+            ("1s/1s", "FOR must be shorter than EVERY"),
+            ("1s/2s", "FOR must be shorter than EVERY"),
+            ("2d/1s", "has no unit"),
+            ("90000s/1s", "at most a day"),
+        ] {
+            let err = parse_stall(bad).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+            assert!(err.contains("e.g. 5s/1s"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -19,6 +19,12 @@
 //! It also answers `GET /api/product/{id}` with JSON, which the real frontend
 //! does not have, so that loads can exercise a JSON API (Locust's `rest()`).
 //!
+//! It can also **stall** (`ShopOptions::stall`, `--stall EVERY/FOR`): for the
+//! last FOR of every EVERY since it started, each request is held until the
+//! stall is over and only then answered, as a backend frozen by a GC pause or
+//! a lock would. The log keeps each request's arrival beside its answer, so
+//! tests can tell when requests were sent from when they were served.
+//!
 //! The rooms: this file holds the shop's state (sessions, the request log,
 //! counters); `routes.rs` the route table, the tracking middleware and one
 //! handler per route; `pages.rs` the catalogue and the HTML it answers with.
@@ -75,11 +81,68 @@ pub struct ShopOptions {
     /// range before it is handled, imitating the real shop's backend calls.
     /// Tests use `0..=0` to run fast.
     pub latency_ms: RangeInclusive<u64>,
+    /// Periodic stalls (none by default): requests arriving during one are held
+    /// until it ends, then handled as usual (latency included).
+    pub stall: Option<Stall>,
 }
 
 impl Default for ShopOptions {
     fn default() -> Self {
-        Self { latency_ms: 1..=8 }
+        Self {
+            latency_ms: 1..=8,
+            stall: None,
+        }
+    }
+}
+
+/// The longest period between stalls [`Stall::new`] takes.
+const MAX_STALL_EVERY: Duration = Duration::from_secs(24 * 3600);
+
+/// A target that freezes periodically: the last `hold` of every `every`,
+/// counted from the shop's start (with `5s/1s`: from 4 s to 5 s, from 9 s to
+/// 10 s, ...). The shop starts serving normally, so it can be waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stall {
+    every: Duration,
+    hold: Duration,
+}
+
+impl Stall {
+    /// A stall of `hold` in every `every`; `hold` must be shorter than `every`
+    /// and not zero (so there is time between stalls to serve).
+    pub fn new(every: Duration, hold: Duration) -> Result<Stall, String> {
+        if hold.is_zero() {
+            return Err("a stall must last longer than 0".into());
+        }
+        if every > MAX_STALL_EVERY {
+            return Err(format!(
+                "stalls every {every:?} are too rare to matter: EVERY may be at most a day"
+            ));
+        }
+        if hold >= every {
+            return Err(format!(
+                "a stall of {hold:?} in every {every:?} leaves no time to serve: FOR must be shorter than EVERY"
+            ));
+        }
+        Ok(Stall { every, hold })
+    }
+
+    pub fn every(&self) -> Duration {
+        self.every
+    }
+
+    pub fn hold(&self) -> Duration {
+        self.hold
+    }
+
+    /// For a request arriving `at` after the shop's start: the end of the
+    /// stall it arrives in (since the shop's start), or `None` when the shop
+    /// is not stalled then. A stall's end itself is outside it.
+    pub fn held_until(&self, at: Duration) -> Option<Duration> {
+        // `new` keeps `every` within a day, so these nanoseconds fit a u64,
+        // and above `hold`, which is above 0.
+        let into = Duration::from_nanos((at.as_nanos() % self.every.as_nanos()) as u64);
+        (into >= self.every - self.hold).then(|| at - into + self.every)
     }
 }
 
@@ -108,6 +171,11 @@ pub struct LoggedRequest {
     /// Seconds since the shop started, taken when the response was ready; the
     /// log is in this order.
     pub t: f64,
+    /// Seconds since the shop started, taken when the request arrived (before
+    /// any stall or latency): when the client sent it, as near as the shop can
+    /// tell. 0 from shops older than this field.
+    #[serde(default)]
+    pub arrived: f64,
     /// Session id (the `shop_session_id` cookie) the request ran in.
     pub session: String,
     /// The `X-User-Type` header, if the request had one.
@@ -252,6 +320,22 @@ impl DemoShop {
         f(session)
     }
 
+    /// Time since the shop started.
+    fn elapsed(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Holds a request that arrived `arrived` after the shop's start until
+    /// the stall it arrived in (if any) is over.
+    async fn wait_out_stall(&self, arrived: Duration) {
+        let Some(stall) = self.inner.options.stall else {
+            return;
+        };
+        if let Some(until) = stall.held_until(arrived) {
+            tokio::time::sleep_until((self.inner.started + until).into()).await;
+        }
+    }
+
     async fn simulate_latency(&self) {
         let range = &self.inner.options.latency_ms;
         let ms = if range.start() >= range.end() {
@@ -264,25 +348,18 @@ impl DemoShop {
         }
     }
 
-    fn record(
-        &self,
-        session: Arc<str>,
-        user_type: Option<&str>,
-        client: Option<&str>,
-        method: &str,
-        route: &str,
-        status: StatusCode,
-    ) {
+    fn record(&self, seen: &Arrived, session: Arc<str>, status: StatusCode) {
         let mut log = lock(&self.inner.log);
-        log.count_client(client.unwrap_or("(none)"));
+        log.count_client(seen.client.as_deref().unwrap_or("(none)"));
         // Taken under the lock so the log is ordered by `t`.
         let t = self.inner.started.elapsed().as_secs_f64();
         let entry = LogEntry {
             t,
+            arrived: seen.at.as_secs_f64(),
             session,
-            user_type: user_type.map(|u| log.intern(u)),
-            method: log.intern(method),
-            route: log.intern(route),
+            user_type: seen.user_type.as_deref().map(|u| log.intern(u)),
+            method: log.intern(&seen.method),
+            route: log.intern(&seen.route),
             status: status.as_u16(),
         };
         log.push(entry);
@@ -359,6 +436,7 @@ impl Session {
 #[derive(Clone)]
 struct LogEntry {
     t: f64,
+    arrived: f64,
     session: Arc<str>,
     user_type: Option<Arc<str>>,
     method: Arc<str>,
@@ -370,6 +448,7 @@ impl LogEntry {
     fn into_logged(self) -> LoggedRequest {
         LoggedRequest {
             t: self.t,
+            arrived: self.arrived,
             session: self.session.to_string(),
             user_type: self.user_type.map(|u| u.to_string()),
             method: self.method.to_string(),
@@ -431,6 +510,19 @@ impl RequestLog {
         }
         self.entries.push_back(entry);
     }
+}
+
+/// What the shop notes of a request as it arrives, to log once answered.
+struct Arrived {
+    /// Since the shop's start.
+    at: Duration,
+    /// The route pattern, or [`UNMATCHED_ROUTE`].
+    route: String,
+    method: String,
+    /// The `X-User-Type` header.
+    user_type: Option<String>,
+    /// The `User-Agent` header.
+    client: Option<String>,
 }
 
 /// The session a tracked request runs in, handed from [`routes::track`] to handlers.

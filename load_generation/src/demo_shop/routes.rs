@@ -25,32 +25,37 @@ impl DemoShop {
     }
 }
 
-/// Middleware around every shop route: resolves the session (setting the
-/// cookie when new), waits the simulated latency, then logs the request.
+/// Middleware around every shop route: notes the arrival, resolves the
+/// session (setting the cookie when new), waits out a stall and the simulated
+/// latency, then logs the request.
 pub(super) async fn track(
     State(shop): State<DemoShop>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, |p| p.as_str())
-        .to_owned();
-    let method = request.method().as_str().to_owned();
-    let user_type = request
-        .headers()
-        .get(USER_TYPE_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let client = request
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let seen = Arrived {
+        at: shop.elapsed(),
+        route: request
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or(UNMATCHED_ROUTE, |p| p.as_str())
+            .to_owned(),
+        method: request.method().as_str().to_owned(),
+        user_type: request
+            .headers()
+            .get(USER_TYPE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        client: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
     let (session, is_new) = shop.resolve_session(session_cookie(request.headers()));
     request.extensions_mut().insert(SessionId(session.clone()));
 
+    shop.wait_out_stall(seen.at).await;
     shop.simulate_latency().await;
     let mut response = next.run(request).await;
 
@@ -60,14 +65,7 @@ pub(super) async fn track(
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
-    shop.record(
-        session,
-        user_type.as_deref(),
-        client.as_deref(),
-        &method,
-        &route,
-        response.status(),
-    );
+    shop.record(&seen, session, response.status());
     response
 }
 

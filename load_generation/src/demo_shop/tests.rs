@@ -3,7 +3,15 @@ use super::*;
 /// A shop without latency on an ephemeral port; dropping the returned
 /// sender stops it.
 async fn start() -> (String, DemoShop, tokio::sync::oneshot::Sender<()>) {
-    let shop = DemoShop::new(ShopOptions { latency_ms: 0..=0 });
+    start_with(ShopOptions {
+        latency_ms: 0..=0,
+        stall: None,
+    })
+    .await
+}
+
+async fn start_with(options: ShopOptions) -> (String, DemoShop, tokio::sync::oneshot::Sender<()>) {
+    let shop = DemoShop::new(options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -396,4 +404,98 @@ async fn the_json_api_answers_a_product_or_a_json_404() {
     // Logged under its route pattern, as every shop route is.
     let counters = shop.counters();
     assert_eq!(counters.routes.get("GET /api/product/{id}"), Some(&2));
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[test]
+fn a_stall_holds_requests_arriving_in_the_last_part_of_each_period() {
+    let stall = Stall::new(ms(5000), ms(1000)).unwrap();
+    // Served at once outside the stalls: from the start, and between them.
+    for at in [0, 1, 2500, 3999, 5000, 5001, 8999, 10_000] {
+        assert_eq!(stall.held_until(ms(at)), None, "at {at} ms");
+    }
+    // Held to the end of the stall they arrive in, however late in it.
+    for (at, until) in [
+        (4000, 5000),
+        (4500, 5000),
+        (4999, 5000),
+        (9000, 10_000),
+        (9999, 10_000),
+        (3_600_000 + 4200, 3_605_000),
+    ] {
+        assert_eq!(stall.held_until(ms(at)), Some(ms(until)), "at {at} ms");
+    }
+    // Down to the nanosecond at the edges.
+    let edge = ms(4000) - Duration::from_nanos(1);
+    assert_eq!(stall.held_until(edge), None);
+    assert_eq!(
+        stall.held_until(ms(5000) - Duration::from_nanos(1)),
+        Some(ms(5000))
+    );
+
+    // Periods that are no whole number of milliseconds.
+    let odd = Stall::new(Duration::from_secs_f64(0.3), ms(100)).unwrap();
+    assert_eq!(odd.held_until(ms(250)), Some(ms(300)));
+    assert_eq!(odd.held_until(ms(450)), None);
+    assert_eq!(odd.held_until(ms(550)), Some(ms(600)));
+
+    assert!(Stall::new(ms(1000), ms(0)).is_err());
+    assert!(Stall::new(ms(1000), ms(1000)).is_err());
+    assert!(Stall::new(Duration::from_secs(86_401), ms(1)).is_err());
+}
+
+#[tokio::test]
+async fn a_request_arriving_during_a_stall_is_answered_at_its_end() {
+    // Stalls from 0.7 s to 1 s, 1.7 s to 2 s, ...
+    let (base, shop, _stop) = start_with(ShopOptions {
+        latency_ms: 0..=0,
+        stall: Some(Stall::new(ms(1000), ms(300)).unwrap()),
+    })
+    .await;
+    let client = reqwest::Client::new();
+    // Wait for the middle of a stall (the bookkeeping routes are never held).
+    let position = shop.elapsed().as_secs_f64() % 1.0;
+    let wait = (0.85 - position).rem_euclid(1.0);
+    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+    let bookkeeping = std::time::Instant::now();
+    client
+        .get(format!("{base}/_shop/health"))
+        .send()
+        .await
+        .unwrap();
+    assert!(bookkeeping.elapsed() < ms(100), "/_shop/... is not held");
+    assert_eq!(
+        client
+            .get(format!("{base}/cart"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let page: RequestPage = client
+        .get(format!("{base}/_shop/requests?since=0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let [logged] = page.requests.as_slice() else {
+        panic!("one request logged: {:?}", page.requests);
+    };
+    let into = logged.arrived % 1.0;
+    assert!(
+        (0.7..1.0).contains(&into),
+        "arrived in the stall: {logged:?}"
+    );
+    let end = logged.arrived.floor() + 1.0;
+    assert!(
+        logged.t >= end && logged.t < end + 0.1,
+        "answered as the stall ended, at {end} s: {logged:?}"
+    );
 }

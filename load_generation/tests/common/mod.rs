@@ -220,6 +220,19 @@ impl Shop {
         Shop::spawn(free_port(), Some(serial), &["--latency-ms", latency_ms])
     }
 
+    /// A shop without latency that stalls as `--stall` says (`EVERY/FOR`, e.g.
+    /// `1s/300ms`: requests arriving in the last 300 ms of every second since
+    /// the shop started are answered as that second ends).
+    pub fn start_stalling(stall: &str) -> Shop {
+        ensure_locust();
+        let serial = serial();
+        Shop::spawn(
+            free_port(),
+            Some(serial),
+            &["--latency-ms", "0", "--stall", stall],
+        )
+    }
+
     fn spawn(
         port: u16,
         serial: Option<std::sync::MutexGuard<'static, ()>>,
@@ -285,9 +298,12 @@ pub fn request_log(base: &str) -> Vec<Logged> {
             let started_at = page["started_at"].as_f64().expect("the shop's start time");
             for r in requests {
                 let t = r["t"].as_f64().unwrap_or(0.0);
+                let arrived = r["arrived"].as_f64().unwrap_or(0.0);
                 all.push(Logged {
                     t,
                     at: started_at + t,
+                    arrived,
+                    arrived_at: started_at + arrived,
                     session: r["session"].as_str().unwrap_or("").to_string(),
                     user_type: r["user_type"].as_str().map(str::to_string),
                     method: r["method"].as_str().unwrap_or("").to_string(),
@@ -300,13 +316,18 @@ pub fn request_log(base: &str) -> Vec<Logged> {
     }
 }
 
-/// One request as the shop saw it.
+/// One request as the shop saw it: `t`/`at` when its answer was ready.
 #[derive(Debug, Clone)]
 pub struct Logged {
     /// Seconds since the shop started.
     pub t: f64,
     /// The same moment on the wall clock (seconds since the Unix epoch).
     pub at: f64,
+    /// Seconds since the shop started, when the request arrived (before any
+    /// stall or latency of the shop's).
+    pub arrived: f64,
+    /// The same moment on the wall clock.
+    pub arrived_at: f64,
     pub session: String,
     pub user_type: Option<String>,
     pub method: String,
