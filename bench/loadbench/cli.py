@@ -15,6 +15,7 @@ from pathlib import Path
 from .common import BENCH, REPO, Ctx, cpu_model, log, on_alarm, on_term
 from .fidelity import fidelity
 from .loads import find_locust
+from .open import open_model
 from .overhead import overhead_simultaneous, saturation
 from .processes import Procs, become_subreaper
 from .scale import QUICK_SIZES, SIZES, scale
@@ -43,8 +44,8 @@ def main(doc):
     ap.add_argument("--sat-seconds", type=int, help="length of each saturation run [12; --quick: 6]")
     ap.add_argument("--locust", help="the `locust` script [$LOADGEN_LOCUST, else locust on PATH]")
     ap.add_argument("--no-build", action="store_true", help="use target/release/loadgen as it is")
-    ap.add_argument("--only", default="fidelity,overhead,throughput,startstop,scale,soak",
-                    help="comma-separated sections: fidelity, overhead, throughput, startstop, scale, soak")
+    ap.add_argument("--only", default="fidelity,overhead,throughput,startstop,scale,soak,open",
+                    help="comma-separated sections: fidelity, overhead, throughput, startstop, scale, soak, open")
     ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
     ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
     ap.add_argument("--soak-seconds", type=int, help="length of the soak run, one occurrence a second [300; --quick: 90]")
@@ -165,6 +166,8 @@ def main(doc):
                 results["soak"] = [soak(ctx, soak_seconds, shop)]
             finally:
                 shop.stop()
+        if "open" in only:
+            results["open"] = open_model(ctx, reps, args.quick)
     finally:
         if nginx is not None:
             nginx.stop()

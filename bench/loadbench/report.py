@@ -7,9 +7,10 @@ adding one means listing it in `SECTIONS` (and measuring it in `cli.py`).
 """
 
 from . import fidelity, overhead, scale, soak, startstop
+from . import open as open_model  # not `open`: that would hide the builtin here
 
 # In table order.
-SECTIONS = [fidelity, overhead, startstop, scale, soak]
+SECTIONS = [fidelity, overhead, startstop, scale, soak, open_model]
 
 
 def summarize(res):
@@ -34,6 +35,7 @@ def table(s, meta):
     for sec in ("fidelity", "start_stop"):
         for v in s.get(sec, {}).values():
             left += v.get("left_behind", 0)
+    left += s.get("open", {}).get("left_behind", 0)
     for v in (s.get("simultaneous") or {}).values():
         left += v.get("left_behind", 0)
     for variants in list(s.get("saturation", {}).values()) + list(s.get("scale", {}).values()):

@@ -37,11 +37,12 @@ def wait_http(url, limit=15):
 
 
 class Shop:
-    def __init__(self, procs, loadgen, budget):
+    def __init__(self, procs, loadgen, budget, args=()):
+        """`args`: more `demo-shop` flags (`--latency-ms 0`, `--stall 5s/1s`)."""
         self.port = free_port()
         self.tag = procs.new_tag("shop")
         self.proc = procs.spawn(
-            ["timeout", "-k", "5", str(budget), loadgen, "demo-shop", "--port", self.port],
+            ["timeout", "-k", "5", str(budget), loadgen, "demo-shop", "--port", self.port, *args],
             self.tag, procs.workdir / "shop.log")
         self.host = f"http://127.0.0.1:{self.port}"
         wait_http(self.host + "/_shop/health")
@@ -50,11 +51,16 @@ class Shop:
         return json.loads(http_get(self.host + "/_shop/counters"))["total_requests"]
 
     def requests(self, since):
+        """The log entries from `since` on; each also gets `at` and `arrived_at`,
+        its answer and arrival on the wall clock (epoch seconds)."""
         out = []
         while True:
             page = json.loads(http_get(f"{self.host}/_shop/requests?since={since}", timeout=30))
             if not page["requests"]:
                 return out
+            for r in page["requests"]:
+                r["at"] = page["started_at"] + r["t"]
+                r["arrived_at"] = page["started_at"] + r.get("arrived", r["t"])
             out.extend(page["requests"])
             since = page["next"]
 
