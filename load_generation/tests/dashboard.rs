@@ -357,3 +357,66 @@ fn the_master_of_a_distributed_run_shows_the_whole_cluster() {
         "the shop sees the cluster's 6 users: {at_shop:?}"
     );
 }
+
+#[test]
+fn a_rate_phase_shows_its_rates_and_its_dropped_iterations() {
+    if !webdriver::available() {
+        return;
+    }
+    // 40 iterations/s of 300 ms each need 12 users; the pool has 4: drops.
+    let shop = Shop::start_slow("300");
+    let config = "phases { duration: 60 requests_per_s: 40 max_users: 4\n  user_types { name: \"A\" ratio: 1 } }\n";
+    let files = LoadFiles::new(config, &tagging_template(&["A"]));
+    let port = free_port();
+    let dashboard = format!("127.0.0.1:{port}");
+    let run = spawn_run(
+        &tag("dashboard-rate"),
+        &files.config(),
+        &shop.host(),
+        &["--run_time", "20s", "--dashboard", &dashboard],
+    );
+    let browser = Browser::start();
+    let url = format!("http://{dashboard}/");
+    let started = Instant::now();
+    while http_get(&url).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no dashboard at {url}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    browser.open(&url);
+    let timeline = browser.wait_text("#jump-1", Duration::from_secs(10), |t| t.contains("/s"));
+    assert!(
+        timeline.contains("A 40/s"),
+        "the timeline says the rate: {timeline:?}"
+    );
+    let badge = browser.wait_text("#dropping", Duration::from_secs(10), |t| {
+        t.contains("dropping now")
+    });
+    assert!(
+        badge.contains("iterations dropped, dropping now"),
+        "{badge:?}"
+    );
+    let report = browser.wait_text("#report", Duration::from_secs(10), |t| {
+        t.contains("from intended start")
+    });
+    assert!(report.contains("from intended start"), "{report:.300}");
+    // A count, and no more than the run laid down (its exactness is
+    // tests/open_model.rs's, at the shop).
+    let dropped: u64 = badge
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("a count in {badge:?}"));
+    assert!(dropped > 0 && dropped < 40 * 20, "{dropped} dropped");
+    let errors: Vec<_> = browser
+        .console()
+        .into_iter()
+        .filter(|(level, _)| level == "SEVERE")
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    drop(browser);
+    let (out, _) = finish(run, Duration::from_secs(60));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
