@@ -306,34 +306,19 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::locust::protocol::{RequestDelta, Sample};
+    use crate::locust::protocol::Sample;
     use crate::stats::delivery::Tally;
     use crate::stats::Recorder;
 
     /// A sample of 10 requests; with `at_a_rate`, measured from their
     /// intended start too, and `dropped` iterations of A dropped.
     fn sample(at_a_rate: bool, dropped: u64) -> Sample {
-        Sample {
-            users: [("AUser".to_string(), 10)].into_iter().collect(),
-            stats: vec![RequestDelta {
-                method: "GET".into(),
-                name: "/".into(),
-                requests: 10,
-                failures: 0,
-                total_ms: 100.0,
-                histogram: vec![(10, 10)],
-                intended_histogram: if at_a_rate {
-                    vec![(10, 8), (900, 2)]
-                } else {
-                    vec![]
-                },
-            }],
-            dropped: [("AUser".to_string(), dropped)]
-                .into_iter()
-                .filter(|_| dropped > 0)
-                .collect(),
-            ..Sample::default()
-        }
+        let intended = if at_a_rate {
+            vec![(10, 8), (900, 2)]
+        } else {
+            vec![]
+        };
+        crate::stats::tests::sample_of_a(10, intended, dropped)
     }
 
     /// Two loops of [`rate_plan`](crate::plan::tests::rate_plan), the first

@@ -598,4 +598,4 @@ impl RunRecord {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -3,6 +3,29 @@
 use super::*;
 use crate::locust::protocol::RequestDelta;
 
+/// A sample of `requests` to `GET /` of 10 ms each by 10 users of type A,
+/// with the requests' latencies from their intended start (`intended`, empty
+/// for a phase of users) and `dropped` iterations of A: the rate tests' sample.
+pub(crate) fn sample_of_a(requests: u64, intended: Vec<(u64, i64)>, dropped: u64) -> Sample {
+    Sample {
+        users: [("AUser".to_string(), 10)].into_iter().collect(),
+        stats: vec![RequestDelta {
+            method: "GET".into(),
+            name: "/".into(),
+            requests,
+            failures: 0,
+            total_ms: 10.0 * requests as f64,
+            histogram: vec![(10, requests as i64)],
+            intended_histogram: intended,
+        }],
+        dropped: [("AUser".to_string(), dropped)]
+            .into_iter()
+            .filter(|_| dropped > 0)
+            .collect(),
+        ..Sample::default()
+    }
+}
+
 #[test]
 fn percentiles_follow_locust() {
     let mut h = Histogram::default();
@@ -58,19 +81,7 @@ fn samples_go_to_the_running_phase() {
 fn a_rate_occurrence_keeps_its_intended_latencies_and_drops() {
     let plan = crate::plan::tests::rate_plan();
     let mut r = Recorder::new(&plan, 0.0);
-    let sample = |intended: Vec<(u64, i64)>, dropped: u64| Sample {
-        stats: vec![RequestDelta {
-            method: "GET".into(),
-            name: "/".into(),
-            requests: 4,
-            failures: 0,
-            total_ms: 40.0,
-            histogram: vec![(10, 4)],
-            intended_histogram: intended,
-        }],
-        dropped: [("AUser".to_string(), dropped)].into_iter().collect(),
-        ..Sample::default()
-    };
+    let sample = |intended: Vec<(u64, i64)>, dropped: u64| sample_of_a(4, intended, dropped);
     let offered = Tally::interval(&[10.0], 1.0, 4, 40.0, 4, true);
     r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
     r.sample(&sample(vec![], 0), 1.0, true, &offered);

@@ -254,25 +254,14 @@ mod tests {
 
     #[test]
     fn the_run_s_rate_thresholds_are_judged_over_its_rate_occurrences() {
-        use crate::locust::protocol::{RequestDelta, Sample};
         use crate::stats::delivery::Tally;
         use crate::stats::{Ended, Recorder};
         let plan = crate::plan::tests::rate_plan();
         let mut r = Recorder::new(&plan, 0.0);
         // Phase 1 (users): 90 iterations, fast; phase 2 (rate): 99 run, 1
         // dropped, and 10 requests that waited 2 s for a free user.
-        let sample = |intended: Vec<(u64, i64)>, dropped: u64| Sample {
-            stats: vec![RequestDelta {
-                method: "GET".into(),
-                name: "/".into(),
-                requests: 10,
-                failures: 0,
-                total_ms: 100.0,
-                histogram: vec![(10, 10)],
-                intended_histogram: intended,
-            }],
-            dropped: [("AUser".to_string(), dropped)].into_iter().collect(),
-            ..Sample::default()
+        let sample = |intended: Vec<(u64, i64)>, dropped: u64| {
+            crate::stats::tests::sample_of_a(10, intended, dropped)
         };
         r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
         let users = Tally::interval(&[10.0], 9.0, 10, 100.0, 90, true);
