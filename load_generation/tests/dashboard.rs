@@ -47,6 +47,22 @@ fn three_phases() -> String {
     .concat()
 }
 
+/// A browser on the dashboard served at `addr`, once it answers.
+fn browse(addr: &str) -> Browser {
+    let browser = Browser::start();
+    let url = format!("http://{addr}/");
+    let started = Instant::now();
+    while http_get(&url).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no dashboard at {url}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    browser.open(&url);
+    browser
+}
+
 /// Where CI keeps the screenshot (`target/artifacts/`).
 fn artifact(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -77,17 +93,7 @@ fn the_dashboard_follows_and_drives_the_run_in_a_browser() {
             "s3cret",
         ],
     );
-    let browser = Browser::start();
-    let url = format!("http://{dashboard}/");
-    let started = Instant::now();
-    while http_get(&url).is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no dashboard at {url}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    browser.open(&url);
+    let browser = browse(&dashboard);
 
     // A token is asked for; a wrong one is refused and changes nothing.
     let asked = browser.eval("return !document.getElementById('token-form').hidden;");
@@ -375,17 +381,7 @@ fn a_rate_phase_shows_its_rates_and_its_dropped_iterations() {
         &shop.host(),
         &["--run_time", "20s", "--dashboard", &dashboard],
     );
-    let browser = Browser::start();
-    let url = format!("http://{dashboard}/");
-    let started = Instant::now();
-    while http_get(&url).is_none() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no dashboard at {url}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    browser.open(&url);
+    let browser = browse(&dashboard);
     let timeline = browser.wait_text("#jump-1", Duration::from_secs(10), |t| t.contains("/s"));
     assert!(
         timeline.contains("A 40/s"),

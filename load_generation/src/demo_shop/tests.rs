@@ -21,6 +21,18 @@ async fn start_with(options: ShopOptions) -> (String, DemoShop, tokio::sync::one
     (base, shop, stop)
 }
 
+/// The shop's request log from its start (`GET /_shop/requests?since=0`).
+async fn request_log(client: &reqwest::Client, base: &str) -> RequestPage {
+    client
+        .get(format!("{base}/_shop/requests?since=0"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn set_cookie(response: &reqwest::Response) -> Option<String> {
     let value = response.headers().get(header::SET_COOKIE)?.to_str().ok()?;
     let pair = value.split(';').next()?;
@@ -239,14 +251,7 @@ async fn request_log_records_user_types_and_route_patterns() {
         .await
         .unwrap();
 
-    let page: RequestPage = client
-        .get(format!("{base}/_shop/requests?since=0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = request_log(&client, &base).await;
     assert_eq!(page.next, 3);
     let summary: Vec<_> = page
         .requests
@@ -477,14 +482,7 @@ async fn a_request_arriving_during_a_stall_is_answered_at_its_end() {
         200
     );
 
-    let page: RequestPage = client
-        .get(format!("{base}/_shop/requests?since=0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = request_log(&client, &base).await;
     let [logged] = page.requests.as_slice() else {
         panic!("one request logged: {:?}", page.requests);
     };
