@@ -433,6 +433,9 @@ impl Schedule {
             (r.arrival, r.ramp.as_secs_f64())
         });
         let per_type = plan.rates(self.slot.phase_index);
+        // A pause holds every user, and so every rate: no start time is laid
+        // down for users that are not there (they would all be dropped).
+        let factor = if self.clock.held { 0.0 } else { self.scale };
         let rates = plan
             .user_types
             .iter()
@@ -442,7 +445,7 @@ impl Schedule {
                 let none = self.ramp.target().get(i).is_none_or(|&n| n == 0);
                 (per_s > 0.0 || none).then(|| {
                     let target = RateTarget {
-                        per_s: per_s * self.scale,
+                        per_s: per_s * factor,
                         arrival,
                         ramp_s: ramp,
                         since,

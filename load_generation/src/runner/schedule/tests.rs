@@ -444,12 +444,22 @@ fn a_rate_phase_sends_each_types_rate_scaled_with_its_pool_and_no_rate_elsewhere
     };
     let per_s: Vec<f64> = rates.values().map(|r| r.per_s).collect();
     assert_eq!(per_s, vec![20.0, 60.0], "10 and 30 per second, scaled by 2");
+    // Paused: every rate held at 0 with the users; resumed, back.
+    s.pause(at(t0, 2_000)).unwrap();
+    s.tick(at(t0, 2_100));
+    let Command::Targets { rates: held, .. } = s.command() else {
+        panic!("targets")
+    };
+    assert!(held.values().all(|r| r.per_s == 0.0), "{held:?}");
+    s.resume(at(t0, 2_200)).unwrap();
+    s.tick(at(t0, 2_200));
     assert!(rates
         .values()
         .all(|r| r.arrival == crate::plan::Arrival::Poisson && r.ramp_s == 2.0));
     // The pool: 8 users by 1:3 with one each at least (2, 6), scaled by 2.
     assert_eq!(ramp_to.values().copied().collect::<Vec<_>>(), vec![4, 12]);
-    s.tick(at(t0, 10_000));
+    // (The pause held the clock 0.2 s: phase 2 begins at 10.2 s.)
+    s.tick(at(t0, 10_300));
     let Command::Targets { rates, .. } = s.command() else {
         panic!("targets")
     };
