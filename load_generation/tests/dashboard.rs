@@ -379,7 +379,7 @@ fn a_rate_phase_shows_its_rates_and_its_dropped_iterations() {
         &tag("dashboard-rate"),
         &files.config(),
         &shop.host(),
-        &["--run_time", "20s", "--dashboard", &dashboard],
+        &["--run_time", "12s", "--dashboard", &dashboard],
     );
     let browser = browse(&dashboard);
     let timeline = browser.wait_text("#jump-1", Duration::from_secs(10), |t| t.contains("/s"));
@@ -405,7 +405,7 @@ fn a_rate_phase_shows_its_rates_and_its_dropped_iterations() {
         .next()
         .and_then(|n| n.replace(',', "").parse().ok())
         .unwrap_or_else(|| panic!("a count in {badge:?}"));
-    assert!(dropped > 0 && dropped < 40 * 20, "{dropped} dropped");
+    assert!(dropped > 0 && dropped < 40 * 12, "{dropped} dropped");
     let errors: Vec<_> = browser
         .console()
         .into_iter()

@@ -230,8 +230,8 @@ fn a_stalling_target_shows_in_the_latency_from_the_intended_start() {
     let corrected = total["intended"]["p99_ms"].as_u64().expect("intended p99");
     let response = total["p99_ms"].as_u64().expect("p99");
 
-    let closed = phase(10, 2, 2, &[("Normal", 1, 5, 5)]);
-    let closed_summary = run("closed-stall", &shop, &closed, "10s", &[]);
+    let closed = phase(7, 2, 2, &[("Normal", 1, 5, 5)]);
+    let closed_summary = run("closed-stall", &shop, &closed, "7s", &[]);
     let closed_p99 = closed_summary["total"]["total"]["p99_ms"]
         .as_u64()
         .expect("p99");

@@ -34,6 +34,7 @@ setup = {"role": {"mode": "worker", "master_host": "127.0.0.1", "master_port": 5
          "locustfile": "locustfile.py", "host": None, "user_classes": ["A"], "class_names": {},
          "base_dir": None, "locust_args": [], "sample_interval": 0.5, "stop_drain": 0.5,
          "verbose": False}
+h.OPEN[0] = h.sibling("loadgen_open").OpenModel(h.count_iteration)  # as Harness.start does
 worker = h.Harness(setup)  # its state as a worker's starts; no Locust process is started
 worker.locustfile_sha = "same"
 worker.classes = {"A": A}
