@@ -134,21 +134,14 @@ impl Observer for Progress {
         self.dropped += sample.dropped.values().sum::<u64>();
         let seconds = self.last_sample_t.map_or(1.0, |t| (sample.t - t).max(1e-3));
         self.last_sample_t = Some(sample.t);
-        let mut interval = Histogram::default();
+        let (mut interval, mut intended) = (Histogram::default(), Histogram::default());
         for s in &sample.stats {
-            for &(ms, c) in &s.histogram {
-                interval.add(ms, c.max(0) as u64);
-            }
+            interval.add_pairs(&s.histogram);
+            intended.add_pairs(&s.intended_histogram);
         }
         let mut line = self.line(status, requests as f64 / seconds, &interval, failures);
         if self.errors > 0 {
             line.push_str(&format!(" · {} errors in the users' code", self.errors));
-        }
-        let mut intended = Histogram::default();
-        for s in &sample.stats {
-            for &(ms, c) in &s.intended_histogram {
-                intended.add(ms, c.max(0) as u64);
-            }
         }
         if intended.count() > 0 {
             // Beside the response times: what a user waited from the intended start.

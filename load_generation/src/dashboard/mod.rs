@@ -298,14 +298,8 @@ fn status_json(status: &Status, recorder: &Recorder) -> serde_json::Value {
         "delivery": status.delivery,
         "workers": status.workers,
         "dropping": status.dropping,
-        "dropped": dropped(recorder.record()),
+        "dropped": recorder.record().dropped().0,
     })
-}
-
-/// Rate phases' iterations dropped over the whole run.
-fn dropped(record: &crate::stats::RunRecord) -> u64 {
-    let detailed: u64 = record.phases.iter().map(|p| p.dropped).sum();
-    detailed + record.folded.iter().map(|f| f.dropped).sum::<u64>()
 }
 
 #[cfg(test)]

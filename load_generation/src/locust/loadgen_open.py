@@ -138,8 +138,7 @@ class Arrivals:
         """The new rate from `at` (in the past) on: see `set`."""
         laid = sum(1 for t in self.recent if t >= at)
         times = []
-        first = self.draw() if self.arrival == "poisson" or self.rate_at(at) <= 0 else 0.0
-        t = self.advance(at, first)
+        t = self.advance(at, self.first_units(at))
         # The new schedule's start times up to now, and one past the larger
         # of its count and what was laid down.
         while t is not None and (t <= now or len(times) <= laid):
@@ -158,6 +157,14 @@ class Arrivals:
         while self.recent and self.recent[0] < t - GRACE_S:
             self.recent.popleft()
 
+    def first_units(self, at):
+        """The iterations from `at` to a schedule's first start time: a draw
+        for POISSON; for UNIFORM none (at once) where the rate is above 0 at
+        `at`, else one (a ramp from 0)."""
+        if self.arrival == "poisson" or self.rate_at(at) <= 0:
+            return self.draw()
+        return 0.0
+
     def draw(self):
         """The iterations to the next start time: 1, or a unit exponential."""
         return random.expovariate(1.0) if self.arrival == "poisson" else 1.0
@@ -169,12 +176,8 @@ class Arrivals:
             if self.next_at is None:
                 changed = self.changed_at if self.changed_at is not None else now
                 if self.last is None or self.arrival == "poisson":
-                    # Memoryless (or the first): from the change on. The first
-                    # uniform start time comes as soon as the rate is above 0.
-                    units = self.draw() if self.last is not None or self.arrival == "poisson" else 0.0
-                    if units == 0.0 and self.rate_at(changed) <= 0:
-                        units = 1.0
-                    self.next_at = self.advance(changed, units)
+                    # Memoryless (or the first): from the change on.
+                    self.next_at = self.advance(changed, self.first_units(changed))
                 else:
                     after_last = self.advance(self.last, 1.0)
                     self.next_at = None if after_last is None else max(changed, after_last)

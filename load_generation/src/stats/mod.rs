@@ -11,59 +11,16 @@ use serde::{Deserialize, Serialize};
 
 pub mod delivery;
 pub mod fold;
+mod histogram;
 pub mod series;
 
 pub use fold::PhaseTotals;
+pub use histogram::Histogram;
 pub use series::Series;
 
 use crate::locust::protocol::Sample;
 use crate::plan::{Counts, Pace, Plan};
 use delivery::{Delivery, Tally};
-
-/// Response times as Locust records them: milliseconds rounded to two significant
-/// digits above 100 ms, mapped to how many requests took that long.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Histogram(BTreeMap<u64, u64>);
-
-impl Histogram {
-    pub fn add(&mut self, ms: u64, count: u64) {
-        if count > 0 {
-            *self.0.entry(ms).or_default() += count;
-        }
-    }
-
-    pub fn merge(&mut self, other: &Histogram) {
-        for (&ms, &count) in &other.0 {
-            self.add(ms, count);
-        }
-    }
-
-    pub fn count(&self) -> u64 {
-        self.0.values().sum()
-    }
-
-    /// The smallest recorded time with at least `q` of the requests at or below it
-    /// (Locust's definition); 0 when empty.
-    pub fn percentile(&self, q: f64) -> u64 {
-        let count = self.count();
-        if count == 0 {
-            return 0;
-        }
-        let wanted = ((count as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        for (&ms, &c) in &self.0 {
-            seen += c;
-            if seen >= wanted {
-                return ms;
-            }
-        }
-        self.max()
-    }
-
-    pub fn max(&self) -> u64 {
-        self.0.keys().next_back().copied().unwrap_or(0)
-    }
-}
 
 /// Requests of one name (or all names) over some span of time.
 #[derive(Debug, Clone, Default)]
@@ -461,12 +418,8 @@ impl Recorder {
                 histogram: Histogram::default(),
                 intended: Histogram::default(),
             };
-            for &(ms, count) in &delta.histogram {
-                stats.histogram.add(ms, count.max(0) as u64);
-            }
-            for &(ms, count) in &delta.intended_histogram {
-                stats.intended.add(ms, count.max(0) as u64);
-            }
+            stats.histogram.add_pairs(&delta.histogram);
+            stats.intended.add_pairs(&delta.intended_histogram);
             let key = RequestKey {
                 method: delta.method.clone(),
                 name: delta.name.clone(),
