@@ -210,13 +210,28 @@ fn iterations_the_pool_cannot_start_are_dropped_said_and_counted() {
     );
 }
 
+/// The p99 of how long the shop held the requests that arrived in [from, to)
+/// (from their arrival to their answer), in ms.
+fn held_p99_ms(log: &[Logged], from: f64, to: f64) -> f64 {
+    let mut held: Vec<f64> = log
+        .iter()
+        .filter(|r| r.arrived_at >= from && r.arrived_at < to)
+        .map(|r| (r.t - r.arrived) * 1000.0)
+        .collect();
+    held.sort_by(f64::total_cmp);
+    held.get(held.len() * 99 / 100).copied().unwrap_or(0.0)
+}
+
 #[test]
 fn a_stalling_target_shows_in_the_latency_from_the_intended_start() {
     // The shop freezes for the last second of every 5 s, as a backend that
     // pauses (a GC, a lock): the same shop for an open and a closed run.
     let shop = Shop::start_stalling("5s/1s");
-    let open = rate_phase(10, 200, "max_users: 400", &[("Normal", 1)]);
-    let summary = run("open-stall", &shop, &open, "10s", &[]);
+    // 11 s: at least two stalls begin early enough to be answered within the
+    // run, whatever the run's offset from the shop's start (each holds about
+    // 1% of the run's requests 0.9 s or more: two put the p99 past 900 ms).
+    let open = rate_phase(11, 200, "max_users: 400", &[("Normal", 1)]);
+    let summary = run("open-stall", &shop, &open, "11s", &[]);
     let log = shop.requests();
     let (from, to) = occurrence_times(&summary["phases"][0]);
     // Requests sent up to 1.5 s before the end were all answered (a stall
@@ -230,15 +245,35 @@ fn a_stalling_target_shows_in_the_latency_from_the_intended_start() {
     let corrected = total["intended"]["p99_ms"].as_u64().expect("intended p99");
     let response = total["p99_ms"].as_u64().expect("p99");
 
+    // The shop's own view: how long it held the open run's requests.
+    let open_held = held_p99_ms(&log, from, to);
+
     let closed = phase(7, 2, 2, &[("Normal", 1, 5, 5)]);
     let closed_summary = run("closed-stall", &shop, &closed, "7s", &[]);
+    let (closed_from, closed_to) = occurrence_times(&closed_summary["phases"][0]);
+    let closed_held = held_p99_ms(&shop.requests(), closed_from, closed_to);
     let closed_p99 = closed_summary["total"]["total"]["p99_ms"]
         .as_u64()
         .expect("p99");
     eprintln!(
         "stalling shop: open {sent} requests in {span:.1} s ({:.1}/s of 200), p99 {response} ms \
-         response, {corrected} ms from intended start; closed p99 {closed_p99} ms",
+         response, {corrected} ms from intended start; closed p99 {closed_p99} ms; the shop \
+         held the open run's p99 {open_held:.0} ms, the closed run's {closed_held:.0} ms",
         sent / span
+    );
+    // The shop saw what each run says: the open run's requests held through
+    // the stalls, the closed run's too few to reach its p99.
+    assert!(
+        open_held >= 900.0,
+        "the shop held the open run's p99 {open_held:.0} ms"
+    );
+    assert!(
+        corrected as f64 + 20.0 >= open_held,
+        "from intended start {corrected} ms is less than the shop held ({open_held:.0} ms)"
+    );
+    assert!(
+        closed_held <= 50.0,
+        "the shop held the closed run's p99 {closed_held:.0} ms"
     );
     assert!(
         (sent / span / 200.0 - 1.0).abs() <= 0.02,
