@@ -97,6 +97,11 @@ pub fn int(n: u64) -> String {
     out
 }
 
+/// As [`dec`], and `–` where there is no number (a rate over too short a span).
+pub fn dec_or_dash(v: Option<f64>, digits: usize) -> String {
+    dec(v.unwrap_or(f64::NAN), digits)
+}
+
 /// A number with `digits` decimals and thousands separators; `–` if not finite.
 pub fn dec(v: f64, digits: usize) -> String {
     if !v.is_finite() {

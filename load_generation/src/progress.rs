@@ -9,13 +9,19 @@ pub use crate::fmt::short;
 use crate::fmt::{dec, int};
 use crate::locust::protocol::Sample;
 use crate::runner::{Observer, Status};
+use crate::stats::window::{long_enough, MIN_POINT_SPAN_S};
 use crate::stats::Histogram;
 
 pub struct Progress {
     bar: Option<ProgressBar>,
     /// How often plain (non-terminal) output writes a status line.
     log_every: Duration,
-    last_sample_t: Option<f64>,
+    /// When the line was last drawn (the sample's time), and the requests'
+    /// latencies and failures since: a line covers at least
+    /// [`MIN_POINT_SPAN_S`], so a sample a control action closed a few ms
+    /// after the last joins the next line instead of making one of its own.
+    drawn_t: Option<f64>,
+    since_drawn: Since,
     last_log: Option<Instant>,
     failures: u64,
     requests: u64,
@@ -40,7 +46,8 @@ impl Progress {
         Progress {
             bar,
             log_every,
-            last_sample_t: None,
+            drawn_t: None,
+            since_drawn: Since::default(),
             last_log: None,
             failures: 0,
             requests: 0,
@@ -132,14 +139,27 @@ impl Observer for Progress {
         self.failures += failures;
         self.errors += sample.exceptions.iter().map(|e| e.count).sum::<u64>();
         self.dropped += sample.dropped.values().sum::<u64>();
-        let seconds = self.last_sample_t.map_or(1.0, |t| (sample.t - t).max(1e-3));
-        self.last_sample_t = Some(sample.t);
-        let (mut interval, mut intended) = (Histogram::default(), Histogram::default());
+        let since = &mut self.since_drawn;
+        since.failures += failures;
         for s in &sample.stats {
-            interval.add_pairs(&s.histogram);
-            intended.add_pairs(&s.intended_histogram);
+            since.latency.add_pairs(&s.histogram);
+            since.intended.add_pairs(&s.intended_histogram);
         }
-        let mut line = self.line(status, requests as f64 / seconds, &interval, failures);
+        if self
+            .drawn_t
+            .is_some_and(|t| !long_enough(sample.t - t, MIN_POINT_SPAN_S))
+        {
+            return;
+        }
+        self.drawn_t = Some(sample.t);
+        let Since {
+            latency,
+            intended,
+            failures,
+        } = std::mem::take(&mut self.since_drawn);
+        // The rate is the run's (over the last second of samples), not this
+        // sample's: the same figure the dashboard and /status show.
+        let mut line = self.line(status, status.requests_per_s, &latency, failures);
         if self.errors > 0 {
             line.push_str(&format!(" · {} errors in the users' code", self.errors));
         }
@@ -189,6 +209,14 @@ impl Observer for Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The requests since the progress line was last drawn.
+#[derive(Debug, Default)]
+struct Since {
+    latency: Histogram,
+    intended: Histogram,
+    failures: u64,
 }
 
 /// `3/4`, or `3/4 holiday` for a named phase.

@@ -120,6 +120,12 @@ const METRICS: [(&str, Metric); 17] = [
 const METRICS_HELP: &str = "metrics are p50 p90 p95 p99 max mean (a time: 500ms, 1s), rps, requests, failures and errors (a count, or a share: 1%), delivered (a share of the planned rate: 90%); a rate phase's p50_intended p90_intended p95_intended p99_intended max_intended (a time from each iteration's intended start) and dropped (a count, or a share of its iterations: 1%)";
 
 impl Metric {
+    /// A figure per second of the span judged (requests/s, the delivered
+    /// share of a planned rate): not stated over a span too short to measure.
+    pub fn is_rate(self) -> bool {
+        matches!(self, Metric::Rps | Metric::Delivered)
+    }
+
     pub fn is_latency(self) -> bool {
         matches!(
             self,

@@ -62,17 +62,13 @@ fn figures(f: &Figures) -> String {
         || ",,,".to_string(),
         |i| format!("{},{},{},{}", i.p50_ms, i.p95_ms, i.p99_ms, i.max_ms),
     );
+    // No rate over a span too short to state one: an empty field.
+    let per_s = f
+        .requests_per_s
+        .map_or_else(String::new, |r| format!("{r:.3}"));
     format!(
-        "{},{},{:.3},{:.3},{},{},{},{},{},{intended}",
-        f.requests,
-        f.failures,
-        f.requests_per_s,
-        f.mean_ms,
-        f.p50_ms,
-        f.p90_ms,
-        f.p95_ms,
-        f.p99_ms,
-        f.max_ms
+        "{},{},{per_s},{:.3},{},{},{},{},{},{intended}",
+        f.requests, f.failures, f.mean_ms, f.p50_ms, f.p90_ms, f.p95_ms, f.p99_ms, f.max_ms
     )
 }
 

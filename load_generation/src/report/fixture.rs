@@ -13,7 +13,7 @@ pub(crate) fn figures(requests: u64, failures: u64, seconds: f64) -> Figures {
     Figures {
         requests,
         failures,
-        requests_per_s: requests as f64 / seconds,
+        requests_per_s: Some(requests as f64 / seconds),
         mean_ms: 12.5,
         p50_ms: 10,
         p90_ms: 20,
@@ -77,6 +77,7 @@ pub(crate) fn summary(with_series: bool) -> Summary {
             saturated: false,
             delivery: None,
             short: false,
+            too_short: false,
             dropped_iterations: 0,
         }
     };

@@ -21,8 +21,10 @@ use crate::verdict::evaluate::Judged;
 /// written by an earlier version reads as `completed`); 5 added the rate phases':
 /// figures' `intended`, `dropped_iterations` on each occurrence, folded phase and
 /// the total, each planned phase's `requests_per_s` and `arrival`, and each
-/// series point's `p99_intended_ms` (an earlier summary reads as without them).
-pub const SCHEMA_VERSION: u32 = 5;
+/// series point's `p99_intended_ms` (an earlier summary reads as without them);
+/// 6 added each occurrence's `too_short`, and `requests_per_s` is `null` over a
+/// span under a second (an occurrence a control action ended at once).
+pub const SCHEMA_VERSION: u32 = 6;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -136,6 +138,11 @@ pub struct PhaseSummary {
     pub delivery: Option<Delivery>,
     /// It delivered less than 90% of that rate.
     pub short: bool,
+    /// It lasted less than a second (a control action or a reload ended it at
+    /// once): its counts and latencies stand, but its `requests_per_s` and
+    /// `delivery` are `null`, and thresholds on rates do not judge it.
+    #[serde(default)]
+    pub too_short: bool,
     /// A rate phase's iterations that no user could start within 1 s of their
     /// scheduled time: asked for, never sent (0 in a phase of users).
     #[serde(default)]
@@ -229,6 +236,7 @@ impl Summary {
                 saturated: p.saturated,
                 delivery: p.delivery(),
                 short: p.delivery().is_some_and(|d| d.short()),
+                too_short: p.too_short(),
                 dropped_iterations: p.dropped,
                 name: plan
                     .phases
@@ -342,7 +350,7 @@ mod tests {
     #[test]
     fn a_rate_phase_is_planned_measured_and_its_drops_counted() {
         let s = summary();
-        assert_eq!(s.schema_version, 5);
+        assert_eq!(s.schema_version, 6);
         assert_eq!((s.plan[0].requests_per_s, s.plan[0].arrival), (None, None));
         assert_eq!(
             (s.plan[1].requests_per_s, s.plan[1].arrival),

@@ -5,7 +5,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Row, Table}
 
 use super::summary::{FoldedPhase, PhaseSummary, RequestSummary, Summary};
 use crate::config::UserTypeName;
-use crate::fmt::{dec, duration, int};
+use crate::fmt::{dec, dec_or_dash, duration, int};
 use crate::stats::{Ended, ExceptionRecord, Figures, Intended};
 use crate::verdict::evaluate::Judged;
 
@@ -138,6 +138,10 @@ fn occurrence_row(p: &PhaseSummary, user_types: &[String]) -> Vec<Cell> {
     if let Some(d) = p.delivery.filter(|_| p.short) {
         // It delivered less than its users and waits imply.
         phase.push_str(&format!(" SHORT {:.0}%", d.delivered_ratio * 100.0));
+    }
+    if p.too_short {
+        // Ended by a control action or a reload within a second: no rate.
+        phase.push_str(" (too short to measure)");
     }
     let mut row = vec![
         Cell::new(phase),
@@ -304,7 +308,7 @@ fn figures(f: &Figures) -> Vec<Cell> {
     vec![
         Cell::new(int(f.requests)),
         Cell::new(int(f.failures)),
-        Cell::new(dec(f.requests_per_s, 1)),
+        Cell::new(dec_or_dash(f.requests_per_s, 1)),
         Cell::new(int(f.p50_ms)),
         Cell::new(int(f.p95_ms)),
         Cell::new(int(f.p99_ms)),

@@ -57,7 +57,7 @@ pub struct Health {
     saturation: Detector,
     /// Planned against delivered over the last seconds.
     shortfall: shortfall::Watch,
-    /// How busy the busiest Locust process was at the last sample (percent of
+    /// How busy the busiest Locust process was at its last reading (percent of
     /// a core, running or waiting for one); `None` before a first reading.
     busiest: Option<f64>,
     /// Users per type loadgen asked for since the last sample.
@@ -121,8 +121,10 @@ impl Health {
             .collect()
     }
 
-    /// Takes the busiest Locust process's CPU at a sample (`None` before a
-    /// first reading); says when it saturates, and when it recovers.
+    /// Takes the busiest Locust process's CPU at a sample (`None` where no
+    /// reading was due: the first, or a sample closed too soon after the
+    /// last); says when it saturates, and when it recovers, with the figures
+    /// over the window it was judged on.
     pub fn cpu(
         &mut self,
         now: Instant,
@@ -130,24 +132,33 @@ impl Health {
         lag_ms: f64,
         load: &Load,
     ) -> Option<Said> {
-        self.busiest = busiest.map(|b| b.total());
-        let busiest = busiest?;
-        match self.saturation.observe(now, busiest.total(), lag_ms)? {
-            saturation::Change::Began => {
-                let starved = if busiest.waiting >= 10.0 {
+        if let Some(b) = busiest {
+            self.busiest = Some(b.total());
+        }
+        // The lag counts for the time since the last sample (where `offered`
+        // began), so a sample closed a few ms after the last weighs a few ms.
+        let seconds = now
+            .saturating_duration_since(self.offered.from)
+            .as_secs_f64();
+        match self.saturation.observe(now, busiest, lag_ms, seconds)? {
+            saturation::Change::Began(judged) => {
+                let busy = judged.busy;
+                let starved = if busy.waiting >= 10.0 {
                     format!(
                         " (running {:.0}%, waiting {:.0}% for a core that other processes hold)",
-                        busiest.running, busiest.waiting
+                        busy.running, busy.waiting
                     )
                 } else {
                     String::new()
                 };
                 let detail = format!(
                     "the load generator is saturated: its busiest Locust process is busy {:.0}% of the time{starved}, \
-                     and its event loop runs {lag_ms:.0} ms late (over the last 2 s). \
+                     and its event loop runs {:.0} ms late (over the last {:.0} s). \
                      It can't run the planned users on time: the target gets less than the plan \
                      ({:.0} req/s now), and the response times include loadgen's own delays. {}",
-                    busiest.total(),
+                    busy.total(),
+                    judged.lag_ms,
+                    saturation::WINDOW_S,
                     load.requests_per_s,
                     advice(&load.capacity)
                 );
@@ -156,11 +167,12 @@ impl Health {
                     detail,
                 })
             }
-            saturation::Change::Ended => Some(Said {
+            saturation::Change::Ended(judged) => Some(Said {
                 kind: "saturation_ended",
                 detail: format!(
-                    "the load generator is no longer saturated (busy {:.0}%)",
-                    busiest.total()
+                    "the load generator is no longer saturated (busy {:.0}% over the last {:.0} s)",
+                    judged.busy.total(),
+                    saturation::WINDOW_S,
                 ),
             }),
         }
@@ -405,7 +417,11 @@ mod tests {
     }
 
     fn busy(running: f64, waiting: f64) -> Option<Busy> {
-        Some(Busy { running, waiting })
+        Some(Busy {
+            running,
+            waiting,
+            seconds: 0.5,
+        })
     }
 
     /// A sample of `requests` requests taking `ms` each, the loop held `late_ms` at most.

@@ -8,6 +8,10 @@ use std::time::Instant;
 use super::membership::{self, Change};
 use crate::locust::protocol::Sample;
 use crate::plan::Counts;
+use crate::stats::window::{Window, MIN_POINT_SPAN_S};
+
+/// The request rate shown live is over this many seconds of samples.
+const RATE_WINDOW_S: f64 = 1.0;
 
 #[derive(Debug)]
 pub struct Live {
@@ -19,8 +23,10 @@ pub struct Live {
     /// Every worker the master has named so far: one that comes back is told
     /// from a new one (`membership`).
     workers_seen: BTreeSet<String>,
-    /// Requests per second in the last sample.
+    /// Requests per second over the last second of samples.
     pub requests_per_s: f64,
+    /// The samples' requests over the time each covered.
+    recent: Window<u64>,
     last_sample_at: Instant,
 }
 
@@ -33,6 +39,7 @@ impl Live {
             worker_users: BTreeMap::new(),
             workers_seen: BTreeSet::new(),
             requests_per_s: 0.0,
+            recent: Window::new(RATE_WINDOW_S),
             last_sample_at: start,
         }
     }
@@ -69,7 +76,12 @@ impl Live {
         let interval = now
             .saturating_duration_since(self.last_sample_at)
             .as_secs_f64();
-        self.requests_per_s = requests as f64 / interval.max(1e-3);
+        // Over the last second, not the last sample: a sample a control action
+        // closed 3 ms after the last would otherwise show 2 requests as 666/s.
+        self.recent.push(interval, requests);
+        if let Some(rate) = self.recent.per_second(MIN_POINT_SPAN_S, |&n| n as f64) {
+            self.requests_per_s = rate;
+        }
         self.last_sample_at = now;
         changes
     }
@@ -128,6 +140,24 @@ mod tests {
         assert_eq!(live.actual, vec![7, 3]);
         assert_eq!(live.running(), 10);
         assert!((live.requests_per_s - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_sample_closed_a_few_ms_after_the_last_shows_no_spike() {
+        for ms in [1, 3, 10] {
+            let t0 = Instant::now();
+            let mut live = Live::new(t0, 1, 0);
+            let classes = ["WebUser".to_string()];
+            let mut at = t0;
+            for _ in 0..4 {
+                at += Duration::from_millis(500);
+                live.take(&sample(&[], &[], 50), &classes, at);
+            }
+            at += Duration::from_millis(ms);
+            live.take(&sample(&[], &[], 2), &classes, at);
+            let rate = live.requests_per_s;
+            assert!((100.0..105.0).contains(&rate), "{ms} ms: {rate}");
+        }
     }
 
     #[test]

@@ -11,6 +11,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::stats::window::{long_enough, Window, MIN_CPU_SPAN_S};
+
 /// Mean busy time (percent of one core: running or waiting to run) over the
 /// window at which a Locust process counts as saturated: gevent runs on one
 /// core, so near 100% it has no room.
@@ -31,25 +33,48 @@ const LOW: f64 = 70.0;
 pub const LAG_LOW_MS: f64 = 30.0;
 /// ...once they have stayed there this long.
 const CONFIRM_LOW: Duration = Duration::from_secs(5);
-/// Readings averaged (one per sample, 0.5 s apart: 2 s), so that one busy or
-/// quiet sample decides nothing.
-const WINDOW: usize = 4;
+/// The span the readings are judged over (seconds), so that one busy or quiet
+/// sample decides nothing. Each reading counts for the time it covered: a
+/// sample a control action closed 3 ms after the last weighs 3 ms.
+pub const WINDOW_S: f64 = 2.0;
 
-/// A change of state worth saying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A change of state worth saying, with the means over [`WINDOW_S`] it was
+/// judged on.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Change {
-    Began,
-    Ended,
+    Began(Judged),
+    Ended(Judged),
 }
 
-/// The saturation state machine, fed one reading per sample.
-#[derive(Debug, Default)]
+/// The busiest process's CPU and the loop's lag over the last [`WINDOW_S`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judged {
+    pub busy: Busy,
+    pub lag_ms: f64,
+}
+
+/// The saturation state machine, fed one sample at a time.
+#[derive(Debug)]
 pub struct Detector {
     saturated: bool,
-    /// The latest readings: (busiest CPU %, loop lag ms).
-    window: std::collections::VecDeque<(f64, f64)>,
+    /// The busiest process's CPU readings (each over at least
+    /// [`MIN_CPU_SPAN_S`]).
+    cpu: Window<Busy>,
+    /// The loop lag of each sample, over the sample's interval.
+    lag: Window<f64>,
     /// Since when the means have been calm, while saturated.
     calm_since: Option<Instant>,
+}
+
+impl Default for Detector {
+    fn default() -> Detector {
+        Detector {
+            saturated: false,
+            cpu: Window::new(WINDOW_S),
+            lag: Window::new(WINDOW_S),
+            calm_since: None,
+        }
+    }
 }
 
 impl Detector {
@@ -57,24 +82,38 @@ impl Detector {
         self.saturated
     }
 
-    /// Takes the busiest Locust process's busy percentage and the harness's
-    /// loop lag at `now`.
-    pub fn observe(&mut self, now: Instant, cpu: f64, lag_ms: f64) -> Option<Change> {
-        if self.window.len() == WINDOW {
-            self.window.pop_front();
+    /// Takes a sample at `now`: the busiest Locust process's CPU since its last
+    /// reading (`None` where no reading was due: the first, or one closed too
+    /// soon after the last), and the harness's loop lag over the `seconds`
+    /// since the last sample. Judges only once both cover [`WINDOW_S`].
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        cpu: Option<Busy>,
+        lag_ms: f64,
+        seconds: f64,
+    ) -> Option<Change> {
+        if let Some(busy) = cpu {
+            self.cpu.push(busy.seconds, busy);
         }
-        self.window.push_back((cpu, lag_ms));
-        if self.window.len() < WINDOW {
+        self.lag.push(seconds, lag_ms);
+        if !self.cpu.full() || !self.lag.full() {
             return None;
         }
-        let n = WINDOW as f64;
-        let cpu = self.window.iter().map(|r| r.0).sum::<f64>() / n;
-        let lag = self.window.iter().map(|r| r.1).sum::<f64>() / n;
+        let judged = Judged {
+            busy: Busy {
+                running: self.cpu.mean(|b| b.running)?,
+                waiting: self.cpu.mean(|b| b.waiting)?,
+                seconds: self.cpu.covered(),
+            },
+            lag_ms: self.lag.mean(|&l| l)?,
+        };
+        let (cpu, lag) = (judged.busy.total(), judged.lag_ms);
         if !self.saturated {
             if cpu >= HIGH || lag >= LAG_HIGH_MS {
                 self.saturated = true;
                 self.calm_since = None;
-                return Some(Change::Began);
+                return Some(Change::Began(judged));
             }
             return None;
         }
@@ -88,7 +127,7 @@ impl Detector {
         }
         self.saturated = false;
         self.calm_since = None;
-        Some(Change::Ended)
+        Some(Change::Ended(judged))
     }
 }
 
@@ -114,6 +153,8 @@ pub struct Busy {
     /// Ready to run but waiting for a core (its main thread; 0 where the
     /// kernel keeps no scheduler statistics).
     pub waiting: f64,
+    /// The wall-clock seconds the reading covers.
+    pub seconds: f64,
 }
 
 impl Busy {
@@ -139,21 +180,28 @@ impl ProcessCpu {
         self.pid
     }
 
-    /// Since the last reading (`None` at the first, or if the process is gone).
+    /// Since the last reading: `None` at the first, if the process is gone,
+    /// or if less than [`MIN_CPU_SPAN_S`] has passed (CPU time is counted in
+    /// ticks of 10 ms: one tick over 3 ms would read as 333%). A reading not
+    /// taken leaves the last one standing, so the next covers both spans.
     pub fn read(&mut self, now: Instant) -> Option<Busy> {
         let ticks = cpu_ticks(self.pid)?;
         let waited = wait_ns(self.pid).unwrap_or(0);
-        let previous = self.last.replace((now, ticks, waited));
-        let (then, ticks_before, waited_before) = previous?;
-        let seconds = now.duration_since(then).as_secs_f64();
-        if seconds <= 0.0 {
+        let Some((then, ticks_before, waited_before)) = self.last else {
+            self.last = Some((now, ticks, waited));
+            return None;
+        };
+        let seconds = now.saturating_duration_since(then).as_secs_f64();
+        if !long_enough(seconds, MIN_CPU_SPAN_S) {
             return None;
         }
+        self.last = Some((now, ticks, waited));
         // SAFETY: sysconf reads a constant of the system; no memory is involved.
         let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         Some(Busy {
             running: ticks.saturating_sub(ticks_before) as f64 / per_second / seconds * 100.0,
             waiting: waited.saturating_sub(waited_before) as f64 / 1e9 / seconds * 100.0,
+            seconds,
         })
     }
 }
@@ -185,7 +233,16 @@ mod tests {
         t0 + Duration::from_millis(ms)
     }
 
-    /// Feeds readings 0.5 s apart from `from_ms`; returns the changes.
+    fn busy(total: f64, seconds: f64) -> Option<Busy> {
+        Some(Busy {
+            running: total,
+            waiting: 0.0,
+            seconds,
+        })
+    }
+
+    /// Feeds samples 0.5 s apart from `from_ms`, each with a CPU reading over
+    /// its 0.5 s; returns the changes.
     fn feed(
         d: &mut Detector,
         t0: Instant,
@@ -197,8 +254,17 @@ mod tests {
             .enumerate()
             .filter_map(|(i, &(cpu, lag))| {
                 let ms = from_ms + 500 * i as u64;
-                d.observe(at(t0, ms), cpu, lag).map(|c| (ms, c))
+                d.observe(at(t0, ms), busy(cpu, 0.5), lag, 0.5)
+                    .map(|c| (ms, c))
             })
+            .collect()
+    }
+
+    fn began(changes: &[(u64, Change)]) -> Vec<u64> {
+        changes
+            .iter()
+            .filter(|(_, c)| matches!(c, Change::Began(_)))
+            .map(|(ms, _)| *ms)
             .collect()
     }
 
@@ -229,13 +295,19 @@ mod tests {
         assert!(feed(&mut d, t0, 0, &burst).is_empty());
         // Busy but fluctuating (another process shares the core): the mean decides.
         let busy = [(87.0, 39.0), (93.0, 3.0), (100.0, 4.0), (80.0, 116.0)];
-        assert_eq!(feed(&mut d, t0, 2_500, &busy), [(4_000, Change::Began)]);
+        let changes = feed(&mut d, t0, 2_500, &busy);
+        assert_eq!(began(&changes), [4_000]);
+        let Change::Began(judged) = changes[0].1 else {
+            panic!("{changes:?}")
+        };
+        assert!((judged.busy.total() - 90.0).abs() < 1e-9, "{judged:?}");
+        assert!((judged.lag_ms - 40.5).abs() < 1e-9, "{judged:?}");
         assert!(d.saturated());
         // 75% is not calm enough to clear it; 5 s of calm is.
         assert!(feed(&mut d, t0, 4_500, &[(75.0, 0.0); 6]).is_empty());
         let calm = feed(&mut d, t0, 7_500, &[(40.0, 2.0); 16]);
         assert_eq!(calm.len(), 1, "{calm:?}");
-        assert_eq!(calm[0].1, Change::Ended);
+        assert!(matches!(calm[0].1, Change::Ended(_)));
         assert!(!d.saturated());
     }
 
@@ -244,7 +316,66 @@ mod tests {
         let t0 = Instant::now();
         let mut d = Detector::default();
         let starved = [(55.0, 150.0), (50.0, 90.0), (60.0, 70.0), (50.0, 110.0)];
-        assert_eq!(feed(&mut d, t0, 0, &starved), [(1_500, Change::Began)]);
+        assert_eq!(began(&feed(&mut d, t0, 0, &starved)), [1_500]);
+    }
+
+    /// The false alarm of issue 33: a quarter-busy Locust, and samples a
+    /// control action closed 1, 3 or 10 ms after the last. Each short sample
+    /// brings no CPU reading (too short to measure: `ProcessCpu::read` waits
+    /// for `MIN_CPU_SPAN_S`) and weighs its few ms in the lag's mean, so
+    /// nothing is said however many there are.
+    #[test]
+    fn samples_a_few_ms_apart_say_nothing_false() {
+        for ms in [1u64, 3, 10] {
+            let t0 = Instant::now();
+            let mut d = Detector::default();
+            let mut t = 0;
+            for i in 0..40 {
+                t += 500;
+                d.observe(at(t0, t), busy(25.0, 0.5), 2.0, 0.5);
+                // A pair of control calls: two short samples, the second
+                // repeating a lag the sampler read late once.
+                for lag in [2.0, 400.0] {
+                    t += ms;
+                    let said = d.observe(at(t0, t), None, lag, ms as f64 / 1000.0);
+                    assert_eq!(said, None, "{ms} ms apart, pair {i}");
+                }
+            }
+            assert!(!d.saturated(), "{ms} ms");
+        }
+    }
+
+    #[test]
+    fn nothing_is_judged_before_2_s_are_covered() {
+        let t0 = Instant::now();
+        let mut d = Detector::default();
+        // Readings of a fully busy process, but only 1.9 s of them.
+        for i in 1..=19 {
+            let said = d.observe(at(t0, 100 * i), busy(100.0, 0.1), 200.0, 0.1);
+            assert_eq!(said, None, "{i}");
+        }
+        let said = d.observe(at(t0, 2_000), busy(100.0, 0.1), 200.0, 0.1);
+        assert!(matches!(said, Some(Change::Began(_))), "{said:?}");
+    }
+
+    #[test]
+    fn a_cpu_reading_waits_until_it_can_be_measured() {
+        let mut cpu = ProcessCpu::new(std::process::id());
+        let t0 = Instant::now();
+        assert_eq!(
+            cpu.read(t0),
+            None,
+            "the first reading has nothing to compare"
+        );
+        for ms in [1, 3, 10, 100] {
+            assert_eq!(cpu.read(at(t0, ms)), None, "{ms} ms is too short");
+        }
+        let reading = cpu.read(at(t0, 250)).expect("250 ms is enough");
+        assert!((reading.seconds - 0.25).abs() < 1e-9, "{reading:?}");
+        // Its span starts where the last reading was taken, not at the short ones.
+        assert_eq!(cpu.read(at(t0, 253)), None);
+        let next = cpu.read(at(t0, 500)).expect("another 250 ms");
+        assert!((next.seconds - 0.25).abs() < 1e-9, "{next:?}");
     }
 
     #[test]

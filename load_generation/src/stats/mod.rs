@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod fold;
 mod histogram;
 pub mod series;
+pub mod window;
 
 pub use fold::PhaseTotals;
 pub use histogram::Histogram;
@@ -44,16 +45,13 @@ impl RequestStats {
         self.intended.merge(&other.intended);
     }
 
-    /// The summary figures of these requests over `seconds`.
+    /// The summary figures of these requests over `seconds` (no rate where
+    /// that is too short to state one: see [`window::MIN_RATE_SPAN_S`]).
     pub fn figures(&self, seconds: f64) -> Figures {
         Figures {
             requests: self.requests,
             failures: self.failures,
-            requests_per_s: if seconds > 0.0 {
-                self.requests as f64 / seconds
-            } else {
-                0.0
-            },
+            requests_per_s: window::rate(self.requests as f64, seconds),
             mean_ms: if self.requests > 0 {
                 self.total_ms / self.requests as f64
             } else {
@@ -81,7 +79,10 @@ impl RequestStats {
 pub struct Figures {
     pub requests: u64,
     pub failures: u64,
-    pub requests_per_s: f64,
+    /// `None` (`null`) over a span too short to state a rate (under
+    /// [`window::MIN_RATE_SPAN_S`]: an occurrence a control action or a reload
+    /// ended at once).
+    pub requests_per_s: Option<f64>,
     pub mean_ms: f64,
     pub p50_ms: u64,
     pub p90_ms: u64,
@@ -159,9 +160,20 @@ impl PhaseRecord {
         (self.end_s - self.start_s).max(0.0)
     }
 
+    /// Too short to state its rates: a control action or a reload ended it
+    /// within [`window::MIN_RATE_SPAN_S`] of its start. Its requests, failures
+    /// and latencies count; its request rate and delivered share would be
+    /// noise (two responses in 3 ms read as 666 req/s), so none is stated.
+    pub fn too_short(&self) -> bool {
+        !window::long_enough(self.seconds(), window::MIN_RATE_SPAN_S)
+    }
+
     /// The request rate its plan implied against the one delivered, if the
-    /// plan implies one.
+    /// plan implies one and it ran long enough to measure it.
     pub fn delivery(&self) -> Option<Delivery> {
+        if self.too_short() {
+            return None;
+        }
         self.delivery.judge(&self.paces)
     }
 
@@ -289,7 +301,14 @@ pub struct RunRecord {
 /// Collects samples into a [`RunRecord`].
 pub struct Recorder {
     record: RunRecord,
-    last_sample_s: f64,
+    /// Where the series' last point ended (seconds from the run's start).
+    last_point_s: f64,
+    /// Requests since that point, for the next one.
+    point_stats: RequestStats,
+    /// The point of samples since then, while they cover less than
+    /// [`window::MIN_POINT_SPAN_S`]: added to the next point, or to the last
+    /// one when the run ends first.
+    pending_point: Option<TimePoint>,
 }
 
 impl Recorder {
@@ -310,7 +329,9 @@ impl Recorder {
                 ended: Ended::Running,
                 ended_reason: None,
             },
-            last_sample_s: 0.0,
+            last_point_s: 0.0,
+            point_stats: RequestStats::default(),
+            pending_point: None,
         }
     }
 
@@ -452,23 +473,41 @@ impl Recorder {
                 }),
             }
         }
-        let seconds = (at_s - self.last_sample_s).max(1e-3);
-        self.last_sample_s = at_s;
-        self.record.series.push(TimePoint {
+        // A point covers at least MIN_POINT_SPAN_S: a sample closed a few ms
+        // after the last (a control action, a reload) joins the next point
+        // instead of charting its few requests as a spike of requests/s.
+        self.point_stats.merge(&interval);
+        let stats = &self.point_stats;
+        let seconds = (at_s - self.last_point_s).max(0.0);
+        let per_s = |count: u64| {
+            if seconds > 0.0 {
+                count as f64 / seconds
+            } else {
+                0.0
+            }
+        };
+        let point = TimePoint {
             t: at_s,
             seconds,
             phase_index: phase.phase_index,
             loop_index: phase.loop_index,
             target_users: phase.target_users.clone(),
             actual_users: actual,
-            requests_per_s: interval.requests as f64 / seconds,
-            failures_per_s: interval.failures as f64 / seconds,
-            p50_ms: interval.histogram.percentile(0.5),
-            p95_ms: interval.histogram.percentile(0.95),
-            p99_ms: interval.histogram.percentile(0.99),
-            p99_intended_ms: (interval.intended.count() > 0)
-                .then(|| interval.intended.percentile(0.99)),
-        });
+            requests_per_s: per_s(stats.requests),
+            failures_per_s: per_s(stats.failures),
+            p50_ms: stats.histogram.percentile(0.5),
+            p95_ms: stats.histogram.percentile(0.95),
+            p99_ms: stats.histogram.percentile(0.99),
+            p99_intended_ms: (stats.intended.count() > 0).then(|| stats.intended.percentile(0.99)),
+        };
+        if window::long_enough(seconds, window::MIN_POINT_SPAN_S) {
+            self.record.series.push(point);
+            self.last_point_s = at_s;
+            self.point_stats = RequestStats::default();
+            self.pending_point = None;
+        } else {
+            self.pending_point = Some(point);
+        }
     }
 
     /// Folds the oldest occurrences into their phase's aggregate, keeping
@@ -490,6 +529,9 @@ impl Recorder {
     /// Closes the run `at_s` seconds after its start.
     /// The run ended `at_s` seconds after its start, as `ended` says.
     pub fn finish(&mut self, at_s: f64, ended: Ended, reason: Option<String>) {
+        if let Some(point) = self.pending_point.take() {
+            self.record.series.push_short(point);
+        }
         if let Some(phase) = self.record.phases.last_mut() {
             phase.end_s = at_s;
         }
@@ -502,6 +544,9 @@ impl Recorder {
     /// checkpoint writes (marked [`Ended::Running`]).
     pub fn snapshot(&self, at_s: f64) -> RunRecord {
         let mut record = self.record.clone();
+        if let Some(point) = self.pending_point.clone() {
+            record.series.push_short(point);
+        }
         if let Some(phase) = record.phases.last_mut() {
             phase.end_s = phase.end_s.max(at_s);
         }

@@ -64,6 +64,15 @@ impl Series {
         }
     }
 
+    /// Adds a point too short to stand alone (the run ended a few ms after
+    /// the last point): to the last point, or as the first.
+    pub fn push_short(&mut self, point: TimePoint) {
+        match self.recent.back_mut() {
+            Some(last) => merge(last, &point),
+            None => self.push(point),
+        }
+    }
+
     /// Every point, oldest first (coarse ones first).
     pub fn points(&self) -> impl Iterator<Item = &TimePoint> {
         self.ten_minutes

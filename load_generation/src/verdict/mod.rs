@@ -128,8 +128,9 @@ impl Verdict {
     }
 }
 
-impl Observer for Verdict {
-    fn occurrence_closed(&mut self, _status: &Status, record: &PhaseRecord) {
+impl Verdict {
+    /// Judges the thresholds of `record`'s phase over it, once it is final.
+    fn judge_occurrence(&mut self, record: &PhaseRecord) {
         let measured = Measured {
             stats: &record.total,
             exceptions: record.exceptions,
@@ -139,10 +140,14 @@ impl Observer for Verdict {
             rate_iterations: record.rate_iterations(),
         };
         let scope = self.phase_scope(record);
+        // An occurrence too short to measure (a control action ended it at
+        // once) states no rate: thresholds on rates do not judge it, those on
+        // counts and latencies do.
         let bounds: Vec<Bound> = self
             .thresholds
             .iter()
             .filter(|b| b.phase == Some(record.phase_index))
+            .filter(|b| !(record.too_short() && b.threshold.metric.is_rate()))
             .cloned()
             .collect();
         for bound in bounds {
@@ -154,6 +159,12 @@ impl Observer for Verdict {
             );
             self.record(judged, &bound.threshold);
         }
+    }
+}
+
+impl Observer for Verdict {
+    fn occurrence_closed(&mut self, _status: &Status, record: &PhaseRecord) {
+        self.judge_occurrence(record);
     }
 
     fn should_stop(&self) -> Option<String> {
@@ -299,6 +310,43 @@ mod tests {
             ]
         );
         assert!(verdict.failed());
+    }
+
+    /// Issue 33: `scale` twice 3 ms apart left an occurrence of 3 ms whose
+    /// 2 requests read as 666 req/s. Its rate is not judged; its failures are.
+    #[test]
+    fn an_occurrence_too_short_to_measure_is_judged_on_counts_not_rates() {
+        use crate::stats::delivery::Tally;
+        use crate::stats::Recorder;
+        let plan = crate::plan::tests::rate_plan();
+        let mut r = Recorder::new(&plan, 0.0);
+        r.phase_started(0, 0, 10.0, plan.targets(0), plan.paces(0));
+        let mut sample = crate::stats::tests::sample_of_a(2, vec![], 0);
+        sample.stats[0].failures = 1;
+        let tally = Tally::interval(&[10.0], 0.003, 2, 20.0, 2, true);
+        r.sample(&sample, 10.003, true, &tally);
+        r.phase_started(0, 0, 10.003, plan.targets(0), plan.paces(0));
+        let short = r.record().occurrence(0).expect("kept").clone();
+        assert!(short.too_short() && short.delivery().is_none(), "{short:?}");
+        assert_eq!(short.total.figures(short.seconds()).requests_per_s, None);
+        let bound = |text: &str| (threshold::parse(text).unwrap(), Some(0));
+        let mut verdict = Verdict::new(
+            vec![
+                bound("rps > 100"),
+                bound("delivered < 90%"),
+                bound("failures > 0"),
+            ],
+            &plan,
+            false,
+            Vec::new(),
+        );
+        verdict.judge_occurrence(&short);
+        let judged: Vec<(&str, bool)> = verdict
+            .results
+            .iter()
+            .map(|j| (j.expr.as_str(), j.passed))
+            .collect();
+        assert_eq!(judged, [("failures > 0", false)]);
     }
 
     fn ending() -> Ending {

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 
 use super::chart::{self, color};
 use super::{escape, occurrence, series, short};
-use crate::fmt::{big, dec, duration, int, ms, plural, share};
+use crate::fmt::{big, dec, dec_or_dash, duration, int, ms, plural, share};
 use crate::plan::Arrival;
 use crate::report::summary::{PhaseSummary, PlannedPhase, RequestSummary, Summary};
 use crate::stats::{Ended, Figures};
@@ -142,7 +142,7 @@ pub(super) fn header(out: &mut String, s: &Summary, started: &str, title: &str) 
             format!("{}{}", big(t.failures), share(t.failures, t.requests)),
             if t.failures > 0 { " bad" } else { "" },
         ),
-        ("requests/s", dec(t.requests_per_s, 1), ""),
+        ("requests/s", dec_or_dash(t.requests_per_s, 1), ""),
         ("mean", ms(t.mean_ms), ""),
         ("p50", ms(t.p50_ms as f64), ""),
         ("p95", ms(t.p95_ms as f64), ""),
@@ -290,6 +290,9 @@ pub(super) fn occurrences(out: &mut String, s: &Summary) {
         } else {
             ("", String::new())
         };
+        if p.too_short {
+            flag.push_str(" <b title=\"a control action or a reload ended it within a second: its counts stand, its rates would be noise\">too short to measure</b>");
+        }
         // Less than its users and waits imply was delivered: how much.
         if let Some(d) = p.delivery.filter(|_| p.short) {
             let _ = write!(
@@ -493,7 +496,7 @@ fn figure_cells(f: &Figures) -> String {
         if f.failures > 0 { " bad" } else { "" },
         int(f.failures),
         share(f.failures, f.requests),
-        dec(f.requests_per_s, 1),
+        dec_or_dash(f.requests_per_s, 1),
         dec(f.mean_ms, 1),
         int(f.p50_ms),
         int(f.p90_ms),
