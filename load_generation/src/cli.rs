@@ -96,6 +96,17 @@ pub struct ControlArgs {
     /// Show the dashboard without its controls (nothing on it can change the run).
     #[arg(long = "dashboard-read-only", visible_alias = "dashboard_read_only")]
     pub dashboard_read_only: bool,
+    /// A name the dashboard and the control API answer to, besides their
+    /// addresses and `localhost` (a Service's or an Ingress's name; repeat the
+    /// flag, or separate names with commas). Calls for any other `Host` are
+    /// refused: a page of another site could reach them by DNS rebinding.
+    #[arg(
+        long = "allowed-host",
+        env = "LOADGEN_ALLOWED_HOSTS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// What makes a run fail, and where the verdict goes.

@@ -52,8 +52,10 @@ impl Servers {
                 inputs.control = Some(rx);
                 tx
             });
+        let allowed = control::host::AllowedHosts::new(&control.allowed_hosts);
         if let (Some(addr), Some(tx)) = (control.control_addr, &controls) {
-            let task = control::server::serve(addr, token.clone(), tx.clone()).await?;
+            let task =
+                control::server::serve(addr, token.clone(), allowed.clone(), tx.clone()).await?;
             servers.tasks.push(task);
         }
         if let Some(addr) = dashboard {
@@ -63,6 +65,7 @@ impl Servers {
                 token,
                 control: controls.filter(|_| !read_only),
                 title,
+                allowed_hosts: allowed,
             };
             let (at, task) = dashboard::server::serve(options, hub.clone()).await?;
             eprintln!("loadgen: dashboard at http://{at}/");

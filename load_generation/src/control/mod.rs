@@ -6,6 +6,7 @@
 //! endpoints and their JSON are documented in `docs/control.md`.
 
 pub mod client;
+pub mod host;
 pub mod server;
 
 use std::collections::BTreeMap;

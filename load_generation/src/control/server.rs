@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::host::{self, AllowedHosts};
 use super::{Action, Refusal, Request};
 use crate::diagnostic::BadInput;
 
@@ -30,6 +31,7 @@ pub struct Shared {
 pub async fn serve(
     addr: SocketAddr,
     token: Option<String>,
+    allowed: AllowedHosts,
     requests: mpsc::Sender<Request>,
 ) -> Result<JoinHandle<()>> {
     let token = token.filter(|t| !t.is_empty());
@@ -43,7 +45,8 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot serve the control API on --control-addr {addr}"))?;
-    let app = router(token, requests);
+    let app =
+        router(token, requests).layer(axum::middleware::from_fn_with_state(allowed, host::check));
     tracing::info!("control API at http://{}", listener.local_addr()?);
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

@@ -6,7 +6,8 @@
 //! event stream and every call need it as a bearer header, which the page asks
 //! for once and keeps in `sessionStorage` (never a URL or a cookie, so another
 //! site's page can't make the browser send it). Calls from another site's page
-//! are refused whatever the token (`control::server`).
+//! are refused whatever the token (`control::server`), and so is every call
+//! for a `Host` that DNS rebinding could have pointed here (`control::host`).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +26,7 @@ use tokio::task::JoinHandle;
 
 use super::{Frame, Hub, MAX_STREAMS};
 use crate::control;
+use crate::control::host::AllowedHosts;
 use crate::diagnostic::BadInput;
 use crate::report::html::{escape, CSS, SCRIPT};
 
@@ -43,6 +45,8 @@ pub struct Options {
     pub control: Option<mpsc::Sender<control::Request>>,
     /// The run's name, in the page's title (the config's file name).
     pub title: String,
+    /// The `Host` names it answers to besides addresses and `localhost`.
+    pub allowed_hosts: AllowedHosts,
 }
 
 #[derive(Clone)]
@@ -85,6 +89,12 @@ pub async fn serve(options: Options, hub: Arc<Hub>) -> Result<(SocketAddr, JoinH
     if let Some(requests) = options.control {
         app = app.nest("/api", control::server::router(token, requests));
     }
+    // Every route, the page and the stream included (rebinding reads as well
+    // as steers).
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        options.allowed_hosts,
+        control::host::check,
+    ));
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!("the dashboard stopped: {e}");
