@@ -255,7 +255,17 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
             "loadgen: --heartbeat-timeout is the master's: this worker takes the master's from its shares"
         );
     }
-    let setup = Setup::worker(common, master_host.clone(), master_port);
+    let key = setup::given_cluster_key(
+        args.engine.cluster_key_file.as_deref(),
+        std::env::var("LOADGEN_CLUSTER_KEY").ok(),
+    )?;
+    if key.is_none() {
+        eprintln!(
+            "loadgen: no cluster key: this worker obeys whatever answers at {master_host}:{master_port}, \
+             in clear; a keyed master refuses it (give the master's --cluster-key-file)"
+        );
+    }
+    let setup = Setup::worker(common, master_host.clone(), master_port, key);
     let setup_path = workspace.dir.path().join("setup-worker.json");
     std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
     eprintln!("loadgen: worker connecting to the Locust master at {master_host}:{master_port}");
@@ -353,9 +363,14 @@ async fn execute(
     steering: Steering<'_>,
     stop: Stop,
 ) -> Result<u8> {
+    let given_key = setup::given_cluster_key(
+        engine.cluster_key_file.as_deref(),
+        std::env::var("LOADGEN_CLUSTER_KEY").ok(),
+    )?;
     let setup = RunSetup::decide(
         load,
         engine,
+        given_key,
         when,
         sizing::cores(),
         SystemTime::now(),
@@ -363,6 +378,9 @@ async fn execute(
     )?;
     if let Some(said) = &setup.workers_said {
         eprintln!("loadgen: {said}");
+    }
+    if let Some(said) = &setup.cluster_said {
+        eprintln!("loadgen: warning: {said}");
     }
     let Stop {
         mut shutdown,

@@ -54,6 +54,9 @@ pub enum Command {
     /// Draw report.html, stats.csv and the table again from a --report
     /// directory's summary.json (a finished run's, or a killed run's last checkpoint).
     Report(ReportArgs),
+    /// Print a new random cluster key (for --cluster-key-file, or a
+    /// Kubernetes Secret): `loadgen cluster-key > cluster.key`.
+    ClusterKey,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -305,6 +308,19 @@ pub struct EngineArgs {
         value_name = "TIME"
     )]
     pub heartbeat_timeout: Option<u32>,
+    /// A file holding the secret that keys the link between the Locust master
+    /// and its workers (ZeroMQ CURVE: only processes that hold it join, and
+    /// what they send each other is encrypted). Give the same key to `run` and
+    /// to every `loadgen worker`; `loadgen cluster-key > FILE` makes one. The
+    /// key itself may come from LOADGEN_CLUSTER_KEY instead. Without one, local
+    /// workers get a key of their own for the run, and a master that other
+    /// machines' workers join runs plain (said when it listens beyond loopback).
+    #[arg(
+        long = "cluster-key-file",
+        env = "LOADGEN_CLUSTER_KEY_FILE",
+        value_name = "FILE"
+    )]
+    pub cluster_key_file: Option<PathBuf>,
     /// Refuse plans with more users than this at once (a typo guard: a Locust
     /// process handles a few thousand users).
     #[arg(

@@ -32,6 +32,7 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 use diagnostic::{BadInput, Diagnostics};
+use locust::protocol::ClusterKey;
 
 fn main() -> ExitCode {
     let cli = Cli::parse_from(cli::with_default_command(std::env::args_os().collect()));
@@ -54,6 +55,10 @@ fn main() -> ExitCode {
             Command::Locust(args) => app::locust(args).map(|()| 0),
             Command::Ctl(args) => app::ctl(args).await.map(|()| 0),
             Command::Report(args) => app::report(args).map(|()| 0),
+            Command::ClusterKey => {
+                println!("{}", ClusterKey::random().reveal());
+                Ok(0)
+            }
         }
     });
     // Don't wait for stray tasks (a signal listener, say) at exit.

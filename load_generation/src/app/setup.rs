@@ -10,6 +10,7 @@ use crate::cli::{EngineArgs, Workers};
 use crate::diagnostic::BadInput;
 use crate::load::Load;
 use crate::locust::install::LocustInstall;
+use crate::locust::protocol::ClusterKey;
 use crate::locust::workspace::Workspace;
 use crate::locustfile::Client;
 use crate::runner::group::GroupSpec;
@@ -42,6 +43,10 @@ pub struct RunSetup {
     pub master_bind: Option<(String, u16)>,
     /// Seconds without a heartbeat before a worker counts as lost.
     pub heartbeat_timeout: u32,
+    /// Keys the master's link to its workers; `None` runs it plain.
+    pub cluster_key: Option<ClusterKey>,
+    /// Why the link runs plain where that matters: said at the start.
+    pub cluster_said: Option<String>,
     pub options: RunOptions,
 }
 
@@ -51,6 +56,7 @@ impl RunSetup {
     pub fn decide(
         load: &Load,
         engine: &EngineArgs,
+        given_key: Option<ClusterKey>,
         when: When,
         cores: u32,
         now: SystemTime,
@@ -93,11 +99,19 @@ impl RunSetup {
                 (choice.workers, Some(choice.why))
             }
         };
+        let (cluster_key, cluster_said) = cluster_keying(
+            given_key,
+            local_workers,
+            engine.expect_workers,
+            engine.master_bind,
+        );
         Ok(RunSetup {
             client,
             local_workers,
             remote_workers: engine.expect_workers,
             workers_said,
+            cluster_key,
+            cluster_said,
             locust_args,
             master_bind: engine.master_bind.map(|a| (a.ip().to_string(), a.port())),
             heartbeat_timeout: engine
@@ -136,6 +150,7 @@ impl RunSetup {
             remote_workers: self.remote_workers,
             master_bind: self.master_bind.clone(),
             heartbeat_timeout: self.heartbeat_timeout,
+            cluster_key: self.cluster_key.clone(),
             pids,
             verbose,
         }
@@ -146,6 +161,61 @@ impl RunSetup {
     pub fn processes(&self) -> u32 {
         self.local_workers.max(1) + self.remote_workers
     }
+}
+
+/// How the master's link to its workers is keyed. A key given is used. With
+/// none, workers that are all this run's own (local) get a random key of
+/// their own; workers from elsewhere must hold the same key as the master, so
+/// without one the link runs plain, as Locust's does, and a master that
+/// listens beyond loopback says what that leaves open.
+fn cluster_keying(
+    given: Option<ClusterKey>,
+    local_workers: u32,
+    remote_workers: u32,
+    master_bind: Option<std::net::SocketAddr>,
+) -> (Option<ClusterKey>, Option<String>) {
+    if given.is_some() {
+        return (given, None);
+    }
+    if remote_workers == 0 {
+        return ((local_workers > 0).then(ClusterKey::random), None);
+    }
+    let said = master_bind.filter(|a| !a.ip().is_loopback()).map(|a| {
+        format!(
+            "the Locust master listens on {a}, beyond loopback, without a cluster key: anyone who \
+             reaches that port can join as a worker and report figures, and the traffic (the target, \
+             the users' shares, every statistic) crosses the network in clear. Give the same \
+             --cluster-key-file to this run and to every `loadgen worker` (`loadgen cluster-key` \
+             makes one)"
+        )
+    });
+    (None, said)
+}
+
+/// The cluster key given, from `file` (`--cluster-key-file`) or else from
+/// `from_env` (`LOADGEN_CLUSTER_KEY`); `None` when neither is set.
+pub fn given_cluster_key(
+    file: Option<&std::path::Path>,
+    from_env: Option<String>,
+) -> Result<Option<ClusterKey>, BadInput> {
+    let (text, source) = match (file, from_env) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                BadInput(format!(
+                    "--cluster-key-file {}: cannot read it ({e}); make one with \
+                     `loadgen cluster-key > {}`",
+                    path.display(),
+                    path.display()
+                ))
+            })?;
+            (text, format!("--cluster-key-file {}", path.display()))
+        }
+        (None, Some(text)) => (text, "LOADGEN_CLUSTER_KEY".to_string()),
+        (None, None) => return Ok(None),
+    };
+    ClusterKey::new(&text)
+        .map(Some)
+        .map_err(|why| BadInput(format!("{source}: {why}")))
 }
 
 #[cfg(test)]
@@ -177,6 +247,7 @@ mod tests {
         RunSetup::decide(
             &hipster(),
             &engine(flags),
+            None,
             when,
             cores,
             now,

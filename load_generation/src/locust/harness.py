@@ -65,8 +65,9 @@ SETUP_FIELDS = {
 }
 ROLE_FIELDS = {
     "local": {"mode"},
-    "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout", "heartbeat_timeout"},
-    "worker": {"mode", "master_host", "master_port"},
+    "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout", "heartbeat_timeout",
+               "cluster_key"},
+    "worker": {"mode", "master_host", "master_port", "cluster_key"},
     "check": {"mode"},
 }
 MESSAGES = {
@@ -548,6 +549,11 @@ class Harness:
             available_user_tasks={n: c.tasks for n, c in self.classes.items()},
         )
         OPEN[0] = sibling("loadgen_open").OpenModel(count_iteration)
+        if self.role.get("cluster_key"):
+            # Keyed: Locust's sockets become CURVE sockets (loadgen_cluster.py).
+            sibling("loadgen_cluster").install(
+                self.role["cluster_key"], self.mode, say=lambda text: emit("warning", message=text, traceback=None)
+            )
         if self.mode == "local":
             self.runner = self.env.create_local_runner()
         elif self.mode == "master":

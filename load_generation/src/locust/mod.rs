@@ -14,3 +14,5 @@ pub const HARNESS_PY: &str = include_str!("harness.py");
 pub const LEGACY_PY: &str = include_str!("loadgen_legacy.py");
 /// The open model (rate phases), written beside the harness, which imports it.
 pub const OPEN_PY: &str = include_str!("loadgen_open.py");
+/// The keyed master-worker link (ZeroMQ CURVE), imported by path like the open model.
+pub const CLUSTER_PY: &str = include_str!("loadgen_cluster.py");

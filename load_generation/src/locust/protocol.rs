@@ -52,15 +52,65 @@ pub enum Role {
         /// gives its users away) and a worker stops its users (it learns this
         /// from the master's shares): `--heartbeat-timeout`.
         heartbeat_timeout: u32,
+        /// Keys the link to the workers (`None`: plain, as Locust's own).
+        cluster_key: Option<ClusterKey>,
     },
     /// Runs its share of the users, as the master says.
     Worker {
         master_host: String,
         master_port: u16,
+        /// The master's key: a master without it cannot drive this worker.
+        cluster_key: Option<ClusterKey>,
     },
     /// Runs no users: imports the locustfile, answers [`Event::Imported`] and
     /// exits (for `loadgen check`).
     Check,
+}
+
+/// The secret a master and its workers share: the harness derives one CURVE
+/// key pair from it (`loadgen_cluster.py`), so that only processes that hold
+/// it join, and what they say to each other is encrypted. It is never shown:
+/// its `Debug` is redacted, and it travels only in the setup file of the
+/// run's private (0700) directory.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClusterKey(String);
+
+/// The fewest characters a cluster key may have: 32 random bytes in hex
+/// (`loadgen cluster-key`) have 64; a passphrase of fewer than 16 is guessable.
+pub const MIN_CLUSTER_KEY_CHARS: usize = 16;
+
+impl ClusterKey {
+    /// A key from text (a file's or the environment's; surrounding white space,
+    /// such as a file's last line break, is not part of it).
+    pub fn new(text: &str) -> Result<ClusterKey, String> {
+        let key = text.trim();
+        if key.chars().count() < MIN_CLUSTER_KEY_CHARS {
+            return Err(format!(
+                "a cluster key needs at least {MIN_CLUSTER_KEY_CHARS} characters (this one has {}): \
+                 make one with `loadgen cluster-key`",
+                key.chars().count()
+            ));
+        }
+        Ok(ClusterKey(key.to_string()))
+    }
+
+    /// A new random key: 32 bytes from the operating system's generator, in hex.
+    pub fn random() -> ClusterKey {
+        let bytes: [u8; 32] = rand::random();
+        ClusterKey(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The key itself, for `loadgen cluster-key` to print.
+    pub fn reveal(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClusterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterKey(redacted)")
+    }
 }
 
 /// The parts of a [`Setup`] that every role shares.
@@ -133,6 +183,7 @@ impl Setup {
         expect_workers: u32,
         workers_timeout: f64,
         heartbeat_timeout: u32,
+        cluster_key: Option<ClusterKey>,
     ) -> Setup {
         let role = Role::Master {
             bind_host,
@@ -140,14 +191,21 @@ impl Setup {
             expect_workers,
             workers_timeout,
             heartbeat_timeout,
+            cluster_key,
         };
         Setup::with_role(role, common)
     }
 
-    pub fn worker(common: Common, master_host: String, master_port: u16) -> Setup {
+    pub fn worker(
+        common: Common,
+        master_host: String,
+        master_port: u16,
+        cluster_key: Option<ClusterKey>,
+    ) -> Setup {
         let role = Role::Worker {
             master_host,
             master_port,
+            cluster_key,
         };
         Setup::with_role(role, common)
     }
@@ -429,8 +487,16 @@ mod tests {
     fn setups_are_written_exactly_as_the_golden_file_says() {
         let built = [
             Setup::local(common()),
-            Setup::master(common(), "127.0.0.1".into(), 5557, 2, 85.0, 3),
-            Setup::worker(common(), "127.0.0.1".into(), 5557),
+            Setup::master(
+                common(),
+                "127.0.0.1".into(),
+                5557,
+                2,
+                85.0,
+                3,
+                Some(ClusterKey::new("0123456789abcdef0123456789abcdef").unwrap()),
+            ),
+            Setup::worker(common(), "127.0.0.1".into(), 5557, None),
             Setup::check(common()),
         ];
         let golden = golden("setup");
@@ -440,6 +506,25 @@ mod tests {
             let read: Setup = serde_json::from_value(expected.clone()).unwrap();
             assert_eq!(&read, setup);
         }
+    }
+
+    #[test]
+    fn a_cluster_key_is_long_enough_trimmed_random_and_never_shown() {
+        let key = ClusterKey::new("  correct horse battery staple\n").unwrap();
+        assert_eq!(key.reveal(), "correct horse battery staple");
+        assert_eq!(format!("{key:?}"), "ClusterKey(redacted)");
+        let setup = Setup::worker(common(), "h".into(), 1, Some(key));
+        assert!(!format!("{setup:?}").contains("horse"), "{setup:?}");
+        let short = ClusterKey::new("hunter2").unwrap_err();
+        assert!(
+            short.contains("at least 16 characters (this one has 7)")
+                && short.contains("loadgen cluster-key"),
+            "{short}"
+        );
+        let (a, b) = (ClusterKey::random(), ClusterKey::random());
+        assert_eq!(a.reveal().len(), 64);
+        assert!(a.reveal().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
     }
 
     #[test]

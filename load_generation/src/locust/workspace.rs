@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::{HARNESS_PY, LEGACY_PY, OPEN_PY};
+use super::{CLUSTER_PY, HARNESS_PY, LEGACY_PY, OPEN_PY};
 use crate::load::Load;
 use crate::locustfile::{self, Locustfile, UserClass};
 
@@ -34,6 +34,7 @@ impl Workspace {
         std::fs::write(dir.path().join("loadgen_harness.py"), HARNESS_PY)?;
         std::fs::write(dir.path().join("loadgen_legacy.py"), LEGACY_PY)?;
         std::fs::write(dir.path().join("loadgen_open.py"), OPEN_PY)?;
+        std::fs::write(dir.path().join("loadgen_cluster.py"), CLUSTER_PY)?;
         Ok(Workspace { dir, locustfile })
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::signals::Shutdown;
 use super::Observer;
 use crate::locust::process::{is_shown, Harness, Output, ProcessId};
-use crate::locust::protocol::{self, Command, Event, Setup};
+use crate::locust::protocol::{self, ClusterKey, Command, Event, Setup};
 use crate::locustfile::{Locustfile, Origin};
 
 /// How long Locust may take to start (import the locustfile, gather workers).
@@ -39,6 +39,9 @@ pub struct GroupSpec {
     pub master_bind: Option<(String, u16)>,
     /// Seconds without a heartbeat before a worker counts as lost (`--heartbeat-timeout`).
     pub heartbeat_timeout: u32,
+    /// Keys the master's link to its workers (`loadgen_cluster.py`); decided
+    /// by `RunSetup` (local workers get a random one when none is given).
+    pub cluster_key: Option<ClusterKey>,
     /// Show the users' INFO logging and prints (loadgen's `-v`).
     pub verbose: bool,
     /// Shared with the signal handler, which kills these on a second signal.
@@ -139,6 +142,7 @@ impl LocustGroup {
                 spec.local_workers + spec.remote_workers,
                 STARTUP_TIMEOUT.as_secs_f64() - 5.0,
                 spec.heartbeat_timeout,
+                spec.cluster_key.clone(),
             );
             group.spawn(&master, "master", &tx)?;
             let connect_host = if bind_host == "0.0.0.0" || bind_host == "*" {
@@ -147,7 +151,12 @@ impl LocustGroup {
                 bind_host
             };
             for i in 0..spec.local_workers {
-                let worker = Setup::worker(spec.common(), connect_host.clone(), port);
+                let worker = Setup::worker(
+                    spec.common(),
+                    connect_host.clone(),
+                    port,
+                    spec.cluster_key.clone(),
+                );
                 group.spawn(&worker, &format!("worker{}", i + 1), &tx)?;
             }
         } else {
@@ -175,6 +184,17 @@ impl LocustGroup {
                         match traceback {
                             Some(tb) => bail!("{message}\n{}", spec.map_traceback(&tb)),
                             None => bail!("{message}"),
+                        }
+                    }
+                    // Said while Locust starts (a stranger refused while the
+                    // master waits for its workers): shown, not dropped.
+                    Some(Output::Event(id, Event::Warning { message, traceback })) if group.owns(id) => {
+                        let text = match traceback {
+                            Some(tb) => format!("{message}\n{}", spec.map_traceback(&tb)),
+                            None => message,
+                        };
+                        for o in observers.iter_mut() {
+                            o.note(&text);
                         }
                     }
                     Some(Output::Stderr(id, line)) if group.owns(id) => group.stderr_line(&line, observers),
