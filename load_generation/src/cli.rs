@@ -321,6 +321,15 @@ pub struct EngineArgs {
         value_name = "FILE"
     )]
     pub cluster_key_file: Option<PathBuf>,
+    /// Run the master-worker link plain, as Locust's own, even between this
+    /// run's local workers (which otherwise get a key of their own): anyone
+    /// who reaches the master's port can then join and report figures.
+    #[arg(
+        long = "no-cluster-key",
+        visible_alias = "no_cluster_key",
+        conflicts_with = "cluster_key_file"
+    )]
+    pub no_cluster_key: bool,
     /// Refuse plans with more users than this at once (a typo guard: a Locust
     /// process handles a few thousand users).
     #[arg(

@@ -579,6 +579,44 @@ fn master_and_workers_agree(all: &[Doc], source: &Path) {
         "Service targetPort vs --master-bind"
     );
 
+    // Keyed by default: master and workers read the same Secret's key.
+    let keyed = |d: &Doc| -> (Option<String>, Option<String>) {
+        let container = main_container(d);
+        let file = seq(&container["env"])
+            .iter()
+            .find(|e| e["name"].as_str() == Some("LOADGEN_CLUSTER_KEY_FILE"))
+            .and_then(|e| e["value"].as_str())
+            .map(str::to_owned);
+        let dir = file
+            .as_deref()
+            .and_then(|f| Path::new(f).parent())
+            .and_then(|p| p.to_str())
+            .map(str::to_owned);
+        let mount = seq(&container["volumeMounts"])
+            .iter()
+            .find(|m| m["mountPath"].as_str().map(str::to_owned) == dir)
+            .and_then(|m| m["name"].as_str())
+            .map(str::to_owned);
+        let secret = seq(&d.pod_spec()["volumes"])
+            .iter()
+            .find(|v| v["name"].as_str().map(str::to_owned) == mount)
+            .and_then(|v| v["secret"]["secretName"].as_str())
+            .map(str::to_owned);
+        (file, secret)
+    };
+    let (master_key, worker_key) = (keyed(master), keyed(worker));
+    assert!(
+        master_key.0.is_some() && master_key.1.is_some(),
+        "{}: the master reads no cluster key from a Secret: {master_key:?}",
+        source.display()
+    );
+    assert_eq!(
+        master_key,
+        worker_key,
+        "{}: master and workers read the same key",
+        source.display()
+    );
+
     // The Service selects the master pods and also exposes the metrics port.
     let selector = service.value["spec"]["selector"]
         .as_mapping()

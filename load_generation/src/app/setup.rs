@@ -101,6 +101,7 @@ impl RunSetup {
         };
         let (cluster_key, cluster_said) = cluster_keying(
             given_key,
+            engine.no_cluster_key,
             local_workers,
             engine.expect_workers,
             engine.master_bind,
@@ -165,11 +166,13 @@ impl RunSetup {
 
 /// How the master's link to its workers is keyed. A key given is used. With
 /// none, workers that are all this run's own (local) get a random key of
-/// their own; workers from elsewhere must hold the same key as the master, so
-/// without one the link runs plain, as Locust's does, and a master that
-/// listens beyond loopback says what that leaves open.
+/// their own (unless `plain`: `--no-cluster-key`); workers from elsewhere
+/// must hold the same key as the master, so without one the link runs plain,
+/// as Locust's does, and a master that listens beyond loopback says what that
+/// leaves open.
 fn cluster_keying(
     given: Option<ClusterKey>,
+    plain: bool,
     local_workers: u32,
     remote_workers: u32,
     master_bind: Option<std::net::SocketAddr>,
@@ -178,7 +181,7 @@ fn cluster_keying(
         return (given, None);
     }
     if remote_workers == 0 {
-        return ((local_workers > 0).then(ClusterKey::random), None);
+        return ((local_workers > 0 && !plain).then(ClusterKey::random), None);
     }
     let said = master_bind.filter(|a| !a.ip().is_loopback()).map(|a| {
         format!(
@@ -259,6 +262,72 @@ mod tests {
         run_time: Some(Duration::from_secs(60)),
         start_at: None,
     };
+
+    #[test]
+    fn local_workers_are_keyed_unless_plain_and_a_plain_master_beyond_loopback_warns() {
+        let s = decide(&["--workers", "2"], FOR_A_MINUTE, 2).expect("valid");
+        assert!(s.cluster_key.is_some() && s.cluster_said.is_none());
+        let s = decide(&["--workers", "2", "--no-cluster-key"], FOR_A_MINUTE, 2).expect("valid");
+        assert!(s.cluster_key.is_none() && s.cluster_said.is_none());
+        let s = decide(&["--workers", "0"], FOR_A_MINUTE, 2).expect("valid");
+        assert!(s.cluster_key.is_none(), "one process: no link to key");
+        let remote = ["--expect-workers", "2", "--master-bind", "0.0.0.0:5557"];
+        let s = decide(&remote, FOR_A_MINUTE, 2).expect("valid");
+        assert!(
+            s.cluster_key.is_none(),
+            "remote workers need the master's own key"
+        );
+        let said = s.cluster_said.expect("a warning");
+        assert!(
+            said.contains("0.0.0.0:5557, beyond loopback, without a cluster key")
+                && said.contains("--cluster-key-file"),
+            "{said}"
+        );
+        let on_loopback = ["--expect-workers", "2", "--master-bind", "127.0.0.1:5557"];
+        let s = decide(&on_loopback, FOR_A_MINUTE, 2).expect("valid");
+        assert!(s.cluster_key.is_none() && s.cluster_said.is_none());
+        let key = ClusterKey::new("0123456789abcdef0123").expect("a key");
+        let s = RunSetup::decide(
+            &hipster(),
+            &engine(&remote),
+            Some(key.clone()),
+            FOR_A_MINUTE,
+            2,
+            SystemTime::UNIX_EPOCH,
+            Duration::from_millis(500),
+        )
+        .expect("valid");
+        assert_eq!((s.cluster_key, s.cluster_said), (Some(key), None));
+    }
+
+    #[test]
+    fn a_cluster_key_comes_from_its_file_or_the_environment() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let file = dir.path().join("key");
+        std::fs::write(&file, "0123456789abcdef0123456789abcdef\n").expect("write");
+        let from_file = given_cluster_key(Some(&file), Some("ignored-because-file".into()));
+        assert_eq!(
+            from_file.expect("read").map(|k| k.reveal().to_string()),
+            Some("0123456789abcdef0123456789abcdef".to_string())
+        );
+        let from_env = given_cluster_key(None, Some("a passphrase of enough length".into()));
+        assert!(from_env.expect("valid").is_some());
+        assert_eq!(given_cluster_key(None, None).expect("none"), None);
+        let missing = given_cluster_key(Some(&dir.path().join("nope")), None).unwrap_err();
+        assert!(
+            missing.0.contains("cannot read it") && missing.0.contains("loadgen cluster-key"),
+            "{}",
+            missing.0
+        );
+        let short = given_cluster_key(None, Some("short".into())).unwrap_err();
+        assert!(
+            short
+                .0
+                .starts_with("LOADGEN_CLUSTER_KEY: a cluster key needs at least 16"),
+            "{}",
+            short.0
+        );
+    }
 
     #[test]
     fn the_defaults_run_the_hipster_load_in_one_fast_process() {
