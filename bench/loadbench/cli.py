@@ -44,8 +44,9 @@ def main(doc):
     ap.add_argument("--sat-seconds", type=int, help="length of each saturation run [12; --quick: 6]")
     ap.add_argument("--locust", help="the `locust` script [$LOADGEN_LOCUST, else locust on PATH]")
     ap.add_argument("--no-build", action="store_true", help="use target/release/loadgen as it is")
-    ap.add_argument("--only", default="fidelity,overhead,throughput,startstop,scale,soak,open",
-                    help="comma-separated sections: fidelity, overhead, throughput, startstop, scale, soak, open")
+    ap.add_argument("--only", default="fidelity,overhead,throughput,cluster,startstop,scale,soak,open",
+                    help="comma-separated sections: fidelity, overhead, throughput, cluster, startstop, scale, soak, "
+                         "open")
     ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
     ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
     ap.add_argument("--soak-seconds", type=int, help="length of the soak run, one occurrence a second [300; --quick: 90]")
@@ -118,7 +119,7 @@ def main(doc):
     try:
         if "fidelity" in only:
             results["fidelity"] = fidelity(ctx, reps)
-        if only & {"overhead", "throughput", "startstop", "scale"}:
+        if only & {"overhead", "throughput", "cluster", "startstop", "scale"}:
             nginx_path = find_nginx(allow_install=True)
             if nginx_path:
                 nginx = Nginx(ctx.procs, nginx_path, budget)
@@ -128,7 +129,7 @@ def main(doc):
                 meta["server"] = "the demo shop (no nginx)"
         else:
             meta["server"] = "-"
-        if only & {"overhead", "throughput"}:
+        if only & {"overhead", "throughput", "cluster"}:
             if nginx is not None:
                 target = nginx
             else:
@@ -140,6 +141,9 @@ def main(doc):
             if "throughput" in only:
                 plan.append(("user_class", reps, ["loadgen_http", "loadgen_fast"]))
                 plan.append(("workers", reps, ["loadgen_workers1", "loadgen_workers2"]))
+            if "cluster" in only:
+                # The cost of the keyed master-worker link: ABBA pairs, at least 4.
+                plan.append(("cluster_key", max(reps, 4), ["loadgen_workers2", "loadgen_workers2_plain"]))
             results["saturation"] = saturation(ctx, plan, sat_seconds, target)
             if "overhead" in only and nginx is not None:
                 second = Nginx(ctx.procs, nginx_path, budget, name="nginx2")

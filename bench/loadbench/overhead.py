@@ -25,6 +25,9 @@ def saturation(ctx, plan, seconds, target):
         "loadgen_fast": ["--user-class", "fast"],
         "loadgen_workers1": ["--workers", "1"],
         "loadgen_workers2": ["--workers", "2"],
+        # The link between master and local workers keyed (the default since
+        # the cluster key) against plain, as Locust's own.
+        "loadgen_workers2_plain": ["--workers", "2", "--no-cluster-key"],
     }
     results = {}
     for group, reps, pair in plan:
@@ -231,6 +234,10 @@ def summarize(res, s):
             "workers2_vs_workers1_req_per_s": paired("workers", "loadgen_workers2", "loadgen_workers1", "req_per_s"),
             "workers2_vs_workers1_steady_req_per_s": paired("workers", "loadgen_workers2", "loadgen_workers1", "steady_req_per_s"),
             "workers2_vs_workers1_req_per_cpu": paired("workers", "loadgen_workers2", "loadgen_workers1", "req_per_cpu_s"),
+            "keyed_vs_plain_req_per_cpu": paired("cluster_key", "loadgen_workers2", "loadgen_workers2_plain", "req_per_cpu_s"),
+            "keyed_vs_plain_steady_req_per_cpu": paired("cluster_key", "loadgen_workers2", "loadgen_workers2_plain",
+                                                        "steady_req_per_cpu_s"),
+            "keyed_vs_plain_req_per_s": paired("cluster_key", "loadgen_workers2", "loadgen_workers2_plain", "req_per_s"),
         }
         sim = res.get("simultaneous")
         if sim:
@@ -259,8 +266,10 @@ def table(s, meta, w):
         w(f"   {'':<22}{'whole run':>19}{'steady state':>20}")
         w(f"   {'generator':<22}{'req/s':>8}{'req/CPU-s':>11}{'req/s':>9}{'req/CPU-s':>11}{'tree CPU s':>12}{'top CPU s':>11}{'top RSS MB':>12}{'server CPU s':>14}{'busy cores':>12}{'steal':>7}")
         labels = {"locust": "plain locust (http)", "loadgen_http": "loadgen http", "loadgen_fast": "loadgen fast",
-                  "loadgen_workers1": "loadgen --workers 1", "loadgen_workers2": "loadgen --workers 2"}
-        groups = {"overhead": "overhead pairs", "user_class": "user class pairs", "workers": "worker pairs"}
+                  "loadgen_workers1": "loadgen --workers 1", "loadgen_workers2": "loadgen --workers 2",
+                  "loadgen_workers2_plain": "--workers 2, plain"}
+        groups = {"overhead": "overhead pairs", "user_class": "user class pairs", "workers": "worker pairs",
+                  "cluster_key": "cluster key pairs (keyed link vs plain)"}
         agree = []
         for group, variants in sat.items():
             w(f"   {groups.get(group, group)}, {next(iter(variants.values()))['reps']} reps:")
@@ -291,4 +300,8 @@ def table(s, meta, w):
         w(f"                 --workers 2 / --workers 1, req/s, steady state     {fr(ra['workers2_vs_workers1_steady_req_per_s'], '.2f')}")
         w(f"                 --workers 2 / --workers 1, req/s, whole run        {fr(ra['workers2_vs_workers1_req_per_s'], '.2f')}")
         w(f"                 --workers 2 / --workers 1, req per CPU-s, whole    {fr(ra['workers2_vs_workers1_req_per_cpu'], '.2f')}")
+        if ra.get("keyed_vs_plain_req_per_cpu"):
+            w(f"     cluster key: keyed / plain --workers 2, req per CPU-s, steady  {fr(ra['keyed_vs_plain_steady_req_per_cpu'], '.3f')}")
+            w(f"                  keyed / plain --workers 2, req per CPU-s, whole   {fr(ra['keyed_vs_plain_req_per_cpu'], '.3f')}")
+            w(f"                  keyed / plain --workers 2, req/s, whole run       {fr(ra['keyed_vs_plain_req_per_s'], '.3f')}")
         w("   server-counted / generator-reported requests: " + ", ".join(agree))
