@@ -38,6 +38,16 @@ fn wait_for(shop: &Shop, n: u64) {
     }
 }
 
+/// The kinds of a summary's run events, in order.
+fn event_kinds(summary: &serde_json::Value) -> Vec<&str> {
+    summary["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("a kind"))
+        .collect()
+}
+
 /// The shop's clock now: the time of its latest request.
 fn shop_now(shop: &Shop) -> f64 {
     shop.requests().last().map_or(0.0, |r| r.t)
@@ -493,12 +503,7 @@ fn a_changed_plan_that_needs_more_processes_is_said() {
         "{silence:.2} s without a request: the run should go on as it was"
     );
     let summary = json(&report.join("summary.json"));
-    let kinds: Vec<&str> = summary["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("a kind"))
-        .collect();
+    let kinds = event_kinds(&summary);
     if cores < 2 {
         // One core: one process is all there is, nothing to say.
         assert_eq!(kinds, ["reload", "scale", "scale"], "{summary}");
@@ -598,12 +603,7 @@ fn scale_calls_a_few_ms_apart_raise_no_false_alarm() {
     let (ok, stderr) = finish(child);
     assert!(ok, "{stderr}");
     let summary = json(&report.join("summary.json"));
-    let kinds: Vec<&str> = summary["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("a kind"))
-        .collect();
+    let kinds = event_kinds(&summary);
     assert_eq!(kinds.iter().filter(|&&k| k == "scale").count(), 40);
     assert!(
         !kinds.contains(&"saturated") && !stderr.contains("saturated"),
@@ -754,11 +754,6 @@ fn a_rebound_name_can_neither_steer_nor_read_the_run() {
         "{silence:.2} s without a request: a pause got through"
     );
     let summary = json(&report.join("summary.json"));
-    let kinds: Vec<&str> = summary["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().expect("a kind"))
-        .collect();
+    let kinds = event_kinds(&summary);
     assert!(!kinds.contains(&"pause"), "{kinds:?}");
 }
