@@ -110,3 +110,71 @@ fn a_rate_occurrence_keeps_its_intended_latencies_and_drops() {
     assert_eq!(r.record().dropped(), (3, 8));
     assert_eq!(r.record().folded[1].total.intended.count(), 8);
 }
+
+/// Issue 33: samples a control action closed 1, 3 or 10 ms after the last.
+/// Their requests count; no rate is stated over their few ms: the series
+/// point joins the next (or, at the end, the last), and an occurrence that
+/// short states no rate and no delivered share.
+#[test]
+fn spans_of_a_few_ms_state_no_rate() {
+    for ms in [1.0, 3.0, 10.0] {
+        let plan = crate::plan::tests::rate_plan();
+        let mut r = Recorder::new(&plan, 0.0);
+        let tally = |seconds: f64, requests: u64| {
+            crate::stats::delivery::Tally::interval(&[10.0], seconds, requests, 0.0, requests, true)
+        };
+        r.phase_started(0, 0, 0.0, plan.targets(0), plan.paces(0));
+        r.sample(&sample_of_a(50, vec![], 0), 0.5, true, &tally(0.5, 50));
+        r.sample(&sample_of_a(50, vec![], 0), 1.0, true, &tally(0.5, 50));
+        // A scale: the occurrence ends, the next begins and ends `ms` later.
+        let t = 1.0 + ms / 1000.0;
+        r.sample(&sample_of_a(2, vec![], 0), t, true, &tally(ms / 1000.0, 2));
+        r.phase_started(0, 0, 1.0, plan.targets(0), plan.paces(0));
+        r.phase_started(0, 0, t, plan.targets(0), plan.paces(0));
+        let short = r.record().occurrence(1).expect("kept");
+        assert!(short.too_short(), "{ms} ms");
+        assert_eq!(short.delivery(), None, "{ms} ms");
+        assert_eq!(short.total.figures(short.seconds()).requests_per_s, None);
+        let long = r.record().occurrence(0).expect("kept");
+        assert_eq!(
+            long.total.figures(long.seconds()).requests_per_s,
+            Some(102.0)
+        );
+        // The series: two points of 0.5 s, then the short sample waits...
+        let points: Vec<(f64, f64)> = r
+            .record()
+            .series
+            .points()
+            .map(|p| (p.seconds, p.requests_per_s))
+            .collect();
+        assert_eq!(points, [(0.5, 100.0), (0.5, 100.0)], "{ms} ms");
+        // ...and joins the next point, over its whole span.
+        r.sample(
+            &sample_of_a(50, vec![], 0),
+            1.5,
+            true,
+            &tally(0.5 - ms / 1000.0, 50),
+        );
+        let last = r.record().series.points().last().expect("a point").clone();
+        assert!(
+            (last.seconds - 0.5).abs() < 1e-9 && (last.requests_per_s - 104.0).abs() < 1e-6,
+            "{ms} ms: {last:?}"
+        );
+        // At the end, a short tail joins the last point instead of standing alone.
+        r.sample(
+            &sample_of_a(1, vec![], 0),
+            1.5 + ms / 1000.0,
+            true,
+            &tally(ms / 1000.0, 1),
+        );
+        r.finish(1.5 + ms / 1000.0, Ended::Completed, None);
+        let points: Vec<&TimePoint> = r.record().series.points().collect();
+        assert_eq!(points.len(), 3, "{ms} ms");
+        assert!(
+            points
+                .iter()
+                .all(|p| p.seconds >= 0.25 && p.requests_per_s < 110.0),
+            "{ms} ms: {points:?}"
+        );
+    }
+}
