@@ -333,15 +333,25 @@ fn a_configmap_update_reloads_the_plan_without_a_gap_and_a_broken_one_is_ignored
     );
 
     // A broken config: reported with its position, ignored, the plan goes on.
+    // First the positive sign that it was read and refused (the metric), so
+    // that "the plan goes on" cannot pass by being checked too early.
     volume.update("phases { duration: 60 num_users: -5 }\n", &template);
-    std::thread::sleep(Duration::from_millis(2500));
+    let refused = Instant::now();
+    let metrics = loop {
+        let metrics = http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap_or_default();
+        if metrics.contains("loadgen_config_reloads_total{result=\"failed\"} 1") {
+            break metrics;
+        }
+        assert!(
+            refused.elapsed() < Duration::from_secs(10),
+            "the broken config was not refused within 10 s: {metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // A second after the refusal, the shop still sees the running plan's users.
+    std::thread::sleep(Duration::from_millis(1000));
     let seen = live(&shop, shop_now(&shop));
     assert_eq!(seen.get("A"), Some(&20), "{seen:?}");
-    let metrics = http_get(&format!("http://127.0.0.1:{port}/metrics")).unwrap_or_default();
-    assert!(
-        metrics.contains("loadgen_config_reloads_total{result=\"failed\"} 1"),
-        "{metrics}"
-    );
     assert!(
         metrics.contains("loadgen_config_reloads_total{result=\"applied\"} 1"),
         "{metrics}"
