@@ -115,12 +115,63 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             continue;
         }
         let text = std::fs::read_to_string(&file).expect("read a source file");
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let code = without_test_modules(&text);
         let module = module_of(&file);
-        let used: Vec<String> = uses(code).into_iter().filter(|m| *m != module).collect();
+        let used: Vec<String> = uses(&code).into_iter().filter(|m| *m != module).collect();
         graph.entry(module).or_default().extend(used);
     }
     graph
+}
+
+/// The code with each `#[cfg(test)]` item left out: the attribute, and the
+/// item it marks up to its end (a `mod x;` line, or the braces it opens, counted).
+/// Only that item's span: code after a test module is read like any other.
+fn without_test_modules(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at + "#[cfg(test)]".len()..];
+        let (semicolon, brace) = (item.find(';'), item.find('{'));
+        let end = match (semicolon, brace) {
+            // `mod tests;` (its file is skipped as `tests.rs`) or another item.
+            (Some(s), b) if b.is_none_or(|b| s < b) => s + 1,
+            (_, Some(b)) => {
+                let mut depth = 0usize;
+                let mut end = item.len();
+                for (i, c) in item[b..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                end = b + i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                end
+            }
+            _ => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn a_backward_import_below_a_test_module_is_seen() {
+    let planted = "use crate::fmt;\n#[cfg(test)]\nmod tests {\n    use crate::app;\n    fn f() { if x { y } }\n}\nuse crate::report::Summary;\n";
+    let code = without_test_modules(planted);
+    let got: Vec<String> = uses(&code).into_iter().collect();
+    assert_eq!(got, ["fmt", "report"], "{code}");
+    let declared =
+        without_test_modules("use crate::plan;\n#[cfg(test)]\nmod tests;\nuse crate::stats;\n");
+    let got: Vec<String> = uses(&declared).into_iter().collect();
+    assert_eq!(got, ["plan", "stats"], "{declared}");
 }
 
 #[test]
