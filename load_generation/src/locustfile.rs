@@ -1,4 +1,4 @@
-//! Stage 3: the locustfile, a user's template with loadgen's user classes in it.
+//! The locustfile, a user's template with loadgen's user classes in it.
 //!
 //! A template holds the tasks (one `class <Name>UserBehavior(TaskSet)` per user
 //! type) and the original's `{{.Users}}` marker. Rendering replaces the marker with

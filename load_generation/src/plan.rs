@@ -1,4 +1,4 @@
-//! Stage 2: the plan, the load config as typed phases with exact user counts.
+//! The plan, the load config as typed phases with exact user counts.
 //!
 //! The plan decides *how many users of each type* run in every phase (largest-
 //! remainder rounding of `num_users` by ratio, so the counts always add up), and

@@ -1,4 +1,4 @@
-//! Stage 1: read a load config (`load.pbtxt`) and validate it.
+//! Read a load config (`load.pbtxt`) and validate it.
 //!
 //! The text is parsed against `load_config.proto` (prost-reflect's text format),
 //! positions come from a span-keeping pass ([`locate`]), and every semantic rule is

@@ -99,7 +99,7 @@ WORKER_REFUSED = "loadgen_refused"
 WORKER_FLUSH = "loadgen_flush"
 REPORTED_FLUSH = "loadgen_flush_token"
 # A worker's word that its locustfile called `environment.runner.quit()`: the
-# master ends the run (see Harness.on_locustfile_quit).
+# master ends the run (see Harness.on_worker_quit).
 WORKER_QUIT = "loadgen_quit"
 # A worker's users at the end of the run, for the master's `users_at_end`.
 WORKER_USERS = "loadgen_users"

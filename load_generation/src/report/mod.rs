@@ -1,4 +1,4 @@
-//! Stage 6: reports. The end-of-run table, and the files of a run's record:
+//! Reports. The end-of-run table, and the files of a run's record:
 //! with `--report DIR` `summary.json`, `stats.csv` and `report.html`, with
 //! `--junit FILE` the verdict as JUnit XML. Every ending writes them (a run that
 //! ends in an error too, marked so), each file atomically, and a run that goes

@@ -1,4 +1,4 @@
-//! Stage 4: run the plan on Locust, phase after phase, with no gaps.
+//! Run the plan on Locust, phase after phase, with no gaps.
 //!
 //! One Locust run serves the whole load. The [`Schedule`] keeps the clock and
 //! decides, every tick, which phase occurrence runs and how many users of each

@@ -1,4 +1,4 @@
-//! Stage 5: statistics per phase occurrence and over time.
+//! Statistics per phase occurrence and over time.
 //!
 //! Locust's own statistics are cumulative over a whole run. loadgen receives the
 //! requests of each sampling interval instead (see `harness.py`) and adds them to

@@ -1,4 +1,4 @@
-//! Stage 6: the verdict. Thresholds (`--fail-if`, and `fail_if` in the config)
+//! The verdict. Thresholds (`--fail-if`, and `fail_if` in the config)
 //! are judged over every occurrence of their phase as it ends, and over the whole
 //! run at its end; the results decide the exit code and go to every output.
 

@@ -50,7 +50,8 @@ pub(super) fn points(series: &[TimePoint]) -> Vec<Point> {
         let t = finite(s.t).max(previous_t);
         let dt = t - previous_t;
         previous_t = t;
-        // stats.rs computes rates over at least 1 ms.
+        // A point's rate is over its own span (at least 0.25 s, stats::window;
+        // a summary of an older loadgen may hold shorter ones): floored at 1 ms.
         let counted = dt.max(1e-3);
         let requests = finite(s.requests_per_s).max(0.0) * counted;
         let failures = finite(s.failures_per_s).max(0.0) * counted;
