@@ -53,6 +53,14 @@ pub fn layer(locust: &LocustInstall, requirements: &Path) -> Result<LocustInstal
         python: python.clone(),
         version: locust.version.clone(),
     };
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    // loadgen runs the layer's Python: no one else may be able to put one there.
+    for dir in [root.parent(), Some(root.as_path())].into_iter().flatten() {
+        private(dir)?;
+    }
+    if venv.exists() {
+        private(&venv)?;
+    }
     if venv.join(COMPLETE_MARK).is_file() {
         tracing::info!(
             "using the packages of {} from {}",
@@ -61,7 +69,6 @@ pub fn layer(locust: &LocustInstall, requirements: &Path) -> Result<LocustInstal
         );
         return Ok(layered);
     }
-    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
     // Two loadgen processes (a master and `loadgen worker`, or tests) must not build one layer at once.
     let lock_file = std::fs::File::create(root.join("install.lock"))
         .with_context(|| format!("cannot create a lock file in {}", root.display()))?;
@@ -125,6 +132,50 @@ fn layer_key(requirements: &[u8], locust: &LocustInstall) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Checks that `dir` is this user's own and that no one else can write in it
+/// (nor replace what is in it): a directory, not a link, owned by this user
+/// (or root), not writable by its group or others. One of this user's own
+/// that its group or others may write in (a umask of 002) is made private
+/// first. A cache that falls back to the shared temporary directory could
+/// otherwise hold a layer another user made, whose Python loadgen would run.
+fn private(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let meta =
+        std::fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.file_type().is_dir() && meta.uid() == me && meta.mode() & 0o022 != 0 {
+        let mode = meta.mode() & 0o7755;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot make {} private", dir.display()))?;
+        return private(dir);
+    }
+    let why = if !meta.file_type().is_dir() {
+        Some("it is not a directory (a link?)".to_string())
+    } else if meta.uid() != me && meta.uid() != 0 {
+        Some(format!(
+            "it belongs to user {}, not to this user ({me})",
+            meta.uid()
+        ))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "its mode {:o} lets others write in it",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(BadInput(format!(
+            "{} cannot hold the packages loadgen runs: {why}. Remove it, or set XDG_CACHE_HOME \
+             to a directory of your own",
+            dir.display()
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
 /// An interpreter's site-packages directory.
 fn site_packages(python: &Path) -> Result<PathBuf> {
     let output = Command::new(python)
@@ -167,6 +218,38 @@ fn run(command: &mut Command) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_layer_is_used_only_from_a_directory_no_one_else_can_write() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("a directory");
+        let own = dir.path().join("own");
+        std::fs::create_dir(&own).expect("mkdir");
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert!(private(&own).is_ok());
+        // This user's own, open to others: made private, then used.
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        assert!(private(&own).is_ok());
+        let mode = std::fs::metadata(&own).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o755);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&own, &link).expect("a link");
+        assert!(private(&link)
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory"));
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // As root (CI), a directory given to another user is refused.
+            std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+            std::os::unix::fs::chown(&own, Some(65534), None).expect("chown");
+            let theirs = private(&own).unwrap_err().to_string();
+            assert!(
+                theirs.contains("belongs to user 65534") && theirs.contains("XDG_CACHE_HOME"),
+                "{theirs}"
+            );
+        }
+    }
 
     #[test]
     fn the_key_follows_the_content_and_the_locust() {
