@@ -42,15 +42,44 @@ def users(arrivals, n, taken, busy_s=0.0):
     return [gevent.spawn(user) for _ in range(n)]
 
 
-# Uniform: exactly the rate, each taken at its time.
+def timer_lateness(seconds, every):
+    """The most gevent's own timer wakes late on this machine now: a greenlet
+    sleeping to exact times, `every` apart, for `seconds`. Start times are
+    judged against it, in the same second: on a machine whose cores others
+    take (a shared CI machine), every wake-up is late by as much, and that is
+    the machine's, not the schedule's."""
+    worst = [0.0]
+
+    def probe():
+        due = time.monotonic()
+        end = due + seconds
+        while due < end:
+            due += every
+            gevent.sleep(max(0.0, due - time.monotonic()))
+            worst[0] = max(worst[0], time.monotonic() - due)
+
+    return gevent.spawn(probe), worst
+
+
+# Uniform: exactly the rate, each taken at its time: no later than 20 ms, or
+# than the timer itself woke late in the same second (plus 5 ms). A schedule
+# that polled, or woke its users late, would be late on a quiet machine too.
 a = lo.Arrivals()
 taken = []
 pool = users(a, 10, taken)
+probe, timer_late = timer_lateness(1.0, 1 / 300)
 a.set(300.0, "uniform", 0.0)
 gevent.sleep(1.0)
+probe.join()
 late = max(got - t for t, got in taken)
+allowed = max(0.02, timer_late[0] + 0.005)
 check("uniform count", abs(len(taken) - 300) <= 1, f"{len(taken)} start times in 1 s at 300/s")
-check("taken on time", late < 0.02, f"taken at most {late * 1000:.1f} ms after their time")
+check(
+    "taken on time",
+    late < allowed,
+    f"taken at most {late * 1000:.1f} ms after their time (allowed {allowed * 1000:.1f} ms: "
+    f"gevent's own timer woke up to {timer_late[0] * 1000:.1f} ms late meanwhile)",
+)
 
 # A rate changed every 15 ms (as a master's shares move) keeps its count.
 taken.clear()
