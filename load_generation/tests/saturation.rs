@@ -240,3 +240,100 @@ fn a_delivered_threshold_without_a_planned_rate_is_refused() {
     assert!(stderr.contains("implies no request rate"), "{stderr}");
     assert!(stderr.contains("min_wait_ms"), "{stderr}");
 }
+
+/// Issue 33: two `scale` calls a few ms apart close a sample (and an
+/// occurrence) of a few ms. Read over that, one 10 ms CPU tick said 335% busy
+/// and two responses 614 req/s. Twenty such pairs, with Locust about a quarter
+/// busy, must say no saturation, mark no occurrence saturated, and state no
+/// rate that the shop did not see: every rate in the report is at most the
+/// shop's own busiest second (with room for a boundary's last responses).
+#[test]
+fn scale_calls_a_few_ms_apart_raise_no_false_alarm() {
+    let shop = Shop::start();
+    // 40 users at 100 ms waits: about 400 req/s, a quarter of a core or so.
+    // Scaled by 0.99 they are still 40 (39.6 rounds up): only the
+    // occurrences change, never the load.
+    let files = LoadFiles::new(
+        &phase(60, 40, 400, &[("A", 1, 100, 100)]),
+        &tagging_template(&["A"]),
+    );
+    let report = files.path("report");
+    let port = free_port();
+    let api = format!("http://127.0.0.1:{port}");
+    let child = spawn_run(
+        &tag("scale-pairs"),
+        &files.config(),
+        &shop.host(),
+        &[
+            "--run_time",
+            "12s",
+            "--control-addr",
+            &format!("127.0.0.1:{port}"),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
+    wait_for(&shop, 200);
+    let mut apart_ms = Vec::new();
+    for _ in 0..20 {
+        let first = Instant::now();
+        assert_eq!(call("POST", &format!("{api}/scale"), None, "0.99").0, 200);
+        assert_eq!(call("POST", &format!("{api}/scale"), None, "1").0, 200);
+        apart_ms.push(first.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let (out, _) = finish(child, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary = json(&report.join("summary.json"));
+    let kinds = event_kinds(&summary);
+    assert_eq!(kinds.iter().filter(|&&k| k == "scale").count(), 40);
+    assert!(
+        !kinds.contains(&"saturated") && !stderr.contains("saturated"),
+        "a false saturation ({apart_ms:?} ms apart): {stderr}"
+    );
+    // The shop's busiest second, by its own clock.
+    let times: Vec<f64> = shop.requests().iter().map(|r| r.t).collect();
+    let busiest = times
+        .iter()
+        .map(|&t| times.iter().filter(|&&u| u >= t && u < t + 1.0).count())
+        .max()
+        .unwrap_or(0) as f64;
+    assert!(busiest > 100.0, "the shop saw {busiest} req/s at most");
+    let bound = busiest * 1.25;
+    let phases = summary["phases"].as_array().expect("phases");
+    let mut too_short = 0;
+    for p in phases {
+        assert_eq!(p["saturated"], false, "{p}");
+        match p["total"]["requests_per_s"].as_f64() {
+            Some(rate) => assert!(rate <= bound, "{rate} req/s, shop {busiest}: {p}"),
+            None => {
+                assert_eq!(p["too_short"], true, "no rate only when too short: {p}");
+                assert_eq!(p["delivery"], serde_json::Value::Null, "{p}");
+                too_short += 1;
+            }
+        }
+        if let Some(ratio) = p["delivery"]["delivered_ratio"].as_f64() {
+            assert!(ratio < 1.25, "delivered {ratio} of the plan: {p}");
+        }
+    }
+    // Kept in detail: the last 20 occurrences, all but the last made by a
+    // pair or the 150 ms between pairs; the rest are folded.
+    assert!(
+        too_short + 1 >= phases.len() && phases.len() == 20,
+        "{too_short} of {} marked too short",
+        phases.len()
+    );
+    for folded in summary["folded"].as_array().expect("folded") {
+        let rate = folded["total"]["requests_per_s"].as_f64().expect("a rate");
+        assert!(rate <= bound, "{rate} req/s, shop {busiest}: {folded}");
+        assert_eq!(folded["saturated_occurrences"], 0, "{folded}");
+    }
+    for point in summary["series"].as_array().expect("series") {
+        let rate = point["requests_per_s"].as_f64().expect("a rate");
+        assert!(
+            rate <= bound && point["seconds"].as_f64().expect("seconds") >= 0.25,
+            "a series point of {rate} req/s, shop {busiest}: {point}"
+        );
+    }
+}

@@ -549,3 +549,57 @@ pub fn json(path: &Path) -> serde_json::Value {
     )
     .unwrap()
 }
+
+/// Waits (at most 30 s) until the shop has served `n` requests.
+pub fn wait_for(shop: &Shop, n: u64) {
+    let start = Instant::now();
+    while shop.total_requests() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no load reached the shop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The kinds of a summary's run events, in order.
+pub fn event_kinds(summary: &serde_json::Value) -> Vec<&str> {
+    summary["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().expect("a kind"))
+        .collect()
+}
+
+/// The shop's clock now: the time of its latest request.
+pub fn shop_now(shop: &Shop) -> f64 {
+    shop.requests().last().map_or(0.0, |r| r.t)
+}
+
+/// A call of the control API: its status code and JSON answer.
+pub fn call(method: &str, url: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let client = reqwest::blocking::Client::new();
+    let request = match method {
+        "GET" => client.get(url),
+        _ => client.post(url).body(body.to_string()),
+    };
+    let request = match token {
+        Some(t) => request.bearer_auth(t),
+        None => request,
+    };
+    let response = request.send().expect("the control API answers");
+    let code = response.status().as_u16();
+    (code, response.json().unwrap_or(serde_json::Value::Null))
+}
+
+/// The longest gap between two requests in [from, to] on the shop's clock.
+pub fn longest_silence(shop: &Shop, from: f64, to: f64) -> f64 {
+    let times: Vec<f64> = shop
+        .requests()
+        .iter()
+        .map(|r| r.t)
+        .filter(|&t| t >= from && t <= to)
+        .collect();
+    times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
