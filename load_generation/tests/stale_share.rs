@@ -30,7 +30,7 @@ class A(User):
         pass
 
 env = Environment(user_classes=[A], stop_timeout=0)
-setup = {"role": {"mode": "worker", "master_host": "127.0.0.1", "master_port": 5557},
+setup = {"role": {"mode": "worker", "master_host": "127.0.0.1", "master_port": 5557, "cluster_key": None},
          "locustfile": "locustfile.py", "host": None, "user_classes": ["A"], "class_names": {},
          "base_dir": None, "locust_args": [], "sample_interval": 0.5, "stop_drain": 0.5,
          "verbose": False}
