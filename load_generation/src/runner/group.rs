@@ -189,13 +189,7 @@ impl LocustGroup {
                     // Said while Locust starts (a stranger refused while the
                     // master waits for its workers): shown, not dropped.
                     Some(Output::Event(id, Event::Warning { message, traceback })) if group.owns(id) => {
-                        let text = match traceback {
-                            Some(tb) => format!("{message}\n{}", spec.map_traceback(&tb)),
-                            None => message,
-                        };
-                        for o in observers.iter_mut() {
-                            o.note(&text);
-                        }
+                        group.say_warning(message, traceback, observers);
                     }
                     Some(Output::Stderr(id, line)) if group.owns(id) => group.stderr_line(&line, observers),
                     Some(Output::Exited(id)) if group.owns(id) => {
@@ -241,6 +235,23 @@ impl LocustGroup {
     pub async fn send(&mut self, command: &Command) {
         if let Some(primary) = self.harnesses.first_mut() {
             primary.send(command).await;
+        }
+    }
+
+    /// A harness's warning, its traceback mapped to the user's files, told to
+    /// the observers (while Locust starts and while it runs alike).
+    pub fn say_warning(
+        &self,
+        message: String,
+        traceback: Option<String>,
+        observers: &mut [&mut dyn Observer],
+    ) {
+        let text = match traceback {
+            Some(tb) => format!("{message}\n{}", self.map_traceback(&tb)),
+            None => message,
+        };
+        for o in observers.iter_mut() {
+            o.note(&text);
         }
     }
 

@@ -25,13 +25,7 @@ impl Run {
                     None
                 }
                 Event::Warning { message, traceback } => {
-                    let text = match traceback {
-                        Some(tb) => format!("{message}\n{}", group.map_traceback(&tb)),
-                        None => message,
-                    };
-                    for o in observers.iter_mut() {
-                        o.note(&text);
-                    }
+                    group.say_warning(message, traceback, observers);
                     None
                 }
                 Event::Fatal {
