@@ -118,11 +118,22 @@ fn a_keyed_cluster_runs_exact_and_refuses_a_stranger_that_forges_figures() {
     start_stranger(&mut cluster, 14);
     let (status, stderr) = cluster.wait_master(Duration::from_secs(90));
     assert!(status.success(), "{stderr}");
-    // Said, with where it came from: w2's address on the control network.
+    // Said, with where it came from where that could be read: w2's address on
+    // the control network. The address is read from the connection when the
+    // monitor gets to it, or from the kernel's TIME_WAIT entry; when the
+    // stranger closed first and quickly, neither is left (seen once in about
+    // eight runs), and it is said as "an address already gone". Any address
+    // said must be w2's.
+    let said = "refused a process that tried to join without this cluster's key, from ";
+    let from: Vec<&str> = stderr
+        .match_indices(said)
+        .map(|(at, _)| &stderr[at + said.len()..])
+        .collect();
     assert!(
-        stderr.contains(
-            "refused a process that tried to join without this cluster's key, from 10.200.1.12"
-        ),
+        !from.is_empty()
+            && from
+                .iter()
+                .all(|f| f.starts_with("10.200.1.12:") || f.starts_with("an address already gone")),
         "{stderr}"
     );
     assert!(
