@@ -10,7 +10,7 @@ between its once-a-second ticks.
 The phases come from the BENCH_SHAPE_PHASES environment variable (JSON, written by
 bench/run), a list of
     {"duration": s, "users": n, "hatch": r, "types": {"A": [ratio, min_wait_s, max_wait_s], ...}}
-and the same three-phase load as tests/phases.rs when it is unset.
+and the same three-phase load as tests/e2e/phases.rs when it is unset.
 
 Run: locust -f bench/shape_locustfile.py --headless --host http://127.0.0.1:PORT
 """

@@ -21,6 +21,7 @@ from .processes import Procs, become_subreaper
 from .scale import QUICK_SIZES, SIZES, scale
 from .report import summarize, table
 from .servers import Nginx, Shop, ShopTarget, find_nginx
+from .shape import shape_bench
 from .soak import soak
 from .startstop import start_stop
 
@@ -44,7 +45,7 @@ def main(doc):
     ap.add_argument("--sat-seconds", type=int, help="length of each saturation run [12; --quick: 6]")
     ap.add_argument("--locust", help="the `locust` script [$LOADGEN_LOCUST, else locust on PATH]")
     ap.add_argument("--no-build", action="store_true", help="use target/release/loadgen as it is")
-    ap.add_argument("--only", default="fidelity,overhead,throughput,cluster,startstop,scale,soak,open",
+    ap.add_argument("--only", default="fidelity,overhead,throughput,cluster,startstop,scale,soak,open,shape",
                     help="comma-separated sections: fidelity, overhead, throughput, cluster, startstop, scale, soak, "
                          "open")
     ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
@@ -55,6 +56,8 @@ def main(doc):
                          "also loadgen_auto_http: --user-class http]")
     ap.add_argument("--json", help="write all figures here [bench/results.json; --quick: bench/results-quick.json]")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
+    ap.add_argument("--shape-sizes", default=None, metavar="MB,MB",
+                    help="access log sizes for the shape section (default 100,1000; --quick 100)")
     ap.add_argument("--report-only", nargs="?", const=str(BENCH / "results.json"), metavar="FILE",
                     help="measure nothing: print the table again from the runs kept in FILE [bench/results.json]")
     args = ap.parse_args()
@@ -172,6 +175,10 @@ def main(doc):
                 shop.stop()
         if "open" in only:
             results["open"] = open_model(ctx, reps, args.quick)
+        if "shape" in only:
+            sizes = [int(x) for x in args.shape_sizes.split(",")] if args.shape_sizes else (
+                [100] if args.quick else [100, 1000])
+            results["shape"] = shape_bench(ctx, reps, sizes)
     finally:
         if nginx is not None:
             nginx.stop()

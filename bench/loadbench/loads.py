@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 
-# The fidelity load: tests/phases.rs's three phases (8 s each, 50 -> 100 (A1:B3) ->
+# The fidelity load: tests/e2e/phases.rs's three phases (8 s each, 50 -> 100 (A1:B3) ->
 # 60 (B1:C2) users, waits 0.25-1 s). Waits in ms.
 FIDELITY_PHASES = [
     {"duration": 8, "users": 50, "hatch": 50, "types": {"A": (1, 500, 500)}},

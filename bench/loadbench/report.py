@@ -6,11 +6,11 @@ A section is one module with `summarize(res, s)` and `table(s, meta, w)`;
 adding one means listing it in `SECTIONS` (and measuring it in `cli.py`).
 """
 
-from . import fidelity, overhead, scale, soak, startstop
+from . import fidelity, overhead, scale, shape, soak, startstop
 from . import open as open_model  # not `open`: that would hide the builtin here
 
 # In table order.
-SECTIONS = [fidelity, overhead, startstop, scale, soak, open_model]
+SECTIONS = [fidelity, overhead, startstop, scale, soak, open_model, shape]
 
 
 def summarize(res):

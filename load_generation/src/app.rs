@@ -31,10 +31,12 @@ use crate::{control, reload};
 mod inspect;
 mod serve;
 mod setup;
+mod shape;
 
 pub use inspect::{check, render};
 use serve::Servers;
 use setup::{RunSetup, When};
+pub use shape::shape;
 
 /// `loadgen report DIR`: report.html, stats.csv and the table again, from the
 /// directory's summary.json.

@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::locustfile::ClientChoice;
 
+pub mod shape;
 mod values;
+pub use values::parse_time;
 use values::parse_workers;
 use values::{parse_heartbeat_timeout, parse_latency, parse_run_time, parse_stall, parse_start_at};
 
@@ -54,6 +56,10 @@ pub enum Command {
     /// Draw report.html, stats.csv and the table again from a --report
     /// directory's summary.json (a finished run's, or a killed run's last checkpoint).
     Report(ReportArgs),
+    /// Make a load.pbtxt of rate phases from recorded traffic (a CSV series,
+    /// a Prometheus range answer, access logs) or a made-up curve: compressed
+    /// in time, scaled in rate, in the fewest phases that follow it.
+    Shape(shape::ShapeArgs),
     /// Print a new random cluster key (for --cluster-key-file, or a
     /// Kubernetes Secret): `loadgen cluster-key > cluster.key`.
     ClusterKey,

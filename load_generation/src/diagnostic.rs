@@ -11,7 +11,7 @@
 //! parse errors (`config::syntax_error`); the rendering here is our own, on
 //! purpose, after weighing `miette::GraphicalReportHandler`:
 //! - **Bounded output.** A hostile config can be one line of megabytes with
-//!   thousands of errors on it (`tests/hostile_input.rs`,
+//!   thousands of errors on it (`tests/e2e/hostile_input.rs`,
 //!   `huge_one_line_config_with_many_errors_stays_linear`). We keep only
 //!   [`SHOWN_LINE_CHARS`] around the caret ([`excerpt`]) and print at most
 //!   `MAX_SHOWN` diagnostics. miette renders the span's whole line from the
@@ -109,6 +109,34 @@ impl Diagnostic {
 
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// A problem at byte `at` of line `line` (1-based) of a file read line by
+    /// line (a log streamed, never held whole): the position in characters,
+    /// and the line shown cut around the caret.
+    pub fn at_line(
+        severity: Severity,
+        file: &Path,
+        line: usize,
+        text: &str,
+        at: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut at = at.min(text.len());
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        let column = text[..at].chars().count() + 1;
+        let (source_line, source_caret) = excerpt(text, at);
+        Diagnostic {
+            severity,
+            file: file.to_path_buf(),
+            position: Some(Position { line, column }),
+            message: message.into(),
+            help: None,
+            source_line,
+            source_caret,
+        }
     }
 }
 

@@ -23,6 +23,7 @@ mod progress;
 mod reload;
 mod report;
 mod runner;
+mod shape;
 mod stats;
 mod verdict;
 
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
             Command::Locust(args) => app::locust(args).map(|()| 0),
             Command::Ctl(args) => app::ctl(args).await.map(|()| 0),
             Command::Report(args) => app::report(args).map(|()| 0),
+            Command::Shape(args) => app::shape(args).map(|()| 0),
             Command::ClusterKey => {
                 println!("{}", ClusterKey::random().reveal());
                 Ok(0)

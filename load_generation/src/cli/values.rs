@@ -67,6 +67,29 @@ pub fn parse_stall(text: &str) -> Result<Stall, String> {
     Stall::new(duration(every)?, duration(hold)?).map_err(|e| format!("{e}; {example}"))
 }
 
+/// A length of time in a flag's value: `90s`, `10m`, `1h30m`, `500ms`, or
+/// bare seconds; more than 0.
+pub fn parse_time(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let duration = match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s < 1e12 => Duration::from_secs_f64(s),
+        Ok(_) => {
+            return Err(format!(
+                "{text:?} is not a length of time more than 0; write one like 90s, 10m or 1h"
+            ))
+        }
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!("{text:?} is not a length of time ({e}); write one like 90s, 10m or 1h")
+        })?,
+    };
+    if duration.is_zero() {
+        return Err(format!(
+            "{text:?} is no time at all; write one like 90s, 10m or 1h"
+        ));
+    }
+    Ok(duration)
+}
+
 /// Run times as Locust and the original take them: `90s`, `10m`, `1h30m`, or bare seconds.
 pub fn parse_run_time(text: &str) -> Result<Duration, String> {
     let text = text.trim();

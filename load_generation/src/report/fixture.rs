@@ -135,6 +135,7 @@ pub(crate) fn summary(with_series: bool) -> Summary {
                 users: users(&types, &[3, 0]),
                 requests_per_s: None,
                 arrival: None,
+                rate_ramp_s: None,
             },
             PlannedPhase {
                 phase: 2,
@@ -143,6 +144,7 @@ pub(crate) fn summary(with_series: bool) -> Summary {
                 users: users(&types, &[2, 2]),
                 requests_per_s: None,
                 arrival: None,
+                rate_ramp_s: None,
             },
         ],
         phases,

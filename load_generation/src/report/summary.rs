@@ -100,6 +100,10 @@ pub struct PlannedPhase {
     /// How a rate phase spreads its iterations' starts: `uniform` or `poisson`.
     #[serde(default)]
     pub arrival: Option<Arrival>,
+    /// Seconds over which a rate phase's rate moves from the one before to its
+    /// own (`rate_ramp_s`; `None` for a phase of users).
+    #[serde(default)]
+    pub rate_ramp_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -264,6 +268,7 @@ impl Summary {
                     users: by_class(&plan.targets(i)),
                     requests_per_s: p.rate.map(|r| r.per_s),
                     arrival: p.rate.map(|r| r.arrival),
+                    rate_ramp_s: p.rate.map(|r| r.ramp.as_secs_f64()),
                 })
                 .collect(),
             phases,

@@ -8,7 +8,7 @@
 //! crate adds build time on every machine for about 400 lines of markup. The
 //! escaping discipline is kept instead by having one [`escape`] and tests that
 //! feed hostile names through every section (`run_text_is_escaped`,
-//! `loads_nothing_from_elsewhere` in `mod.rs`, `tests/report.rs` in Chromium).
+//! `loads_nothing_from_elsewhere` in `mod.rs`, `tests/e2e/report.rs` in Chromium).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

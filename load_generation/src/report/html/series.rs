@@ -191,6 +191,13 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
             p.p99_intended
         }));
     }
+    let mut rates = vec![
+        rate("requests/s", "#4e79a7", |p| p.per_s(p.requests)),
+        rate("failures/s", "#e15759", |p| p.per_s(p.failures)),
+    ];
+    if let Some(planned) = planned_rate(s) {
+        rates.push(planned);
+    }
     [
         Chart {
             title: "Users",
@@ -202,10 +209,7 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
         Chart {
             title: "Requests and failures per second",
             kind: "rate",
-            lines: vec![
-                rate("requests/s", "#4e79a7", |p| p.per_s(p.requests)),
-                rate("failures/s", "#e15759", |p| p.per_s(p.failures)),
-            ],
+            lines: rates,
             key: "",
         },
         Chart {
@@ -219,6 +223,49 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
             key: "",
         },
     ]
+}
+
+/// The rate the plan asks for, as the run played it: each occurrence of a
+/// rate phase moves from the rate before it (0 after a phase of users) to its
+/// own over its ramp, then holds it; phases of users leave a gap. Drawn
+/// dashed beside the delivered requests/s, so a replayed curve (`loadgen
+/// shape`) can be seen followed. `None` when no phase sets a rate.
+fn planned_rate(s: &Summary) -> Option<Line> {
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    let mut before = 0.0;
+    for occurrence in &s.phases {
+        let planned = s.plan.iter().find(|p| p.phase == occurrence.phase);
+        let Some((rate, ramp)) =
+            planned.and_then(|p| Some((p.requests_per_s?, p.rate_ramp_s.unwrap_or(0.0))))
+        else {
+            if !runs.last().is_some_and(Vec::is_empty) {
+                runs.push(Vec::new());
+            }
+            before = 0.0;
+            continue;
+        };
+        let (start, end) = (finite(occurrence.start_s), finite(occurrence.end_s));
+        let run = runs
+            .last_mut()
+            .unwrap_or_else(|| unreachable!("runs starts with one"));
+        run.push((start, before));
+        let ramp_end = (start + ramp).min(end);
+        let reached = if ramp > 0.0 {
+            before + (rate - before) * (ramp_end - start) / ramp
+        } else {
+            rate
+        };
+        run.push((ramp_end, reached));
+        run.push((end, reached));
+        before = reached;
+    }
+    runs.retain(|r| !r.is_empty());
+    (!runs.is_empty()).then(|| Line {
+        label: "planned iterations/s".to_string(),
+        color: "#9c755f",
+        dashed: true,
+        runs,
+    })
 }
 
 /// The samples for the tooltip script, as JSON in a non-executed script element.
@@ -312,5 +359,27 @@ mod tests {
         let [_, _, latency] = charts(&plain, &points(&plain.series));
         assert_eq!(latency.lines.len(), 3);
         assert_eq!(latency.title, "Response time per sample interval (ms)");
+    }
+
+    #[test]
+    fn the_planned_rate_is_drawn_dashed_with_its_ramp_and_gaps_for_users() {
+        let mut s = crate::report::fixture::rate_summary();
+        s.plan[1].rate_ramp_s = Some(4.0);
+        let [_, rate, _] = charts(&s, &points(&s.series));
+        let planned = rate
+            .lines
+            .iter()
+            .find(|l| l.label == "planned iterations/s")
+            .unwrap();
+        assert!(planned.dashed);
+        // Phase 1 (users) leaves no line; phase 2 (10-20 s) ramps from 0 to
+        // 40 over 4 s, then holds.
+        assert_eq!(
+            planned.runs,
+            vec![vec![(10.0, 0.0), (14.0, 40.0), (20.0, 40.0)]]
+        );
+        let plain = crate::report::fixture::summary(true);
+        let [_, rate, _] = charts(&plain, &points(&plain.series));
+        assert_eq!(rate.lines.len(), 2);
     }
 }

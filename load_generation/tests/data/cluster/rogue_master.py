@@ -1,6 +1,6 @@
 """A rogue master: it listens where the workers look for their master, holds
 no cluster key, and records who says anything to it. Used by
-tests/cluster_key.rs.
+tests/e2e/cluster_key.rs.
 
     python rogue_master.py HOST PORT SECONDS   (prints the identities heard, one a line)
 """

@@ -1,7 +1,7 @@
 """A stranger on the master's network: it speaks Locust's protocol (as
 Locust's own worker does, with Locust's own classes) but holds no cluster key.
 It says it is ready, then reports 500 failed requests of `GET /forged` every
-half second, with heartbeats, for SECONDS. Used by tests/cluster_key.rs.
+half second, with heartbeats, for SECONDS. Used by tests/e2e/cluster_key.rs.
 
     python stranger.py HOST PORT SECONDS
 """

@@ -3,7 +3,7 @@ are laid down at the rate, exactly; a change of rate neither adds nor loses
 any; a ramp is linear; Poisson gaps are exponential even when the rate is
 changed often; start times no user takes are dropped and counted.
 
-Run by tests/open_arrivals.rs with Locust's Python: `python arrivals.py DIR`,
+Run by tests/e2e/open_arrivals.rs with Locust's Python: `python arrivals.py DIR`,
 DIR holding loadgen_open.py. Prints one line per check, exits 1 on a failure.
 """
 
