@@ -226,7 +226,7 @@ fn curve(a: &CurveArgs, fit: &FitArgs, naive: FixedOffset) -> Result<Read> {
         step: seconds(&a.step, "--step")?,
         trough: a.trough,
         peak_hour: a.peak_hour,
-        period: 86_400.0,
+        period: seconds(&a.period, "--period")?,
         weekend: a.weekend,
         holidays,
         base_type: fit.user_type.clone(),

@@ -183,6 +183,9 @@ pub struct CurveArgs {
     /// The local hour of the daily peak (14.5: 14:30).
     #[arg(long = "peak-hour", default_value_t = 14.0)]
     pub peak_hour: f64,
+    /// The length of one cycle (a day; `12h` gives two peaks a day).
+    #[arg(long, value_name = "TIME", default_value = "24h")]
+    pub period: String,
     /// Saturday's and Sunday's traffic against a weekday's (1.6: 60% more).
     #[arg(long, default_value_t = 1.0)]
     pub weekend: f64,

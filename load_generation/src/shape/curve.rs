@@ -8,7 +8,7 @@
 //! type (by default `Weekend` and `Holiday`, as the hipster shop's template
 //! has them), so the extra shoppers can behave differently.
 
-use chrono::{Datelike, NaiveDate, TimeZone, Timelike, Weekday};
+use chrono::{Datelike, NaiveDate, TimeZone, Weekday};
 
 use super::series::Series;
 use super::time::Stamp;
@@ -25,7 +25,8 @@ pub struct CurveOptions {
     pub trough: f64,
     /// The local hour of the daily peak (0 to 24).
     pub peak_hour: f64,
-    /// Seconds of one cycle (a day).
+    /// Seconds of one cycle (a day), its first peak at `peak_hour` of the
+    /// first day.
     pub period: f64,
     /// Saturday's and Sunday's traffic against a weekday's.
     pub weekend: f64,
@@ -55,6 +56,12 @@ pub fn generate(options: &CurveOptions) -> Result<Read, String> {
             options.peak_hour
         ));
     }
+    if options.period.is_nan() || options.period < 3600.0 {
+        return Err(format!(
+            "--period is {} s; a cycle lasts an hour or more (24h: a day)",
+            options.period
+        ));
+    }
     if options.weekend < 0.0 || options.holidays.iter().any(|(_, f)| *f < 0.0) {
         return Err(
             "a weekend or holiday factor is a number, 0 or more (1: like a weekday)".to_string(),
@@ -80,8 +87,9 @@ pub fn generate(options: &CurveOptions) -> Result<Read, String> {
                 .timestamp_opt(t.secs.floor() as i64, 0)
                 .single()
                 .unwrap_or_default();
-            let seconds_of_day = f64::from(local.num_seconds_from_midnight());
-            let angle = std::f64::consts::TAU * (seconds_of_day - options.peak_hour * 3600.0)
+            // From the start, a local midnight: the cycle's phase.
+            let since_midnight = t.secs - options.start.secs;
+            let angle = std::f64::consts::TAU * (since_midnight - options.peak_hour * 3600.0)
                 / options.period;
             let weekday = options.trough + (1.0 - options.trough) * (1.0 + angle.cos()) / 2.0;
             let date = local.date_naive();
@@ -122,22 +130,15 @@ pub fn generate(options: &CurveOptions) -> Result<Read, String> {
         .collect::<Vec<_>>();
     Ok(Read {
         description: format!(
-            "a curve of {} day{} (trough {:.0}% at {}, peak at {:02}:{:02} local, weekend x{}{}{})",
+            "a curve of {} day{} (a cycle every {} from a trough of {:.0}% to its peak at {:02}:{:02} local, weekend x{}{}{})",
             options.days,
             if options.days == 1.0 { "" } else { "s" },
+            crate::fmt::duration(options.period),
             options.trough * 100.0,
-            {
-                let h = (options.peak_hour + 12.0) % 24.0;
-                format!("{:02}:{:02}", h as u32, ((h.fract()) * 60.0).round() as u32)
-            },
             options.peak_hour as u32,
             (options.peak_hour.fract() * 60.0).round() as u32,
             options.weekend,
-            if holidays.is_empty() {
-                ""
-            } else {
-                ", holidays "
-            },
+            if holidays.is_empty() { "" } else { ", holidays " },
             holidays.join(", ")
         ),
         series,
@@ -194,6 +195,20 @@ mod tests {
     }
 
     #[test]
+    fn a_cycle_of_twelve_hours_peaks_twice_a_day() {
+        let mut o = options();
+        o.period = 12.0 * 3600.0;
+        let r = generate(&o).unwrap();
+        assert!(
+            rate(&r, 14) > 0.98 && rate(&r, 2) > 0.98,
+            "{} {}",
+            rate(&r, 14),
+            rate(&r, 2)
+        );
+        assert!(rate(&r, 8) < 0.22);
+    }
+
+    #[test]
     fn a_quieter_weekend_and_no_holiday_use_one_type() {
         let mut o = options();
         o.weekend = 0.5;
@@ -214,5 +229,8 @@ mod tests {
         let mut o = options();
         o.days = 0.0;
         assert!(generate(&o).unwrap_err().contains("--days is 0"));
+        let mut o = options();
+        o.period = 60.0;
+        assert!(generate(&o).unwrap_err().contains("an hour or more"));
     }
 }

@@ -9,6 +9,10 @@
 
 mod common;
 
+/// `loadgen shape`'s five-minute replay, named to sort first (see its file).
+#[path = "replay.rs"]
+mod a_replayed_week;
+
 mod architecture;
 mod check_import;
 mod cli;
