@@ -264,6 +264,17 @@ impl Shop {
         Shop::spawn(port, &[])
     }
 
+    /// A shop for a light load that takes no turn: it runs beside every test,
+    /// even one that took [`alone`]. Only for a long load lighter than the
+    /// neighbour the whole suite must pass beside (half a core busy, and a
+    /// reader of files: `.ci/neighbour`), which would otherwise hold its turn
+    /// for minutes and keep every `alone` test, and with it the other thread,
+    /// waiting.
+    pub fn start_in_the_background() -> Shop {
+        ensure_locust();
+        Shop::launch(free_port(), &[], None)
+    }
+
     /// A shop that takes `latency_ms` (`MS` or `MIN-MAX`) to answer each request.
     pub fn start_slow(latency_ms: &str) -> Shop {
         Shop::spawn(free_port(), &["--latency-ms", latency_ms])
@@ -278,7 +289,10 @@ impl Shop {
 
     fn spawn(port: u16, extra: &[&str]) -> Shop {
         ensure_locust();
-        let turn = beside_others();
+        Shop::launch(port, extra, beside_others())
+    }
+
+    fn launch(port: u16, extra: &[&str], turn: Option<Turn>) -> Shop {
         let child = Command::new(BIN)
             .args(["demo-shop", "--port", &port.to_string()])
             .args(extra)
