@@ -11,6 +11,7 @@ use crate::cli::shape::{
     CurveArgs, FitArgs, GapsArg, LogArgs, LogFormatArg, ShapeArgs, ShapeSource, ValuesArg,
 };
 use crate::diagnostic::BadInput;
+use crate::report;
 use crate::shape::curve::CurveOptions;
 use crate::shape::read_csv::CsvOptions;
 use crate::shape::read_log::{LogFile, LogFormat, LogOptions};
@@ -35,7 +36,7 @@ pub fn shape(args: &ShapeArgs) -> Result<()> {
             .series
             .to_csv()
             .map_err(|e| BadInput(format!("cannot write the series: {e}")))?;
-        write_atomically(path, &csv)?;
+        report::write_atomically(path, csv.as_bytes())?;
     }
     let options = ShapeOptions {
         from: fit
@@ -65,7 +66,7 @@ pub fn shape(args: &ShapeArgs) -> Result<()> {
     }
     let shaped = shape::shape(read, &options).map_err(BadInput)?;
     match &fit.output {
-        Some(path) => write_atomically(path, &shaped.text)?,
+        Some(path) => report::write_atomically(path, shaped.text.as_bytes())?,
         None => std::io::stdout().write_all(shaped.text.as_bytes())?,
     }
     eprintln!(
@@ -277,18 +278,4 @@ fn tolerance(text: &str) -> Result<Tolerance> {
         }
         _ => Ok(t),
     }
-}
-
-/// The load written whole or not at all (a file a run reads must never be half).
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| BadInput(format!("cannot write in {}: {e}", dir.display())))?;
-    file.write_all(text.as_bytes())?;
-    file.persist(path)
-        .map_err(|e| BadInput(format!("cannot write {}: {}", path.display(), e.error)))?;
-    Ok(())
 }

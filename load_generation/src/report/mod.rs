@@ -72,7 +72,18 @@ fn create_dir(dir: &Path) -> Result<()> {
 /// old file or the new one and never part of one: a temporary file beside it,
 /// synced to disk, then renamed over it (a rename within a directory is atomic),
 /// and the directory synced so that the rename survives a crash of the node.
+///
+/// Only a regular file (or none) is replaced so. A symbolic link is written
+/// through, and stays a link; a device or a pipe (`-o /dev/stdout`, a FIFO) is
+/// written into as it is: a file renamed over one replaces it, and so a
+/// benchmark's `loadgen shape -o /dev/null` once left /dev/null a regular file
+/// for every later program on the machine.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let path = &through_links(path);
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::write(path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()));
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -91,6 +102,22 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         Ok(())
     })();
     written.with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Where `path` leads through symbolic links (at most 40, as the kernel
+/// follows), a dangling link's target included.
+fn through_links(path: &Path) -> PathBuf {
+    let mut at = path.to_path_buf();
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&at) else {
+            break;
+        };
+        at = match at.parent() {
+            Some(parent) if target.is_relative() => parent.join(target),
+            _ => target,
+        };
+    }
+    at
 }
 
 /// Removes what atomic writes killed mid-way left in `dir`.
@@ -158,6 +185,35 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec!["summary.json"]);
+    }
+
+    #[test]
+    fn a_link_is_written_through_and_a_pipe_into_neither_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.pbtxt");
+        let link = dir.path().join("load.pbtxt");
+        std::os::unix::fs::symlink("real.pbtxt", &link).unwrap();
+        write_atomically(&link, b"through").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"through");
+        // A FIFO stands for /dev/null and /dev/stdout: written into, kept.
+        let fifo = dir.path().join("fifo");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        write_atomically(&fifo, b"piped").unwrap();
+        assert_eq!(reader.join().unwrap(), b"piped");
+        assert!(std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo());
     }
 
     #[test]

@@ -407,3 +407,49 @@ fn bad_input_is_refused_at_its_place_with_what_was_expected() {
     assert!(said.contains("--user-type"), "{said}");
     assert!(!said.contains("panicked") && !said.contains("Traceback"));
 }
+
+#[test]
+fn writing_to_a_link_or_a_pipe_keeps_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.csv"), "t,v\n0,1\n60,2\n120,3\n").unwrap();
+    let shape_to = |out: &std::path::Path| {
+        loadgen(&tag("shape-out"))
+            .args(["shape", "csv"])
+            .arg(dir.path().join("s.csv"))
+            .args(["--duration", "10s", "-o"])
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    // A link to the load: written through, and still a link.
+    let link = dir.path().join("load.pbtxt");
+    std::os::unix::fs::symlink("real.pbtxt", &link).unwrap();
+    let out = shape_to(&link);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(dir.path().join("real.pbtxt"))
+        .unwrap()
+        .contains("phases {"));
+    // A pipe (as /dev/null or /dev/stdout would be): written into, still a pipe.
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let out = shape_to(&fifo);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(reader.join().unwrap().contains("phases {"));
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
