@@ -10,6 +10,7 @@ use chrono::{FixedOffset, NaiveDate};
 use crate::cli::shape::{
     CurveArgs, FitArgs, GapsArg, LogArgs, LogFormatArg, ShapeArgs, ShapeSource, ValuesArg,
 };
+use crate::config::UserTypeName;
 use crate::diagnostic::BadInput;
 use crate::report;
 use crate::shape::curve::CurveOptions;
@@ -29,7 +30,7 @@ pub fn shape(args: &ShapeArgs) -> Result<()> {
         None => None,
     };
     let naive = offset.unwrap_or_else(time::utc);
-    shape::check_type_name(&fit.user_type).map_err(|e| BadInput(format!("--user-type: {e}")))?;
+    UserTypeName::new(&fit.user_type).map_err(|e| BadInput(format!("--user-type: {e}")))?;
     let read = read_input(&args.source, fit, naive, offset)?;
     if let Some(path) = &fit.series {
         let csv = read
@@ -71,7 +72,7 @@ pub fn shape(args: &ShapeArgs) -> Result<()> {
     }
     eprintln!(
         "wrote {}: {} phase{} over {}, about {} requests, highest point {}/s; the largest error {}/s (tolerance {}/s)",
-        shape::describe_destination(fit.output.as_deref()),
+        fit.output.as_deref().map_or_else(|| "standard output".to_string(), |p| p.display().to_string()),
         shaped.phases,
         if shaped.phases == 1 { "" } else { "s" },
         crate::fmt::duration(shaped.duration_s as f64),
@@ -143,13 +144,13 @@ fn read_logs(a: &LogArgs, fit: &FitArgs, offset: Option<FixedOffset>) -> Result<
             ))
             .into());
         };
-        shape::check_type_name(name).map_err(|e| BadInput(format!("--type {rule:?}: {e}")))?;
+        UserTypeName::new(name).map_err(|e| BadInput(format!("--type {rule:?}: {e}")))?;
         rules.push((name.to_string(), pattern.to_string()));
     }
     let unmatched = match a.unmatched.as_deref() {
         Some("drop") => None,
         Some(name) => {
-            shape::check_type_name(name).map_err(|e| BadInput(format!("--unmatched: {e}")))?;
+            UserTypeName::new(name).map_err(|e| BadInput(format!("--unmatched: {e}")))?;
             Some(name.to_string())
         }
         None => Some(fit.user_type.clone()),
@@ -219,7 +220,7 @@ fn curve(a: &CurveArgs, fit: &FitArgs, naive: FixedOffset) -> Result<Read> {
         (&a.weekend_type, "--weekend-type"),
         (&a.holiday_type, "--holiday-type"),
     ] {
-        shape::check_type_name(name).map_err(|e| BadInput(format!("{flag}: {e}")))?;
+        UserTypeName::new(name).map_err(|e| BadInput(format!("{flag}: {e}")))?;
     }
     let options = CurveOptions {
         start,

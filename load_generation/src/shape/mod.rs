@@ -18,7 +18,6 @@ pub mod series;
 pub mod time;
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::config::name::UserTypeName;
 use crate::diagnostic::SourceText;
@@ -418,20 +417,6 @@ pub fn type_names(labels: &[&str]) -> Vec<String> {
         out.push(name);
     }
     out
-}
-
-/// Reads a user's `--type NAME=REGEX` or a type name, refusing a name the
-/// config would refuse.
-pub fn check_type_name(name: &str) -> Result<(), String> {
-    UserTypeName::new(name).map(|_| ())
-}
-
-/// The file shaped loads are written to when `-o` names none: standard output.
-pub fn describe_destination(path: Option<&Path>) -> String {
-    path.map_or_else(
-        || "standard output".to_string(),
-        |p| p.display().to_string(),
-    )
 }
 
 #[cfg(test)]
