@@ -9,9 +9,6 @@
 //! hadolint); these tests pin down what the schemas cannot: that every pod is
 //! confined to the dedicated load node, is locked down, has limits, and that
 //! the probes, ports and flags agree with each other.
-//!
-//! Past 600 lines: one rendering of the kustomizations checked from every side a
-//! reviewer would check; a split by overlay is a candidate for issue 35.
 
 use std::collections::BTreeMap;
 use std::fs;

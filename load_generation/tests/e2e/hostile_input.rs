@@ -8,8 +8,6 @@
 //! Most tests run `loadgen check`, which needs no Locust. The workspace test runs a
 //! short load against the demo shop and needs Locust (on PATH or LOADGEN_LOCUST,
 //! e.g. `LOADGEN_LOCUST=/tmp/lvenv/bin/locust cargo test --test e2e hostile_input::`).
-//!
-//! Past 600 lines: a catalogue of hostile inputs, each a short test of its own.
 
 use crate::common;
 
