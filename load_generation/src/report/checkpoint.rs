@@ -71,13 +71,10 @@ impl Observer for Checkpoints {
         let written = std::thread::Builder::new()
             .name("checkpoint".into())
             .spawn(move || {
-                if let Err(e) = std::fs::create_dir_all(&dir)
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| {
-                        super::remove_temporaries(&dir);
-                        super::write_data(&dir, &summary)
-                    })
-                {
+                if let Err(e) = super::create_dir(&dir).and_then(|()| {
+                    super::remove_temporaries(&dir);
+                    super::write_data(&dir, &summary)
+                }) {
                     if !failed.swap(true, Ordering::Relaxed) {
                         eprintln!("loadgen: warning: the checkpoint was not written: {e:#}");
                     }

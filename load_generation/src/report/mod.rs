@@ -63,8 +63,16 @@ fn write_data(dir: &Path, summary: &Summary) -> Result<()> {
     write_atomically(&dir.join("stats.csv"), csv::render(summary).as_bytes())
 }
 
-fn create_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
+/// Creates the report directory (and its parents) readable by this user only,
+/// as every file in it is (see [`write_atomically`]): a run's record names the
+/// target, its routes and its failures, which a run's owner shares on purpose
+/// (`chmod -R a+rX DIR`), not by default. A directory that exists keeps its mode.
+pub(crate) fn create_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
         .with_context(|| format!("cannot create the report directory {}", dir.display()))
 }
 
@@ -73,13 +81,17 @@ fn create_dir(dir: &Path) -> Result<()> {
 /// synced to disk, then renamed over it (a rename within a directory is atomic),
 /// and the directory synced so that the rename survives a crash of the node.
 ///
+/// The file is readable and writable by this user only (0600, made so by the
+/// temporary file it starts as), whatever it was before.
+///
 /// Only a regular file (or none) is replaced so. A symbolic link is written
 /// through, and stays a link; a device or a pipe (`-o /dev/stdout`, a FIFO) is
 /// written into as it is: a file renamed over one replaces it, and so a
 /// benchmark's `loadgen shape -o /dev/null` once left /dev/null a regular file
-/// for every later program on the machine.
+/// for every later program on the machine. A link is followed only where the
+/// kernel's own `protected_symlinks` rule would follow it: see [`through_links`].
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let path = &through_links(path);
+    let path = &through_links(path)?;
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         return std::fs::write(path, bytes)
             .with_context(|| format!("cannot write {}", path.display()));
@@ -106,18 +118,41 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Where `path` leads through symbolic links (at most 40, as the kernel
 /// follows), a dangling link's target included.
-fn through_links(path: &Path) -> PathBuf {
+///
+/// Reading links by hand bypasses the kernel's `fs.protected_symlinks`, which
+/// is what stops another user's link in a shared directory (`--report /tmp`,
+/// `/tmp/summary.json -> ~you/.bashrc`) from turning a write into theirs. So the
+/// same rule is kept here: a link is followed only if this user owns it, or the
+/// owner of the directory it is in does (who could have put anything there).
+fn through_links(path: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
     let mut at = path.to_path_buf();
     for _ in 0..40 {
         let Ok(target) = std::fs::read_link(&at) else {
             break;
         };
-        at = match at.parent() {
-            Some(parent) if target.is_relative() => parent.join(target),
-            _ => target,
+        let parent = match at.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let link_owner = std::fs::symlink_metadata(&at).map(|m| m.uid())?;
+        let dir_owner = std::fs::metadata(&parent).map(|m| m.uid())?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if link_owner != me && link_owner != dir_owner {
+            anyhow::bail!(
+                "{} is a symbolic link owned by another user (uid {link_owner}) in a directory they do not own: \
+                 loadgen does not write through it; remove the link or write elsewhere",
+                at.display()
+            );
+        }
+        at = if target.is_relative() {
+            parent.join(target)
+        } else {
+            target
         };
     }
-    at
+    Ok(at)
 }
 
 /// Removes what atomic writes killed mid-way left in `dir`.
@@ -214,6 +249,50 @@ mod tests {
             .unwrap()
             .file_type()
             .is_fifo());
+    }
+
+    #[test]
+    fn the_report_directory_and_its_files_are_this_users_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("reports/run-1");
+        create_dir(&dir).unwrap();
+        write_atomically(&dir.join("summary.json"), b"{}").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&root.path().join("reports")), 0o700);
+        assert_eq!(mode(&dir.join("summary.json")), 0o600);
+    }
+
+    #[test]
+    fn another_users_link_in_a_shared_directory_is_not_written_through() {
+        use std::os::unix::fs::PermissionsExt as _;
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: making another user's link needs root");
+            return;
+        }
+        let chown = |p: &Path, uid: u32| {
+            let name = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            assert_eq!(unsafe { libc::lchown(name.as_ptr(), uid, uid) }, 0);
+        };
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, b"theirs").unwrap();
+        // A /tmp of its own: sticky, open to all, owned by someone else.
+        let shared = root.path().join("tmp");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        chown(&shared, 40_000);
+        let planted = shared.join("summary.json");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        chown(&planted, 40_001);
+        let error = write_atomically(&planted, b"mine").unwrap_err();
+        assert!(format!("{error:#}").contains("owned by another user"), "{error:#}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"theirs");
+        // The directory's owner's own link is followed, as the kernel would.
+        chown(&planted, 40_000);
+        write_atomically(&planted, b"mine").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"mine");
     }
 
     #[test]

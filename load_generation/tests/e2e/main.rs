@@ -42,6 +42,7 @@ mod record;
 mod reliability;
 mod report;
 mod saturation;
+mod secrets;
 mod semantics;
 mod shape;
 mod stale_share;
