@@ -250,6 +250,9 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         args.host.clone(),
         load.plan.user_classes(),
         args.engine.locust_options()?,
+        // The master's trace context reaches this worker with its shares;
+        // this one stands until then.
+        setup::trace_setup(&load, &args.engine.trace, setup::run_id()),
         users_verbose(),
     );
     if args.engine.heartbeat_timeout.is_some() {

@@ -15,7 +15,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::locustfile::ClientChoice;
 
 pub mod shape;
+mod trace;
 mod values;
+pub use trace::TraceArgs;
 pub use values::parse_time;
 use values::parse_workers;
 use values::{parse_heartbeat_timeout, parse_latency, parse_run_time, parse_stall, parse_start_at};
@@ -284,6 +286,8 @@ pub enum Workers {
 pub struct EngineArgs {
     #[command(flatten)]
     pub python: PythonArgs,
+    #[command(flatten)]
+    pub trace: TraceArgs,
     /// Local Locust worker processes (Locust's distributed mode): `auto` sizes
     /// them from the plan's peak rate and this machine's cores (one process
     /// when that carries the plan, as for users that wait 0), and says what it
@@ -430,6 +434,18 @@ pub struct OutputArgs {
         value_name = "TIME"
     )]
     pub checkpoint_interval: Duration,
+    /// Push loadgen's metrics (every 5 s) and the sampled requests' spans over
+    /// OTLP (HTTP/protobuf) to this collector, e.g. http://otel-collector:4318
+    /// (`/v1/metrics` and `/v1/traces` are added). The standard
+    /// OTEL_EXPORTER_OTLP_{METRICS,TRACES}_ENDPOINT, _HEADERS and
+    /// OTEL_SERVICE_NAME/OTEL_RESOURCE_ATTRIBUTES are read too.
+    #[arg(
+        long = "otlp-endpoint",
+        visible_alias = "otlp_endpoint",
+        env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,11 +6,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::cli::{EngineArgs, Workers};
+use crate::cli::{EngineArgs, TraceArgs, Workers};
 use crate::diagnostic::BadInput;
 use crate::load::Load;
 use crate::locust::install::LocustInstall;
-use crate::locust::protocol::ClusterKey;
+use crate::locust::protocol::{ClusterKey, TraceSetup};
 use crate::locust::workspace::Workspace;
 use crate::locustfile::Client;
 use crate::runner::group::GroupSpec;
@@ -47,6 +47,8 @@ pub struct RunSetup {
     pub cluster_key: Option<ClusterKey>,
     /// Why the link runs plain where that matters: said at the start.
     pub cluster_said: Option<String>,
+    /// The trace context on every request, with this run's id.
+    pub trace: TraceSetup,
     pub options: RunOptions,
 }
 
@@ -107,6 +109,7 @@ impl RunSetup {
             engine.master_bind,
         );
         Ok(RunSetup {
+            trace: trace_setup(load, &engine.trace, run_id()),
             client,
             local_workers,
             remote_workers: engine.expect_workers,
@@ -152,6 +155,7 @@ impl RunSetup {
             master_bind: self.master_bind.clone(),
             heartbeat_timeout: self.heartbeat_timeout,
             cluster_key: self.cluster_key.clone(),
+            trace: self.trace.clone(),
             pids,
             verbose,
         }
@@ -163,6 +167,42 @@ impl RunSetup {
         self.local_workers.max(1) + self.remote_workers
     }
 }
+
+/// A run's id: 16 random hex digits, in every request's baggage, every exported
+/// span and metric, and summary.json, so that a trace backend tells runs apart.
+pub fn run_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// The trace context of a run of `load`: the config's `trace_context`, each
+/// part overridden by its flag.
+pub fn trace_setup(load: &Load, flags: &TraceArgs, run_id: String) -> TraceSetup {
+    let config = &load.config.trace;
+    TraceSetup {
+        traceparent: !(flags.no_traceparent || config.no_traceparent),
+        baggage: !(flags.no_baggage || config.no_baggage),
+        sample_ratio: flags
+            .trace_sample
+            .or(config.sample_ratio)
+            .unwrap_or(DEFAULT_SAMPLE_RATIO),
+        baggage_prefix: flags
+            .baggage_prefix
+            .clone()
+            .or_else(|| config.baggage_prefix.clone())
+            .unwrap_or_else(|| "loadgen.".to_string()),
+        run_id,
+        user_types: load
+            .plan
+            .user_types
+            .iter()
+            .map(|t| (t.user_class(), t.as_str().to_string()))
+            .collect(),
+    }
+}
+
+/// One task iteration in a hundred is sampled unless told otherwise: enough
+/// traces to follow each phase, few enough to cost nothing a run can see.
+pub const DEFAULT_SAMPLE_RATIO: f64 = 0.01;
 
 /// How the master's link to its workers is keyed. A key given is used. With
 /// none, workers that are all this run's own (local) get a random key of

@@ -27,6 +27,17 @@ pub struct LoadConfig {
     pub phases: Vec<PhaseConfig>,
     /// Whole-run thresholds (`fail_if` at the top level).
     pub fail_if: Vec<Threshold>,
+    /// `trace_context { ... }`.
+    pub trace: TraceConfig,
+}
+
+/// The config's `trace_context`: what it sets, `None` where it is silent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceConfig {
+    pub no_traceparent: bool,
+    pub no_baggage: bool,
+    pub sample_ratio: Option<f64>,
+    pub baggage_prefix: Option<String>,
 }
 
 /// One validated `phases { ... }` block.

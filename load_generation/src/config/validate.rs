@@ -7,7 +7,9 @@ use prost_reflect::{DynamicMessage, Value};
 
 use super::locate::SpanMap;
 use super::threshold::{self, Scope, Threshold};
-use super::{Arrival, LoadConfig, Loaded, PhaseConfig, RateConfig, UserTypeConfig, UserTypeName};
+use super::{
+    Arrival, LoadConfig, Loaded, PhaseConfig, RateConfig, TraceConfig, UserTypeConfig, UserTypeName,
+};
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 
 /// Checks every rule and builds the typed config, or returns all problems at once.
@@ -23,6 +25,7 @@ pub(super) fn validate(
     };
     let phases = check.phases(root);
     let fail_if = check.thresholds(root, "fail_if", true);
+    let trace = check.trace_context(root);
     check.phase_names(&phases);
     let (errors, warnings): (Vec<_>, Vec<_>) = check
         .diagnostics
@@ -36,6 +39,7 @@ pub(super) fn validate(
             source,
             phases,
             fail_if,
+            trace,
         },
         warnings,
     })
@@ -495,6 +499,61 @@ impl Checker<'_> {
         }
     }
 
+    /// `trace_context { ... }`: a sample ratio from 0 to 1, and a baggage
+    /// prefix that keeps the baggage's keys tokens (RFC 9110's `tchar`).
+    fn trace_context(&mut self, root: &DynamicMessage) -> TraceConfig {
+        let Some(message) = root
+            .get_field_by_name("trace_context")
+            .and_then(|v| v.as_message().cloned())
+        else {
+            return TraceConfig::default();
+        };
+        let flag = |field: &str| {
+            message
+                .get_field_by_name(field)
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false)
+        };
+        let mut trace = TraceConfig {
+            no_traceparent: flag("no_traceparent"),
+            no_baggage: flag("no_baggage"),
+            ..TraceConfig::default()
+        };
+        if let Some(span) = self.spans.get("trace_context.sample_ratio").copied() {
+            let ratio = message
+                .get_field_by_name("sample_ratio")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.0);
+            if (0.0..=1.0).contains(&ratio) {
+                trace.sample_ratio = Some(ratio);
+            } else {
+                self.push_error(
+                    span.value,
+                    format!(
+                        "trace_context: `sample_ratio` is {ratio}, but it is a share from 0 to 1"
+                    ),
+                    "0.01 samples one iteration in a hundred; 0 samples none, 1 every one",
+                );
+            }
+        }
+        if let Some(span) = self.spans.get("trace_context.baggage_prefix").copied() {
+            let prefix = message
+                .get_field_by_name("baggage_prefix")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if prefix.chars().all(is_token_char) {
+                trace.baggage_prefix = Some(prefix);
+            } else {
+                self.push_error(
+                    span.value,
+                    format!("trace_context: `baggage_prefix` {prefix:?} would make baggage keys that are not tokens"),
+                    "use letters, digits and any of !#$%&'*+-.^_`|~ (e.g. \"loadgen.\")",
+                );
+            }
+        }
+        trace
+    }
+
     fn offset_of(&self, path: &str, fallback: usize) -> usize {
         self.spans.get(path).map_or(fallback, |s| s.name)
     }
@@ -517,6 +576,11 @@ enum Opened {
     Open { rate: RateConfig, pool: u32 },
     /// Something is wrong (said already).
     Refused,
+}
+
+/// Whether `c` may be in a W3C baggage key (an HTTP token, RFC 9110 `tchar`).
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
 /// The messages of a repeated message field.

@@ -184,6 +184,12 @@ pub struct LoggedRequest {
     /// Route pattern, e.g. `/product/{id}`, or `(unmatched)`.
     pub route: String,
     pub status: u16,
+    /// The W3C `traceparent` header, if the request had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+    /// The W3C `baggage` header, if the request had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baggage: Option<String>,
 }
 
 /// Body of `GET /_shop/requests`.
@@ -361,6 +367,8 @@ impl DemoShop {
             method: log.intern(&seen.method),
             route: log.intern(&seen.route),
             status: status.as_u16(),
+            traceparent: seen.traceparent.clone(),
+            baggage: seen.baggage.as_deref().map(|b| log.intern(b)),
         };
         log.push(entry);
     }
@@ -442,6 +450,9 @@ struct LogEntry {
     method: Arc<str>,
     route: Arc<str>,
     status: u16,
+    traceparent: Option<Box<str>>,
+    /// Interned: a run sends one per phase and user type.
+    baggage: Option<Arc<str>>,
 }
 
 impl LogEntry {
@@ -454,6 +465,8 @@ impl LogEntry {
             method: self.method.to_string(),
             route: self.route.to_string(),
             status: self.status,
+            traceparent: self.traceparent.map(String::from),
+            baggage: self.baggage.map(|b| b.to_string()),
         }
     }
 }
@@ -523,6 +536,9 @@ struct Arrived {
     user_type: Option<String>,
     /// The `User-Agent` header.
     client: Option<String>,
+    /// The W3C trace context headers, recorded as they came.
+    traceparent: Option<Box<str>>,
+    baggage: Option<String>,
 }
 
 /// The session a tracked request runs in, handed from [`routes::track`] to handlers.

@@ -51,6 +51,8 @@ pub(super) async fn track(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        traceparent: all_of(request.headers(), "traceparent").map(Box::from),
+        baggage: all_of(request.headers(), "baggage"),
     };
     let (session, is_new) = shop.resolve_session(session_cookie(request.headers()));
     request.extensions_mut().insert(SessionId(session.clone()));
@@ -339,4 +341,15 @@ pub(super) async fn login(
         );
     }
     page("Welcome", "<p>You are logged in.</p>").into_response()
+}
+
+/// Every value of header `name`, joined by `,` as HTTP lists are (so a
+/// request that carried one twice shows it): `None` when it had none.
+fn all_of(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("(not text)"))
+        .collect();
+    (!values.is_empty()).then(|| values.join(","))
 }

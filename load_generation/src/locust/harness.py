@@ -61,7 +61,7 @@ sys.stdout = sys.stderr
 # is refused, and an event is only sent complete.
 SETUP_FIELDS = {
     "role", "locustfile", "host", "user_classes", "class_names", "base_dir", "locust_args",
-    "sample_interval", "stop_drain", "verbose",
+    "sample_interval", "stop_drain", "trace", "verbose",
 }
 ROLE_FIELDS = {
     "local": {"mode"},
@@ -72,14 +72,14 @@ ROLE_FIELDS = {
 }
 MESSAGES = {
     "command": {
-        "targets": {"op", "occurrence", "users", "waits", "ramp_to", "rates"},
+        "targets": {"op", "occurrence", "phase", "users", "waits", "ramp_to", "rates"},
         "flush": {"op"},
         "stop": {"op"},
     },
     "event": {
         "ready": {"ev", "locust_version", "python", "pid", "workers"},
         "sample": {"ev", "t", "occurrence", "users", "workers", "worker_users", "stats", "errors", "exceptions", "cpu",
-                   "loop_lag_ms", "loop_late_max_ms", "iterations", "dropped"},
+                   "loop_lag_ms", "loop_late_max_ms", "iterations", "dropped", "spans", "spans_dropped"},
         "warning": {"ev", "message", "traceback"},
         "fatal": {"ev", "message", "kind", "traceback"},
         "imported": {"ev", "user_classes", "error"},
@@ -323,6 +323,8 @@ def count_iteration():
 
 # The open model (rate phases, loadgen_open.py): set up with the runner.
 OPEN = [None]
+# The trace context on requests (loadgen_trace.py): set up with the runner.
+TRACING = [None]
 
 
 def take_iterations():
@@ -334,6 +336,7 @@ def report_figures(data, **kwargs):
     """A worker's iterations and loop lateness travel to the master with its statistics."""
     data["loadgen_iterations"] = take_iterations()
     data["loadgen_late_max_s"] = take_late_max()
+    data["loadgen_spans"], data["loadgen_spans_dropped"] = TRACING[0].take_spans()
     OPEN[0].report(data)
 
 
@@ -341,6 +344,7 @@ def add_worker_figures(data, **kwargs):
     ITERATIONS[0] += int(data.get("loadgen_iterations", 0))
     TASKS_RUN[0] += int(data.get("loadgen_iterations", 0))
     LATE_MAX[0] = max(LATE_MAX[0], float(data.get("loadgen_late_max_s", 0.0)))
+    TRACING[0].add_spans(data.get("loadgen_spans", []), data.get("loadgen_spans_dropped", 0))
     OPEN[0].add_report(data)
 
 
@@ -413,6 +417,7 @@ class Harness:
         self.last_break = {}
         self.stopping = False
         self.occurrence = None
+        self.phase = {"number": 0, "name": "", "loop_number": 0}
         self.forgotten_at = time.monotonic()
         # Master: each worker's generation as last reported; worker: its own
         # (see on_worker_targets).
@@ -549,6 +554,12 @@ class Harness:
             available_user_tasks={n: c.tasks for n, c in self.classes.items()},
         )
         OPEN[0] = sibling("loadgen_open").OpenModel(count_iteration)
+        tracing = sibling("loadgen_trace")
+        TRACING[0] = tracing.Tracing(self.setup["trace"])
+        # A worker learns the master's trace context with its first share:
+        # installed on every worker, since that may turn headers on.
+        if TRACING[0].on() or self.mode == "worker":
+            tracing.install(TRACING[0])
         if self.role.get("cluster_key"):
             # Keyed: Locust's sockets become CURVE sockets (loadgen_cluster.py).
             sibling("loadgen_cluster").install(
@@ -898,6 +909,8 @@ class Harness:
             op = command["op"]
             if op == "targets":
                 self.occurrence = command["occurrence"]
+                self.phase = command["phase"]
+                TRACING[0].set_phase(self.phase)
                 self.targets = {k: int(v) for k, v in command["users"].items() if k in self.classes}
                 self.waits = command["waits"]
                 self.ramp_to = {k: int(v) for k, v in command["ramp_to"].items() if k in self.classes}
@@ -942,6 +955,10 @@ class Harness:
             return
         # The master's heartbeat timeout: this worker stops its users after as long.
         self.loss_s = float(msg.data.get("loss_s", self.loss_s))
+        # And the trace context: the master's run id, switches and phase.
+        if "trace" in msg.data:
+            TRACING[0].configure(msg.data["trace"])
+            TRACING[0].set_phase(msg.data["phase"])
         # Workers on other machines learn the target host from the master.
         host = msg.data["host"]
         if host:
@@ -1153,6 +1170,7 @@ class Harness:
             self.runner.send_message(
                 WORKER_TARGETS,
                 {"users": users, "waits": self.waits, "rates": self.worker_rates(told, w), "host": self.setup["host"], "final": False,
+                 "trace": self.setup["trace"], "phase": self.phase,
                  "generation": self.worker_generations.get(w, 0), "locustfile_sha": self.locustfile_sha,
                  "loss_s": master_loss_s()},
                 client_id=w,
@@ -1305,6 +1323,7 @@ class Harness:
                 message = f"{kind}: {row['msg']}" if kind else row["msg"]
                 exceptions.append({"message": message, "traceback": row["traceback"], "count": delta})
                 self.previous_exceptions[key] = row["count"]
+        spans, spans_dropped = TRACING[0].take_spans()
         emit(
             "sample",
             t=time.time(),
@@ -1321,6 +1340,8 @@ class Harness:
             loop_late_max_ms=round(take_late_max() * 1000.0, 1),
             iterations=take_iterations(),
             dropped=OPEN[0].take_dropped(),
+            spans=spans,
+            spans_dropped=spans_dropped,
         )
 
     # -- stop --------------------------------------------------------------

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::install::LocustInstall;
-use super::protocol::{Common, Event, ImportFailure, Setup};
+use super::protocol::{Common, Event, ImportFailure, Setup, TraceSetup};
 use super::workspace::Workspace;
 use crate::diagnostic::{Diagnostic, Diagnostics, SourceText};
 use crate::load::Load;
@@ -35,6 +35,7 @@ pub fn import(load: &Load, locust: &LocustInstall, client: ClientChoice) -> Resu
         None,
         load.plan.used_user_classes(),
         Vec::new(),
+        TraceSetup::off(), // a check sends no request
         false,
     ));
     let setup_path = workspace.dir.path().join("setup-check.json");

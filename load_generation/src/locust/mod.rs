@@ -16,3 +16,5 @@ pub const LEGACY_PY: &str = include_str!("loadgen_legacy.py");
 pub const OPEN_PY: &str = include_str!("loadgen_open.py");
 /// The keyed master-worker link (ZeroMQ CURVE), imported by path like the open model.
 pub const CLUSTER_PY: &str = include_str!("loadgen_cluster.py");
+/// The trace context on every request, imported by path like the open model.
+pub const TRACE_PY: &str = include_str!("loadgen_trace.py");

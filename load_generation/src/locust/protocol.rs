@@ -135,9 +135,58 @@ pub struct Common {
     /// Seconds a stopping run lets users finish the task they are in, so that a
     /// request the target already answered is counted too.
     pub stop_drain: f64,
+    /// The trace context every request carries (a master passes its own to its
+    /// workers with their shares).
+    pub trace: TraceSetup,
     /// Log the users' INFO messages too (loadgen shows them, and their prints,
     /// with `-v`); otherwise WARNING and above.
     pub verbose: bool,
+}
+
+/// The trace context the harness puts on every request (`loadgen_trace.py`):
+/// a W3C `traceparent` (a trace per task iteration, a span per request) and a
+/// W3C `baggage` naming the run, the phase, the loop and the user type.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSetup {
+    pub traceparent: bool,
+    pub baggage: bool,
+    /// The share of iterations whose trace is sampled (the `traceparent`'s
+    /// sampled flag): their requests come back as [`SpanRecord`]s.
+    pub sample_ratio: f64,
+    /// Put before each baggage key (`loadgen.` gives `loadgen.phase`).
+    pub baggage_prefix: String,
+    /// The run's id, in the baggage and in every exported span and metric.
+    pub run_id: String,
+    /// The plan's name of each User class (`NormalUser` -> `Normal`), for the
+    /// baggage's user type.
+    pub user_types: BTreeMap<String, String>,
+}
+
+impl TraceSetup {
+    /// No header at all (`loadgen check`, which sends no request).
+    pub fn off() -> TraceSetup {
+        TraceSetup {
+            traceparent: false,
+            baggage: false,
+            sample_ratio: 0.0,
+            baggage_prefix: String::new(),
+            run_id: String::new(),
+            user_types: BTreeMap::new(),
+        }
+    }
+}
+
+/// Which phase a command's targets are of, as the baggage names it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseTag {
+    /// 1-based, as users count phases.
+    pub number: usize,
+    /// The config's name, or empty.
+    pub name: String,
+    /// 1-based loop through the phases.
+    pub loop_number: usize,
 }
 
 /// How often every harness samples (and a worker reports to its master).
@@ -155,9 +204,11 @@ impl Common {
         host: Option<String>,
         user_classes: Vec<String>,
         locust_args: Vec<String>,
+        trace: TraceSetup,
         verbose: bool,
     ) -> Common {
         Common {
+            trace,
             locustfile: path,
             host,
             user_classes,
@@ -227,6 +278,8 @@ pub enum Command {
     Targets {
         /// Which phase occurrence these targets belong to; samples carry it back.
         occurrence: usize,
+        /// The phase, for the requests' baggage.
+        phase: PhaseTag,
         users: BTreeMap<String, u32>,
         /// (min, max) seconds per class; a class not listed keeps its own wait_time.
         waits: BTreeMap<String, (f64, f64)>,
@@ -277,7 +330,8 @@ pub enum Event {
         pid: u32,
         workers: u32,
     },
-    Sample(Sample),
+    /// Boxed: a sample is far larger than every other event.
+    Sample(Box<Sample>),
     /// Something the user should see; the run goes on.
     Warning {
         message: String,
@@ -413,6 +467,37 @@ pub struct Sample {
     /// Iterations of a rate phase that no user of their class could start
     /// within their grace (1 s after their scheduled time), by class.
     pub dropped: BTreeMap<String, u64>,
+    /// The requests of sampled traces in the interval (at most
+    /// `loadgen_trace.py`'s bound per process and interval).
+    pub spans: Vec<SpanRecord>,
+    /// Sampled requests left out of `spans` by that bound.
+    pub spans_dropped: u64,
+}
+
+/// One request of a sampled trace: the ids its `traceparent` carried, and
+/// what became of it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpanRecord {
+    /// 32 lowercase hex digits.
+    pub trace_id: String,
+    /// 16 lowercase hex digits.
+    pub span_id: String,
+    /// When it was sent, seconds since the Unix epoch.
+    pub start: f64,
+    /// Its response time, ms.
+    pub duration_ms: f64,
+    /// The response time as Locust rounds it (its key in the histogram).
+    pub ms: u64,
+    pub method: String,
+    pub name: String,
+    /// The HTTP status (0: no response).
+    pub status: u16,
+    /// The request's failure, if it failed.
+    pub error: Option<String>,
+    /// The phase that was running when it was sent.
+    pub phase: PhaseTag,
+    pub user_type: String,
 }
 
 /// The requests of one name in one interval.
@@ -479,6 +564,17 @@ mod tests {
             locust_args: vec!["--tags".into(), "checkout".into()],
             sample_interval: 0.5,
             stop_drain: 0.5,
+            trace: TraceSetup {
+                traceparent: true,
+                baggage: true,
+                sample_ratio: 0.01,
+                baggage_prefix: "loadgen.".into(),
+                run_id: "5f0c2a9e41d7b3c8".into(),
+                user_types: BTreeMap::from([
+                    ("NormalUser".into(), "Normal".into()),
+                    ("WeekendUser".into(), "Weekend".into()),
+                ]),
+            },
             verbose: false,
         }
     }
@@ -532,6 +628,11 @@ mod tests {
         let built = [
             Command::Targets {
                 occurrence: 4,
+                phase: PhaseTag {
+                    number: 2,
+                    name: "weekend rush".into(),
+                    loop_number: 1,
+                },
                 users: [("NormalUser".into(), 33), ("WeekendUser".into(), 67)].into(),
                 waits: [("NormalUser".into(), (1.0, 2.0))].into(),
                 ramp_to: [("NormalUser".into(), 50), ("WeekendUser".into(), 100)].into(),

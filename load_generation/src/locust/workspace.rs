@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::{CLUSTER_PY, HARNESS_PY, LEGACY_PY, OPEN_PY};
+use super::{CLUSTER_PY, HARNESS_PY, LEGACY_PY, OPEN_PY, TRACE_PY};
 use crate::load::Load;
 use crate::locustfile::{self, Locustfile, UserClass};
 
@@ -35,6 +35,7 @@ impl Workspace {
         std::fs::write(dir.path().join("loadgen_legacy.py"), LEGACY_PY)?;
         std::fs::write(dir.path().join("loadgen_open.py"), OPEN_PY)?;
         std::fs::write(dir.path().join("loadgen_cluster.py"), CLUSTER_PY)?;
+        std::fs::write(dir.path().join("loadgen_trace.py"), TRACE_PY)?;
         Ok(Workspace { dir, locustfile })
     }
 

@@ -287,7 +287,10 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
         chown(&planted, 40_001);
         let error = write_atomically(&planted, b"mine").unwrap_err();
-        assert!(format!("{error:#}").contains("owned by another user"), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("owned by another user"),
+            "{error:#}"
+        );
         assert_eq!(std::fs::read(&victim).unwrap(), b"theirs");
         // The directory's owner's own link is followed, as the kernel would.
         chown(&planted, 40_000);

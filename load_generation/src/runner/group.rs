@@ -42,6 +42,8 @@ pub struct GroupSpec {
     /// Keys the master's link to its workers (`loadgen_cluster.py`); decided
     /// by `RunSetup` (local workers get a random one when none is given).
     pub cluster_key: Option<ClusterKey>,
+    /// The trace context on every request.
+    pub trace: protocol::TraceSetup,
     /// Show the users' INFO logging and prints (loadgen's `-v`).
     pub verbose: bool,
     /// Shared with the signal handler, which kills these on a second signal.
@@ -61,6 +63,7 @@ impl GroupSpec {
             self.host.clone(),
             self.user_classes.clone(),
             self.locust_args.clone(),
+            self.trace.clone(),
             self.verbose,
         )
     }

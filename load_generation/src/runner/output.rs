@@ -21,7 +21,7 @@ impl Run {
         match output {
             Output::Event(id, event) if group.owns(id) => match event {
                 Event::Sample(sample) => {
-                    self.sample(sample, observers);
+                    self.sample(*sample, observers);
                     None
                 }
                 Event::Warning { message, traceback } => {

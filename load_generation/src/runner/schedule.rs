@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::ramp::Ramp;
-use crate::locust::protocol::{Command, RateTarget};
+use crate::locust::protocol::{Command, PhaseTag, RateTarget};
 use crate::plan::{apportion, Arrival, Counts, Plan, Slot};
 
 /// A phase occurrence's number in the run (0, 1, 2, ...): samples carry it back
@@ -456,6 +456,11 @@ impl Schedule {
             .collect();
         Command::Targets {
             occurrence: self.occurrence.0,
+            phase: PhaseTag {
+                number: phase.number,
+                name: phase.name.clone().unwrap_or_default(),
+                loop_number: self.slot.loop_index as usize + 1,
+            },
             users,
             waits,
             ramp_to,

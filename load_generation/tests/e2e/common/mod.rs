@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod netns;
+pub mod otlp;
 pub mod webdriver;
 
 use std::cell::Cell;
@@ -368,6 +369,8 @@ pub fn request_log(base: &str) -> Vec<Logged> {
                     method: r["method"].as_str().unwrap_or("").to_string(),
                     route: r["route"].as_str().unwrap_or("").to_string(),
                     status: r["status"].as_u64().unwrap_or(0) as u16,
+                    traceparent: r["traceparent"].as_str().map(str::to_string),
+                    baggage: r["baggage"].as_str().map(str::to_string),
                 });
             }
             since = page["next"].as_u64().unwrap_or(since);
@@ -392,6 +395,9 @@ pub struct Logged {
     pub method: String,
     pub route: String,
     pub status: u16,
+    /// The W3C trace context headers the request carried.
+    pub traceparent: Option<String>,
+    pub baggage: Option<String>,
 }
 
 /// The sessions (one per user) that sent each X-User-Type in [from, to) (epoch seconds).
