@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::Router;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
@@ -24,7 +25,7 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio::task::JoinHandle;
 
 use crate::config::UserTypeName;
-use crate::locust::protocol::Sample;
+use crate::locust::protocol::{Sample, SpanRecord};
 use crate::runner::{Observer, Status};
 use crate::stats::RunEvent;
 
@@ -107,6 +108,15 @@ struct RequestLabels {
 }
 
 type DurationFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
+type TracedFamily = Family<RequestLabels, TracedHistogram, fn() -> TracedHistogram>;
+type TracedHistogram = HistogramWithExemplars<TraceLabels>;
+
+/// An exemplar's labels: the trace a sampled request was sent in, so that a
+/// dashboard jumps from a bucket to that trace in the target's backend.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TraceLabels {
+    trace_id: String,
+}
 
 /// The metrics of one run.
 pub struct Metrics {
@@ -118,7 +128,7 @@ pub struct Metrics {
     users_actual: Family<UserTypeLabels, Gauge>,
     requests: Family<RequestLabels, Counter>,
     failures: Family<RequestLabels, Counter>,
-    duration: DurationFamily,
+    duration: TracedFamily,
     restarts: Counter,
     workers: Gauge,
     worker_users: Family<WorkerLabels, Gauge>,
@@ -174,11 +184,12 @@ impl Metrics {
         );
         let failures = Family::<RequestLabels, Counter>::default();
         registry.register("failures", "Requests that failed", failures.clone());
-        let duration: DurationFamily =
-            Family::new_with_constructor(|| Histogram::new(DURATION_BUCKETS));
+        let duration: TracedFamily = Family::new_with_constructor(|| {
+            HistogramWithExemplars::new(DURATION_BUCKETS.into_iter())
+        });
         registry.register_with_unit(
             "request_duration",
-            "Response times",
+            "Response times (exemplars: the trace id of a sampled request in the bucket)",
             Unit::Seconds,
             duration.clone(),
         );
@@ -386,7 +397,14 @@ impl Observer for Metrics {
             self.failures.get_or_create(&labels).inc_by(delta.failures);
             // A sample holds the response times of one interval (0.5 s), so
             // observing each one is cheap enough.
-            observe(&self.duration.get_or_create(&labels), &delta.histogram);
+            observe_traced(
+                &self.duration.get_or_create(&labels),
+                &delta.histogram,
+                sample
+                    .spans
+                    .iter()
+                    .filter(|s| s.method == delta.method && s.name == delta.name),
+            );
             // Only a rate phase's requests have these: a run of users alone
             // has no such series.
             if !delta.intended_histogram.is_empty() {
@@ -405,6 +423,34 @@ fn observe(histogram: &Histogram, pairs: &[(u64, i64)]) {
         let seconds = ms as f64 / 1000.0;
         for _ in 0..count.max(0) {
             histogram.observe(seconds);
+        }
+    }
+}
+
+/// Adds (ms, count) pairs to `histogram` as [`observe`] does, one request of
+/// each sampled span among them with its trace id as the bucket's exemplar.
+/// The span is counted in place of one of its pair's requests (the same
+/// request: its `ms` is Locust's key for it), so the counts stay Locust's.
+fn observe_traced<'a>(
+    histogram: &TracedHistogram,
+    pairs: &[(u64, i64)],
+    spans: impl Iterator<Item = &'a SpanRecord>,
+) {
+    let mut left: Vec<(u64, i64)> = pairs.to_vec();
+    for span in spans {
+        let Some(pair) = left.iter_mut().find(|(ms, n)| *ms == span.ms && *n > 0) else {
+            continue; // not among this sample's requests: no exemplar rather than a count too many
+        };
+        pair.1 -= 1;
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(span.start.max(0.0));
+        let labels = TraceLabels {
+            trace_id: span.trace_id.clone(),
+        };
+        histogram.observe(span.ms as f64 / 1000.0, Some(labels), Some(at));
+    }
+    for (ms, count) in left {
+        for _ in 0..count.max(0) {
+            histogram.observe(ms as f64 / 1000.0, None, None);
         }
     }
 }

@@ -247,3 +247,96 @@ fn unescape(value: &str) -> String {
     }
     out
 }
+
+#[test]
+fn sampled_requests_are_their_buckets_exemplars_and_counts_stay_locusts() {
+    use crate::locust::protocol::{PhaseTag, SpanRecord};
+    let text = include_str!("../../../applications/hipster_shop/load_generation/load.pbtxt");
+    let loaded = crate::config::parse(crate::diagnostic::SourceText::new(
+        "load.pbtxt",
+        text.to_string(),
+    ))
+    .unwrap();
+    let plan = crate::plan::Plan::new(&loaded.config);
+    let mut metrics = Metrics::new();
+    let (commanded, actual) = (vec![1, 0, 0], vec![1, 0, 0]);
+    let status = Status {
+        plan: &plan,
+        slot: plan.slot_at(std::time::Duration::ZERO),
+        elapsed: std::time::Duration::from_secs(1),
+        position: std::time::Duration::from_secs(1),
+        paused: false,
+        scale: 1.0,
+        targets: plan.targets(0),
+        saturated: false,
+        delivery: None,
+        short: false,
+        dropping: false,
+        run_time: None,
+        commanded: &commanded,
+        actual: &actual,
+        restarts: 0,
+        requests_per_s: 0.0,
+        workers: 0,
+        worker_users: &Default::default(),
+    };
+    let span = |trace: &str, ms: u64| SpanRecord {
+        trace_id: trace.repeat(32),
+        span_id: "1".repeat(16),
+        start: 1_764_354_000.5,
+        duration_ms: ms as f64,
+        ms,
+        method: "GET".into(),
+        name: "/".into(),
+        status: 200,
+        error: None,
+        phase: PhaseTag::default(),
+        user_type: "Normal".into(),
+    };
+    let sample = Sample {
+        stats: vec![RequestDelta {
+            method: "GET".into(),
+            name: "/".into(),
+            requests: 3,
+            failures: 0,
+            total_ms: 120.0,
+            histogram: vec![(20, 2), (80, 1)],
+            intended_histogram: vec![],
+        }],
+        // 80 ms: the bucket up to 0.1 s; 55 ms is no request of this sample.
+        spans: vec![span("a", 80), span("b", 55)],
+        ..Sample::default()
+    };
+    metrics.sample(&status, &sample);
+    let text = Metrics::encode(&metrics.registry).unwrap();
+    let bucket = |le: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "loadgen_request_duration_seconds_bucket{{le=\"{le}\",method=\"GET\",name=\"/\"}}"
+                ))
+            })
+            .unwrap_or_else(|| panic!("no bucket {le} in\n{text}"))
+            .to_string()
+    };
+    let traced = bucket("0.1");
+    assert!(
+        traced.contains(&format!("3 # {{trace_id=\"{}\"}} 0.08", "a".repeat(32))),
+        "{traced}"
+    );
+    assert!(!text.contains(&"b".repeat(32)), "{text}");
+    assert!(bucket("0.025").ends_with("} 2"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l == "loadgen_request_duration_seconds_count{method=\"GET\",name=\"/\"} 3"),
+        "{text}"
+    );
+    // Still a page Prometheus reads.
+    let without_units: String = text
+        .lines()
+        .filter(|l| !l.starts_with("# UNIT"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    openmetrics_parser::openmetrics::parse_openmetrics(&without_units)
+        .unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+}
