@@ -15,6 +15,7 @@ use crate::locust::install::{self, LocustInstall};
 use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
 use crate::locust::requirements;
 use crate::locust::workspace::Workspace;
+use crate::otlp::{Otlp, OtlpConfig};
 use crate::progress::{short, Progress};
 use crate::report::checkpoint::Checkpoints;
 use crate::report::{self, Destinations, Summary};
@@ -392,6 +393,9 @@ async fn execute(
         emergency,
     } = stop;
     let thresholds = verdict::collect(&steering.verdict.fail_if, &load.config, &load.plan)?;
+    let otlp_config = OtlpConfig::from(output.otlp_endpoint.as_deref(), |name| {
+        std::env::var(name).ok()
+    })?;
     let mut inputs = Inputs::default();
     let title = load.config_name();
     let mut servers = Servers::start(
@@ -440,6 +444,7 @@ async fn execute(
     if let Ok(mut dirs) = emergency.dirs.lock() {
         dirs.push(workspace.dir.path().to_path_buf());
     }
+    let host_said = host.clone();
     let spec = setup.group(
         &locust,
         &workspace,
@@ -460,7 +465,11 @@ async fn execute(
     }
     let mut progress = Progress::new(output.progress_interval);
     let mut observers: Vec<&mut dyn Observer> = vec![&mut progress];
-    let publish = servers.publishers();
+    let mut otlp = otlp_config.map(|c| Otlp::start(c, &setup.trace.run_id, host_said.as_deref()));
+    let mut publish = servers.publishers();
+    if let Some(otlp) = &otlp {
+        publish.push(Box::new(otlp.verdict()));
+    }
     let mut verdict = Verdict::new(thresholds, &load.plan, steering.verdict.fail_fast, publish);
     observers.push(&mut verdict);
     let mut live = servers.dashboard();
@@ -477,6 +486,9 @@ async fn execute(
     if let Some(checkpoints) = checkpoints.as_mut() {
         observers.push(checkpoints);
     }
+    if let Some(otlp) = otlp.as_mut() {
+        observers.push(otlp);
+    }
     let outcome = runner::run(
         &load.plan,
         spec,
@@ -488,7 +500,12 @@ async fn execute(
     .await;
     drop(observers);
     servers.stop();
-    conclude(output, steering.verdict, outcome, verdict)
+    let concluded = conclude(output, steering.verdict, outcome, verdict);
+    // After the verdict: the last export carries the run-wide thresholds.
+    if let Some(otlp) = otlp {
+        otlp.close();
+    }
+    concluded
 }
 
 /// The end of every run, even one stopped before its load began or ended by an

@@ -18,6 +18,7 @@ mod load;
 mod locust;
 mod locustfile;
 mod metrics;
+mod otlp;
 mod plan;
 mod progress;
 mod reload;

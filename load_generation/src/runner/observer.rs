@@ -96,6 +96,11 @@ impl Status<'_> {
 pub trait Observer {
     fn phase_started(&mut self, _status: &Status) {}
     fn sample(&mut self, _status: &Status, _sample: &Sample) {}
+    /// A sample collected while the run stops (the users' last requests):
+    /// its figures reach the record, and each occurrence's at its close
+    /// ([`Observer::occurrence_closed`]); this is for what a record does not
+    /// keep (the sampled requests' spans).
+    fn last_sample(&mut self, _sample: &Sample) {}
     /// A phase occurrence's statistics are final (its last sample is in).
     fn occurrence_closed(&mut self, _status: &Status, _record: &PhaseRecord) {}
     /// After every sample, the record so far: to be copied only by an observer

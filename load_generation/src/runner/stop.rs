@@ -64,7 +64,7 @@ impl Run {
         let mut process_exit_code = None;
         if self.locust.alive {
             self.locust.group.send(&Command::Stop).await;
-            process_exit_code = self.collect_last_sample(rx, stop_at).await;
+            process_exit_code = self.collect_last_sample(rx, stop_at, observers).await;
         }
         self.locust.group.kill();
         self.locust.group.reap().await;
@@ -104,6 +104,7 @@ impl Run {
         &mut self,
         rx: &mut mpsc::Receiver<Output>,
         stop_at: Instant,
+        observers: &mut [&mut dyn Observer],
     ) -> Option<i64> {
         let give_up = stop_at + STOP_GRACE;
         let primary = self.locust.group.primary();
@@ -122,6 +123,9 @@ impl Run {
                         // Its requests were made while the users ran, up to the stop.
                         let offered = self.health.interval(&sample, stop_at, self.schedule.commanded());
                         self.recorder.sample(&sample, at.as_secs_f64(), false, &offered);
+                        for o in observers.iter_mut() {
+                            o.last_sample(&sample);
+                        }
                     }
                     Some(Output::Event(id, Event::UsersAtEnd(users))) if self.locust.group.owns(id) => {
                         self.users_at_end = self.say_users_at_end(&users);

@@ -28,6 +28,11 @@ impl Histogram {
         }
     }
 
+    /// (response time in ms as Locust rounds it, count), fastest first.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.0.iter().map(|(&ms, &n)| (ms, n))
+    }
+
     pub fn count(&self) -> u64 {
         self.0.values().sum()
     }

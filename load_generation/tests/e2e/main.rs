@@ -35,6 +35,7 @@ mod metrics;
 mod no_shell;
 mod open_arrivals;
 mod open_model;
+mod otlp;
 mod parity;
 mod phases;
 mod protocol;
