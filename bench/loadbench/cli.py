@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from .common import BENCH, REPO, Ctx, cpu_model, log, on_alarm, on_term
+from . import overhead as overhead_section, report as report_sections, trace as trace_section
 from .fidelity import fidelity
 from .loads import find_locust
 from .open import open_model
@@ -24,6 +25,12 @@ from .servers import Nginx, Shop, ShopTarget, find_nginx
 from .shape import shape_bench
 from .soak import soak
 from .startstop import start_stop
+from .trace import trace_bench
+
+# Section 3c (trace) tabulates after overhead/throughput: listed here, beside the
+# sections report.SECTIONS lists itself.
+if trace_section not in report_sections.SECTIONS:
+    report_sections.SECTIONS.insert(report_sections.SECTIONS.index(overhead_section) + 1, trace_section)
 
 
 def report_only(path):
@@ -47,13 +54,15 @@ def main(doc):
     ap.add_argument("--no-build", action="store_true", help="use target/release/loadgen as it is")
     ap.add_argument("--only", default="fidelity,overhead,throughput,cluster,startstop,scale,soak,open,shape",
                     help="comma-separated sections: fidelity, overhead, throughput, cluster, startstop, scale, soak, "
-                         "open")
+                         "open, shape; and trace (the trace context's cost: not in the default, about 8 minutes)")
     ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
     ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
     ap.add_argument("--soak-seconds", type=int, help="length of the soak run, one occurrence a second [300; --quick: 90]")
     ap.add_argument("--scale-variants",
                     help="generators of the scale section [loadgen,loadgen_one_http,locust_processes; "
                          "also loadgen_auto_http: --user-class http]")
+    ap.add_argument("--trace-variants", default="off,on,otlp",
+                    help="variants of the trace section [off,on,otlp; otlp only if loadgen exports to the sink]")
     ap.add_argument("--json", help="write all figures here [bench/results.json; --quick: bench/results-quick.json]")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
     ap.add_argument("--shape-sizes", default=None, metavar="MB,MB",
@@ -122,7 +131,7 @@ def main(doc):
     try:
         if "fidelity" in only:
             results["fidelity"] = fidelity(ctx, reps)
-        if only & {"overhead", "throughput", "cluster", "startstop", "scale"}:
+        if only & {"overhead", "throughput", "cluster", "startstop", "scale", "trace"}:
             nginx_path = find_nginx(allow_install=True)
             if nginx_path:
                 nginx = Nginx(ctx.procs, nginx_path, budget)
@@ -155,6 +164,16 @@ def main(doc):
                                                                     [nginx, second])
                 finally:
                     second.stop()
+        if "trace" in only:
+            # ABC CBA ... pairs: at least 6 (2 with --quick), 10 s runs (6 with --quick).
+            trace_reps = (args.reps or 2) if args.quick else max(args.reps or 0, 6)
+            trace_target = nginx
+            if trace_target is None:
+                if shop_target is None:
+                    shop_target = ShopTarget(Shop(ctx.procs, loadgen, budget))
+                trace_target = shop_target
+            results["trace"] = trace_bench(ctx, trace_reps, args.sat_seconds or (6 if args.quick else 10),
+                                           trace_target, args.trace_variants.split(","))
         if "scale" in only:
             if nginx is None:
                 log("the scale section needs nginx (its request counter judges delivery): skipped")

@@ -135,6 +135,19 @@ fn a_plain_locustfile_with_a_helper_module_hooks_and_its_own_pacing_follows_the_
         .iter()
         .filter(|r| r.user_type.as_deref() == Some("B"))
         .all(|r| r.route == "/cart"));
+    // The trace context reaches a plain locustfile's users (issue 37), each
+    // naming its plan's user type; the hooks' own `requests.get` is not
+    // Locust's client, so it carries none.
+    for r in &log {
+        let kind = r.user_type.as_deref().unwrap_or("");
+        if kind == "A" || kind == "B" {
+            let baggage = r.baggage.as_deref().unwrap_or_else(|| panic!("{r:?}"));
+            assert!(r.traceparent.as_deref().is_some_and(|t| t.starts_with("00-")), "{r:?}");
+            assert!(baggage.contains(&format!("loadgen.user_type={kind}")), "{r:?}");
+        } else {
+            assert!(r.traceparent.is_none() && r.baggage.is_none(), "{r:?}");
+        }
+    }
 
     // constant_pacing(0.5) kept: 2 requests/s per user, the plan's users per phase.
     let start = log

@@ -19,10 +19,18 @@ const BOUNDARY_SLACK_S: f64 = 0.25;
 /// it is.
 fn three_phases() -> (String, String) {
     let named = |name: &str, users: u32| {
-        phase(3, users, 100, &[("A", 2, 50, 50), ("B", 1, 50, 50)])
-            .replacen("phases {\n", &format!("phases {{\n  name: \"{name}\"\n"), 1)
+        phase(3, users, 100, &[("A", 2, 50, 50), ("B", 1, 50, 50)]).replacen(
+            "phases {\n",
+            &format!("phases {{\n  name: \"{name}\"\n"),
+            1,
+        )
     };
-    let config = [named("weekday", 3), named("weekend-rush", 6), named("after", 3)].concat();
+    let config = [
+        named("weekday", 3),
+        named("weekend-rush", 6),
+        named("after", 3),
+    ]
+    .concat();
     let template = format!(
         "from locust import TaskSet, task\n\n\
          class AUserBehavior(TaskSet):\n    @task\n    def browse(self):\n        \
@@ -42,7 +50,9 @@ fn parse_traceparent(value: &str) -> (String, String, String) {
     let parts: Vec<&str> = value.split('-').collect();
     assert_eq!(parts.len(), 4, "not a traceparent: {value}");
     let hex = |s: &str, n: usize| {
-        s.len() == n && s.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        s.len() == n
+            && s.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     };
     assert_eq!(parts[0], "00", "{value}");
     assert!(hex(parts[1], 32) && parts[1] != "0".repeat(32), "{value}");
@@ -113,8 +123,15 @@ fn check_headers(log: &[Logged], summary: &serde_json::Value) -> BTreeSet<String
     let mut late = 0;
     let mut by_session: BTreeMap<&str, Vec<&Logged>> = BTreeMap::new();
     for r in log {
-        let traceparent = r.traceparent.as_deref().unwrap_or_else(|| panic!("no traceparent: {r:?}"));
-        let baggage = parse_baggage(r.baggage.as_deref().unwrap_or_else(|| panic!("no baggage: {r:?}")));
+        let traceparent = r
+            .traceparent
+            .as_deref()
+            .unwrap_or_else(|| panic!("no traceparent: {r:?}"));
+        let baggage = parse_baggage(
+            r.baggage
+                .as_deref()
+                .unwrap_or_else(|| panic!("no baggage: {r:?}")),
+        );
         if r.user_type.as_deref() == Some("B") {
             assert_eq!(traceparent, OWN, "the user's own traceparent was replaced");
         } else {
@@ -126,11 +143,19 @@ fn check_headers(log: &[Logged], summary: &serde_json::Value) -> BTreeSet<String
             by_session.entry(&r.session).or_default().push(r);
         }
         run_ids.insert(baggage["loadgen.run"].clone());
-        assert_eq!(Some(&baggage["loadgen.user_type"]), r.user_type.as_ref(), "{baggage:?}");
+        assert_eq!(
+            Some(&baggage["loadgen.user_type"]),
+            r.user_type.as_ref(),
+            "{baggage:?}"
+        );
         assert_eq!(baggage["loadgen.loop"], "1", "{baggage:?}");
         let number: usize = baggage["loadgen.phase"].parse().expect("a phase number");
         assert!((1..=3).contains(&number), "{baggage:?}");
-        assert_eq!(baggage["loadgen.phase_name"], names[number - 1], "{baggage:?}");
+        assert_eq!(
+            baggage["loadgen.phase_name"],
+            names[number - 1],
+            "{baggage:?}"
+        );
         // Sent while its phase ran: after its start, and before its end
         // (or, within the slack, just after: the next command on its way).
         let (start, end) = bounds[number - 1];
@@ -146,7 +171,11 @@ fn check_headers(log: &[Logged], summary: &serde_json::Value) -> BTreeSet<String
         }
     }
     assert_eq!(run_ids.len(), 1, "{run_ids:?}");
-    assert!(late * 50 < log.len(), "{late} of {} requests named the phase before", log.len());
+    assert!(
+        late * 50 < log.len(),
+        "{late} of {} requests named the phase before",
+        log.len()
+    );
     // One trace per iteration: each of A's tasks is `/` then `/cart`, in
     // order in its user's session; the pair shares a trace, the next
     // iteration has another.
@@ -161,7 +190,10 @@ fn check_headers(log: &[Logged], summary: &serde_json::Value) -> BTreeSet<String
                 let second = parse_traceparent(pair[1].traceparent.as_deref().unwrap());
                 assert_eq!(first.0, second.0, "one iteration, two traces: {pair:?}");
                 assert_eq!(first.2, second.2, "a trace sampled in part: {pair:?}");
-                assert!(traces.insert(first.0), "a trace over two iterations: {pair:?}");
+                assert!(
+                    traces.insert(first.0),
+                    "a trace over two iterations: {pair:?}"
+                );
                 pairs += 1;
             }
         }
@@ -172,7 +204,10 @@ fn check_headers(log: &[Logged], summary: &serde_json::Value) -> BTreeSet<String
 
 #[test]
 fn every_fast_http_request_carries_its_trace_and_its_phase() {
-    let (log, summary, _) = run("trace-fast", &["--user-class", "fast", "--trace-sample", "0.5"]);
+    let (log, summary, _) = run(
+        "trace-fast",
+        &["--user-class", "fast", "--trace-sample", "0.5"],
+    );
     let sampled = check_headers(&log, &summary);
     // Half the iterations sampled: at least a fifth, at most four fifths of
     // the (well over 40) traces, far outside chance either way.
@@ -182,7 +217,11 @@ fn every_fast_http_request_carries_its_trace_and_its_phase() {
         .map(|r| parse_traceparent(r.traceparent.as_deref().unwrap()).0)
         .collect();
     let share = sampled.len() as f64 / traces.len() as f64;
-    assert!((0.2..=0.8).contains(&share), "{share:.2} of {} traces sampled", traces.len());
+    assert!(
+        (0.2..=0.8).contains(&share),
+        "{share:.2} of {} traces sampled",
+        traces.len()
+    );
 }
 
 #[test]
@@ -193,7 +232,10 @@ fn every_http_user_request_carries_its_trace_and_its_phase() {
 
 #[test]
 fn workers_send_the_masters_trace_context() {
-    let (log, summary, _) = run("trace-workers", &["--workers", "2", "--baggage-prefix", "loadgen."]);
+    let (log, summary, _) = run(
+        "trace-workers",
+        &["--workers", "2", "--baggage-prefix", "loadgen."],
+    );
     check_headers(&log, &summary);
 }
 
