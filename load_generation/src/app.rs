@@ -99,7 +99,7 @@ pub async fn run(args: &RunArgs) -> Result<u8> {
                 eprintln!("loadgen: stopped by signal while waiting for {host}");
                 let outcome = Outcome::before_start(&load.plan, unix_now(), None);
                 let verdict = Verdict::new(Vec::new(), &load.plan, false, Vec::new());
-                return conclude(&args.output, &args.verdict, outcome, verdict);
+                return conclude(&args.output, &args.verdict, outcome, verdict, None);
             }
         }
     }
@@ -426,7 +426,7 @@ async fn execute(
             eprintln!("loadgen: stopped by signal before the load started");
             let verdict = Verdict::new(thresholds, &load.plan, false, Vec::new());
             let outcome = Outcome::before_start(&load.plan, unix_now(), None);
-            return conclude(output, steering.verdict, outcome, verdict);
+            return conclude(output, steering.verdict, outcome, verdict, Some(&setup.trace.run_id));
         }
     };
     tracing::info!(
@@ -500,7 +500,13 @@ async fn execute(
     .await;
     drop(observers);
     servers.stop();
-    let concluded = conclude(output, steering.verdict, outcome, verdict);
+    let concluded = conclude(
+        output,
+        steering.verdict,
+        outcome,
+        verdict,
+        Some(&setup.trace.run_id),
+    );
     // After the verdict: the last export carries the run-wide thresholds.
     if let Some(otlp) = otlp {
         otlp.close();
@@ -517,6 +523,7 @@ fn conclude(
     args: &VerdictArgs,
     outcome: Outcome,
     mut verdict: Verdict,
+    run_id: Option<&str>,
 ) -> Result<u8> {
     let Outcome {
         record,
@@ -528,6 +535,7 @@ fn conclude(
     verdict.finish_run(&record);
     let mut summary = Summary::new(&record, &plan);
     summary.thresholds = verdict.results.clone();
+    summary.run_id = run_id.map(str::to_string);
     println!("{}", report::table::render(&summary));
     let destinations = Destinations {
         dir: output.report.clone(),

@@ -120,6 +120,7 @@ pub(crate) fn summary(with_series: bool) -> Summary {
         Vec::new()
     };
     Summary {
+        run_id: Some("5f0c2a9e41d7b3c8".into()),
         schema_version: 1,
         started_at: "2026-01-01T00:00:00.000Z".into(),
         duration_s: 25.0,

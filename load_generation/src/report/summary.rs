@@ -29,6 +29,10 @@ pub const SCHEMA_VERSION: u32 = 6;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
+    /// The run's id, as every request's baggage and every exported span and
+    /// metric carry it (`None`: a run that had none, or an older summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     /// When the run started, RFC 3339.
     pub started_at: String,
     pub duration_s: f64,
@@ -251,6 +255,7 @@ impl Summary {
         let (per_name, total) = record.totals();
         Summary {
             schema_version: SCHEMA_VERSION,
+            run_id: None,
             started_at: rfc3339(record.started_at),
             duration_s: record.duration_s,
             ended: record.ended,

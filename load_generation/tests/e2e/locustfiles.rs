@@ -142,8 +142,16 @@ fn a_plain_locustfile_with_a_helper_module_hooks_and_its_own_pacing_follows_the_
         let kind = r.user_type.as_deref().unwrap_or("");
         if kind == "A" || kind == "B" {
             let baggage = r.baggage.as_deref().unwrap_or_else(|| panic!("{r:?}"));
-            assert!(r.traceparent.as_deref().is_some_and(|t| t.starts_with("00-")), "{r:?}");
-            assert!(baggage.contains(&format!("loadgen.user_type={kind}")), "{r:?}");
+            assert!(
+                r.traceparent
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("00-")),
+                "{r:?}"
+            );
+            assert!(
+                baggage.contains(&format!("loadgen.user_type={kind}")),
+                "{r:?}"
+            );
         } else {
             assert!(r.traceparent.is_none() && r.baggage.is_none(), "{r:?}");
         }

@@ -195,6 +195,12 @@ fn the_collector_gets_summary_counts_per_phase_and_the_spans_the_shop_saw() {
     assert_eq!(resource["service.name"], "loadgen");
     assert_eq!(resource["team"], "load gen");
     assert_eq!(resource["deployment.environment"], "test");
+    // One run id: the export's, summary.json's and every request's baggage.
+    assert_eq!(summary["run_id"], resource["loadgen.run.id"]);
+    let run = format!("loadgen.run={}", summary["run_id"].as_str().unwrap());
+    assert!(log
+        .iter()
+        .all(|r| r.baggage.as_deref().is_some_and(|b| b.contains(&run))));
 
     // Spans: exactly the sampled requests the shop saw, with their ids.
     let spans = receiver.spans();
