@@ -26,7 +26,7 @@ fn check(files: &[(&str, &str)], extra: &[&str]) -> (Output, tempfile::TempDir) 
     let mut command = loadgen(&tag("check-import"));
     command
         .current_dir(dir.path())
-        .args(["check", "--config_file", "load.pbtxt"])
+        .args(["check", "--config-file", "load.pbtxt"])
         .args(extra);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
     (out, dir)

@@ -26,7 +26,7 @@ fn run(template: &str, extra: &[&str], name: &str) -> (BTreeMap<String, u64>, St
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 4, 100, &[("A", 1, 100, 100)]), template);
     let mut cmd = run_command(&tag(name), files.config(), &shop.host());
-    cmd.args(["--run_time", "3s"]).args(extra);
+    cmd.args(["--run-time", "3s"]).args(extra);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -75,7 +75,7 @@ fn check_says_which_client_and_why() {
         &tagging_template(&["A"]).replace("headers=", "verify=False, headers="),
     );
     let out = loadgen(&tag("client-check"))
-        .args(["check", "--no-import", "--config_file"])
+        .args(["check", "--no-import", "--config-file"])
         .arg(files.config())
         .output()
         .unwrap();

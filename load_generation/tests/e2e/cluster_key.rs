@@ -216,7 +216,7 @@ fn a_rogue_master_cannot_get_a_word_from_a_keyed_worker() {
             .command(host, BIN)
             .arg("worker")
             .args(["--master", &format!("{MASTER_CTL}:{MASTER_PORT}")])
-            .arg("--config_file")
+            .arg("--config-file")
             .arg(files.config())
             .args(["--host", "http://10.200.2.1:8080"])
             .args(args)
@@ -303,7 +303,7 @@ fn wire_of(name: &str, key_args: &[&str]) -> Vec<u8> {
         &files.config(),
         &shop.host(),
         &[
-            &["--run_time", "6s", "--expect-workers", "1"],
+            &["--run-time", "6s", "--expect-workers", "1"],
             &["--master-bind", &format!("127.0.0.1:{master_port}")][..],
             key_args,
         ]
@@ -312,7 +312,7 @@ fn wire_of(name: &str, key_args: &[&str]) -> Vec<u8> {
     let worker = loadgen(&tag(&format!("{name}-worker")))
         .arg("worker")
         .args(["--master", &format!("127.0.0.1:{proxy}")])
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
         .args(key_args)
         .stdout(Stdio::null())

@@ -60,7 +60,7 @@ fn jump_pause_resume_and_scale_change_what_the_server_sees() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "24s",
             "--control-addr",
             &format!("127.0.0.1:{port}"),
@@ -156,7 +156,7 @@ fn a_token_protects_the_api_and_ctl_uses_it() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "8s",
             "--control-addr",
             &addr,
@@ -197,7 +197,7 @@ fn a_token_protects_the_api_and_ctl_uses_it() {
 fn an_api_open_beyond_loopback_needs_a_token() {
     let files = LoadFiles::new(&three_phases(), &tagging_template(&["A", "B", "C"]));
     let mut cmd = run_command(&tag("opentoken"), files.config(), "http://127.0.0.1:9");
-    cmd.args(["--run_time", "5s"])
+    cmd.args(["--run-time", "5s"])
         .args(["--control-addr", &format!("0.0.0.0:{}", free_port())]);
     let (out, took) = run_with_limit(cmd, Duration::from_secs(30));
     let stderr = text(&out.stderr);
@@ -255,7 +255,7 @@ fn a_configmap_update_reloads_the_plan_without_a_gap_and_a_broken_one_is_ignored
         &volume.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "18s",
             "--report",
             report.to_str().unwrap(),
@@ -343,7 +343,7 @@ fn a_new_template_restarts_locust_with_it_and_sighup_reloads_without_watching() 
         &tag,
         &files.config(),
         &shop.host(),
-        &["--run_time", "16s", "--no-reload"],
+        &["--run-time", "16s", "--no-reload"],
     );
     wait_for(&shop, 20);
     std::thread::sleep(Duration::from_millis(1000));
@@ -399,7 +399,7 @@ fn config_files_linked_into_a_configmap_mount_reload_too() {
         &tag,
         &etc.path().join("load.pbtxt"),
         &shop.host(),
-        &["--run_time", "10s"],
+        &["--run-time", "10s"],
     );
     wait_for(&shop, 20);
     std::thread::sleep(Duration::from_millis(1500));
@@ -432,7 +432,7 @@ fn a_changed_plan_that_needs_more_processes_is_said() {
         &volume.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "10s",
             "--report",
             report.to_str().unwrap(),
@@ -496,7 +496,7 @@ fn status_gives_each_workers_users() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "8s",
             "--workers",
             "2",

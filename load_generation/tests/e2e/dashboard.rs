@@ -85,7 +85,7 @@ fn the_dashboard_follows_and_drives_the_run_in_a_browser() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "60s",
             "--dashboard",
             &dashboard,
@@ -258,7 +258,7 @@ fn delivered(streams: usize) -> (usize, usize) {
         &tag("dashboard-streams"),
         &files.config(),
         &shop.host(),
-        &["--run_time", "12s", "--dashboard", &dashboard],
+        &["--run-time", "12s", "--dashboard", &dashboard],
     );
     let started = Instant::now();
     while http_get(&format!("http://{dashboard}/")).is_none() {
@@ -328,7 +328,7 @@ fn the_master_of_a_distributed_run_shows_the_whole_cluster() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "12s",
             "--workers",
             "2",
@@ -379,7 +379,7 @@ fn a_rate_phase_shows_its_rates_and_its_dropped_iterations() {
         &tag("dashboard-rate"),
         &files.config(),
         &shop.host(),
-        &["--run_time", "12s", "--dashboard", &dashboard],
+        &["--run-time", "12s", "--dashboard", &dashboard],
     );
     let browser = browse(&dashboard);
     let timeline = browser.wait_text("#jump-1", Duration::from_secs(10), |t| t.contains("/s"));

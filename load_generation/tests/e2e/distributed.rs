@@ -20,9 +20,9 @@ fn spawn_master(
 ) -> std::process::Child {
     let mut master = loadgen(tag);
     master
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(config)
-        .args(["--host", host, "--run_time", run_time])
+        .args(["--host", host, "--run-time", run_time])
         .args(["--expect-workers", &workers.to_string(), "--master-bind"])
         .arg(format!("127.0.0.1:{port}"))
         .args(extra)
@@ -38,7 +38,7 @@ fn worker_command(tag: &str, config: &std::path::Path, port: u16) -> std::proces
     worker
         .arg("worker")
         .args(["--master", &format!("127.0.0.1:{port}")])
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(config);
     worker
 }
@@ -66,12 +66,12 @@ fn two_workers_keep_phases_and_mix() {
     let report = files.path("report");
     let tag = tag("workers");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
         .args([
             "--host",
             &shop.host(),
-            "--run_time",
+            "--run-time",
             "16s",
             "--workers",
             "2",
@@ -217,9 +217,9 @@ fn two_workers_count_each_phase_as_the_server_saw_it() {
     let report = files.path("report");
     let tag = tag("workers-phases");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "15s"])
+        .args(["--host", &shop.host(), "--run-time", "15s"])
         .args(["--workers", "2", "--report"])
         .arg(&report);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
@@ -330,7 +330,7 @@ fn workers_auto_is_the_default_sizes_from_the_plan_and_says_so() {
             + &phase(60, peak_users, 100, &[("A", 1, 1000, 1000)]);
         let files = LoadFiles::new(&config, &format!("import os\n{template}"));
         let mut cmd = run_command(&tag("workers-auto"), files.config(), &shop.host());
-        cmd.args(["--run_time", "6s"])
+        cmd.args(["--run-time", "6s"])
             .arg("--report")
             .arg(files.path("report"));
         let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
@@ -512,9 +512,9 @@ fn a_boundary_does_not_wait_for_ever_for_a_silent_worker() {
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let tag = tag("silentworker");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "8s", "--workers", "2"])
+        .args(["--host", &shop.host(), "--run-time", "8s", "--workers", "2"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();

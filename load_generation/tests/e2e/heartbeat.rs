@@ -22,9 +22,9 @@ fn freeze_a_worker(timeout: Option<&str>) -> (f64, String) {
     let tag = tag("heartbeat");
     let mut master = loadgen(&format!("{tag}-m"));
     master
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "24s"])
+        .args(["--host", &shop.host(), "--run-time", "24s"])
         .args(["--expect-workers", "2", "--workers", "0", "--master-bind"])
         .arg(format!("127.0.0.1:{port}"));
     if let Some(timeout) = timeout {
@@ -36,7 +36,7 @@ fn freeze_a_worker(timeout: Option<&str>) -> (f64, String) {
         let mut cmd = loadgen(&format!("{tag}-w{i}"));
         cmd.arg("worker")
             .args(["--master", &format!("127.0.0.1:{port}")])
-            .arg("--config_file")
+            .arg("--config-file")
             .arg(files.config())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());

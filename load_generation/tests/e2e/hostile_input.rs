@@ -66,7 +66,7 @@ impl Files {
 fn check_files(config: &Path, template: &Path) -> Output {
     loadgen(&[
         "check".as_ref(),
-        "--config_file".as_ref(),
+        "--config-file".as_ref(),
         config.as_os_str(),
         "--template".as_ref(),
         template.as_os_str(),
@@ -284,7 +284,7 @@ fn unreadable_config() {
                 BIN,
                 "check",
             ])
-            .arg("--config_file")
+            .arg("--config-file")
             .arg(&config)
             .arg("--template")
             .arg(&template)
@@ -345,11 +345,11 @@ fn largest_num_users_passes_check_but_run_refuses_it_before_locust() {
     assert_ok(&out);
     // A Locust that does not exist: the refusal must come before it is looked for.
     let out = Command::new(BIN)
-        .args(["run", "--config_file"])
+        .args(["run", "--config-file"])
         .arg(&config)
         .arg("--template")
         .arg(&template)
-        .args(["--host", "http://127.0.0.1:9", "--run_time", "5s"])
+        .args(["--host", "http://127.0.0.1:9", "--run-time", "5s"])
         .env("LOADGEN_LOCUST", files.path("no-such-locust"))
         .stdin(Stdio::null())
         .output()
@@ -519,11 +519,11 @@ fn bad_run_times_are_explained() {
         ("99999999h", "that run time is over a century"),
     ] {
         let out = Command::new(BIN)
-            .args(["run", "--config_file"])
+            .args(["run", "--config-file"])
             .arg(&config)
             .arg("--template")
             .arg(&template)
-            .args(["--host", "http://127.0.0.1:9", "--run_time", time])
+            .args(["--host", "http://127.0.0.1:9", "--run-time", time])
             .stdin(Stdio::null())
             .output()
             .unwrap();
@@ -551,11 +551,11 @@ fn run_workspace_is_private_and_removed() {
     let log = files.path("run.log");
     let tmpdir = tempfile::tempdir().unwrap();
     let child = Command::new(BIN)
-        .args(["run", "--config_file"])
+        .args(["run", "--config-file"])
         .arg(&config)
         .arg("--template")
         .arg(&template)
-        .args(["--host", &shop.host(), "--run_time", "3s"])
+        .args(["--host", &shop.host(), "--run-time", "3s"])
         .env("TMPDIR", tmpdir.path())
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

@@ -93,11 +93,11 @@ fn run(shop: &Shop, extra: &[&str], name: &str) -> (Vec<Logged>, String) {
     command
         .current_dir("/")
         .arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(dir.path().join("load.pbtxt"))
         .arg("-f")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run_time", "12s"])
+        .args(["--host", &shop.host(), "--run-time", "12s"])
         .args(extra)
         .args(["--", "--greeting", "hello"]);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
@@ -225,7 +225,7 @@ fn a_fast_http_locustfile_with_a_pypi_dependency_keeps_its_waits_unless_the_conf
     command
         .arg("--locustfile")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--run_time", "12s"]);
+        .args(["--run-time", "12s"]);
     // The first run installs `six` from PyPI; later runs reuse the cached layer.
     let (out, _) = run_with_limit(command, Duration::from_secs(120));
     let stderr = text(&out.stderr);
@@ -260,13 +260,13 @@ fn a_package_that_cannot_be_had_is_a_clear_error_before_any_load() {
     let mut command = loadgen(&tag("plain-badreq"));
     command
         .arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(dir.path().join("load.pbtxt"))
         .arg("-f")
         .arg(dir.path().join("locustfile.py"))
         .arg("--requirements")
         .arg(&requirements)
-        .args(["--host", &shop.host(), "--run_time", "4s"]);
+        .args(["--host", &shop.host(), "--run-time", "4s"]);
     let (out, _) = run_with_limit(command, Duration::from_secs(120));
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
@@ -323,7 +323,7 @@ fn run_self_judging(shop: &Shop, extra: &[&str], code: &str, name: &str) -> (Opt
     command
         .arg("-f")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--run_time", "4s"])
+        .args(["--run-time", "4s"])
         .args(extra)
         .args(["--", "--code", code]);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
@@ -399,7 +399,7 @@ fn run_tagged(
     command
         .arg("-f")
         .arg(dir.path().join("locustfile.py"))
-        .args(["--run_time", "4s"])
+        .args(["--run-time", "4s"])
         .args(extra);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
     let stderr = text(&out.stderr);
@@ -444,7 +444,7 @@ fn render_copies_a_plain_locustfile_byte_for_byte() {
     let mut command = loadgen(&tag("render-plain"));
     command
         .arg("render")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(dir.path().join("load.pbtxt"))
         .arg("-f")
         .arg(dir.path().join("boutique.py"))
@@ -490,7 +490,7 @@ fn a_locustfile_printing_megabytes_a_second_keeps_its_load() {
     assert!(template.contains("print(LINES)"), "{template}");
     let files = LoadFiles::new(&phase(10, 10, 100, &[("A", 1, 100, 100)]), &template);
     let mut command = run_command(&tag("printing"), files.config(), &shop.host());
-    command.args(["--run_time", "10s"]);
+    command.args(["--run-time", "10s"]);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");

@@ -20,7 +20,7 @@ fn many_loops_fold_into_exact_totals_and_a_short_table() {
     let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
     let report = files.path("report");
     let mut cmd = run_command(&tag("longrun"), files.config(), &shop.host());
-    cmd.args(["--run_time", "40s", "--report"])
+    cmd.args(["--run-time", "40s", "--report"])
         .arg(&report)
         .args(["--progress-interval", "10s"]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(90));

@@ -112,7 +112,7 @@ fn metrics_follow_the_phases_while_the_load_runs() {
     let tag = tag("metrics");
     let mut cmd = run_command(&tag, files.config(), &shop.host());
     cmd.args([
-        "--run_time",
+        "--run-time",
         "9s",
         "--metrics-addr",
         &metrics_addr,
@@ -264,7 +264,7 @@ fn a_taken_metrics_address_is_an_error() {
     let files = LoadFiles::new(&config(), TEMPLATE);
     let tag = tag("metrics-taken");
     let mut cmd = run_command(&tag, files.config(), "http://127.0.0.1:9");
-    cmd.args(["--run_time", "5s", "--metrics-addr", &addr]);
+    cmd.args(["--run-time", "5s", "--metrics-addr", &addr]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(30));
     let stderr = text(&out.stderr);
     assert!(

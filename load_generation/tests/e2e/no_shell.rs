@@ -182,11 +182,11 @@ fn no_shell_is_ever_run() {
         .env("XDG_CACHE_HOME", cache.path())
         .env("LOADGEN_LOCUST", locust_python())
         .arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(plain.path().join("load.pbtxt"))
         .arg("--locustfile")
         .arg(plain.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run_time", "3s"]);
+        .args(["--host", &shop.host(), "--run-time", "3s"]);
     let (out, execs) = traced(command, &trace_dir.path().join("plain.trace"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -211,7 +211,7 @@ fn no_shell_is_ever_run() {
         &tagging_template(&["A"]),
     );
     let mut command = run_command(&tag("noshell-template"), files.config(), &shop.host());
-    command.args(["--run_time", "3s", "--workers", "2"]);
+    command.args(["--run-time", "3s", "--workers", "2"]);
     let (out, execs) = traced(command, &trace_dir.path().join("template.trace"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(

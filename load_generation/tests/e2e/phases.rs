@@ -38,9 +38,9 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
     let report = files.path("report");
     let tag = tag("phases");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "24s", "--report"])
+        .args(["--host", &shop.host(), "--run-time", "24s", "--report"])
         .arg(&report);
     let (out, elapsed) = run_with_limit(cmd, Duration::from_secs(90));
     let stderr = text(&out.stderr);

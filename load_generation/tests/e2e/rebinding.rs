@@ -54,7 +54,7 @@ fn a_rebound_name_can_neither_steer_nor_read_the_run() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "6s",
             "--control-addr",
             &format!("127.0.0.1:{control}"),

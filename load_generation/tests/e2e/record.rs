@@ -60,7 +60,7 @@ fn a_run_that_ends_in_an_error_keeps_its_record_and_junit() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "5m",
             "--report",
             report.to_str().unwrap(),

@@ -17,7 +17,7 @@ fn start_run(tag: &str, files: &LoadFiles, host: &str, extra: &[&str]) -> std::p
     let mut cmd = loadgen(tag);
     // A private TMPDIR per load, so tests can check loadgen's workspace is removed.
     cmd.env("TMPDIR", files.dir.path());
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
         .args(["--host", host])
         .args(extra);
@@ -164,7 +164,7 @@ fn locust_crash_is_restarted_and_the_schedule_resumes() {
         &tag,
         &files,
         &shop.host(),
-        &["--run_time", "16s", "--report", report.to_str().unwrap()],
+        &["--run-time", "16s", "--report", report.to_str().unwrap()],
     );
     wait_for_requests(&shop, 20, Duration::from_secs(30));
     let first = shop.requests()[0].t;
@@ -239,9 +239,9 @@ fn repeated_crashes_stop_with_a_clear_error() {
     let files = LoadFiles::new(&simple_config(1), template);
     let tag = tag("crashloop");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "5m"]);
+        .args(["--host", &shop.host(), "--run-time", "5m"]);
     let (out, took) = run_with_limit(cmd, Duration::from_secs(90));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -265,7 +265,7 @@ fn a_dead_target_counts_failures_and_load_resumes_when_it_returns() {
         &tag,
         &files,
         &host,
-        &["--run_time", "10s", "--report", report.to_str().unwrap()],
+        &["--run-time", "10s", "--report", report.to_str().unwrap()],
     );
     std::thread::sleep(Duration::from_secs(5));
     let shop = Shop::start_on(port);
@@ -301,10 +301,10 @@ fn an_error_in_the_template_is_shown_with_the_template_line() {
     let files = LoadFiles::new(&simple_config(1), template);
     let tag = tag("tmplerr");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file").arg(files.config()).args([
+    cmd.arg("--config-file").arg(files.config()).args([
         "--host",
         "http://127.0.0.1:9",
-        "--run_time",
+        "--run-time",
         "5s",
     ]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
@@ -335,7 +335,7 @@ fn wait_for_host_waits_for_the_target_then_runs() {
         &files,
         &host,
         &[
-            "--run_time",
+            "--run-time",
             "3s",
             "--wait-for-host",
             "30s",
@@ -372,10 +372,10 @@ fn wait_for_host_gives_up_with_a_clear_message() {
     let files = LoadFiles::new(&simple_config(2), &tagging_template(&["A"]));
     let tag = tag("waitgiveup");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file").arg(files.config()).args([
+    cmd.arg("--config-file").arg(files.config()).args([
         "--host",
         &format!("http://127.0.0.1:{port}"),
-        "--run_time",
+        "--run-time",
         "3s",
         "--wait-for-host",
         "2s",
@@ -401,7 +401,7 @@ fn sigterm_while_waiting_for_the_host_stops_at_once() {
         &files,
         &format!("http://127.0.0.1:{port}"),
         &[
-            "--run_time",
+            "--run-time",
             "30s",
             "--wait-for-host",
             "60s",
@@ -492,7 +492,7 @@ fn a_hung_locust_is_replaced_and_the_schedule_resumes() {
         &tag,
         &files,
         &shop.host(),
-        &["--run_time", "16s", "--report", report.to_str().unwrap()],
+        &["--run-time", "16s", "--report", report.to_str().unwrap()],
     );
     wait_for_requests(&shop, 20, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(2));
@@ -554,7 +554,7 @@ fn sigterm_at_any_moment_of_the_start_exits_0_with_a_summary() {
             &tag,
             &files,
             &shop.host(),
-            &["--run_time", "30s", "--report", report.to_str().unwrap()],
+            &["--run-time", "30s", "--report", report.to_str().unwrap()],
         );
         std::thread::sleep(Duration::from_millis(delay_ms));
         let stderr = sigterm_stops_cleanly(child, &tag);

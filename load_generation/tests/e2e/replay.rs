@@ -146,7 +146,7 @@ fn a_week_of_demand_shaped_to_five_minutes_is_played_as_recorded() {
     // neighbour every test must bear, so it takes no turn and holds up none.
     let shop = Shop::start_in_the_background();
     let mut run = run_command(&tag, files.config(), &shop.host());
-    run.args(["--run_time", "300s", "--report"])
+    run.args(["--run-time", "300s", "--report"])
         .arg(files.path("report"));
     let (out, _) = run_with_limit(run, Duration::from_secs(420));
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -57,9 +57,9 @@ fn report_matches_what_the_server_saw() {
     let report = files.path("report");
     let tag = tag("report");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "6s", "--report"])
+        .args(["--host", &shop.host(), "--run-time", "6s", "--report"])
         .arg(&report);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
     let stderr = text(&out.stderr);

@@ -31,9 +31,9 @@ fn run_timed_with(
     let started = Instant::now();
     let mut child = loadgen(&tag("saturation"))
         .arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
-        .args(["--host", host, "--run_time", run_time, "--report"])
+        .args(["--host", host, "--run-time", run_time, "--report"])
         .arg(files.path("report"))
         .args(extra)
         // A pipe is not a terminal: no colour codes, even without NO_COLOR.
@@ -219,9 +219,9 @@ fn a_delivered_threshold_without_a_planned_rate_is_refused() {
     );
     let out = loadgen(&tag("delivered-refused"))
         .arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
-        .args(["--host", "http://127.0.0.1:9", "--run_time", "5s"])
+        .args(["--host", "http://127.0.0.1:9", "--run-time", "5s"])
         .args(["--fail-if", "delivered < 90%"])
         .output()
         .expect("run loadgen");
@@ -256,7 +256,7 @@ fn scale_calls_a_few_ms_apart_raise_no_false_alarm() {
         &files.config(),
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "12s",
             "--control-addr",
             &format!("127.0.0.1:{port}"),

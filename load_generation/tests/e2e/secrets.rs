@@ -88,7 +88,7 @@ fn no_output_of_a_run_holds_its_token_or_its_key() {
         &shop.host(),
         &[
             "-vv",
-            "--run_time",
+            "--run-time",
             "6s",
             "--workers",
             "2",

@@ -31,7 +31,7 @@ fn run(
     let mut command = loadgen(&tag(name));
     command
         .arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(data(&format!("{name}.pbtxt")))
         .arg("-f")
         .arg(data(&format!("{name}.py")))
@@ -60,7 +60,7 @@ fn spawning_complete_releases_the_waiting_users(extra: &[&str]) {
         &shop,
         "spawning_complete",
         &report,
-        &[&["--run_time", "8s"], extra].concat(),
+        &[&["--run-time", "8s"], extra].concat(),
         &[],
     );
     let stderr = text(&out.stderr);
@@ -117,7 +117,7 @@ fn test_start_hands_out_data_before_any_user_spawns(extra: &[&str], workers: usi
         &shop,
         "test_start_data",
         &report,
-        &[&["--run_time", "4s"], extra].concat(),
+        &[&["--run-time", "4s"], extra].concat(),
         &[("DATUM_PREFIX", "x")],
     );
     let stderr = text(&out.stderr);
@@ -180,7 +180,7 @@ fn runner_quit_ends_the_run(extra: &[&str], max_requests: usize) {
         &shop,
         "quit",
         &report,
-        &[&["--run_time", "60s"], extra].concat(),
+        &[&["--run-time", "60s"], extra].concat(),
         &[],
     );
     let stderr = text(&out.stderr);
@@ -235,7 +235,7 @@ fn a_run_without_requests_says_why() {
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
-    let (out, _) = run(&shop, "no_request", &report, &["--run_time", "3s"], &[]);
+    let (out, _) = run(&shop, "no_request", &report, &["--run-time", "3s"], &[]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(shop.total_requests(), 0, "the shop saw requests");
@@ -271,7 +271,7 @@ fn a_load_test_shape_is_named_at_its_line_and_ignored() {
     let mut check = loadgen(&tag("shape-check"));
     check
         .arg("check")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(data("shape.pbtxt"))
         .arg("-f")
         .arg(data("shape.py"));
@@ -288,7 +288,7 @@ fn a_load_test_shape_is_named_at_its_line_and_ignored() {
         &shop,
         "shape",
         &dir.path().join("report"),
-        &["--run_time", "3s"],
+        &["--run-time", "3s"],
         &[],
     );
     let stderr = text(&out.stderr);
@@ -319,7 +319,7 @@ fn users_that_stop_themselves_stay_stopped_on_workers() {
     command
         .arg("-f")
         .arg(&file)
-        .args(["--run_time", "6s", "--workers", "2"]);
+        .args(["--run-time", "6s", "--workers", "2"]);
     let (out, _) = run_with_limit(command, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -343,7 +343,7 @@ fn parsed_options_are_a_headless_runs() {
         &shop,
         "options",
         &dir.path().join("report"),
-        &["--run_time", "3s"],
+        &["--run-time", "3s"],
         &[],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -364,7 +364,7 @@ fn runner_start_is_named_at_its_line_and_ignored() {
     let mut check = loadgen(&tag("runner-start-check"));
     check
         .arg("check")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(data("runner_start.pbtxt"))
         .arg("-f")
         .arg(data("runner_start.py"));
@@ -379,7 +379,7 @@ fn runner_start_is_named_at_its_line_and_ignored() {
         &shop,
         "runner_start",
         &dir.path().join("report"),
-        &["--run_time", "3s"],
+        &["--run-time", "3s"],
         &[],
     );
     let stderr = text(&out.stderr);
@@ -410,7 +410,7 @@ fn a_0x_hatch_complete_listener_fires_with_spawning_complete() {
         &shop,
         "hatch_complete",
         &dir.path().join("report"),
-        &["--run_time", "3s"],
+        &["--run-time", "3s"],
         &[],
     );
     let stderr = text(&out.stderr);

@@ -220,7 +220,7 @@ fn an_access_log_in_two_time_zones_is_counted_per_type_as_written() {
     let template = dir.path().join("t.tmpl");
     std::fs::write(&template, tagging_template(&["Browse", "Cart", "Other"])).unwrap();
     let check = loadgen(&tag("shape-log-check"))
-        .args(["check", "--no-import", "--config_file"])
+        .args(["check", "--no-import", "--config-file"])
         .arg(dir.path().join("load.pbtxt"))
         .arg("--template")
         .arg(&template)

@@ -85,9 +85,9 @@ fn a_start_at_in_the_past_begins_mid_phase_where_the_wall_clock_says() {
     let start_at = launched - Duration::from_secs(5);
     let tag = tag("start-at-past");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "17s"])
+        .args(["--host", &shop.host(), "--run-time", "17s"])
         .env("LOADGEN_START_AT", rfc3339(start_at));
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
@@ -148,9 +148,9 @@ fn a_start_at_in_the_future_waits_and_says_so() {
     let start_at = SystemTime::now() + Duration::from_secs(8);
     let tag = tag("start-at-future");
     let mut cmd = loadgen(&tag);
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "6s"])
+        .args(["--host", &shop.host(), "--run-time", "6s"])
         .args(["--start-at", &rfc3339(start_at)]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
@@ -200,7 +200,7 @@ fn bad_start_times_are_refused_with_the_flag_and_an_example() {
         ("2026-05-01T09:00:00", "expected an RFC 3339 time"),
     ] {
         let mut cmd = loadgen(&tag("start-at-bad"));
-        cmd.arg("--config_file").arg(files.config()).args([
+        cmd.arg("--config-file").arg(files.config()).args([
             "--host",
             "http://127.0.0.1:9",
             "--start-at",
@@ -216,7 +216,7 @@ fn bad_start_times_are_refused_with_the_flag_and_an_example() {
     }
     // A run whose end (start_at + run time) has passed: nothing to run, said.
     let mut cmd = loadgen(&tag("start-at-over"));
-    cmd.arg("--config_file")
+    cmd.arg("--config-file")
         .arg(files.config())
         .args(["--host", "http://127.0.0.1:9", "--run-time", "1h"])
         .args(["--start-at", "2020-01-01T00:00:00Z"]);
@@ -250,9 +250,9 @@ fn a_restarted_master_resumes_where_the_wall_clock_says() {
     let tag = tag("start-at-restart");
     let master = |name: &str| {
         let mut cmd = loadgen(&format!("{tag}-{name}"));
-        cmd.arg("--config_file")
+        cmd.arg("--config-file")
             .arg(files.config())
-            .args(["--host", &shop.host(), "--run_time", "34s"])
+            .args(["--host", &shop.host(), "--run-time", "34s"])
             .args(["--expect-workers", "2", "--workers", "0", "--master-bind"])
             .arg(format!("127.0.0.1:{port}"))
             .args(["--start-at", &rfc3339(start_at)]);
@@ -263,7 +263,7 @@ fn a_restarted_master_resumes_where_the_wall_clock_says() {
             let mut cmd = loadgen(&format!("{tag}-w{i}"));
             cmd.arg("worker")
                 .args(["--master", &format!("127.0.0.1:{port}")])
-                .arg("--config_file")
+                .arg("--config-file")
                 .arg(files.config());
             std::thread::spawn(move || run_with_limit(cmd, Duration::from_secs(90)))
         })

@@ -20,9 +20,9 @@ fn a_typo_in_a_task_is_shown_live_at_the_template_line_and_fails_the_run() {
     let started = Instant::now();
     let mut child = loadgen(&tag("typo"))
         .arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "6s", "--report"])
+        .args(["--host", &shop.host(), "--run-time", "6s", "--report"])
         .arg(&report)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -75,7 +75,7 @@ fn non_utf8_output_does_not_stop_loadgen_listening() {
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 2, 100, &[("A", 1, 200, 200)]), template);
     let mut cmd = run_command(&tag("badbytes"), files.config(), &shop.host());
-    cmd.args(["--run_time", "4s"]);
+    cmd.args(["--run-time", "4s"]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -96,9 +96,9 @@ fn run_chatty(verbose: bool, name: &str) -> String {
         cmd.arg("-v");
     }
     cmd.arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
-        .args(["--host", &shop.host(), "--run_time", "3s"]);
+        .args(["--host", &shop.host(), "--run-time", "3s"]);
     let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");

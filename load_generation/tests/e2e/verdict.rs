@@ -42,7 +42,7 @@ fn phase_and_run_thresholds_judge_a_slow_target_and_junit_says_so() {
         &files,
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "12s",
             "--fail-if",
             "phase holiday: p95 > 100ms",
@@ -129,7 +129,7 @@ fn fail_fast_stops_at_the_first_failed_threshold() {
         &files,
         &shop.host(),
         &[
-            "--run_time",
+            "--run-time",
             "33s",
             "--fail-if",
             "phase warmup: p95 > 50ms",
@@ -154,7 +154,7 @@ fn failures_errors_and_no_requests_decide_the_exit_code() {
     );
     let mixed = phase(3, 4, 100, &[("A", 1, 100, 100), ("E", 1, 100, 100)]);
     let files = LoadFiles::new(&mixed, &template);
-    let (code, _, stderr) = run(&files, &shop.host(), &["--run_time", "3s"]);
+    let (code, _, stderr) = run(&files, &shop.host(), &["--run-time", "3s"]);
     assert_eq!(
         code,
         Some(1),
@@ -164,19 +164,19 @@ fn failures_errors_and_no_requests_decide_the_exit_code() {
     let (code, _, stderr) = run(
         &files,
         &shop.host(),
-        &["--run_time", "3s", "--exit-code-on-error", "0"],
+        &["--run-time", "3s", "--exit-code-on-error", "0"],
     );
     assert_eq!(code, Some(0), "{stderr}");
     let (code, _, stderr) = run(
         &files,
         &shop.host(),
-        &["--run_time", "3s", "--fail-if", "errors > 10%"],
+        &["--run-time", "3s", "--fail-if", "errors > 10%"],
     );
     assert_eq!(code, Some(3), "{stderr}");
     let (code, _, stderr) = run(
         &files,
         &shop.host(),
-        &["--run_time", "3s", "--fail-if", "p99 > 5s"],
+        &["--run-time", "3s", "--fail-if", "p99 > 5s"],
     );
     assert_eq!(code, Some(0), "thresholds decide instead: {stderr}");
 
@@ -185,7 +185,7 @@ fn failures_errors_and_no_requests_decide_the_exit_code() {
     let (code, _, stderr) = run(
         &only_errors,
         &shop.host(),
-        &["--run_time", "3s", "--fail-if", "p99 > 5s"],
+        &["--run-time", "3s", "--fail-if", "p99 > 5s"],
     );
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("made no request"), "{stderr}");
@@ -198,7 +198,7 @@ fn bad_thresholds_are_refused_with_a_caret() {
         let (code, _, stderr) = run(
             &files,
             "http://127.0.0.1:9",
-            &["--run_time", "3s", "--fail-if", expr],
+            &["--run-time", "3s", "--fail-if", expr],
         );
         assert_eq!(code, Some(2), "{expr}: {stderr}");
         stderr
@@ -226,7 +226,7 @@ fn bad_thresholds_are_refused_with_a_caret() {
     let bad = LoadFiles::new(&config, &tagging_template(&["A"]));
     let out = loadgen(&tag("verdict"))
         .arg("check")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(bad.config())
         .output()
         .unwrap();

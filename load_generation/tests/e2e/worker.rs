@@ -13,7 +13,7 @@ use common::*;
 fn start_worker(tag: &str, files: &LoadFiles, port: u16) -> (Child, mpsc::Receiver<String>) {
     let mut child = loadgen(tag)
         .arg("worker")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
         .args(["--master", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
@@ -143,14 +143,14 @@ fn a_worker_exits_with_its_locustfiles_process_exit_code() {
     master
         .arg("-f")
         .arg(&locustfile)
-        .args(["--run_time", "4s"])
+        .args(["--run-time", "4s"])
         .args(["--expect-workers", "1", "--master-bind"])
         .arg(format!("127.0.0.1:{port}"));
     let master = std::thread::spawn(move || run_with_limit(master, Duration::from_secs(90)).0);
     let mut worker = loadgen(&tag("worker-exit"));
     worker
         .arg("worker")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(files.config())
         .arg("-f")
         .arg(&locustfile)

@@ -108,10 +108,10 @@ impl Cluster {
         let master = cluster
             .hosts
             .command("master", BIN)
-            .arg("--config_file")
+            .arg("--config-file")
             .arg(cluster.files.config())
             .args(["--host", &format!("http://{SHOP}:{SHOP_PORT}")])
-            .args(["--run_time", &format!("{run_time_s}s")])
+            .args(["--run-time", &format!("{run_time_s}s")])
             .args(["--expect-workers", &workers.to_string()])
             .args(["--master-bind", &format!("{MASTER_CTL}:{MASTER_PORT}")])
             .arg("--report")
@@ -137,7 +137,7 @@ impl Cluster {
             .command(host, BIN)
             .arg("worker")
             .args(["--master", &format!("{MASTER_CTL}:{MASTER_PORT}")])
-            .arg("--config_file")
+            .arg("--config-file")
             .arg(self.files.config())
             .args(&self.worker_args)
             .env("NO_COLOR", "1")

@@ -549,7 +549,7 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duratio
 pub fn run_command(tag: &str, config: impl AsRef<std::ffi::OsStr>, host: &str) -> Command {
     let mut c = loadgen(tag);
     c.arg("run")
-        .arg("--config_file")
+        .arg("--config-file")
         .arg(config)
         .args(["--host", host]);
     c

@@ -303,12 +303,12 @@ impl Case {
         command
             .current_dir("/")
             .arg("run")
-            .arg("--config_file")
+            .arg("--config-file")
             .arg(&config_file)
             .arg("-f")
             .arg(files.path().join(self.file))
             .args(["--host", &site.host()])
-            .args(["--run_time", &format!("{}s", self.seconds)]);
+            .args(["--run-time", &format!("{}s", self.seconds)]);
         if !self.tags.is_empty() {
             command.arg("--tags").args(self.tags);
         }
