@@ -12,7 +12,7 @@ use crate::demo_shop::{DemoShop, ShopOptions};
 use crate::diagnostic::BadInput;
 use crate::load::Load;
 use crate::locust::install::{self, LocustInstall};
-use crate::locust::protocol::{self, Setup, DEFAULT_MASTER_PORT};
+use crate::locust::protocol::{self, Setup};
 use crate::locust::requirements;
 use crate::locust::workspace::Workspace;
 use crate::otlp::{Otlp, OtlpConfig};
@@ -36,7 +36,7 @@ mod shape;
 
 pub use inspect::{check, render};
 use serve::Servers;
-use setup::{RunSetup, When};
+use setup::{RunSetup, When, WorkerSetup};
 pub use shape::shape;
 
 /// `loadgen report DIR`: report.html, stats.csv and the table again, from the
@@ -223,25 +223,20 @@ pub async fn demo_shop(args: &DemoShopArgs) -> Result<()> {
 /// Locust worker's is).
 pub async fn worker(args: &WorkerArgs) -> Result<u8> {
     let load = Load::open(&args.config.files())?;
-    let mut locust = install::find_or_install(args.engine.python.locust.as_deref())?;
-    if let Some(file) = requirements::requirements_for(
+    let locust = requirements::locust_for(
+        args.engine.python.locust.as_deref(),
         args.engine.python.requirements.as_deref(),
         &load.template.source.path,
-    ) {
-        locust = requirements::layer(&locust, &file)?;
-    }
-    let (master_host, master_port) = match args.master.rsplit_once(':') {
-        Some((h, p)) => (
-            h.to_string(),
-            p.parse::<u16>()
-                .with_context(|| format!("--master {:?}: the port is not a number", args.master))?,
-        ),
-        None => (args.master.clone(), DEFAULT_MASTER_PORT),
-    };
-    let workspace = Workspace::create(
-        &load,
-        load.template.client(args.engine.python.user_class).class,
     )?;
+    let key = setup::given_cluster_key(
+        args.engine.cluster_key_file.as_deref(),
+        std::env::var("LOADGEN_CLUSTER_KEY").ok(),
+    )?;
+    let decided = WorkerSetup::decide(&load, &args.engine, &args.master, key)?;
+    for said in &decided.said {
+        eprintln!("loadgen: {said}");
+    }
+    let workspace = Workspace::create(&load, decided.client.class)?;
     for note in load.template.notes() {
         eprintln!("loadgen: {note}");
     }
@@ -250,30 +245,18 @@ pub async fn worker(args: &WorkerArgs) -> Result<u8> {
         &workspace.locustfile,
         args.host.clone(),
         load.plan.user_classes(),
-        args.engine.locust_options()?,
-        // The master's trace context reaches this worker with its shares;
-        // this one stands until then.
-        setup::trace_setup(&load, &args.engine.trace, setup::run_id()),
+        decided.locust_args,
+        decided.trace,
         users_verbose(),
     );
-    if args.engine.heartbeat_timeout.is_some() {
-        eprintln!(
-            "loadgen: --heartbeat-timeout is the master's: this worker takes the master's from its shares"
-        );
-    }
-    let key = setup::given_cluster_key(
-        args.engine.cluster_key_file.as_deref(),
-        std::env::var("LOADGEN_CLUSTER_KEY").ok(),
-    )?;
-    if key.is_none() {
-        eprintln!(
-            "loadgen: no cluster key: this worker obeys whatever answers at {master_host}:{master_port}, \
-             in clear; a keyed master refuses it (give the master's --cluster-key-file)"
-        );
-    }
-    let setup = Setup::worker(common, master_host.clone(), master_port, key);
-    let setup_path = workspace.dir.path().join("setup-worker.json");
-    std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
+    let (master_host, master_port) = (decided.master_host, decided.master_port);
+    let setup = Setup::worker(
+        common,
+        master_host.clone(),
+        master_port,
+        decided.cluster_key,
+    );
+    let setup_path = setup.write(workspace.dir.path(), "worker")?;
     eprintln!("loadgen: worker connecting to the Locust master at {master_host}:{master_port}");
     let mut shutdown = Shutdown::install(Emergency::default())?;
     // While the master can't be reached (not up yet, restarting), try again,
@@ -409,16 +392,10 @@ async fn execute(
     // Finding (or installing) Locust can take a while: a signal meanwhile ends
     // the run at once, with its (empty) summary and report.
     let explicit = engine.python.locust.clone();
-    let requirements = requirements::requirements_for(
-        engine.python.requirements.as_deref(),
-        &load.template.source.path,
-    );
+    let requirements = engine.python.requirements.clone();
+    let locustfile = load.template.source.path.clone();
     let finding = tokio::task::spawn_blocking(move || {
-        let locust = install::find_or_install(explicit.as_deref())?;
-        match requirements {
-            Some(file) => requirements::layer(&locust, &file),
-            None => Ok(locust),
-        }
+        requirements::locust_for(explicit.as_deref(), requirements.as_deref(), &locustfile)
     });
     let locust: LocustInstall = tokio::select! {
         found = finding => found.context("the Locust installation task failed")??,

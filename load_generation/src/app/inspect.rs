@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use crate::cli::{CheckArgs, RenderArgs};
 use crate::load::Load;
 use crate::locust::import_check;
-use crate::locust::install;
 use crate::locust::requirements;
 use crate::locustfile;
 
@@ -20,13 +19,11 @@ pub fn check(args: &CheckArgs) -> Result<()> {
     let imported = if args.no_import {
         None
     } else {
-        let mut locust = install::find_or_install(args.python.locust.as_deref())?;
-        if let Some(file) = requirements::requirements_for(
+        let locust = requirements::locust_for(
+            args.python.locust.as_deref(),
             args.python.requirements.as_deref(),
             &load.template.source.path,
-        ) {
-            locust = requirements::layer(&locust, &file)?;
-        }
+        )?;
         Some((
             import_check::import(&load, &locust, args.python.user_class)?,
             locust.version,

@@ -10,7 +10,7 @@ use crate::cli::{EngineArgs, TraceArgs, Workers};
 use crate::diagnostic::BadInput;
 use crate::load::Load;
 use crate::locust::install::LocustInstall;
-use crate::locust::protocol::{ClusterKey, TraceSetup};
+use crate::locust::protocol::{ClusterKey, TraceSetup, DEFAULT_MASTER_PORT};
 use crate::locust::workspace::Workspace;
 use crate::locustfile::Client;
 use crate::runner::group::GroupSpec;
@@ -168,6 +168,83 @@ impl RunSetup {
     }
 }
 
+/// What a `loadgen worker` was decided to be, from its flags, as a run's
+/// are by [`RunSetup::decide`]: the master it joins, its key, its client,
+/// what Locust is given, and what to say at its start.
+#[derive(Debug)]
+pub struct WorkerSetup {
+    pub client: Client,
+    pub master_host: String,
+    pub master_port: u16,
+    pub cluster_key: Option<ClusterKey>,
+    pub locust_args: Vec<String>,
+    /// Until the master's first share brings the master's trace context.
+    pub trace: TraceSetup,
+    /// Warnings for the start.
+    pub said: Vec<String>,
+}
+
+impl WorkerSetup {
+    pub fn decide(
+        load: &Load,
+        engine: &EngineArgs,
+        master: &str,
+        given_key: Option<ClusterKey>,
+    ) -> Result<WorkerSetup, BadInput> {
+        let (master_host, master_port) = master_address(master)?;
+        let mut said = Vec::new();
+        if engine.heartbeat_timeout.is_some() {
+            said.push(
+                "--heartbeat-timeout is the master's: this worker takes the master's from its shares"
+                    .to_string(),
+            );
+        }
+        if given_key.is_none() {
+            said.push(format!(
+                "no cluster key: this worker obeys whatever answers at {master_host}:{master_port}, \
+                 in clear; a keyed master refuses it (give the master's --cluster-key-file)"
+            ));
+        }
+        Ok(WorkerSetup {
+            client: load.template.client(engine.python.user_class),
+            master_host,
+            master_port,
+            cluster_key: given_key,
+            locust_args: engine.locust_options()?,
+            trace: trace_setup(load, &engine.trace, run_id()),
+            said,
+        })
+    }
+}
+
+/// `--master HOST[:PORT]` (`[::1]:5557` for an IPv6 address): the port is
+/// Locust's 5557 when none is given.
+fn master_address(master: &str) -> Result<(String, u16), BadInput> {
+    let bad = |why: &str| {
+        BadInput(format!(
+            "--master {master:?}: {why}; give HOST or HOST:PORT, e.g. loadgen-master:5557 or [::1]:5557"
+        ))
+    };
+    let (host, port) = match master.rsplit_once(':') {
+        // An IPv6 address without a port has colons but no closing bracket before the last.
+        Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, Some(p)),
+        _ => (master, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    let port = match port {
+        None => DEFAULT_MASTER_PORT,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?,
+    };
+    Ok((host.to_string(), port))
+}
+
 /// A run's id: 16 random hex digits, in every request's baggage, every exported
 /// span and metric, and summary.json, so that a trace backend tells runs apart.
 pub fn run_id() -> String {
@@ -283,6 +360,42 @@ mod tests {
 
     fn hipster() -> Load {
         Load::hipster().expect("the built-in load is valid")
+    }
+
+    #[test]
+    fn a_worker_reads_its_master_and_says_what_its_flags_leave_open() {
+        for (given, host, port) in [
+            ("loadgen-master", "loadgen-master", 5557),
+            ("10.0.0.7:6000", "10.0.0.7", 6000),
+            ("[::1]:5558", "::1", 5558),
+            ("::1", "::1", 5557),
+        ] {
+            let w = WorkerSetup::decide(&hipster(), &engine(&[]), given, None).unwrap();
+            assert_eq!(
+                (w.master_host.as_str(), w.master_port),
+                (host, port),
+                "{given}"
+            );
+            assert!(
+                w.said.iter().any(|s| s.contains("no cluster key")),
+                "{:?}",
+                w.said
+            );
+        }
+        for bad in ["master:http", "master:0", ":5557", "master:70000"] {
+            let error = WorkerSetup::decide(&hipster(), &engine(&[]), bad, None).unwrap_err();
+            assert!(error.0.contains("HOST:PORT"), "{bad}: {}", error.0);
+        }
+        let keyed = WorkerSetup::decide(
+            &hipster(),
+            &engine(&["--heartbeat-timeout", "5s", "--no-baggage"]),
+            "m",
+            Some(ClusterKey::random()),
+        )
+        .unwrap();
+        assert_eq!(keyed.said.len(), 1, "{:?}", keyed.said);
+        assert!(keyed.said[0].contains("--heartbeat-timeout"));
+        assert!(!keyed.trace.baggage && keyed.trace.traceparent);
     }
 
     fn decide(flags: &[&str], when: When, cores: u32) -> Result<RunSetup, BadInput> {

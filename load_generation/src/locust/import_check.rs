@@ -38,8 +38,7 @@ pub fn import(load: &Load, locust: &LocustInstall, client: ClientChoice) -> Resu
         TraceSetup::off(), // a check sends no request
         false,
     ));
-    let setup_path = workspace.dir.path().join("setup-check.json");
-    std::fs::write(&setup_path, serde_json::to_vec_pretty(&setup)?)?;
+    let setup_path = setup.write(workspace.dir.path(), "check")?;
     let (event, stderr) = run_harness(locust, &workspace, &setup_path)?;
     let Some(Event::Imported {
         user_classes,

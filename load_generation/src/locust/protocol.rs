@@ -268,6 +268,25 @@ impl Setup {
     fn with_role(role: Role, common: Common) -> Setup {
         Setup { role, common }
     }
+
+    /// Writes this setup as `setup-{name}.json` into `dir` (a run's private
+    /// workspace: the setup may hold the cluster key), readable by this user
+    /// only; the path the harness is given.
+    pub fn write(&self, dir: &std::path::Path, name: &str) -> anyhow::Result<PathBuf> {
+        use anyhow::Context as _;
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = dir.join(format!("setup-{name}.json"));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&serde_json::to_vec_pretty(self)?))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
 }
 
 /// A command to the harness.

@@ -24,6 +24,22 @@ pub const REQUIREMENTS_FILE: &str = "requirements.txt";
 /// Written into a layer once pip has installed everything into it.
 const COMPLETE_MARK: &str = "loadgen-complete";
 
+/// The Locust a load runs with, the one place every command finds it: the
+/// installation given (`--locust`), else found or installed, with the
+/// packages of the requirements given, or of the `requirements.txt` beside
+/// the locustfile, layered on it.
+pub fn locust_for(
+    explicit: Option<&Path>,
+    given_requirements: Option<&Path>,
+    locustfile: &Path,
+) -> Result<LocustInstall> {
+    let locust = super::install::find_or_install(explicit)?;
+    match requirements_for(given_requirements, locustfile) {
+        Some(file) => layer(&locust, &file),
+        None => Ok(locust),
+    }
+}
+
 /// The requirements file to install: the one given, else `requirements.txt` beside
 /// the locustfile when there is one.
 pub fn requirements_for(given: Option<&Path>, locustfile: &Path) -> Option<PathBuf> {

@@ -212,9 +212,7 @@ impl LocustGroup {
     }
 
     fn spawn(&mut self, setup: &Setup, name: &str, tx: &mpsc::Sender<Output>) -> Result<()> {
-        let path = self.spec.workdir.join(format!("setup-{name}.json"));
-        std::fs::write(&path, serde_json::to_vec_pretty(setup)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let path = setup.write(&self.spec.workdir, name)?;
         let id = ProcessId {
             generation: self.generation,
             index: self.harnesses.len(),
