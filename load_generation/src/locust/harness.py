@@ -1,16 +1,13 @@
 """loadgen's harness: runs Locust as a library and does what loadgen tells it.
 
-(One file of about 1,500 lines on purpose: loadgen writes it beside the user's
-locustfile and runs it as the master, the workers and a local runner alike, and
-its parts (the protocol tables, the output pump, the boundary flush, the worker's
-reconnection, Locust's runner as a locustfile sees it, the users at the end) all
-act on the one Harness's state and Locust's runner. Splitting it
-would mean shipping and locating sibling modules next to a user's locustfile,
-whose own modules could shadow them. Its sections are marked with `# --` lines.
-The two siblings, `loadgen_legacy.py` (Locust 0.x names) and `loadgen_open.py`
-(rate phases: iterations at scheduled times), act on Locust alone, not on the
-harness, and are imported by their paths, so no module of the user's can
-shadow them.)
+Its siblings, written beside it and imported by their paths (`sibling`), so
+that no module of the user's can shadow them, hold what is not the harness's
+own state: the protocol's tables (`loadgen_protocol.py`), the output pump
+(`loadgen_output.py`), the user's files as tracebacks name them
+(`loadgen_userfiles.py`), every change made to Locust and why
+(`loadgen_patches.py`), the workers' shares (`loadgen_dispatch.py`), Locust
+0.x's names (`loadgen_legacy.py`), the open model (`loadgen_open.py`), the
+trace context (`loadgen_trace.py`) and the keyed cluster (`loadgen_cluster.py`).
 
 loadgen (the Rust program) owns the schedule: which phase runs, how many users of
 each type, their waits. This harness owns the users. It loads the locustfile,
@@ -40,7 +37,6 @@ import hashlib
 import importlib.util
 import itertools
 import json
-import linecache
 import logging
 import os
 import socket
@@ -55,54 +51,31 @@ _protocol = os.fdopen(os.dup(1), "w", buffering=1)
 os.dup2(2, 1)
 sys.stdout = sys.stderr
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The fields of every message, as `src/locust/protocol.rs` defines them. Both
-# directions are checked against these: a command with a missing or unknown field
-# is refused, and an event is only sent complete.
-SETUP_FIELDS = {
-    "role", "locustfile", "host", "user_classes", "class_names", "base_dir", "locust_args",
-    "sample_interval", "stop_drain", "trace", "verbose",
-}
-ROLE_FIELDS = {
-    "local": {"mode"},
-    "master": {"mode", "bind_host", "bind_port", "expect_workers", "workers_timeout", "heartbeat_timeout",
-               "cluster_key"},
-    "worker": {"mode", "master_host", "master_port", "cluster_key"},
-    "check": {"mode"},
-}
-MESSAGES = {
-    "command": {
-        "targets": {"op", "occurrence", "phase", "users", "waits", "ramp_to", "rates"},
-        "flush": {"op"},
-        "stop": {"op"},
-    },
-    "event": {
-        "ready": {"ev", "locust_version", "python", "pid", "workers"},
-        "sample": {"ev", "t", "occurrence", "users", "workers", "worker_users", "stats", "errors", "exceptions", "cpu",
-                   "loop_lag_ms", "loop_late_max_ms", "iterations", "dropped", "spans", "spans_dropped"},
-        "warning": {"ev", "message", "traceback"},
-        "fatal": {"ev", "message", "kind", "traceback"},
-        "imported": {"ev", "user_classes", "error"},
-        "quit": {"ev", "reason"},
-        "stopped": {"ev", "reason", "process_exit_code"},
-        "users_at_end": {"ev", "in_on_start", "crashed", "without_client", "tasks_run"},
-    },
-}
-# The master's message to each worker with its share of the users (master and
-# workers both run this file, so this is its one definition).
-WORKER_TARGETS = "loadgen_targets"
-# A worker's answer to a share it cannot run (its locustfile is not the master's).
-WORKER_REFUSED = "loadgen_refused"
-# The master's request, at a phase boundary, that each worker report its
-# statistics at once; the report answering it carries the request's token under
-# REPORTED_FLUSH (see Harness.flush).
-WORKER_FLUSH = "loadgen_flush"
-REPORTED_FLUSH = "loadgen_flush_token"
-# A worker's word that its locustfile called `environment.runner.quit()`: the
-# master ends the run (see Harness.on_worker_quit).
-WORKER_QUIT = "loadgen_quit"
-# A worker's users at the end of the run, for the master's `users_at_end`.
-WORKER_USERS = "loadgen_users"
+
+def sibling(name):
+    """A module beside this file, imported by its path, once per process (no
+    module of the user's can shadow it: it is kept under a name no import
+    statement can reach)."""
+    key = f"loadgen sibling {name}"
+    module = sys.modules.get(key)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+protocol = sibling("loadgen_protocol")
+ProtocolError, read_setup, read_message = protocol.ProtocolError, protocol.read_setup, protocol.read_message
+WORKER_TARGETS, WORKER_REFUSED, WORKER_FLUSH = protocol.WORKER_TARGETS, protocol.WORKER_REFUSED, protocol.WORKER_FLUSH
+WORKER_QUIT, WORKER_USERS = protocol.WORKER_QUIT, protocol.WORKER_USERS
+REPORTED_FLUSH, REPORTED_GENERATION = protocol.REPORTED_FLUSH, protocol.REPORTED_GENERATION
+CHANNEL = protocol.Channel(_protocol)
+emit = CHANNEL.emit
+
 # How long a master waits for its workers to report the users of a finished
 # ramp before it fires spawning_complete all the same (Locust's own wait is 1 s,
 # for reports every 3 s; loadgen's come every sample interval).
@@ -114,42 +87,6 @@ FLUSH_WAIT_S = 2.0
 RUNNING = object()
 
 
-class ProtocolError(ValueError):
-    pass
-
-
-def check_fields(what, message, expected):
-    got = set(message)
-    if got != expected:
-        missing, unknown = sorted(expected - got), sorted(got - expected)
-        raise ProtocolError(f"{what}: missing {missing}, unknown {unknown}")
-
-
-def read_setup(setup):
-    check_fields("setup", setup, SETUP_FIELDS)
-    role = setup["role"]
-    if role.get("mode") not in ROLE_FIELDS:
-        raise ProtocolError(f"setup: unknown mode {role.get('mode')!r}")
-    check_fields(f"setup role {role['mode']}", role, ROLE_FIELDS[role["mode"]])
-    return setup
-
-
-def read_message(kind, message):
-    tag = "op" if kind == "command" else "ev"
-    shapes = MESSAGES[kind]
-    if message.get(tag) not in shapes:
-        raise ProtocolError(f"unknown {kind} {message.get(tag)!r}")
-    check_fields(f"{kind} {message[tag]}", message, shapes[message[tag]])
-    return message
-
-
-def emit(event, **fields):
-    fields["ev"] = event
-    read_message("event", fields)
-    _protocol.write(json.dumps(fields, separators=(",", ":")) + "\n")
-    _protocol.flush()
-
-
 def fatal(message, kind="internal", traceback=None):
     emit("fatal", message=message, kind=kind, traceback=traceback)
     exit_process(3)
@@ -159,7 +96,7 @@ def exit_process(code):
     """Exits at once (Locust's greenlets are not waited for), after what the
     users printed has reached loadgen (see OutputPump)."""
     pump = sys.stderr
-    if isinstance(pump, OutputPump):
+    if isinstance(pump, sibling("loadgen_output").OutputPump):
         pump.finish(deadline_s=1.0)
     os._exit(code)
 
@@ -174,22 +111,15 @@ try:
     from locust import FastHttpUser, HttpUser, between, events
     from locust.env import Environment
     from locust.rpc import Message
-    from locust.user.task import TaskSet
     from locust.user.users import User
 except ImportError as e:  # pragma: no cover - reported to the user by loadgen
     fatal(f"cannot import Locust: {e}", kind="no_locust")
 
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def sibling(name):
-    """A module beside this file, imported by its path (no module of the
-    user's can shadow it)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+output = sibling("loadgen_output")
+userfiles = sibling("loadgen_userfiles")
+user_traceback, import_failure = userfiles.user_traceback, userfiles.import_failure
+patches = sibling("loadgen_patches")
+dispatch = sibling("loadgen_dispatch")
 
 
 def install_legacy_names():
@@ -197,189 +127,10 @@ def install_legacy_names():
     sibling("loadgen_legacy").install()
 
 
-class OutputPump:
-    """The harness's stdout and stderr (the users' prints, logging, Locust's
-    warnings): writes never block.
-
-    A write to a full pipe blocks the whole process, every user with it, for as
-    long as loadgen takes to read: a locustfile printing megabytes per second
-    would hold the load at the pace loadgen reads. Here a write only appends to
-    a buffer (LIMIT bytes at most; what does not fit is dropped, counted and
-    said), and a greenlet moves the buffer into the pipe as it drains.
-
-    The greenlet writes through one of gevent's native threads, where a write
-    may block without holding up the users. The pipe itself stays blocking: a
-    subprocess the users start inherits it as its stdout and stderr, and a
-    program handed a non-blocking pipe fails with EAGAIN when it fills."""
-
-    LIMIT = 1 << 20
-    # How often the dropped bytes are said, at most.
-    SAY_EVERY_S = 5.0
-
-    def __init__(self, fd):
-        self.fd = fd
-        self.pending = bytearray()
-        # Bytes at the front of `pending` that the native thread is writing.
-        self.in_flight = 0
-        self.dropped = 0
-        self.said_dropped = 0
-        self.said_at = 0.0
-        self.wake = gevent.event.Event()
-        gevent.spawn(self.drain)
-
-    # The parts of a text file that print, logging and tracebacks use.
-    encoding = "utf-8"
-    errors = "replace"
-
-    def write(self, text):
-        data = text.encode("utf-8", "replace") if isinstance(text, str) else bytes(text)
-        if len(self.pending) + len(data) > self.LIMIT:
-            self.dropped += len(data)
-        else:
-            self.pending += data
-        self.wake.set()
-        return len(text)
-
-    def flush(self):
-        pass
-
-    @property
-    def buffer(self):
-        """`sys.stderr.buffer.write(b"...")` takes bytes: so does `write`."""
-        return self
-
-    def isatty(self):
-        return False
-
-    def fileno(self):
-        return self.fd
-
-    def drain(self):
-        pool = gevent.get_hub().threadpool
-        while True:
-            self.wake.wait()
-            self.wake.clear()
-            while self.pending:
-                chunk = bytes(self.pending[:65536])
-                self.in_flight = len(chunk)
-                try:
-                    written = pool.apply(os.write, (self.fd, chunk))
-                except OSError:  # loadgen is gone: nothing to print to
-                    self.pending.clear()
-                    break
-                finally:
-                    self.in_flight = 0
-                del self.pending[:written]
-            self.say_dropped()
-
-    def say_dropped(self):
-        if self.dropped == self.said_dropped or time.monotonic() - self.said_at < self.SAY_EVERY_S:
-            return
-        self.said_dropped, self.said_at = self.dropped, time.monotonic()
-        emit(
-            "warning",
-            message=f"the locustfile printed more than loadgen could read: {self.dropped / 1e6:.1f} MB of its "
-            "output dropped so far (its users were not held up). Print less, or log at WARNING and above only",
-            traceback=None,
-        )
-
-    def finish(self, deadline_s):
-        """Writes what is buffered, waiting for the pipe up to `deadline_s`."""
-        end = time.monotonic() + deadline_s
-        # A chunk the native thread is writing is its to finish: written twice
-        # otherwise.
-        del self.pending[: self.in_flight]
-        while self.pending and time.monotonic() < end:
-            try:
-                written = os.write(self.fd, self.pending[:65536])
-            except OSError:
-                return
-            del self.pending[:written]
-
-
-# Task iterations since the last sample or report: every task a user runs is
-# followed by its wait (TaskSet.wait, which User.wait calls too), so counting
-# waits counts tasks. loadgen divides requests by them (requests per task) to
-# turn the plan's users and waits into a planned request rate.
-ITERATIONS = [0]
-# The same, over the whole run (not reset by samples): `users_at_end` says it.
-TASKS_RUN = [0]
-_locust_wait = TaskSet.wait
-
-
-def _counted_wait(self):
-    ITERATIONS[0] += 1
-    TASKS_RUN[0] += 1
-    return _locust_wait(self)
-
-
-TaskSet.wait = _counted_wait
-
-
-def count_iteration():
-    ITERATIONS[0] += 1
-    TASKS_RUN[0] += 1
-
-
-# The open model (rate phases, loadgen_open.py): set up with the runner.
-OPEN = [None]
-# The trace context on requests (loadgen_trace.py): set up with the runner.
-TRACING = [None]
-
-
-def take_iterations():
-    n, ITERATIONS[0] = ITERATIONS[0], 0
-    return n
-
-
-def report_figures(data, **kwargs):
-    """A worker's iterations and loop lateness travel to the master with its statistics."""
-    data["loadgen_iterations"] = take_iterations()
-    data["loadgen_late_max_s"] = take_late_max()
-    data["loadgen_spans"], data["loadgen_spans_dropped"] = TRACING[0].take_spans()
-    OPEN[0].report(data)
-
-
-def add_worker_figures(data, **kwargs):
-    ITERATIONS[0] += int(data.get("loadgen_iterations", 0))
-    TASKS_RUN[0] += int(data.get("loadgen_iterations", 0))
-    LATE_MAX[0] = max(LATE_MAX[0], float(data.get("loadgen_late_max_s", 0.0)))
-    TRACING[0].add_spans(data.get("loadgen_spans", []), data.get("loadgen_spans_dropped", 0))
-    OPEN[0].add_report(data)
-
-
-# The longest a greenlet waited past its time for the gevent loop since the last
-# sample or report, seen by a probe that sleeps PROBE_S over and over. The
-# sampler's own lag (one look every 0.5 s) misses a loop that is held in bursts:
-# users in step whose tasks burn CPU leave it idle a third of the time and
-# 170 ms late the rest, and every response read in such a burst is measured
-# late. loadgen takes response times for the target's only where this stays low.
-PROBE_S = 0.01
-LATE_MAX = [0.0]
-
-
-def probe_loop():
-    while True:
-        asked = time.monotonic() + PROBE_S
-        gevent.sleep(PROBE_S)
-        LATE_MAX[0] = max(LATE_MAX[0], time.monotonic() - asked)
-
-
-def take_late_max():
-    late, LATE_MAX[0] = LATE_MAX[0], 0.0
-    return late
-
-
-# How far a move of users between workers may take a class from its target.
-MAKE_BEFORE_BREAK_SLACK = 0.05
-# How long after users stop before more are started above target.
-BREAK_SETTLE_S = 1.5
 # Locust's per-second request counts are kept this long (see forget_old_seconds),
 # pruned this often.
 KEEP_SECONDS = 60
 FORGET_EVERY_S = 30.0
-# A worker's generation, reported with its statistics (see on_worker_targets).
-REPORTED_GENERATION = "loadgen_generation"
 # A worker without a master announces itself this often, so that a restarted
 # master (which does not know it) takes it in (see watch_master).
 ANNOUNCE_EVERY_S = 1.0
@@ -399,6 +150,14 @@ def master_loss_s():
 class Harness:
     def __init__(self, setup):
         self.setup = read_setup(setup)
+        # What this process counts beside Locust's statistics; TaskSet.wait
+        # counts tasks into it from now on (before the open model and the
+        # trace context wrap it in turn).
+        self.counts = patches.Counts()
+        patches.count_tasks(self.counts)
+        # Set up with the runner (see start).
+        self.open_model = None
+        self.tracing = None
         self.role = setup["role"]
         self.mode = self.role["mode"]
         self.interval = float(setup["sample_interval"])
@@ -449,6 +208,20 @@ class Harness:
         # file, line) -> how many; a worker's come to its master at the end.
         self.crashes = {}
         self.worker_users_at_end = []
+
+    # -- a worker's figures, to its master ---------------------------------
+    def report_figures(self, data, **kwargs):
+        """A worker's iterations, loop lateness and sampled requests travel to
+        the master with its statistics."""
+        data["loadgen_iterations"] = self.counts.take_iterations()
+        data["loadgen_late_max_s"] = self.counts.take_late_max()
+        data["loadgen_spans"], data["loadgen_spans_dropped"] = self.tracing.take_spans()
+        self.open_model.report(data)
+
+    def add_worker_figures(self, data, **kwargs):
+        self.counts.add(int(data.get("loadgen_iterations", 0)), float(data.get("loadgen_late_max_s", 0.0)))
+        self.tracing.add_spans(data.get("loadgen_spans", []), data.get("loadgen_spans_dropped", 0))
+        self.open_model.add_report(data)
 
     # -- start -------------------------------------------------------------
     def import_locustfile(self):
@@ -553,13 +326,13 @@ class Harness:
             available_user_classes=dict(self.classes),
             available_user_tasks={n: c.tasks for n, c in self.classes.items()},
         )
-        OPEN[0] = sibling("loadgen_open").OpenModel(count_iteration)
+        self.open_model = sibling("loadgen_open").OpenModel(self.counts.count_iteration)
         tracing = sibling("loadgen_trace")
-        TRACING[0] = tracing.Tracing(self.setup["trace"])
+        self.tracing = tracing.Tracing(self.setup["trace"])
         # A worker learns the master's trace context with its first share:
         # installed on every worker, since that may turn headers on.
-        if TRACING[0].on() or self.mode == "worker":
-            tracing.install(TRACING[0])
+        if self.tracing.on() or self.mode == "worker":
+            tracing.install(self.tracing)
         if self.role.get("cluster_key"):
             # Keyed: Locust's sockets become CURVE sockets (loadgen_cluster.py).
             sibling("loadgen_cluster").install(
@@ -594,13 +367,13 @@ class Harness:
             self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
             self.runner.register_message(WORKER_FLUSH, self.on_worker_flush)
             # A worker's task iterations and lateness travel with its statistics to the master.
-            events.report_to_master.add_listener(report_figures)
+            events.report_to_master.add_listener(self.report_figures)
             events.report_to_master.add_listener(self.on_report_to_master)
             gevent.spawn(self.watch_master)
         else:
             fatal(f"unknown mode {self.mode}")
         if self.mode == "master":
-            events.worker_report.add_listener(add_worker_figures)
+            events.worker_report.add_listener(self.add_worker_figures)
             events.worker_report.add_listener(self.on_worker_report)
             # Every listener of a worker's report (Locust's own merge of its
             # statistics first) runs through deliver_report, which may hold it.
@@ -630,7 +403,7 @@ class Harness:
             workers=len(self.live_workers()) if self.mode == "master" else 0,
         )
         gevent.spawn(self.read_commands)
-        gevent.spawn(probe_loop)
+        gevent.spawn(self.counts.probe_loop)
         if self.mode != "worker":
             gevent.spawn(self.sample_forever)
         if self.mode == "worker":
@@ -782,7 +555,7 @@ class Harness:
 
     # -- the users at the end --------------------------------------------------
     def users_file(self, filename):
-        return in_users_files(filename, self.setup["locustfile"], self.setup["base_dir"])
+        return userfiles.in_users_files(filename, self.setup["locustfile"], self.setup["base_dir"])
 
     def innermost_users_frame(self, frames):
         """(file, line) of the innermost of `frames` (outermost first) in the user's files."""
@@ -876,7 +649,7 @@ class Harness:
                 for (c, d, m, f, l), n in sorted(crashed.items(), key=str)
             ],
             without_client=sorted(n for n, c in self.classes.items() if not issubclass(c, (HttpUser, FastHttpUser))),
-            tasks_run=TASKS_RUN[0],
+            tasks_run=self.counts.tasks_run,
         )
 
     def live_workers(self):
@@ -910,7 +683,7 @@ class Harness:
             if op == "targets":
                 self.occurrence = command["occurrence"]
                 self.phase = command["phase"]
-                TRACING[0].set_phase(self.phase)
+                self.tracing.set_phase(self.phase)
                 self.targets = {k: int(v) for k, v in command["users"].items() if k in self.classes}
                 self.waits = command["waits"]
                 self.ramp_to = {k: int(v) for k, v in command["ramp_to"].items() if k in self.classes}
@@ -936,7 +709,7 @@ class Harness:
             self.dispatch_to_workers(force=True)
         else:
             self.reconcile(self.targets, self.waits)
-            OPEN[0].apply(self.rates)
+            self.open_model.apply(self.rates)
         self.follow_spawning()
 
     def on_worker_targets(self, environment, msg, **kwargs):
@@ -957,8 +730,8 @@ class Harness:
         self.loss_s = float(msg.data.get("loss_s", self.loss_s))
         # And the trace context: the master's run id, switches and phase.
         if "trace" in msg.data:
-            TRACING[0].configure(msg.data["trace"])
-            TRACING[0].set_phase(msg.data["phase"])
+            self.tracing.configure(msg.data["trace"])
+            self.tracing.set_phase(msg.data["phase"])
         # Workers on other machines learn the target host from the master.
         host = msg.data["host"]
         if host:
@@ -969,7 +742,7 @@ class Harness:
         if msg.data["final"]:
             # The run's end: this worker's users as they are, for the master's users_at_end.
             self.runner.send_message(WORKER_USERS, self.users_now())
-            OPEN[0].stop()
+            self.open_model.stop()
         else:
             # Locust's meaning on a worker: its own share.
             self.runner.target_user_count = sum(msg.data["users"].values())
@@ -989,7 +762,7 @@ class Harness:
             if msg.data["users"] != self.runner.user_classes_count:
                 self.begin_spawning()
         self.reconcile(msg.data["users"], msg.data["waits"])
-        OPEN[0].apply(msg.data.get("rates", {}))
+        self.open_model.apply(msg.data.get("rates", {}))
 
     def refuse_share(self, theirs):
         """This worker's locustfile is not the master's: running its share would
@@ -1112,82 +885,30 @@ class Harness:
             self.worker_shares.pop(client_id, None)
 
     def dispatch_to_workers(self, force=False):
-        """Moves each worker's share towards an even split, make-before-break.
-
-        Users start on receiving workers before they stop on giving ones, in steps
-        that keep every class within 5% of its target (at least one user): a
-        receiver is raised while the users that may be running (the larger of
-        what a worker was told and what it reports) stay within target + slack; a
-        giver is lowered while the users surely running (the smaller of the two)
-        stay at or above target. A lost worker's users are not running, so
-        the others take them at once; a ramp moves every worker the same way, so
-        it is never held back. `force` resends every share (a worker that stopped
-        its users when it lost the master gets its share back this way).
-        """
+        """Sends each worker its share, moved towards an even split
+        make-before-break (`loadgen_dispatch.shares`). `force` resends every
+        share (a worker that stopped its users when it lost the master gets
+        its share back this way)."""
         if self.stopping:  # the stop has sent its final zero targets
             return
         live = {w.id: w for w in self.live_workers()}
         workers = sorted(live)
         if not workers:
             return
-        desired = {w: {} for w in workers}
-        for offset, (name, count) in enumerate(sorted(self.targets.items())):
-            base, extra = divmod(count, len(workers))
-            for i, w in enumerate(workers):
-                # Rotate who gets the extra users, so small counts spread out.
-                desired[w][name] = base + (1 if (i - offset) % len(workers) < extra else 0)
-        told = {w: dict(self.worker_shares.get(w, {})) for w in workers}
-        for name, target in self.targets.items():
-            slack = max(1, int(target * MAKE_BEFORE_BREAK_SLACK))
-            reported = {w: live[w].user_classes_count.get(name, 0) for w in workers}
-            now = {w: told[w].get(name, 0) for w in workers}
-            maybe = sum(max(now[w], reported[w]) for w in workers)
-            # A stopped user's last request may be seen up to 1.5 s later: the
-            # slack is used again only after that, so the target sees no more.
-            settled = time.monotonic() - self.last_break.get(name, 0.0) >= BREAK_SETTLE_S
-            cap = target + (slack if settled else 0)
-            for w in workers:
-                if desired[w][name] > now[w]:
-                    step = min(desired[w][name] - now[w], max(0, cap - maybe))
-                    maybe += max(now[w] + step, reported[w]) - max(now[w], reported[w])
-                    now[w] += step
-            surely = sum(min(now[w], reported[w]) for w in workers)
-            for w in workers:
-                if desired[w][name] < now[w]:
-                    held = min(now[w], reported[w])
-                    spare = max(0, surely - target)
-                    step = min(now[w] - desired[w][name], max(0, now[w] - held + spare))
-                    surely -= held - min(now[w] - step, reported[w])
-                    now[w] -= step
-                    if step:
-                        self.last_break[name] = time.monotonic()
-            for w in workers:
-                told[w][name] = now[w]
+        reported = {w: dict(live[w].user_classes_count) for w in workers}
+        told = dispatch.shares(self.targets, workers, self.worker_shares, reported, self.last_break, time.monotonic())
         if not force and told == self.worker_shares:
             return
         self.worker_shares = told
         for w, users in told.items():
             self.runner.send_message(
                 WORKER_TARGETS,
-                {"users": users, "waits": self.waits, "rates": self.worker_rates(told, w), "host": self.setup["host"], "final": False,
+                {"users": users, "waits": self.waits, "rates": dispatch.worker_rates(self.rates, told, w), "host": self.setup["host"], "final": False,
                  "trace": self.setup["trace"], "phase": self.phase,
                  "generation": self.worker_generations.get(w, 0), "locustfile_sha": self.locustfile_sha,
                  "loss_s": master_loss_s()},
                 client_id=w,
             )
-
-    def worker_rates(self, told, worker):
-        """A worker's part of each class's rate: as its part of the class's
-        users. A worker with none of them still gets the class, at 0: its
-        users of the class (still stopping) wait for start times, none come.
-        Before any user is told (a rate phase's first moments), the workers
-        share the rate evenly: start times wait for the users being started."""
-        rates = {}
-        for name, rate in self.rates.items():
-            total = sum(users.get(name, 0) for users in told.values())
-            mine = told[worker].get(name, 0) / total if total else 1 / len(told)
-            rates[name] = dict(rate, per_s=float(rate["per_s"]) * mine)
-        return rates
 
     def drop_users(self):
         """Stops every user of this worker, which lost its master: shares sent
@@ -1195,7 +916,7 @@ class Harness:
         self.generation += 1
         self.env.stop_timeout = 0
         abort_connections()
-        OPEN[0].apply({}, release=False)
+        self.open_model.apply({}, release=False)
         self.reconcile({n: 0 for n in self.classes}, {})
 
     def watch_master(self):
@@ -1303,7 +1024,7 @@ class Harness:
                     "failures": f - before[1],
                     "total_ms": total - before[2],
                     "histogram": histogram,
-                    "intended_histogram": OPEN[0].take_intended(name, method),
+                    "intended_histogram": self.open_model.take_intended(name, method),
                 }
             )
             self.previous[(name, method)] = (n, f, total, times)
@@ -1323,7 +1044,7 @@ class Harness:
                 message = f"{kind}: {row['msg']}" if kind else row["msg"]
                 exceptions.append({"message": message, "traceback": row["traceback"], "count": delta})
                 self.previous_exceptions[key] = row["count"]
-        spans, spans_dropped = TRACING[0].take_spans()
+        spans, spans_dropped = self.tracing.take_spans()
         emit(
             "sample",
             t=time.time(),
@@ -1337,9 +1058,9 @@ class Harness:
             exceptions=exceptions,
             cpu=self.runner.current_cpu_usage,
             loop_lag_ms=round(self.loop_lag * 1000.0, 1),
-            loop_late_max_ms=round(take_late_max() * 1000.0, 1),
-            iterations=take_iterations(),
-            dropped=OPEN[0].take_dropped(),
+            loop_late_max_ms=round(self.counts.take_late_max() * 1000.0, 1),
+            iterations=self.counts.take_iterations(),
+            dropped=self.open_model.take_dropped(),
             spans=spans,
             spans_dropped=spans_dropped,
         )
@@ -1363,7 +1084,7 @@ class Harness:
             elif self.mode == "local":
                 mine = self.users_now()  # before they stop: who is still in on_start
                 self.env.stop_timeout = self.drain
-                OPEN[0].stop()  # the start times not taken by now were dropped
+                self.open_model.stop()  # the start times not taken by now were dropped
                 self.runner.stop_users(self.runner.user_classes_count)
             if self.mode != "worker":
                 self.sample()
@@ -1405,60 +1126,6 @@ class Closing:
         self.deadline = time.monotonic() + FLUSH_WAIT_S
 
 
-def user_traceback(error):
-    """The traceback of an error in the user's code, without the harness's frames."""
-    frames = [
-        f
-        for f in traceback.extract_tb(error.__traceback__)
-        if f.filename != __file__ and not f.filename.startswith("<frozen")
-    ]
-    return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + "".join(
-        traceback.format_exception_only(type(error), error)
-    )
-
-
-def in_users_files(filename, locustfile, base_dir):
-    """Whether `filename` is the user's: the locustfile or a module beside it
-    (not an installed package)."""
-    path = os.path.abspath(filename)
-    if path == os.path.abspath(locustfile):
-        return True
-    root = os.path.join(os.path.abspath(base_dir), "") if base_dir else None
-    return bool(root) and path.startswith(root) and "site-packages" not in path
-
-
-def import_failure(error, locustfile, base_dir):
-    """Where importing the locustfile failed, in the user's own files: a syntax
-    error's own place, else the innermost frame of the traceback in the
-    locustfile or beside it (not in an installed package)."""
-
-    def users(filename):
-        return in_users_files(filename, locustfile, base_dir)
-
-    file = line = column = None
-    if isinstance(error, SyntaxError) and error.filename and users(error.filename):
-        # Python counts a syntax error's offset in characters, from 1.
-        file, line, column = error.filename, error.lineno, error.offset
-        message = f"{type(error).__name__}: {error.msg}"
-    else:
-        message = f"{type(error).__name__}: {error}"
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if users(f.filename)]
-        if frames:
-            frame = frames[-1]
-            file, line = frame.filename, frame.lineno
-            if getattr(frame, "colno", None) is not None:
-                # A frame's column is a UTF-8 byte offset from 0: in characters, from 1.
-                text = linecache.getline(frame.filename, frame.lineno).encode("utf-8")
-                column = len(text[: frame.colno].decode("utf-8", "replace")) + 1
-    return {
-        "message": message,
-        "file": file,
-        "line": line,
-        "column": column,
-        "traceback": user_traceback(error),
-    }
-
-
 def abort_connections():
     """Makes every open TCP connection of this process reset when it closes,
     instead of delivering what it has queued: the requests users sent while the
@@ -1488,48 +1155,15 @@ def reconcile(runner, classes, targets, waits):
         runner.stop_users(stop)
 
 
-def check_protocol(path):
-    """Checks every message of the golden file against this side's tables."""
-    problems = 0
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip() or line.startswith("#"):
-                continue
-            entry = json.loads(line)
-            try:
-                if entry["kind"] == "setup":
-                    read_setup(entry["message"])
-                else:
-                    read_message(entry["kind"], entry["message"])
-            except (ProtocolError, KeyError) as e:
-                print(f"{path}:{number}: {e}", file=sys.stderr)
-                problems += 1
-    kinds = {k: set(v) for k, v in MESSAGES.items()}
-    with open(path) as f:
-        seen = [json.loads(l) for l in f if l.strip() and not l.startswith("#")]
-    for kind, tags in kinds.items():
-        tag = "op" if kind == "command" else "ev"
-        covered = {e["message"].get(tag) for e in seen if e["kind"] == kind}
-        for missing in sorted(tags - covered):
-            print(f"{path}: no example of the {kind} {missing!r}", file=sys.stderr)
-            problems += 1
-    modes = {e["message"]["role"]["mode"] for e in seen if e["kind"] == "setup"}
-    for missing in sorted(set(ROLE_FIELDS) - modes):
-        print(f"{path}: no example of the setup role {missing!r}", file=sys.stderr)
-        problems += 1
-    print(f"{problems} problems", file=sys.stderr)
-    os._exit(1 if problems else 0)
-
-
 def main():
     if sys.argv[1] == "--check-protocol":
-        check_protocol(sys.argv[2])
+        protocol.check_protocol(sys.argv[2])
     with open(sys.argv[1]) as f:
         setup = json.load(f)
     if setup["role"].get("mode") != "check":
         # From here on, what the users print never blocks them (and what is
         # buffered at an ordinary exit, a traceback's last lines, still goes out).
-        sys.stdout = sys.stderr = OutputPump(2)
+        sys.stdout = sys.stderr = output.OutputPump(2, say=lambda text: emit("warning", message=text, traceback=None))
         atexit.register(sys.stderr.finish, deadline_s=1.0)
     # The users' logging: WARNING and above, INFO too when loadgen runs with -v
     # (it shows their prints then as well). Locust's own INFO chatter stays out.

@@ -10,11 +10,17 @@ pub mod workspace;
 
 /// The harness script, embedded so the binary is all a user needs.
 pub const HARNESS_PY: &str = include_str!("harness.py");
-/// Locust 0.x's names for Locust 2, written beside the harness, which imports it.
-pub const LEGACY_PY: &str = include_str!("loadgen_legacy.py");
-/// The open model (rate phases), written beside the harness, which imports it.
-pub const OPEN_PY: &str = include_str!("loadgen_open.py");
-/// The keyed master-worker link (ZeroMQ CURVE), imported by path like the open model.
-pub const CLUSTER_PY: &str = include_str!("loadgen_cluster.py");
-/// The trace context on every request, imported by path like the open model.
-pub const TRACE_PY: &str = include_str!("loadgen_trace.py");
+/// The harness's siblings, written beside it (as `loadgen_harness.py` is) and
+/// imported by their paths: each one's part is said in its own docstring and
+/// in the harness's.
+pub const SIBLINGS: &[(&str, &str)] = &[
+    ("loadgen_protocol.py", include_str!("loadgen_protocol.py")),
+    ("loadgen_output.py", include_str!("loadgen_output.py")),
+    ("loadgen_userfiles.py", include_str!("loadgen_userfiles.py")),
+    ("loadgen_patches.py", include_str!("loadgen_patches.py")),
+    ("loadgen_dispatch.py", include_str!("loadgen_dispatch.py")),
+    ("loadgen_legacy.py", include_str!("loadgen_legacy.py")),
+    ("loadgen_open.py", include_str!("loadgen_open.py")),
+    ("loadgen_trace.py", include_str!("loadgen_trace.py")),
+    ("loadgen_cluster.py", include_str!("loadgen_cluster.py")),
+];

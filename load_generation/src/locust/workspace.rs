@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::{CLUSTER_PY, HARNESS_PY, LEGACY_PY, OPEN_PY, TRACE_PY};
+use super::{HARNESS_PY, SIBLINGS};
 use crate::load::Load;
 use crate::locustfile::{self, Locustfile, UserClass};
 
@@ -32,10 +32,9 @@ impl Workspace {
             std::fs::write(dir.path().join("locustfile.py"), &locustfile.text)?;
         }
         std::fs::write(dir.path().join("loadgen_harness.py"), HARNESS_PY)?;
-        std::fs::write(dir.path().join("loadgen_legacy.py"), LEGACY_PY)?;
-        std::fs::write(dir.path().join("loadgen_open.py"), OPEN_PY)?;
-        std::fs::write(dir.path().join("loadgen_cluster.py"), CLUSTER_PY)?;
-        std::fs::write(dir.path().join("loadgen_trace.py"), TRACE_PY)?;
+        for (name, text) in SIBLINGS {
+            std::fs::write(dir.path().join(name), text)?;
+        }
         Ok(Workspace { dir, locustfile })
     }
 

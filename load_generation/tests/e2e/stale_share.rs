@@ -33,9 +33,13 @@ env = Environment(user_classes=[A], stop_timeout=0)
 setup = {"role": {"mode": "worker", "master_host": "127.0.0.1", "master_port": 5557, "cluster_key": None},
          "locustfile": "locustfile.py", "host": None, "user_classes": ["A"], "class_names": {},
          "base_dir": None, "locust_args": [], "sample_interval": 0.5, "stop_drain": 0.5,
+         "trace": {"traceparent": False, "baggage": False, "sample_ratio": 0.0, "baggage_prefix": "",
+                   "run_id": "", "user_types": {}},
          "verbose": False}
-h.OPEN[0] = h.sibling("loadgen_open").OpenModel(h.count_iteration)  # as Harness.start does
 worker = h.Harness(setup)  # its state as a worker's starts; no Locust process is started
+# As Harness.start does:
+worker.open_model = h.sibling("loadgen_open").OpenModel(worker.counts.count_iteration)
+worker.tracing = h.sibling("loadgen_trace").Tracing(setup["trace"])
 worker.locustfile_sha = "same"
 worker.classes = {"A": A}
 worker.env = env
