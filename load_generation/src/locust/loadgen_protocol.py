@@ -11,9 +11,27 @@ harness) are named here too, once.
 Imported by path, like every sibling of the harness (see `harness.sibling`).
 """
 
+import importlib.util
 import json
 import os
 import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def sibling(name):
+    """A module beside this file, imported by its path, once per process (no
+    module of the user's can shadow it: it is kept under a name no import
+    statement can reach). The harness loads this module the same way first."""
+    key = f"loadgen sibling {name}"
+    module = sys.modules.get(key)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(HERE, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return module
+
 
 SETUP_FIELDS = {
     "role", "locustfile", "host", "user_classes", "class_names", "base_dir", "locust_args",
@@ -90,6 +108,33 @@ def read_message(kind, message):
         raise ProtocolError(f"unknown {kind} {message.get(tag)!r}")
     check_fields(f"{kind} {message[tag]}", message, shapes[message[tag]])
     return message
+
+
+# Where events go, once the harness has opened it (`open_channel`).
+CHANNEL = None
+
+
+def open_channel(file):
+    global CHANNEL
+    CHANNEL = Channel(file)
+
+
+def emit(event, **fields):
+    CHANNEL.emit(event, **fields)
+
+
+def fatal(message, kind="internal", traceback=None):
+    emit("fatal", message=message, kind=kind, traceback=traceback)
+    exit_process(3)
+
+
+def exit_process(code):
+    """Exits at once (Locust's greenlets are not waited for), after what the
+    users printed has reached loadgen (the output pump's `finish`)."""
+    finish = getattr(sys.stderr, "finish", None)
+    if finish is not None:
+        finish(deadline_s=1.0)
+    os._exit(code)
 
 
 class Channel:

@@ -71,3 +71,42 @@ def import_failure(error, locustfile, base_dir):
         "column": column,
         "traceback": user_traceback(error),
     }
+
+
+def in_on_start(greenlets, is_users_file):
+    """The users still in their `on_start`, by class and the place in the
+    user's files where they wait."""
+    waiting = {}
+    for g in list(greenlets):
+        frame = getattr(g, "gr_frame", None)
+        stack = []
+        while frame is not None:
+            stack.append(frame)
+            frame = frame.f_back
+        user_frames = [f for f in stack if is_users_file(f.f_code.co_filename)]
+        if not any(f.f_code.co_name == "on_start" for f in user_frames):
+            continue
+        user = g.args[0] if g.args else None
+        key = (type(user).__name__, user_frames[0].f_code.co_filename, user_frames[0].f_lineno)
+        waiting[key] = waiting.get(key, 0) + 1
+    return [{"class": c, "users": n, "file": f, "line": l} for (c, f, l), n in waiting.items()]
+
+
+def merge_users(parts):
+    """The users at the end of several processes, merged by class and place:
+    (in on_start, crashed), sorted."""
+    in_on_start, crashed = {}, {}
+    for part in parts:
+        for u in part["in_on_start"]:
+            key = (u["class"], u["file"], u["line"])
+            in_on_start[key] = in_on_start.get(key, 0) + u["users"]
+        for u in part["crashed"]:
+            key = (u["class"], u["during"], u["message"], u["file"], u["line"])
+            crashed[key] = crashed.get(key, 0) + u["users"]
+    return (
+        [{"class": c, "users": n, "file": f, "line": l} for (c, f, l), n in sorted(in_on_start.items(), key=str)],
+        [
+            {"class": c, "during": d, "users": n, "message": m, "file": f, "line": l}
+            for (c, d, m, f, l), n in sorted(crashed.items(), key=str)
+        ],
+    )

@@ -15,6 +15,10 @@ pub const HARNESS_PY: &str = include_str!("harness.py");
 /// in the harness's.
 pub const SIBLINGS: &[(&str, &str)] = &[
     ("loadgen_protocol.py", include_str!("loadgen_protocol.py")),
+    ("loadgen_base.py", include_str!("loadgen_base.py")),
+    ("loadgen_master.py", include_str!("loadgen_master.py")),
+    ("loadgen_worker.py", include_str!("loadgen_worker.py")),
+    ("loadgen_sample.py", include_str!("loadgen_sample.py")),
     ("loadgen_output.py", include_str!("loadgen_output.py")),
     ("loadgen_userfiles.py", include_str!("loadgen_userfiles.py")),
     ("loadgen_patches.py", include_str!("loadgen_patches.py")),

@@ -1,5 +1,5 @@
 //! The one definition of the protocol between loadgen and its Python harness
-//! (`harness.py`).
+//! (`harness.py`; its side of the protocol is `loadgen_protocol.py`).
 //!
 //! - The **setup** is a JSON file the harness reads at start: what it is (a local
 //!   runner, a master or a worker) and what to load.

@@ -1,7 +1,7 @@
 //! Statistics per phase occurrence and over time.
 //!
 //! Locust's own statistics are cumulative over a whole run. loadgen receives the
-//! requests of each sampling interval instead (see `harness.py`) and adds them to
+//! requests of each sampling interval instead (see `loadgen_sample.py`) and adds them to
 //! the phase occurrence that was running, so every phase of every loop gets its own
 //! counts and latency percentiles, and the run gets a time series for charts.
 

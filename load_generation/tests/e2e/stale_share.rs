@@ -36,7 +36,7 @@ setup = {"role": {"mode": "worker", "master_host": "127.0.0.1", "master_port": 5
          "trace": {"traceparent": False, "baggage": False, "sample_ratio": 0.0, "baggage_prefix": "",
                    "run_id": "", "user_types": {}},
          "verbose": False}
-worker = h.Harness(setup)  # its state as a worker's starts; no Locust process is started
+worker = h.sibling("loadgen_worker").WorkerHarness(setup)  # its state as a worker's starts; no Locust process is started
 # As Harness.start does:
 worker.open_model = h.sibling("loadgen_open").OpenModel(worker.counts.count_iteration)
 worker.tracing = h.sibling("loadgen_trace").Tracing(setup["trace"])
