@@ -54,7 +54,7 @@ def main(doc):
     ap.add_argument("--no-build", action="store_true", help="use target/release/loadgen as it is")
     ap.add_argument("--only", default="fidelity,overhead,throughput,cluster,startstop,scale,soak,open,shape",
                     help="comma-separated sections: fidelity, overhead, throughput, cluster, startstop, scale, soak, "
-                         "open, shape; and trace (the trace context's cost: not in the default, about 8 minutes)")
+                         "open, shape; and trace (the trace context's cost: not in the default, about 7 minutes)")
     ap.add_argument("--scale-users", help="user counts of the scale section [500,1500,3000,6000; --quick: 500,1500]")
     ap.add_argument("--scale-seconds", type=int, help="length of each scale run [40; --quick: 25]")
     ap.add_argument("--soak-seconds", type=int, help="length of the soak run, one occurrence a second [300; --quick: 90]")
