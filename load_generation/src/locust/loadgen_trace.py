@@ -24,7 +24,7 @@ every task (the open model's replacement included), ends the iteration's
 trace. Like loadgen_open.py, it acts on Locust alone and is imported by path.
 """
 
-import random
+from random import getrandbits, random
 from urllib.parse import quote
 
 from locust import events
@@ -88,27 +88,49 @@ class Tracing:
             self.baggage_by_class[class_name] = value
         return value
 
-    def headers_for(self, user, given):
-        """loadgen's headers for one request of `user`, leaving out any that
-        `given` (the request's and the session's, lowercased names) has; and
-        the ids to record if its trace is sampled (else None)."""
-        added = {}
+    def headers(self, user, given, defaults):
+        """The request's headers with loadgen's added, or None to send them as
+        they are: `given` (the request's own) and `defaults` (the session's,
+        matched without case) keep any traceparent or baggage they set. With
+        the ids to record if the iteration's trace is sampled (else None).
+        Once per request: kept to a few dict operations."""
+        traceparent, baggage = self.traceparent, self.baggage
+        if given:
+            for name in given:
+                low = name.lower()
+                if low == "traceparent":
+                    traceparent = False
+                elif low == "baggage":
+                    baggage = False
+        if defaults:
+            if traceparent and "traceparent" in defaults:
+                traceparent = False
+            if baggage and "baggage" in defaults:
+                baggage = False
+        if not (traceparent or baggage):
+            return None, None
+        headers = dict(given) if given else {}
         sampled_ids = None
-        if self.traceparent and "traceparent" not in given:
+        # A session made without a user (by the locustfile's own code) has no
+        # iterations: each of its requests is a trace of its own.
+        class_name = type(user).__name__ if user is not None else ""
+        if traceparent:
             trace = user.__dict__.get(TRACE) if user is not None else None
             if trace is None:
-                trace = ("%032x" % (random.getrandbits(128) or 1), random.random() < self.ratio)
+                trace = ("%032x" % (getrandbits(128) or 1), random() < self.ratio)
                 if user is not None:
                     user.__dict__[TRACE] = trace
             trace_id, sampled = trace
-            span_id = "%016x" % (random.getrandbits(64) or 1)
-            added["traceparent"] = f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}"
+            span_id = "%016x" % (getrandbits(64) or 1)
             if sampled:
-                class_name = type(user).__name__ if user is not None else ""
+                headers["traceparent"] = f"00-{trace_id}-{span_id}-01"
                 sampled_ids = (trace_id, span_id, dict(self.phase), self.user_type(class_name))
-        if self.baggage and "baggage" not in given:
-            added["baggage"] = self.baggage_for(type(user).__name__ if user is not None else "")
-        return added, sampled_ids
+            else:
+                headers["traceparent"] = f"00-{trace_id}-{span_id}-00"
+        if baggage:
+            value = self.baggage_by_class.get(class_name)
+            headers["baggage"] = value if value is not None else self.baggage_for(class_name)
+        return headers, sampled_ids
 
     def on_request(self, request_type, name, response_time, context, response=None, exception=None,
                    start_time=None, **kwargs):
@@ -149,38 +171,26 @@ class Tracing:
         self.spans_dropped += int(dropped) + max(0, len(spans) - room)
 
 
-def given_names(*header_sets):
-    names = set()
-    for headers in header_sets:
-        if headers:
-            names.update(str(k).lower() for k in headers.keys())
-    return names
-
-
 def install(tracing):
     """Wraps both clients' `request` and TaskSet.wait (see the module's doc)."""
     http_request = HttpSession.request
     fast_request = FastHttpSession.request
 
     def traced_http(self, method, url, name=None, catch_response=False, context={}, **kwargs):
-        user = self.user
-        added, ids = tracing.headers_for(user, given_names(kwargs.get("headers"), self.headers))
-        if added:
-            headers = kwargs.get("headers")
-            kwargs["headers"] = {**headers, **added} if headers else added
-        if ids is not None:
-            context = {**context, CONTEXT_KEY: ids}
+        headers, ids = tracing.headers(self.user, kwargs.get("headers"), self.headers)
+        if headers is not None:
+            kwargs["headers"] = headers
+            if ids is not None:
+                context = {**context, CONTEXT_KEY: ids}
         return http_request(self, method, url, name, catch_response, context, **kwargs)
 
     def traced_fast(self, method, url, name=None, data=None, catch_response=False, stream=False,
                     headers=None, auth=None, json=None, allow_redirects=True, context={}, **kwargs):
-        user = self.user
-        defaults = getattr(self.client, "default_headers", None)
-        added, ids = tracing.headers_for(user, given_names(headers, defaults))
-        if added:
-            headers = {**headers, **added} if headers else added
-        if ids is not None:
-            context = {**context, CONTEXT_KEY: ids}
+        added, ids = tracing.headers(self.user, headers, self.client.default_headers)
+        if added is not None:
+            headers = added
+            if ids is not None:
+                context = {**context, CONTEXT_KEY: ids}
         return fast_request(self, method, url, name, data, catch_response, stream, headers, auth, json,
                             allow_redirects, context, **kwargs)
 
