@@ -247,12 +247,17 @@ class OpenModel:
         self.closed = collections.Counter()  # dropped by arrivals since closed
         self.intended = {}  # (name, method) -> {bucket ms: count}
         self.dropped_reported = collections.Counter()  # a master's, from its workers
-        events.request.add_listener(self.on_request)
+        # The intended latencies' listener, registered with the first rate (a
+        # run of users alone pays nothing for it); the task hooks below step
+        # aside at once while no class is at a rate.
+        self.listening = False
         model = self
         locust_execute_next_task = TaskSet.execute_next_task
         locust_wait = TaskSet.wait
 
         def execute_next_task(taskset):
+            if not model.arrivals and not INTENDED:
+                return locust_execute_next_task(taskset)
             arrivals = model.arrivals.get(type(taskset.user).__name__)
             task = taskset._task_queue[0] if taskset._task_queue else None
             nested = isinstance(task, type) and issubclass(task, TaskSet)
@@ -276,7 +281,7 @@ class OpenModel:
 
         def wait(taskset):
             # A user at a rate waits for its next start time, not after its task.
-            if type(taskset.user).__name__ in model.arrivals:
+            if model.arrivals and type(taskset.user).__name__ in model.arrivals:
                 count_iteration()
                 if taskset.user._state == LOCUST_STATE_STOPPING:
                     raise StopUser()
@@ -302,9 +307,14 @@ class OpenModel:
                     # Never at a rate: runs by its waits until stopped.
                     continue
                 arrivals = self.arrivals[name] = Arrivals()
+                if not self.listening:
+                    self.listening = True
+                    events.request.add_listener(self.on_request)
             arrivals.set(float(rate["per_s"]), rate["arrival"], float(rate["ramp_s"]), rate.get("since"))
 
     def on_request(self, request_type, name, response_time, **kwargs):
+        if not INTENDED:
+            return
         intended = INTENDED.get(gevent.getcurrent())
         if intended is None or response_time is None:
             return
