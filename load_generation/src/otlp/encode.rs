@@ -183,6 +183,25 @@ pub struct Snapshot<'a> {
 
 pub fn metrics_request(resource: &Resource, s: &Snapshot) -> ExportMetricsServiceRequest {
     let now = nanos(s.now);
+    let mut metrics = counted(s, now);
+    metrics.extend(run_state(s.gauges, now));
+    metrics.extend(verdict(&s.verdict, now));
+    ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: Some(resource.0.clone()),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(scope()),
+                metrics,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// The figures counted per phase occurrence (and the spans left out), as
+/// cumulative sums and histograms.
+fn counted(s: &Snapshot, now: u64) -> Vec<Metric> {
     let mut requests = Vec::new();
     let mut failures = Vec::new();
     let mut durations = Vec::new();
@@ -220,9 +239,8 @@ pub fn metrics_request(resource: &Resource, s: &Snapshot) -> ExportMetricsServic
             dropped.push(count_point(&attributes, start, now, n));
         }
     }
-    let g = s.gauges;
     let run_start = nanos(s.started_at);
-    let mut metrics = vec![
+    vec![
         sum(
             "loadgen.requests",
             "Requests sent, failed ones included, per phase occurrence",
@@ -259,6 +277,12 @@ pub fn metrics_request(resource: &Resource, s: &Snapshot) -> ExportMetricsServic
             "{span}",
             vec![count_point(&[], run_start, now, s.spans_dropped)],
         ),
+    ]
+}
+
+/// The run's state at its last sample, as gauges.
+fn run_state(g: &Gauges, now: u64) -> Vec<Metric> {
+    vec![
         gauge(
             "loadgen.phase",
             "The running phase (1-based)",
@@ -323,13 +347,17 @@ pub fn metrics_request(resource: &Resource, s: &Snapshot) -> ExportMetricsServic
             "{worker}",
             vec![int_point(&[], now, i64::from(g.workers))],
         ),
-    ];
-    if !s.verdict.is_empty() {
-        metrics.push(gauge(
+    ]
+}
+
+/// The thresholds as judged so far, if the run has any.
+fn verdict(verdict: &BTreeMap<(String, String), bool>, now: u64) -> Option<Metric> {
+    (!verdict.is_empty()).then(|| {
+        gauge(
             "loadgen.threshold.passed",
             "1 while a threshold has held at every judgment so far, 0 once it failed",
             "1",
-            s.verdict
+            verdict
                 .iter()
                 .map(|((expr, scope), &passed)| {
                     int_point(
@@ -342,19 +370,8 @@ pub fn metrics_request(resource: &Resource, s: &Snapshot) -> ExportMetricsServic
                     )
                 })
                 .collect(),
-        ));
-    }
-    ExportMetricsServiceRequest {
-        resource_metrics: vec![ResourceMetrics {
-            resource: Some(resource.0.clone()),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(scope()),
-                metrics,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+        )
+    })
 }
 
 /// Each sampled request as a client span: the ids it was sent with, its
