@@ -20,8 +20,8 @@
 //! [`sections`] for why.
 
 mod chart;
+mod chart_data;
 mod sections;
-mod series;
 
 use std::fmt::Write as _;
 
@@ -109,7 +109,7 @@ pub fn body(summary: &Summary, page: Page) -> String {
     sections::failures(&mut out, summary);
     sections::exceptions(&mut out, summary);
     sections::events(&mut out, summary);
-    series::tooltip_data(&mut out, summary);
+    chart_data::tooltip_data(&mut out, summary);
     out
 }
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::chart::{self, color};
-use super::{escape, occurrence, series, short};
+use super::{chart_data, escape, occurrence, short};
 use crate::fmt::{big, dec, dec_or_dash, duration, int, ms, plural, share};
 use crate::plan::Arrival;
 use crate::report::summary::{PhaseSummary, PlannedPhase, RequestSummary, Summary};
@@ -245,14 +245,14 @@ fn plan_rate_cell(out: &mut String, p: &PlannedPhase) {
 /// Users, request rate and latency over time, over the phase occurrences.
 pub(super) fn charts(out: &mut String, s: &Summary) {
     out.push_str("<h2>Over time</h2>\n");
-    let pts = series::points(&s.series);
+    let pts = chart_data::points(&s.series);
     if pts.is_empty() {
         out.push_str("<p class=\"empty\">No samples were recorded: the run ended before the first one.</p>\n");
     }
-    let t_max = series::t_max(s, &pts);
-    let bands = series::bands(s);
+    let t_max = chart_data::t_max(s, &pts);
+    let bands = chart_data::bands(s);
     // Events are marked on the first chart (users), where what they did shows.
-    for (i, chart) in series::charts(s, &pts).iter().enumerate() {
+    for (i, chart) in chart_data::charts(s, &pts).iter().enumerate() {
         let events = if i == 0 { &s.events[..] } else { &[] };
         chart::draw(out, chart, &bands, events, t_max, !s.series.is_empty());
     }

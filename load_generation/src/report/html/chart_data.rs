@@ -13,7 +13,7 @@ use crate::stats::TimePoint;
 /// previous one (the last one of a run, flushed at stop) is folded into it, so
 /// that a few requests over a millisecond don't show as a spike.
 #[derive(Debug, Clone)]
-pub(super) struct Point {
+pub(super) struct ChartSample {
     t: f64,
     /// Seconds since the previous point.
     dt: f64,
@@ -30,7 +30,7 @@ pub(super) struct Point {
     p99_intended: Option<u64>,
 }
 
-impl Point {
+impl ChartSample {
     fn per_s(&self, n: f64) -> f64 {
         if self.dt > 0.0 {
             n / self.dt
@@ -43,8 +43,8 @@ impl Point {
 /// Intervals shorter than this are folded into the previous one.
 const MIN_INTERVAL_S: f64 = 0.05;
 
-pub(super) fn points(series: &[TimePoint]) -> Vec<Point> {
-    let mut out: Vec<Point> = Vec::with_capacity(series.len());
+pub(super) fn points(series: &[TimePoint]) -> Vec<ChartSample> {
+    let mut out: Vec<ChartSample> = Vec::with_capacity(series.len());
     let mut previous_t = 0.0;
     for s in series {
         let t = finite(s.t).max(previous_t);
@@ -67,7 +67,7 @@ pub(super) fn points(series: &[TimePoint]) -> Vec<Point> {
                 last.failures += failures;
                 last.actual = s.actual_users.clone();
             }
-            _ => out.push(Point {
+            _ => out.push(ChartSample {
                 t,
                 dt: counted,
                 phase: s.phase_index + 1,
@@ -88,7 +88,7 @@ pub(super) fn points(series: &[TimePoint]) -> Vec<Point> {
 
 /// The end of the time axis: the run's length, or its last occurrence or
 /// sample if later (never 0).
-pub(super) fn t_max(s: &Summary, pts: &[Point]) -> f64 {
+pub(super) fn t_max(s: &Summary, pts: &[ChartSample]) -> f64 {
     let t_max = [
         finite(s.duration_s),
         s.phases.last().map_or(0.0, |p| finite(p.end_s)),
@@ -118,7 +118,7 @@ pub(super) fn bands(s: &Summary) -> Vec<Band> {
 
 /// The three charts: users (actual and target per type), requests and
 /// failures per second, and latency percentiles.
-pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
+pub(super) fn charts(s: &Summary, pts: &[ChartSample]) -> [Chart; 3] {
     let users = s
         .user_types
         .iter()
@@ -154,7 +154,7 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
             [actual, target]
         })
         .collect();
-    let rate = |label: &str, color: &'static str, f: fn(&Point) -> f64| Line {
+    let rate = |label: &str, color: &'static str, f: fn(&ChartSample) -> f64| Line {
         label: label.to_string(),
         color,
         dashed: false,
@@ -162,7 +162,7 @@ pub(super) fn charts(s: &Summary, pts: &[Point]) -> [Chart; 3] {
     };
     // Latency is undefined where an interval had no requests (or, from the
     // intended start, none of a rate phase): leave a gap.
-    let latency = |label: &str, color: &'static str, f: fn(&Point) -> Option<u64>| {
+    let latency = |label: &str, color: &'static str, f: fn(&ChartSample) -> Option<u64>| {
         let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
         for p in pts {
             match f(p).filter(|_| p.requests > 0.0) {
