@@ -18,7 +18,10 @@ def saturation(ctx, plan, seconds, target):
     [variant, variant]); returns {group: {variant: [runs]}}."""
     cfg, rendered = saturation_load(ctx, seconds)
     host = target.host
-    base = [ctx.loadgen, "run", "--config_file", cfg, "--host", host, "--run_time", f"{seconds}s", "--locust", ctx.locust]
+    # Like for like with plain Locust, which sends no trace headers: their own
+    # cost is section 3c's (bench/loadbench/trace.py).
+    base = [ctx.loadgen, "run", "--config_file", cfg, "--host", host, "--run_time", f"{seconds}s", "--locust", ctx.locust,
+            "--no-traceparent", "--no-baggage"]
     variants = {
         "locust": None,
         "loadgen_http": [],
@@ -93,7 +96,7 @@ def overhead_simultaneous(ctx, reps, seconds, servers):
                     "--host", server.host, "--only-summary", "--loglevel", "WARNING"]
             else:
                 cmd = [ctx.loadgen, "run", "--config_file", cfg, "--host", server.host, "--run_time", f"{seconds}s",
-                       "--locust", ctx.locust, "--report", ctx.workdir / f"{name}-report"]
+                       "--locust", ctx.locust, "--report", ctx.workdir / f"{name}-report", "--no-traceparent", "--no-baggage"]
             jobs.append({"variant": variant, "name": name, "cmd": cmd, "cpu": cpu, "server": server})
         for job in run_concurrently(ctx.procs, jobs, seconds + 60):
             if job["variant"] == "locust":
