@@ -2,9 +2,9 @@
 //! environment variable. The original's spellings (`--config_file`, `--run_time`)
 //! and variables (`PL_CONFIG_FILE`, `PL_HOST`, `PL_RUN_TIME`) keep working.
 //!
-//! Past 600 lines: one flag list, kept whole so each flag is defined once; the `shape`
-//! flags and the value parsers already live in `cli/`. Splitting the run flags by role is
-//! issue 35's item 2 (setup said once).
+//! Past 600 lines: one flag list, kept whole so each flag is defined once and read in one
+//! place (`app/setup.rs` decides a run and a worker from it); the `shape` flags, the trace
+//! flags and the value parsers already live in `cli/`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

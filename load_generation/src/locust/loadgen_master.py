@@ -19,9 +19,6 @@ protocol = sys.modules["loadgen sibling loadgen_protocol"]
 sibling, emit, fatal, exit_process = protocol.sibling, protocol.emit, protocol.fatal, protocol.exit_process
 base = sibling("loadgen_base")
 dispatch = sibling("loadgen_dispatch")
-WORKER_TARGETS, WORKER_REFUSED, WORKER_FLUSH = protocol.WORKER_TARGETS, protocol.WORKER_REFUSED, protocol.WORKER_FLUSH
-WORKER_QUIT, WORKER_USERS = protocol.WORKER_QUIT, protocol.WORKER_USERS
-REPORTED_FLUSH, REPORTED_GENERATION = protocol.REPORTED_FLUSH, protocol.REPORTED_GENERATION
 
 # How long a master waits for its workers to report the users of a finished
 # ramp before it fires spawning_complete all the same (Locust's own wait is 1 s,
@@ -69,9 +66,9 @@ class MasterHarness(base.Harness):
         # statistics first) runs through deliver_report, which may hold it.
         self.deliver = events.worker_report.fire
         events.worker_report.fire = self.deliver_report
-        self.runner.register_message(WORKER_REFUSED, self.on_worker_refused)
-        self.runner.register_message(WORKER_QUIT, self.on_worker_quit)
-        self.runner.register_message(WORKER_USERS, self.on_worker_users)
+        self.runner.register_message(protocol.WORKER_REFUSED, self.on_worker_refused)
+        self.runner.register_message(protocol.WORKER_QUIT, self.on_worker_quit)
+        self.runner.register_message(protocol.WORKER_USERS, self.on_worker_users)
 
     def before_ready(self):
         self.wait_for_workers()
@@ -104,7 +101,7 @@ class MasterHarness(base.Harness):
     def stop_users(self):
         for w in list(self.runner.clients.all):
             self.runner.send_message(
-                WORKER_TARGETS,
+                protocol.WORKER_TARGETS,
                 {"users": {n: 0 for n in self.classes}, "waits": {}, "host": None, "final": True},
                 client_id=w.id,
             )
@@ -184,7 +181,7 @@ class MasterHarness(base.Harness):
         closing = Closing(self.occurrence, self.flush_tokens, waiting)
         self.closing = closing
         for w in waiting:
-            self.runner.send_message(WORKER_FLUSH, {"token": closing.token}, client_id=w)
+            self.runner.send_message(protocol.WORKER_FLUSH, {"token": closing.token}, client_id=w)
         gevent.spawn(self.watch_boundary, closing)
 
     def deliver_report(self, **kwargs):
@@ -197,7 +194,7 @@ class MasterHarness(base.Harness):
             return
         self.deliver(**kwargs)
         data = kwargs.get("data") or {}
-        if closing is not None and worker in closing.waiting and data.get(REPORTED_FLUSH) == closing.token:
+        if closing is not None and worker in closing.waiting and data.get(protocol.REPORTED_FLUSH) == closing.token:
             closing.waiting.discard(worker)
             closing.answered.add(worker)
             if not closing.waiting:
@@ -242,7 +239,7 @@ class MasterHarness(base.Harness):
             self.deliver(**report)
 
     def on_worker_report(self, client_id, data, **kwargs):
-        generation = data.get(REPORTED_GENERATION, 0)
+        generation = data.get(protocol.REPORTED_GENERATION, 0)
         if generation != self.worker_generations.get(client_id, 0):
             # The worker dropped its users (it lost us for a while): it runs
             # nothing of what it was told, and takes only shares of its new generation.
@@ -267,7 +264,7 @@ class MasterHarness(base.Harness):
         self.worker_shares = told
         for w, users in told.items():
             self.runner.send_message(
-                WORKER_TARGETS,
+                protocol.WORKER_TARGETS,
                 {"users": users, "waits": self.waits, "rates": dispatch.worker_rates(self.rates, told, w), "host": self.setup["host"], "final": False,
                  "trace": self.setup["trace"], "phase": self.phase,
                  "generation": self.worker_generations.get(w, 0), "locustfile_sha": self.locustfile_sha,

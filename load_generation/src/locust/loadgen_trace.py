@@ -128,8 +128,7 @@ class Tracing:
             else:
                 headers["traceparent"] = f"00-{trace_id}-{span_id}-00"
         if baggage:
-            value = self.baggage_by_class.get(class_name)
-            headers["baggage"] = value if value is not None else self.baggage_for(class_name)
+            headers["baggage"] = self.baggage_for(class_name)
         return headers, sampled_ids
 
     def on_request(self, request_type, name, response_time, context, response=None, exception=None,

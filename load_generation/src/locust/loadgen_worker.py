@@ -25,9 +25,6 @@ from locust.rpc import Message
 protocol = sys.modules["loadgen sibling loadgen_protocol"]
 sibling, emit, fatal, exit_process = protocol.sibling, protocol.emit, protocol.fatal, protocol.exit_process
 base = sibling("loadgen_base")
-WORKER_TARGETS, WORKER_REFUSED, WORKER_FLUSH = protocol.WORKER_TARGETS, protocol.WORKER_REFUSED, protocol.WORKER_FLUSH
-WORKER_QUIT, WORKER_USERS = protocol.WORKER_QUIT, protocol.WORKER_USERS
-REPORTED_FLUSH, REPORTED_GENERATION = protocol.REPORTED_FLUSH, protocol.REPORTED_GENERATION
 
 # A worker without a master announces itself this often, so that a restarted
 # master (which does not know it) takes it in (see watch_master).
@@ -72,8 +69,8 @@ class WorkerHarness(base.Harness):
             fatal(f"cannot reach the Locust master at {master}", kind="master")
 
     def listen(self):
-        self.runner.register_message(WORKER_TARGETS, self.on_worker_targets)
-        self.runner.register_message(WORKER_FLUSH, self.on_worker_flush)
+        self.runner.register_message(protocol.WORKER_TARGETS, self.on_worker_targets)
+        self.runner.register_message(protocol.WORKER_FLUSH, self.on_worker_flush)
         # A worker's task iterations and lateness travel with its statistics to the master.
         events.report_to_master.add_listener(self.report_figures)
         events.report_to_master.add_listener(self.on_report_to_master)
@@ -91,7 +88,7 @@ class WorkerHarness(base.Harness):
 
     def quit_from_locustfile(self, reason):
         self.quit_by = reason
-        self.runner.send_message(WORKER_QUIT, {"reason": reason, "process_exit_code": self.process_exit_code()})
+        self.runner.send_message(protocol.WORKER_QUIT, {"reason": reason, "process_exit_code": self.process_exit_code()})
 
     def flush(self):
         """A worker answers its master's flush (`on_worker_flush`), not loadgen's."""
@@ -136,7 +133,7 @@ class WorkerHarness(base.Harness):
         self.env.stop_timeout = self.drain if msg.data["final"] else 0
         if msg.data["final"]:
             # The run's end: this worker's users as they are, for the master's users_at_end.
-            self.runner.send_message(WORKER_USERS, self.users_now())
+            self.runner.send_message(protocol.WORKER_USERS, self.users_now())
             self.open_model.stop()
         else:
             # Locust's meaning on a worker: its own share.
@@ -169,14 +166,14 @@ class WorkerHarness(base.Harness):
             "locustfile (the same files and the same loadgen version)"
         )
         try:
-            self.runner.send_message(WORKER_REFUSED, {"reason": reason})
+            self.runner.send_message(protocol.WORKER_REFUSED, {"reason": reason})
             gevent.sleep(0.5)  # for the message to leave before the exit
         finally:
             fatal(reason, kind="locustfile")
 
     def on_report_to_master(self, client_id, data, **kwargs):
-        data[REPORTED_GENERATION] = self.generation
-        data[REPORTED_FLUSH] = self.flush_token
+        data[protocol.REPORTED_GENERATION] = self.generation
+        data[protocol.REPORTED_FLUSH] = self.flush_token
 
     def on_worker_flush(self, environment, msg, **kwargs):
         """A worker reports its statistics now, marked as the flush's answer."""

@@ -2,21 +2,28 @@
 
 use super::*;
 use crate::locust::protocol::RequestDelta;
+use crate::plan::{Counts, Plan};
 
-#[test]
-fn samples_become_metrics() {
+/// The hipster shop's plan, the load the tests describe.
+fn hipster_plan() -> Plan {
     let text = include_str!("../../../applications/hipster_shop/load_generation/load.pbtxt");
     let loaded = crate::config::parse(crate::diagnostic::SourceText::new(
         "load.pbtxt",
         text.to_string(),
     ))
     .unwrap();
-    let plan = crate::plan::Plan::new(&loaded.config);
-    let mut metrics = Metrics::new();
-    let commanded = vec![40, 0, 0];
-    let actual = vec![38, 0, 0];
-    let status = Status {
-        plan: &plan,
+    Plan::new(&loaded.config)
+}
+
+/// The run one second into its first phase, without restarts or workers.
+fn first_second<'a>(
+    plan: &'a Plan,
+    commanded: &'a Counts,
+    actual: &'a Counts,
+    worker_users: &'a std::collections::BTreeMap<String, u32>,
+) -> Status<'a> {
+    Status {
+        plan,
         slot: plan.slot_at(std::time::Duration::ZERO),
         elapsed: std::time::Duration::from_secs(1),
         position: std::time::Duration::from_secs(1),
@@ -28,18 +35,30 @@ fn samples_become_metrics() {
         short: false,
         dropping: false,
         run_time: None,
-        commanded: &commanded,
-        actual: &actual,
-        restarts: 2,
+        commanded,
+        actual,
+        restarts: 0,
         requests_per_s: 0.0,
-        workers: 2,
-        worker_users: &[
-            ("host-a_1\"x".to_string(), 20),
-            ("host-b_2".to_string(), 18),
-        ]
-        .into_iter()
-        .collect(),
-    };
+        workers: 0,
+        worker_users,
+    }
+}
+
+#[test]
+fn samples_become_metrics() {
+    let plan = hipster_plan();
+    let mut metrics = Metrics::new();
+    let commanded = vec![40, 0, 0];
+    let actual = vec![38, 0, 0];
+    let worker_users = [
+        ("host-a_1\"x".to_string(), 20),
+        ("host-b_2".to_string(), 18),
+    ]
+    .into_iter()
+    .collect();
+    let mut status = first_second(&plan, &commanded, &actual, &worker_users);
+    status.restarts = 2;
+    status.workers = 2;
     let sample = Sample {
         stats: vec![RequestDelta {
             method: "GET".into(),
@@ -251,35 +270,11 @@ fn unescape(value: &str) -> String {
 #[test]
 fn sampled_requests_are_their_buckets_exemplars_and_counts_stay_locusts() {
     use crate::locust::protocol::{PhaseTag, SpanRecord};
-    let text = include_str!("../../../applications/hipster_shop/load_generation/load.pbtxt");
-    let loaded = crate::config::parse(crate::diagnostic::SourceText::new(
-        "load.pbtxt",
-        text.to_string(),
-    ))
-    .unwrap();
-    let plan = crate::plan::Plan::new(&loaded.config);
+    let plan = hipster_plan();
     let mut metrics = Metrics::new();
     let (commanded, actual) = (vec![1, 0, 0], vec![1, 0, 0]);
-    let status = Status {
-        plan: &plan,
-        slot: plan.slot_at(std::time::Duration::ZERO),
-        elapsed: std::time::Duration::from_secs(1),
-        position: std::time::Duration::from_secs(1),
-        paused: false,
-        scale: 1.0,
-        targets: plan.targets(0),
-        saturated: false,
-        delivery: None,
-        short: false,
-        dropping: false,
-        run_time: None,
-        commanded: &commanded,
-        actual: &actual,
-        restarts: 0,
-        requests_per_s: 0.0,
-        workers: 0,
-        worker_users: &Default::default(),
-    };
+    let no_workers = Default::default();
+    let status = first_second(&plan, &commanded, &actual, &no_workers);
     let span = |trace: &str, ms: u64| SpanRecord {
         trace_id: trace.repeat(32),
         span_id: "1".repeat(16),

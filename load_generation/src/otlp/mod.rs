@@ -51,8 +51,8 @@ pub struct Otlp {
     spans: Vec<SpanRecord>,
     spans_dropped: u64,
     verdict: VerdictFigures,
-    started_at: f64,
-    /// The record's start (seconds since the Unix epoch), once known.
+    /// The run's start (seconds since the Unix epoch): now until the record
+    /// says (at its first sample).
     run_started_at: f64,
     last_export: Instant,
     sender: send::Sender,
@@ -90,7 +90,6 @@ impl Otlp {
             spans: Vec::new(),
             spans_dropped: 0,
             verdict: VerdictFigures::default(),
-            started_at: now_s(),
             run_started_at: now_s(),
             last_export: Instant::now(),
         }
@@ -110,12 +109,8 @@ impl Otlp {
     }
 
     /// The occurrence's entry, made with its phase's name the first time.
-    fn occurrence(
-        &mut self,
-        record: &PhaseRecord,
-        status: &Status,
-        started_at: f64,
-    ) -> &mut Occurrence {
+    fn occurrence(&mut self, record: &PhaseRecord, status: &Status) -> &mut Occurrence {
+        let started_at = self.run_started_at;
         let name = status
             .plan
             .phases
@@ -137,18 +132,10 @@ impl Otlp {
     /// Counts a sample into its occurrence: as the recorder does, the one it
     /// names if still kept, else the latest.
     fn count(&mut self, sample: Sample, recorder: &Recorder, status: &Status) {
-        let record = recorder.record();
-        let first = record.first_index;
-        let latest = record.phases.len().saturating_sub(1);
-        let at = sample
-            .occurrence
-            .and_then(|i| i.checked_sub(first))
-            .filter(|&i| i < record.phases.len())
-            .unwrap_or(latest);
-        let Some(phase) = record.phases.get(at) else {
+        let Some(phase) = recorder.occurrence_of(&sample) else {
             return;
         };
-        let occurrence = self.occurrence(phase, status, record.started_at);
+        let occurrence = self.occurrence(phase, status);
         for delta in &sample.stats {
             let key = RequestKey {
                 method: delta.method.clone(),
@@ -185,7 +172,7 @@ impl Otlp {
     fn export(&mut self) {
         let now = now_s();
         let snapshot = Snapshot {
-            started_at: self.started_at,
+            started_at: self.run_started_at,
             now,
             occurrences: &self.occurrences,
             gauges: &self.gauges,
@@ -207,8 +194,7 @@ impl Observer for Otlp {
     /// Its figures become the record's: the samples that reach the record
     /// while the run stops come to no observer, and summary.json has them.
     fn occurrence_closed(&mut self, status: &Status, record: &PhaseRecord) {
-        let started_at = self.run_started_at;
-        let occurrence = self.occurrence(record, status, started_at);
+        let occurrence = self.occurrence(record, status);
         for (key, stats) in &record.requests {
             occurrence
                 .routes

@@ -398,6 +398,24 @@ impl Recorder {
         }
     }
 
+    /// Where a sample's requests go among the kept occurrences: the one it
+    /// was taken in, when known and still kept (a sample flushed at a boundary
+    /// belongs to the phase that just ended), else the latest.
+    fn place_of(&self, sample: &Sample) -> usize {
+        let first = self.record.first_index;
+        sample
+            .occurrence
+            .and_then(|i| i.checked_sub(first))
+            .filter(|&i| i < self.record.phases.len())
+            .unwrap_or(self.record.phases.len().saturating_sub(1))
+    }
+
+    /// The occurrence a sample's requests were counted in (see
+    /// [`Recorder::sample`]), for an observer that counts them too.
+    pub fn occurrence_of(&self, sample: &Sample) -> Option<&PhaseRecord> {
+        self.record.phases.get(self.place_of(sample))
+    }
+
     /// Adds a sample taken `at_s` seconds into the run; `ramped` says whether the
     /// phase's ramp had finished (only then does it count toward the plateau);
     /// `offered` is what its interval was asked for and delivered.
@@ -408,14 +426,7 @@ impl Recorder {
             .iter()
             .map(|c| sample.users.get(c).copied().unwrap_or(0))
             .collect();
-        // Attribute the sample to the occurrence it was taken in, when known: a
-        // sample flushed at a boundary belongs to the phase that just ended.
-        let first = self.record.first_index;
-        let index = sample
-            .occurrence
-            .and_then(|i| i.checked_sub(first))
-            .filter(|&i| i < self.record.phases.len())
-            .unwrap_or(self.record.phases.len().saturating_sub(1));
+        let index = self.place_of(sample);
         let Some(phase) = self.record.phases.get_mut(index) else {
             return;
         };
