@@ -105,3 +105,43 @@ fn init_logging(verbose: u8) {
         .without_time()
         .init();
 }
+
+/// Test builds count what each thread allocates, so that a unit test can
+/// state what a structure costs in memory (`stats::series`'s points) from
+/// the allocator's side rather than from the structure's own account.
+#[cfg(test)]
+pub(crate) mod heap {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: every call goes to the system allocator unchanged; the counter
+    // is a const-initialised thread local, which allocates nothing.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LIVE.with(|l| l.set(l.get() + layout.size() as isize));
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            LIVE.with(|l| l.set(l.get() - layout.size() as isize));
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LIVE.with(|l| l.set(l.get() + new_size as isize - layout.size() as isize));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// Bytes this thread has allocated and not freed.
+    pub(crate) fn live_bytes() -> isize {
+        LIVE.with(Cell::get)
+    }
+}

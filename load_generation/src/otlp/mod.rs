@@ -195,7 +195,7 @@ impl Observer for Otlp {
     /// while the run stops come to no observer, and summary.json has them.
     fn occurrence_closed(&mut self, status: &Status, record: &PhaseRecord) {
         let occurrence = self.occurrence(record, status);
-        for (key, stats) in &record.requests {
+        for (key, stats) in &record.counted.requests {
             occurrence
                 .routes
                 .entry(key.clone())

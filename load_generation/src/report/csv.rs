@@ -23,17 +23,17 @@ pub fn render(summary: &Summary) -> String {
         rows(
             &mut out,
             &place,
-            &p.requests,
-            &p.total,
-            p.dropped_iterations,
+            &p.counted.requests,
+            &p.counted.total,
+            p.counted.dropped_iterations,
         );
     }
     rows(
         &mut out,
         &format!("all,,0.000,{:.3}", summary.duration_s),
-        &summary.total.requests,
-        &summary.total.total,
-        summary.total.dropped_iterations,
+        &summary.total.counted.requests,
+        &summary.total.counted.total,
+        summary.total.counted.dropped_iterations,
     );
     out
 }

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use super::summary::PhaseSummary;
-use super::summary::{PlannedPhase, RequestSummary, Summary, Totals};
+use super::summary::{
+    CountedFigures, PhaseSummary, PlannedPhase, RequestSummary, Summary, TimePoint, Totals,
+};
 use crate::plan::Arrival;
-use crate::stats::{Ended, ExceptionRecord, Figures, Intended, RunEvent, TimePoint};
+use crate::stats::{Ended, ExceptionRecord, Figures, Intended, RunEvent};
 
 pub(crate) fn figures(requests: u64, failures: u64, seconds: f64) -> Figures {
     Figures {
@@ -63,22 +64,24 @@ pub(crate) fn summary(with_series: bool) -> Summary {
                 .map(|t| t.to_string())
                 .zip(target.iter().map(|&n| f64::from(n)))
                 .collect(),
-            restarts: 0,
-            requests: vec![evil.clone(), plain.clone()],
-            total: figures(100, 2, end_s - start_s),
-            errors: [(
-                "GET /search: HTTPError('500 Server Error: <b>oops</b> for url: http://127.0.0.1/search')".to_string(),
-                2,
-            )]
-            .into_iter()
-            .collect(),
-            errors_count: 0,
+            counted: CountedFigures {
+                requests: vec![evil.clone(), plain.clone()],
+                total: figures(100, 2, end_s - start_s),
+                errors: [(
+                    "GET /search: HTTPError('500 Server Error: <b>oops</b> for url: http://127.0.0.1/search')".to_string(),
+                    2,
+                )]
+                .into_iter()
+                .collect(),
+                errors_count: 0,
+                restarts: 0,
+                dropped_iterations: 0,
+            },
             name: None,
             saturated: false,
             delivery: None,
             short: false,
             too_short: false,
-            dropped_iterations: 0,
         }
     };
     let phases = vec![
@@ -150,10 +153,15 @@ pub(crate) fn summary(with_series: bool) -> Summary {
         ],
         phases,
         total: Totals {
-            requests: vec![evil, plain],
-            total: figures(250, 5, 25.0),
+            counted: CountedFigures {
+                requests: vec![evil, plain],
+                total: figures(250, 5, 25.0),
+                errors: BTreeMap::new(),
+                errors_count: 0,
+                restarts: 0,
+                dropped_iterations: 0,
+            },
             delivery: None,
-            dropped_iterations: 0,
         },
         exceptions: vec![ExceptionRecord {
             message: "ValueError: <bad> & \"worse\"".into(),
@@ -192,15 +200,16 @@ pub(crate) fn rate_summary() -> Summary {
     let mut s = summary(true);
     s.plan[1].requests_per_s = Some(40.0);
     s.plan[1].arrival = Some(Arrival::Poisson);
-    let p = &mut s.phases[1];
+    let p = &mut s.phases[1].counted;
     p.dropped_iterations = 7;
     p.total.intended = Some(intended(100));
     for r in &mut p.requests {
         r.figures.intended = Some(intended(r.figures.requests));
     }
-    s.total.total.intended = Some(intended(100));
-    s.total.requests[0].figures.intended = Some(intended(40));
-    s.total.dropped_iterations = 7;
+    let run = &mut s.total.counted;
+    run.total.intended = Some(intended(100));
+    run.requests[0].figures.intended = Some(intended(40));
+    run.dropped_iterations = 7;
     for point in s.series.iter_mut().filter(|p| p.phase_index == 1) {
         point.p99_intended_ms = Some(1900);
     }

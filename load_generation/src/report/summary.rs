@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use crate::plan::{Arrival, Plan};
 use crate::stats::delivery::{Delivery, RunDelivery};
 use crate::stats::{
-    Ended, ExceptionRecord, Figures, RequestKey, RequestStats, RunEvent, RunRecord, TimePoint,
+    Counted, Ended, ExceptionRecord, Figures, Interval, RequestKey, RequestStats, RunEvent,
+    RunRecord,
 };
 use crate::verdict::evaluate::Judged;
 
@@ -23,8 +24,11 @@ use crate::verdict::evaluate::Judged;
 /// the total, each planned phase's `requests_per_s` and `arrival`, and each
 /// series point's `p99_intended_ms` (an earlier summary reads as without them);
 /// 6 added each occurrence's `too_short`, and `requests_per_s` is `null` over a
-/// span under a second (an occurrence a control action ended at once).
-pub const SCHEMA_VERSION: u32 = 6;
+/// span under a second (an occurrence a control action ended at once); 7 added
+/// each folded phase's `requests` and `errors`, and the total's `errors`,
+/// `errors_count` and `restarts`: every span states the same counted figures
+/// ([`CountedFigures`]).
+pub const SCHEMA_VERSION: u32 = 7;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -79,15 +83,51 @@ pub struct FoldedPhase {
     pub last_loop: u64,
     /// Their summed length.
     pub seconds: f64,
-    pub total: Figures,
-    pub errors_count: u64,
-    pub restarts: u32,
+    /// Their requests, failures, exceptions, restarts and drops, added up.
+    #[serde(flatten)]
+    pub counted: CountedFigures,
     pub saturated_occurrences: u64,
     /// Occurrences that delivered less than 90% of the rate their plan implied.
     pub short_occurrences: u64,
-    /// Rate phases' iterations that no user could start in time.
+}
+
+/// What a span of the run counted, stated alike for an occurrence, a phase's
+/// folded occurrences and the whole run (each flattens it into its object).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CountedFigures {
+    /// Per request name (a folded phase's since schema 7).
+    #[serde(default)]
+    pub requests: Vec<RequestSummary>,
+    /// All names together.
+    pub total: Figures,
+    /// Failure messages and how often each occurred (at most 100; beyond,
+    /// under `(other failure messages)`).
+    #[serde(default)]
+    pub errors: BTreeMap<String, u64>,
+    /// Exceptions raised in the users' code.
+    #[serde(default)]
+    pub errors_count: u64,
+    /// Times Locust was restarted.
+    #[serde(default)]
+    pub restarts: u32,
+    /// Rate phases' iterations that no user could start within 1 s of their
+    /// scheduled time: asked for, never sent (0 in a phase of users).
     #[serde(default)]
     pub dropped_iterations: u64,
+}
+
+impl CountedFigures {
+    /// The figures of `counted` over a span of `seconds`.
+    pub fn of(counted: &Counted, seconds: f64) -> CountedFigures {
+        CountedFigures {
+            requests: requests(&counted.requests, seconds),
+            total: counted.total.figures(seconds),
+            errors: counted.errors.clone(),
+            errors_count: counted.exceptions,
+            restarts: counted.restarts,
+            dropped_iterations: counted.dropped,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,12 +170,9 @@ pub struct PhaseSummary {
     pub actual_users_end: BTreeMap<String, u32>,
     /// Mean users per class once the ramp had finished (0 if it never did).
     pub actual_users_plateau: BTreeMap<String, f64>,
-    pub restarts: u32,
-    pub requests: Vec<RequestSummary>,
-    pub total: Figures,
-    pub errors: BTreeMap<String, u64>,
-    /// Exceptions raised in the users' code during the occurrence.
-    pub errors_count: u64,
+    /// Its requests, failures, exceptions, restarts and drops.
+    #[serde(flatten)]
+    pub counted: CountedFigures,
     /// The phase's name in the config, if it has one.
     pub name: Option<String>,
     /// The load generator was saturated (CPU-bound) during the occurrence: it
@@ -151,10 +188,6 @@ pub struct PhaseSummary {
     /// `delivery` are `null`, and thresholds on rates do not judge it.
     #[serde(default)]
     pub too_short: bool,
-    /// A rate phase's iterations that no user could start within 1 s of their
-    /// scheduled time: asked for, never sent (0 in a phase of users).
-    #[serde(default)]
-    pub dropped_iterations: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,14 +200,64 @@ pub struct RequestSummary {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Totals {
-    pub requests: Vec<RequestSummary>,
-    pub total: Figures,
+    /// The whole run's requests, failures, exceptions, restarts and drops:
+    /// the occurrences' and the folded ones'.
+    #[serde(flatten)]
+    pub counted: CountedFigures,
     /// Planned against delivered over the occurrences whose plan sets a rate
     /// (`null` if none does).
     pub delivery: Option<RunDelivery>,
-    /// Dropped iterations of the whole run: the occurrences' and the folded ones'.
-    #[serde(default)]
-    pub dropped_iterations: u64,
+}
+
+/// One point of the run's time series as summary.json states it (the
+/// recorder keeps it compact: [`Interval`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TimePoint {
+    /// Seconds from the run's start (the end of the span the point covers).
+    pub t: f64,
+    /// How many seconds of the run the point covers: a sample interval, or a
+    /// bucket of merged points once it is older than an hour.
+    pub seconds: f64,
+    pub phase_index: usize,
+    pub loop_index: u64,
+    pub target_users: Vec<u32>,
+    pub actual_users: Vec<u32>,
+    pub requests_per_s: f64,
+    pub failures_per_s: f64,
+    pub p50_ms: u64,
+    pub p95_ms: u64,
+    pub p99_ms: u64,
+    /// The p99 of the interval's latencies from the intended start (rate
+    /// phases' requests only); absent where there were none, so that the
+    /// series of a run without rate phases is as it was (and stays small).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_intended_ms: Option<u64>,
+}
+
+impl TimePoint {
+    /// The point of `interval`, with a count for each of `classes` user types
+    /// (a reload may have added types since).
+    pub fn of(interval: &Interval, classes: usize) -> TimePoint {
+        let per_class = |users: &[u32]| {
+            let mut users = users.to_vec();
+            users.resize(classes, 0);
+            users
+        };
+        TimePoint {
+            t: interval.t,
+            seconds: interval.seconds(),
+            phase_index: interval.phase_index as usize,
+            loop_index: interval.loop_index,
+            target_users: per_class(&interval.target_users),
+            actual_users: per_class(&interval.actual_users),
+            requests_per_s: interval.requests_per_s(),
+            failures_per_s: interval.failures_per_s(),
+            p50_ms: u64::from(interval.p50_ms),
+            p95_ms: u64::from(interval.p95_ms),
+            p99_ms: u64::from(interval.p99_ms),
+            p99_intended_ms: interval.p99_intended_ms.map(u64::from),
+        }
+    }
 }
 
 fn rfc3339(epoch_s: f64) -> String {
@@ -199,7 +282,7 @@ impl Summary {
     /// report.html show their columns, so that a run of users alone reads as
     /// it always did.
     pub fn has_rate_figures(&self) -> bool {
-        self.total.total.intended.is_some() || self.total.dropped_iterations > 0
+        self.total.counted.total.intended.is_some() || self.total.counted.dropped_iterations > 0
     }
 
     pub fn new(record: &RunRecord, plan: &Plan) -> Summary {
@@ -236,23 +319,18 @@ impl Summary {
                         )
                     })
                     .collect(),
-                restarts: p.restarts,
-                requests: requests(&p.requests, p.seconds()),
-                total: p.total.figures(p.seconds()),
-                errors: p.errors.clone(),
-                errors_count: p.exceptions,
+                counted: CountedFigures::of(&p.counted, p.seconds()),
                 saturated: p.saturated,
                 delivery: p.delivery(),
                 short: p.delivery().is_some_and(|d| d.short()),
                 too_short: p.too_short(),
-                dropped_iterations: p.dropped,
                 name: plan
                     .phases
                     .get(p.phase_index)
                     .and_then(|ph| ph.name.clone()),
             })
             .collect();
-        let (per_name, total) = record.totals();
+
         Summary {
             schema_version: SCHEMA_VERSION,
             run_id: None,
@@ -278,21 +356,14 @@ impl Summary {
                 .collect(),
             phases,
             total: Totals {
-                requests: requests(&per_name, record.duration_s),
-                total: total.figures(record.duration_s),
+                counted: CountedFigures::of(&record.totals(), record.duration_s),
                 delivery: RunDelivery::of(record),
-                dropped_iterations: record.dropped().0,
             },
             exceptions: record.exceptions.clone(),
             series: record
                 .series
                 .points()
-                .map(|point| {
-                    let mut point = point.clone();
-                    point.target_users.resize(classes.len(), 0);
-                    point.actual_users.resize(classes.len(), 0);
-                    point
-                })
+                .map(|point| TimePoint::of(point, classes.len()))
                 .collect(),
             events: record.events.clone(),
             events_dropped: record.events_dropped,
@@ -309,12 +380,9 @@ impl Summary {
                     first_loop: f.first_loop + 1,
                     last_loop: f.last_loop + 1,
                     seconds: f.seconds,
-                    total: f.total.figures(f.seconds),
-                    errors_count: f.exceptions,
-                    restarts: f.restarts,
+                    counted: CountedFigures::of(&f.counted, f.seconds),
                     saturated_occurrences: f.saturated,
                     short_occurrences: f.short,
-                    dropped_iterations: f.dropped,
                 })
                 .collect(),
         }
@@ -360,7 +428,7 @@ mod tests {
     #[test]
     fn a_rate_phase_is_planned_measured_and_its_drops_counted() {
         let s = summary();
-        assert_eq!(s.schema_version, 6);
+        assert_eq!(s.schema_version, 7);
         assert_eq!((s.plan[0].requests_per_s, s.plan[0].arrival), (None, None));
         assert_eq!(
             (s.plan[1].requests_per_s, s.plan[1].arrival),
@@ -369,18 +437,22 @@ mod tests {
         // The kept loop: the users' phase measured nothing from an intended
         // start and dropped nothing; the rate phase did both.
         assert_eq!(s.phases.len(), 2);
-        assert_eq!(s.phases[0].dropped_iterations, 0);
-        assert_eq!(s.phases[0].total.intended, None);
-        assert_eq!(s.phases[1].dropped_iterations, 2);
-        let intended = s.phases[1].total.intended.expect("intended figures");
+        assert_eq!(s.phases[0].counted.dropped_iterations, 0);
+        assert_eq!(s.phases[0].counted.total.intended, None);
+        assert_eq!(s.phases[1].counted.dropped_iterations, 2);
+        let intended = s.phases[1]
+            .counted
+            .total
+            .intended
+            .expect("intended figures");
         assert_eq!(
             (intended.requests, intended.p50_ms, intended.p99_ms),
             (10, 10, 900)
         );
         assert_eq!(s.folded.len(), 2);
-        assert_eq!(s.folded[1].dropped_iterations, 5);
-        assert_eq!(s.total.dropped_iterations, 7);
-        assert_eq!(s.total.total.intended.map(|i| i.requests), Some(20));
+        assert_eq!(s.folded[1].counted.dropped_iterations, 5);
+        assert_eq!(s.total.counted.dropped_iterations, 7);
+        assert_eq!(s.total.counted.total.intended.map(|i| i.requests), Some(20));
         assert!(s.has_rate_figures());
         // A rate phase's sample has its p99; a users' one has none, and
         // summary.json leaves the field out there.
@@ -425,9 +497,9 @@ mod tests {
         strip(&mut json["total"], &["dropped_iterations"]);
         json["schema_version"] = 4.into();
         let old: Summary = serde_json::from_value(json).unwrap();
-        assert_eq!(old.phases[1].dropped_iterations, 0);
-        assert_eq!(old.phases[1].total.intended, None);
+        assert_eq!(old.phases[1].counted.dropped_iterations, 0);
+        assert_eq!(old.phases[1].counted.total.intended, None);
         assert_eq!(old.plan[1].requests_per_s, None);
-        assert_eq!(old.total.dropped_iterations, 0);
+        assert_eq!(old.total.counted.dropped_iterations, 0);
     }
 }

@@ -23,10 +23,10 @@ pub fn render(summary: &Summary) -> String {
     }
     out.push_str(&how_it_ended(summary));
     out.push_str(&what_is_not_shown(summary, hidden));
-    if !summary.total.requests.is_empty() {
+    if !summary.total.counted.requests.is_empty() {
         out.push('\n');
         let rate = summary.has_rate_figures();
-        out.push_str(&requests_table(&summary.total.requests, rate).to_string());
+        out.push_str(&requests_table(&summary.total.counted.requests, rate).to_string());
     }
     if !summary.thresholds.is_empty() {
         out.push('\n');
@@ -67,14 +67,20 @@ fn occurrences_table(summary: &Summary, hidden: usize) -> Table {
         table.add_row(row);
     };
     for f in &summary.folded {
-        let cells = rate_cells(f.total.intended.as_ref(), f.dropped_iterations);
+        let cells = rate_cells(
+            f.counted.total.intended.as_ref(),
+            f.counted.dropped_iterations,
+        );
         add(&mut table, folded_row(f), cells);
     }
     for p in &summary.phases[hidden..] {
-        let cells = rate_cells(p.total.intended.as_ref(), p.dropped_iterations);
+        let cells = rate_cells(
+            p.counted.total.intended.as_ref(),
+            p.counted.dropped_iterations,
+        );
         add(&mut table, occurrence_row(p, &summary.user_types), cells);
     }
-    let t = &summary.total;
+    let t = &summary.total.counted;
     let cells = rate_cells(t.total.intended.as_ref(), t.dropped_iterations);
     add(&mut table, whole_run_row(summary), cells);
     right_align(&mut table, 3..if rate { 11 } else { 9 });
@@ -108,7 +114,7 @@ fn folded_row(f: &FoldedPhase) -> Vec<Cell> {
         Cell::new(format!("{}-{}", f.first_loop, f.last_loop)),
         Cell::new(format!("{:.0}s", f.seconds)),
     ];
-    row.extend(figures(&f.total));
+    row.extend(figures(&f.counted.total));
     let mut saturated = if f.saturated_occurrences > 0 {
         format!("; {} saturated", f.saturated_occurrences)
     } else {
@@ -148,7 +154,7 @@ fn occurrence_row(p: &PhaseSummary, user_types: &[String]) -> Vec<Cell> {
         Cell::new(p.loop_number),
         Cell::new(format!("{}-{}s", dec(p.start_s, 0), dec(p.end_s, 0))),
     ];
-    row.extend(figures(&p.total));
+    row.extend(figures(&p.counted.total));
     row.push(Cell::new(users(p, user_types)));
     row
 }
@@ -180,7 +186,7 @@ fn whole_run_row(summary: &Summary) -> Vec<Cell> {
         Cell::new(""),
         Cell::new(duration(summary.duration_s)),
     ];
-    row.extend(figures(&summary.total.total));
+    row.extend(figures(&summary.total.counted.total));
     let mut whole_run = peak_users(summary);
     if !whole_run.is_empty() {
         whole_run = format!("peak: {whole_run}");
@@ -319,6 +325,7 @@ fn figures(f: &Figures) -> Vec<Cell> {
 mod tests {
     use super::*;
     use crate::report::fixture::{figures, rate_summary, summary};
+    use crate::report::summary::CountedFigures;
 
     /// The fixture's run with a verdict and a folded phase: every kind of row.
     fn with_everything(mut s: Summary) -> Summary {
@@ -338,12 +345,16 @@ mod tests {
             first_loop: 1,
             last_loop: 4,
             seconds: 40.0,
-            total: figures(400, 0, 40.0),
-            errors_count: 0,
-            restarts: 0,
+            counted: CountedFigures {
+                requests: Vec::new(),
+                total: figures(400, 0, 40.0),
+                errors: Default::default(),
+                errors_count: 0,
+                restarts: 0,
+                dropped_iterations: 0,
+            },
             saturated_occurrences: 1,
             short_occurrences: 0,
-            dropped_iterations: 0,
         });
         s
     }
@@ -358,8 +369,8 @@ mod tests {
     #[test]
     fn a_rate_phase_adds_its_columns_and_says_what_they_are() {
         let mut s = with_everything(rate_summary());
-        s.folded[0].total.intended = Some(crate::report::fixture::intended(400));
-        s.folded[0].dropped_iterations = 3;
+        s.folded[0].counted.total.intended = Some(crate::report::fixture::intended(400));
+        s.folded[0].counted.dropped_iterations = 3;
         let text = render(&s);
         let lines: Vec<&str> = text.lines().collect();
         let header = lines[1];
@@ -412,8 +423,8 @@ mod tests {
     fn dropped_iterations_alone_show_the_columns() {
         // A target so stalled that no request of the rate phase came back.
         let mut s = summary(true);
-        s.phases[1].dropped_iterations = 12;
-        s.total.dropped_iterations = 12;
+        s.phases[1].counted.dropped_iterations = 12;
+        s.total.counted.dropped_iterations = 12;
         let text = render(&s);
         assert!(text.lines().nth(1).unwrap().contains("dropped"), "{text}");
         assert!(text.contains("┆               – ┆      12 ┆"), "{text}");

@@ -5,74 +5,25 @@
 //! the phase occurrence that was running, so every phase of every loop gets its own
 //! counts and latency percentiles, and the run gets a time series for charts.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+mod counted;
 pub mod delivery;
 pub mod fold;
 mod histogram;
 pub mod series;
 pub mod window;
 
+pub use counted::{Counted, RequestKey, RequestStats};
 pub use fold::PhaseTotals;
 pub use histogram::Histogram;
-pub use series::Series;
+pub use series::{Interval, Series};
 
 use crate::locust::protocol::Sample;
 use crate::plan::{Counts, Pace, Plan};
 use delivery::{Delivery, Tally};
-
-/// Requests of one name (or all names) over some span of time.
-#[derive(Debug, Clone, Default)]
-pub struct RequestStats {
-    pub requests: u64,
-    pub failures: u64,
-    pub total_ms: f64,
-    /// Response times, as Locust measures them.
-    pub histogram: Histogram,
-    /// Rate phases' requests only: the time from the intended start of the
-    /// iteration that made each request to its response (see `loadgen_open.py`).
-    pub intended: Histogram,
-}
-
-impl RequestStats {
-    pub fn merge(&mut self, other: &RequestStats) {
-        self.requests += other.requests;
-        self.failures += other.failures;
-        self.total_ms += other.total_ms;
-        self.histogram.merge(&other.histogram);
-        self.intended.merge(&other.intended);
-    }
-
-    /// The summary figures of these requests over `seconds` (no rate where
-    /// that is too short to state one: see [`window::MIN_RATE_SPAN_S`]).
-    pub fn figures(&self, seconds: f64) -> Figures {
-        Figures {
-            requests: self.requests,
-            failures: self.failures,
-            requests_per_s: window::rate(self.requests as f64, seconds),
-            mean_ms: if self.requests > 0 {
-                self.total_ms / self.requests as f64
-            } else {
-                0.0
-            },
-            p50_ms: self.histogram.percentile(0.50),
-            p90_ms: self.histogram.percentile(0.90),
-            p95_ms: self.histogram.percentile(0.95),
-            p99_ms: self.histogram.percentile(0.99),
-            max_ms: self.histogram.max(),
-            intended: (self.intended.count() > 0).then(|| Intended {
-                requests: self.intended.count(),
-                p50_ms: self.intended.percentile(0.50),
-                p90_ms: self.intended.percentile(0.90),
-                p95_ms: self.intended.percentile(0.95),
-                p99_ms: self.intended.percentile(0.99),
-                max_ms: self.intended.max(),
-            }),
-        }
-    }
-}
 
 /// The figures reported for a set of requests.
 #[derive(Debug, Clone, Serialize, PartialEq, Deserialize)]
@@ -109,13 +60,6 @@ pub struct Intended {
     pub max_ms: u64,
 }
 
-/// A request name as Locust groups them.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct RequestKey {
-    pub method: String,
-    pub name: String,
-}
-
 /// One occurrence of one phase (phase 2 of loop 3, say).
 #[derive(Debug, Clone)]
 pub struct PhaseRecord {
@@ -127,19 +71,16 @@ pub struct PhaseRecord {
     pub start_s: f64,
     /// Seconds from the run's start; grows while the phase runs.
     pub end_s: f64,
-    /// The plan's users per type for the phase.
-    pub target_users: Counts,
+    /// The plan's users per type for the phase (shared with its points of
+    /// the series).
+    pub target_users: Arc<[u32]>,
     /// Users per type seen in the last sample of the phase.
     pub actual_users_end: Counts,
     /// Mean users per type over the samples taken after the ramp had finished.
     pub actual_users_plateau: Vec<f64>,
     plateau_samples: u64,
-    pub requests: BTreeMap<RequestKey, RequestStats>,
-    pub total: RequestStats,
-    /// Failure messages and how often they occurred.
-    pub errors: BTreeMap<String, u64>,
-    /// Exceptions raised in the users' code during this occurrence.
-    pub exceptions: u64,
+    /// Its requests, failures, exceptions, restarts and drops.
+    pub counted: Counted,
     /// Locust was CPU-bound during this occurrence: less than the plan was
     /// delivered and the latencies include loadgen's own delays.
     pub saturated: bool,
@@ -148,11 +89,6 @@ pub struct PhaseRecord {
     /// What set each type's pace in this occurrence, its mean wait or its
     /// rate (`None` where the config sets neither), by which its delivery is judged.
     pub paces: Vec<Option<Pace>>,
-    /// Times Locust was restarted during this occurrence.
-    pub restarts: u32,
-    /// A rate phase's iterations that no user could start in time (their
-    /// requests were never made: the plan asked for more than was sent).
-    pub dropped: u64,
 }
 
 impl PhaseRecord {
@@ -176,45 +112,6 @@ impl PhaseRecord {
         }
         self.delivery.judge(&self.paces)
     }
-
-    /// The iterations its users ran if it is a rate occurrence (0 otherwise):
-    /// with [`PhaseRecord::dropped`], the iterations its rate laid down, the
-    /// base of a `dropped > N%` threshold.
-    pub fn rate_iterations(&self) -> u64 {
-        let at_a_rate = self
-            .paces
-            .iter()
-            .any(|p| matches!(p, Some(Pace::RatePerUser { .. })));
-        if at_a_rate {
-            self.delivery.iterations
-        } else {
-            0
-        }
-    }
-}
-
-/// One point of the run's time series.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TimePoint {
-    /// Seconds from the run's start (the end of the span the point covers).
-    pub t: f64,
-    /// How many seconds of the run the point covers: a sample interval, or a
-    /// bucket of merged points once it is older than an hour (see [`series`]).
-    pub seconds: f64,
-    pub phase_index: usize,
-    pub loop_index: u64,
-    pub target_users: Counts,
-    pub actual_users: Counts,
-    pub requests_per_s: f64,
-    pub failures_per_s: f64,
-    pub p50_ms: u64,
-    pub p95_ms: u64,
-    pub p99_ms: u64,
-    /// The p99 of the interval's latencies from the intended start (rate
-    /// phases' requests only); absent where there were none, so that the
-    /// series of a run without rate phases is as it was (and stays small).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub p99_intended_ms: Option<u64>,
 }
 
 /// An exception from the user's tasks, as often as it happened.
@@ -308,7 +205,7 @@ pub struct Recorder {
     /// The point of samples since then, while they cover less than
     /// [`window::MIN_POINT_SPAN_S`]: added to the next point, or to the last
     /// one when the run ends first.
-    pending_point: Option<TimePoint>,
+    pending_point: Option<Interval>,
 }
 
 impl Recorder {
@@ -354,19 +251,14 @@ impl Recorder {
             loop_index,
             start_s: at_s,
             end_s: at_s,
-            target_users,
+            target_users: target_users.into(),
             actual_users_end: vec![0; n],
             actual_users_plateau: vec![0.0; n],
             plateau_samples: 0,
-            requests: BTreeMap::new(),
-            total: RequestStats::default(),
-            errors: BTreeMap::new(),
-            exceptions: 0,
+            counted: Counted::default(),
             saturated: false,
             delivery: Tally::default(),
             paces,
-            restarts: 0,
-            dropped: 0,
         });
     }
 
@@ -394,7 +286,7 @@ impl Recorder {
     pub fn restarted(&mut self) {
         self.record.restarts += 1;
         if let Some(phase) = self.record.phases.last_mut() {
-            phase.restarts += 1;
+            phase.counted.restarts += 1;
         }
     }
 
@@ -441,34 +333,9 @@ impl Recorder {
                 *mean += (f64::from(now) - *mean) / k;
             }
         }
-        let mut interval = RequestStats::default();
-        for delta in &sample.stats {
-            let mut stats = RequestStats {
-                requests: delta.requests,
-                failures: delta.failures,
-                total_ms: delta.total_ms,
-                histogram: Histogram::default(),
-                intended: Histogram::default(),
-            };
-            stats.histogram.add_pairs(&delta.histogram);
-            stats.intended.add_pairs(&delta.intended_histogram);
-            let key = RequestKey {
-                method: delta.method.clone(),
-                name: delta.name.clone(),
-            };
-            phase.requests.entry(key).or_default().merge(&stats);
-            interval.merge(&stats);
-        }
-        phase.total.merge(&interval);
+        let counted = counted(sample, at_a_rate(&phase.paces).then_some(offered));
+        phase.counted.merge(&counted);
         phase.delivery.add(offered);
-        phase.dropped += sample.dropped.values().sum::<u64>();
-        for e in &sample.errors {
-            *phase
-                .errors
-                .entry(format!("{} {}: {}", e.method, e.name, e.error))
-                .or_default() += e.occurrences;
-        }
-        phase.exceptions += sample.exceptions.iter().map(|e| e.count).sum::<u64>();
         for e in &sample.exceptions {
             match self
                 .record
@@ -487,30 +354,9 @@ impl Recorder {
         // A point covers at least MIN_POINT_SPAN_S: a sample closed a few ms
         // after the last (a control action, a reload) joins the next point
         // instead of charting its few requests as a spike of requests/s.
-        self.point_stats.merge(&interval);
-        let stats = &self.point_stats;
+        self.point_stats.merge(&counted.total);
         let seconds = (at_s - self.last_point_s).max(0.0);
-        let per_s = |count: u64| {
-            if seconds > 0.0 {
-                count as f64 / seconds
-            } else {
-                0.0
-            }
-        };
-        let point = TimePoint {
-            t: at_s,
-            seconds,
-            phase_index: phase.phase_index,
-            loop_index: phase.loop_index,
-            target_users: phase.target_users.clone(),
-            actual_users: actual,
-            requests_per_s: per_s(stats.requests),
-            failures_per_s: per_s(stats.failures),
-            p50_ms: stats.histogram.percentile(0.5),
-            p95_ms: stats.histogram.percentile(0.95),
-            p99_ms: stats.histogram.percentile(0.99),
-            p99_intended_ms: (stats.intended.count() > 0).then(|| stats.intended.percentile(0.99)),
-        };
+        let point = Interval::new(at_s, seconds, phase, &actual, &self.point_stats);
         if window::long_enough(seconds, window::MIN_POINT_SPAN_S) {
             self.record.series.push(point);
             self.last_point_s = at_s;
@@ -570,20 +416,56 @@ impl Recorder {
     }
 }
 
+/// What a sample counted; `offered` is its interval's tally where its
+/// occurrence is at a rate (its iterations are then the rate's).
+fn counted(sample: &Sample, offered: Option<&Tally>) -> Counted {
+    let mut counted = Counted::default();
+    for delta in &sample.stats {
+        let mut stats = RequestStats {
+            requests: delta.requests,
+            failures: delta.failures,
+            total_ms: delta.total_ms,
+            histogram: Histogram::default(),
+            intended: Histogram::default(),
+        };
+        stats.histogram.add_pairs(&delta.histogram);
+        stats.intended.add_pairs(&delta.intended_histogram);
+        let key = RequestKey {
+            method: delta.method.clone(),
+            name: delta.name.clone(),
+        };
+        counted.add_requests(key, &stats);
+    }
+    for e in &sample.errors {
+        counted.add_error(
+            &format!("{} {}: {}", e.method, e.name, e.error),
+            e.occurrences,
+        );
+    }
+    counted.exceptions = sample.exceptions.iter().map(|e| e.count).sum();
+    counted.dropped = sample.dropped.values().sum();
+    counted.rate_iterations = offered.map_or(0, |o| o.iterations);
+    counted
+}
+
+/// Whether any type of an occurrence runs at a rate (its iterations are then
+/// laid down by the plan, and a drop is counted against them).
+fn at_a_rate(paces: &[Option<Pace>]) -> bool {
+    paces
+        .iter()
+        .any(|p| matches!(p, Some(Pace::RatePerUser { .. })))
+}
+
 impl RunRecord {
-    /// All requests of the run (folded occurrences included), per name and in total.
-    pub fn totals(&self) -> (BTreeMap<RequestKey, RequestStats>, RequestStats) {
-        let mut per_name: BTreeMap<RequestKey, RequestStats> = BTreeMap::new();
-        let mut total = RequestStats::default();
-        let kept = self.phases.iter().map(|p| (&p.requests, &p.total));
-        let folded = self.folded.iter().map(|f| (&f.requests, &f.total));
-        for (requests, sum) in kept.chain(folded) {
-            for (key, stats) in requests {
-                per_name.entry(key.clone()).or_default().merge(stats);
-            }
-            total.merge(sum);
+    /// Everything the run counted, folded occurrences included.
+    pub fn totals(&self) -> Counted {
+        let mut run = Counted::default();
+        let kept = self.phases.iter().map(|p| &p.counted);
+        let folded = self.folded.iter().map(|f| &f.counted);
+        for counted in kept.chain(folded) {
+            run.merge(counted);
         }
-        (per_name, total)
+        run
     }
 
     /// The occurrence with index `index`, if it is still kept in detail.
@@ -597,12 +479,12 @@ impl RunRecord {
     }
 
     /// The whole run's dropped iterations, and the iterations run in its rate
-    /// occurrences (see [`PhaseRecord::rate_iterations`]), folded ones included.
+    /// occurrences (see [`Counted::rate_iterations`]), folded ones included.
     pub fn dropped(&self) -> (u64, u64) {
-        let kept = self.phases.iter().map(|p| (p.dropped, p.rate_iterations()));
-        let folded = self.folded.iter().map(|f| (f.dropped, f.rate_iterations));
+        let kept = self.phases.iter().map(|p| &p.counted);
+        let folded = self.folded.iter().map(|f| &f.counted);
         kept.chain(folded)
-            .fold((0, 0), |(d, i), (dropped, run)| (d + dropped, i + run))
+            .fold((0, 0), |(d, i), c| (d + c.dropped, i + c.rate_iterations))
     }
 }
 

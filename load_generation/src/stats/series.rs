@@ -3,16 +3,20 @@
 //! beyond, as round-robin databases keep them. A week is about 10,000 points
 //! rather than 1.2 million.
 //!
-//! Merging keeps what matters exact: each point covers `seconds` of the run, and
-//! a merged point's rates are the requests (and failures) of all its parts over
-//! its whole span. Users are the time-weighted mean; p50 too; p95 and p99 (and
-//! the p99 from the intended start) are the highest of the parts, so a spike is
-//! not averaged away.
+//! Merging keeps what matters exact: each point counts the requests (and
+//! failures) of the `seconds` of the run it covers, and a merged point adds
+//! them. Users are the time-weighted mean; p50 too; p95 and p99 (and the p99
+//! from the intended start) are the highest of the parts, so a spike is not
+//! averaged away.
+//!
+//! A point is compact (about 120 bytes, `stats::tests::a_series_point_is_compact`
+//! measures it at the allocator): counts rather than histograms, milliseconds
+//! in 32 bits, and the phase's target users shared with its occurrence.
 
 use std::collections::VecDeque;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use super::TimePoint;
+use super::{PhaseRecord, RequestStats};
 
 /// Full resolution is kept for this long (seconds).
 const RECENT_S: f64 = 3600.0;
@@ -33,18 +37,120 @@ fn recent_s() -> f64 {
 /// One-minute buckets are kept for this long beyond it.
 const MINUTES_S: f64 = 86_400.0;
 
+/// What one interval of the run did: a point of its time series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interval {
+    /// Seconds from the run's start to the interval's end.
+    pub t: f64,
+    /// Its length: a sample interval, or a bucket of merged ones once it is
+    /// older than an hour.
+    seconds: f32,
+    pub phase_index: u32,
+    pub loop_index: u64,
+    /// The plan's users per type (its occurrence's, shared).
+    pub target_users: Arc<[u32]>,
+    /// Users per type at its end (the mean over a merged bucket).
+    pub actual_users: Box<[u32]>,
+    pub requests: u64,
+    pub failures: u64,
+    pub p50_ms: u32,
+    pub p95_ms: u32,
+    pub p99_ms: u32,
+    /// The p99 of its latencies from the intended start (rate phases'
+    /// requests only); `None` where there were none.
+    pub p99_intended_ms: Option<u32>,
+}
+
+/// Milliseconds in 32 bits: 49 days, far above any latency Locust waits for.
+fn ms32(ms: u64) -> u32 {
+    u32::try_from(ms).unwrap_or(u32::MAX)
+}
+
+impl Interval {
+    /// The interval of `seconds` ending `t` seconds into the run, in `phase`,
+    /// with `actual` users at its end and `stats` its requests.
+    pub fn new(
+        t: f64,
+        seconds: f64,
+        phase: &PhaseRecord,
+        actual: &[u32],
+        stats: &RequestStats,
+    ) -> Interval {
+        Interval {
+            t,
+            seconds: seconds as f32,
+            phase_index: u32::try_from(phase.phase_index).unwrap_or(u32::MAX),
+            loop_index: phase.loop_index,
+            target_users: Arc::clone(&phase.target_users),
+            actual_users: actual.into(),
+            requests: stats.requests,
+            failures: stats.failures,
+            p50_ms: ms32(stats.histogram.percentile(0.5)),
+            p95_ms: ms32(stats.histogram.percentile(0.95)),
+            p99_ms: ms32(stats.histogram.percentile(0.99)),
+            p99_intended_ms: (stats.intended.count() > 0)
+                .then(|| ms32(stats.intended.percentile(0.99))),
+        }
+    }
+
+    pub fn seconds(&self) -> f64 {
+        f64::from(self.seconds)
+    }
+
+    /// Requests per second over the interval (0 over none).
+    pub fn requests_per_s(&self) -> f64 {
+        self.per_s(self.requests)
+    }
+
+    pub fn failures_per_s(&self) -> f64 {
+        self.per_s(self.failures)
+    }
+
+    fn per_s(&self, count: u64) -> f64 {
+        if self.seconds > 0.0 {
+            count as f64 / self.seconds()
+        } else {
+            0.0
+        }
+    }
+
+    /// Becomes the interval covering both itself and the later `b`.
+    fn merge(&mut self, b: &Interval) {
+        let (sa, sb) = (self.seconds(), b.seconds());
+        let total = (sa + sb).max(1e-9);
+        let mean = |x: f64, y: f64| (x * sa + y * sb) / total;
+        self.requests += b.requests;
+        self.failures += b.failures;
+        self.p50_ms = mean(f64::from(self.p50_ms), f64::from(b.p50_ms)).round() as u32;
+        self.p95_ms = self.p95_ms.max(b.p95_ms);
+        self.p99_ms = self.p99_ms.max(b.p99_ms);
+        // As p99: the highest part, and none only where no part had one.
+        self.p99_intended_ms = self.p99_intended_ms.max(b.p99_intended_ms);
+        let users = self.actual_users.len().max(b.actual_users.len());
+        let at = |u: &[u32], i: usize| f64::from(u.get(i).copied().unwrap_or(0));
+        self.actual_users = (0..users)
+            .map(|i| mean(at(&self.actual_users, i), at(&b.actual_users, i)).round() as u32)
+            .collect();
+        self.target_users = Arc::clone(&b.target_users);
+        self.phase_index = b.phase_index;
+        self.loop_index = b.loop_index;
+        self.t = b.t;
+        self.seconds = (sa + sb) as f32;
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Series {
     /// Older than a day, in 10-minute buckets.
-    ten_minutes: VecDeque<TimePoint>,
+    ten_minutes: VecDeque<Interval>,
     /// Older than an hour, in 1-minute buckets.
-    minutes: VecDeque<TimePoint>,
+    minutes: VecDeque<Interval>,
     /// The last hour, one point per sample.
-    recent: VecDeque<TimePoint>,
+    recent: VecDeque<Interval>,
 }
 
 impl Series {
-    pub fn push(&mut self, point: TimePoint) {
+    pub fn push(&mut self, point: Interval) {
         let now = point.t;
         let recent_s = recent_s();
         self.recent.push_back(point);
@@ -66,15 +172,15 @@ impl Series {
 
     /// Adds a point too short to stand alone (the run ended a few ms after
     /// the last point): to the last point, or as the first.
-    pub fn push_short(&mut self, point: TimePoint) {
+    pub fn push_short(&mut self, point: Interval) {
         match self.recent.back_mut() {
-            Some(last) => merge(last, &point),
+            Some(last) => last.merge(&point),
             None => self.push(point),
         }
     }
 
     /// Every point, oldest first (coarse ones first).
-    pub fn points(&self) -> impl Iterator<Item = &TimePoint> {
+    pub fn points(&self) -> impl Iterator<Item = &Interval> {
         self.ten_minutes
             .iter()
             .chain(self.minutes.iter())
@@ -90,54 +196,41 @@ impl Series {
 /// Adds `point` to the bucket of `width` seconds it falls in (the last one, if
 /// it is the same bucket), or starts a new one. A point's `t` is the end of
 /// its span, so buckets are `(k * width, (k + 1) * width]`.
-fn add_to(buckets: &mut VecDeque<TimePoint>, point: TimePoint, width: f64) {
+fn add_to(buckets: &mut VecDeque<Interval>, point: Interval, width: f64) {
     let bucket = |t: f64| (t / width).ceil();
     match buckets.back_mut() {
-        Some(last) if bucket(last.t) == bucket(point.t) => merge(last, &point),
+        Some(last) if bucket(last.t) == bucket(point.t) => last.merge(&point),
         _ => buckets.push_back(point),
     }
 }
 
-/// `a` becomes the point covering both `a` and the later `b`.
-fn merge(a: &mut TimePoint, b: &TimePoint) {
-    let (sa, sb) = (a.seconds, b.seconds);
-    let total = (sa + sb).max(1e-9);
-    let mean = |x: f64, y: f64| (x * sa + y * sb) / total;
-    a.requests_per_s = mean(a.requests_per_s, b.requests_per_s);
-    a.failures_per_s = mean(a.failures_per_s, b.failures_per_s);
-    a.p50_ms = mean(a.p50_ms as f64, b.p50_ms as f64).round() as u64;
-    a.p95_ms = a.p95_ms.max(b.p95_ms);
-    a.p99_ms = a.p99_ms.max(b.p99_ms);
-    // As p99: the highest part, and none only where no part had one.
-    a.p99_intended_ms = a.p99_intended_ms.max(b.p99_intended_ms);
-    for (x, &y) in a.actual_users.iter_mut().zip(&b.actual_users) {
-        *x = mean(f64::from(*x), f64::from(y)).round() as u32;
+#[cfg(test)]
+impl Interval {
+    /// Half a second of 10 users of one type ending at `t`, with `requests`.
+    pub fn half_second(t: f64, requests: u64) -> Interval {
+        Interval {
+            t,
+            seconds: 0.5,
+            phase_index: 0,
+            loop_index: 0,
+            target_users: Arc::from([10]),
+            actual_users: Box::from([10]),
+            requests,
+            failures: 0,
+            p50_ms: 5,
+            p95_ms: 20,
+            p99_ms: 30,
+            p99_intended_ms: None,
+        }
     }
-    if a.actual_users.len() < b.actual_users.len() {
-        a.actual_users
-            .extend_from_slice(&b.actual_users[a.actual_users.len()..]);
-    }
-    a.target_users = b.target_users.clone();
-    a.phase_index = b.phase_index;
-    a.loop_index = b.loop_index;
-    a.t = b.t;
-    a.seconds = sa + sb;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn point(t: f64, rps: f64) -> TimePoint {
-        TimePoint {
-            t,
-            seconds: 0.5,
-            phase_index: 0,
-            loop_index: 0,
-            target_users: vec![10],
-            actual_users: vec![10],
-            requests_per_s: rps,
-            failures_per_s: 0.0,
+    fn point(t: f64, requests: u64) -> Interval {
+        Interval {
             p50_ms: 5,
             p95_ms: if (t as u64).is_multiple_of(1000) {
                 900
@@ -146,36 +239,52 @@ mod tests {
             },
             p99_ms: 30,
             p99_intended_ms: (t as u64).is_multiple_of(2000).then_some(4000),
+            ..Interval::half_second(t, requests)
         }
     }
 
     #[test]
     fn a_merged_point_keeps_the_highest_intended_p99_and_none_only_from_none() {
-        let mut a = point(1.0, 1.0);
+        let mut a = point(1.0, 1);
         a.p99_intended_ms = None;
-        let mut b = point(1.5, 1.0);
+        let mut b = point(1.5, 1);
         b.p99_intended_ms = Some(700);
-        merge(&mut a, &b);
+        a.merge(&b);
         assert_eq!(a.p99_intended_ms, Some(700));
-        let mut c = point(2.0, 1.0);
+        let mut c = point(2.0, 1);
         c.p99_intended_ms = Some(300);
-        merge(&mut a, &c);
+        a.merge(&c);
         assert_eq!(a.p99_intended_ms, Some(700));
-        let (mut x, mut y) = (point(3.0, 1.0), point(3.5, 1.0));
+        let (mut x, mut y) = (point(3.0, 1), point(3.5, 1));
         (x.p99_intended_ms, y.p99_intended_ms) = (None, None);
-        merge(&mut x, &y);
+        x.merge(&y);
         assert_eq!(x.p99_intended_ms, None);
+    }
+
+    #[test]
+    fn a_merged_point_adds_counts_and_weighs_users_by_time() {
+        let mut a = point(1.0, 10);
+        let mut b = point(2.0, 30);
+        b.seconds = 1.0;
+        b.actual_users = Box::from([40, 6]);
+        b.target_users = Arc::from([50, 6]);
+        a.merge(&b);
+        assert_eq!((a.requests, a.seconds(), a.t), (40, 1.5, 2.0));
+        assert!((a.requests_per_s() - 40.0 / 1.5).abs() < 1e-9);
+        // 10 users for 0.5 s and 40 for 1 s; a type that joined counts 0 before.
+        assert_eq!(&*a.actual_users, [30, 4]);
+        assert_eq!(&*a.target_users, [50, 6]);
     }
 
     #[test]
     fn a_simulated_week_stays_small_and_its_requests_exact() {
         let mut series = Series::default();
-        let mut requests = 0.0;
-        let week = 7 * 86_400 * 2; // a sample every 0.5 s
+        let mut requests = 0;
+        let week = 7u32 * 86_400 * 2; // a sample every 0.5 s
         for i in 1..=week {
-            let rps = f64::from(i % 7);
-            requests += rps * 0.5;
-            series.push(point(f64::from(i) * 0.5, rps));
+            let n = u64::from(i % 7);
+            requests += n;
+            series.push(point(f64::from(i) * 0.5, n));
         }
         // 7,200 recent + 1,440 minutes + 144 a day beyond (6 days).
         assert!(
@@ -183,13 +292,10 @@ mod tests {
             "{} points",
             series.len()
         );
-        let counted: f64 = series.points().map(|p| p.requests_per_s * p.seconds).sum();
-        assert!(
-            (counted - requests).abs() < 1e-3 * requests,
-            "{counted} vs {requests}"
-        );
-        let span: f64 = series.points().map(|p| p.seconds).sum();
-        assert!((span - week as f64 * 0.5).abs() < 1.0, "{span}");
+        let counted: u64 = series.points().map(|p| p.requests).sum();
+        assert_eq!(counted, requests);
+        let span: f64 = series.points().map(Interval::seconds).sum();
+        assert!((span - f64::from(week) * 0.5).abs() < 1.0, "{span}");
         // Points stay in time order, and a spike survives the merges.
         let times: Vec<f64> = series.points().map(|p| p.t).collect();
         assert!(times.windows(2).all(|w| w[0] < w[1]));

@@ -4,19 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::threshold::{Limit, Metric, Threshold};
 use crate::fmt::plain;
-use crate::stats::RequestStats;
+use crate::stats::Counted;
 
-/// What a threshold is measured over: requests, exceptions, and how long.
+/// What a threshold is measured over: what a span counted, and how long.
 pub struct Measured<'a> {
-    pub stats: &'a RequestStats,
-    pub exceptions: u64,
+    pub counted: &'a Counted,
     pub seconds: f64,
     /// Delivered / planned request rate, where the plan implies one.
     pub delivered: Option<f64>,
-    /// Rate phases' iterations dropped, and those their users ran: together,
-    /// the iterations the rates laid down (the base of `dropped > 1%`).
-    pub dropped: u64,
-    pub rate_iterations: u64,
 }
 
 /// One threshold judged over one scope (the run, or one occurrence of a phase).
@@ -38,7 +33,8 @@ pub struct Judged {
 
 /// The value of `threshold`'s metric over `m`, in the unit of its limit.
 pub fn measure(threshold: &Threshold, m: &Measured) -> f64 {
-    let s = m.stats;
+    let s = &m.counted.total;
+    let (exceptions, dropped) = (m.counted.exceptions, m.counted.dropped);
     let share = |count: u64| {
         if s.requests == 0 {
             if count > 0 {
@@ -64,8 +60,8 @@ pub fn measure(threshold: &Threshold, m: &Measured) -> f64 {
         Metric::Requests => s.requests as f64,
         Metric::Failures if percent => share(s.failures),
         Metric::Failures => s.failures as f64,
-        Metric::Errors if percent => share(m.exceptions),
-        Metric::Errors => m.exceptions as f64,
+        Metric::Errors if percent => share(exceptions),
+        Metric::Errors => exceptions as f64,
         // No planned rate (a quiet occurrence): nothing was short of it.
         Metric::Delivered => m.delivered.map_or(100.0, |r| r * 100.0),
         // Only rate phases' requests have these; with none (every iteration
@@ -77,14 +73,15 @@ pub fn measure(threshold: &Threshold, m: &Measured) -> f64 {
         Metric::P99Intended => s.intended.percentile(0.99) as f64,
         Metric::MaxIntended => s.intended.max() as f64,
         Metric::Dropped if percent => {
-            let laid_down = m.dropped + m.rate_iterations;
+            // Dropped and run: the iterations the rates laid down.
+            let laid_down = dropped + m.counted.rate_iterations;
             if laid_down == 0 {
                 0.0
             } else {
-                m.dropped as f64 * 100.0 / laid_down as f64
+                dropped as f64 * 100.0 / laid_down as f64
             }
         }
-        Metric::Dropped => m.dropped as f64,
+        Metric::Dropped => dropped as f64,
     }
 }
 
@@ -134,6 +131,7 @@ impl Judged {
 mod tests {
     use super::*;
     use crate::config::threshold::parse;
+    use crate::stats::RequestStats;
 
     fn stats() -> RequestStats {
         let mut s = RequestStats {
@@ -148,18 +146,36 @@ mod tests {
         s
     }
 
+    /// Counted `total` requests, `exceptions`, and `dropped` of the
+    /// iterations a rate laid down with `rate_iterations` run.
+    fn counted(
+        total: RequestStats,
+        exceptions: u64,
+        dropped: u64,
+        rate_iterations: u64,
+    ) -> Counted {
+        Counted {
+            total,
+            exceptions,
+            dropped,
+            rate_iterations,
+            ..Counted::default()
+        }
+    }
+
+    /// Over 10 s, with no delivery judged.
+    fn over_10_s(counted: &Counted) -> Measured<'_> {
+        Measured {
+            counted,
+            seconds: 10.0,
+            delivered: None,
+        }
+    }
+
     fn value(expr: &str) -> f64 {
-        let s = stats();
         measure(
             &parse(expr).unwrap(),
-            &Measured {
-                stats: &s,
-                exceptions: 4,
-                seconds: 10.0,
-                delivered: None,
-                dropped: 0,
-                rate_iterations: 0,
-            },
+            &over_10_s(&counted(stats(), 4, 0, 0)),
         )
     }
 
@@ -181,15 +197,8 @@ mod tests {
 
     #[test]
     fn a_threshold_fails_when_its_condition_holds() {
-        let s = stats();
-        let m = Measured {
-            stats: &s,
-            exceptions: 0,
-            seconds: 10.0,
-            delivered: None,
-            dropped: 0,
-            rate_iterations: 0,
-        };
+        let c = counted(stats(), 0, 0, 0);
+        let m = over_10_s(&c);
         let t = parse("phase 3: p95 > 90ms").unwrap();
         let j = judge(&t, "phase 3 holiday (loop 2)".into(), Some(7), &m);
         assert!(!j.passed);
@@ -205,14 +214,11 @@ mod tests {
 
     #[test]
     fn no_requests_is_a_total_failure_share_only_with_failures() {
-        let empty = RequestStats::default();
+        let c = counted(RequestStats::default(), 2, 0, 0);
         let m = Measured {
-            stats: &empty,
-            exceptions: 2,
+            counted: &c,
             seconds: 5.0,
             delivered: None,
-            dropped: 0,
-            rate_iterations: 0,
         };
         assert_eq!(measure(&parse("errors > 1%").unwrap(), &m), 100.0);
         assert_eq!(measure(&parse("failures > 1%").unwrap(), &m), 0.0);
@@ -221,29 +227,18 @@ mod tests {
 
     /// [`stats`] with a rate phase's requests: 100 measured from their
     /// intended start at 10..=1000 ms, and 3 of 300 iterations dropped.
-    fn rate_measured(s: &RequestStats) -> Measured<'_> {
-        Measured {
-            stats: s,
-            exceptions: 0,
-            seconds: 10.0,
-            delivered: None,
-            dropped: 3,
-            rate_iterations: 297,
-        }
-    }
-
-    fn rate_stats() -> RequestStats {
+    fn rate_counted() -> Counted {
         let mut s = stats();
         for ms in 1..=100 {
             s.intended.add(ms * 10, 1);
         }
-        s
+        counted(s, 0, 3, 297)
     }
 
     #[test]
     fn a_rate_phase_s_metrics_are_measured_apart_from_the_response_times() {
-        let s = rate_stats();
-        let m = rate_measured(&s);
+        let c = rate_counted();
+        let m = over_10_s(&c);
         let value = |expr: &str| measure(&parse(expr).unwrap(), &m);
         assert_eq!(value("p50_intended > 1ms"), 500.0);
         assert_eq!(value("p90_intended > 1ms"), 900.0);
@@ -258,8 +253,8 @@ mod tests {
 
     #[test]
     fn a_rate_phase_s_thresholds_pass_and_fail() {
-        let s = rate_stats();
-        let m = rate_measured(&s);
+        let c = rate_counted();
+        let m = over_10_s(&c);
         let run = |expr: &str| judge(&parse(expr).unwrap(), "run".into(), None, &m);
         let failed = run("p99_intended > 500ms");
         assert!(!failed.passed);
@@ -281,16 +276,15 @@ mod tests {
     fn a_span_without_rate_requests_measures_0_as_one_without_requests_does() {
         // A rate phase whose every iteration was dropped: no latency to
         // measure, every iteration dropped.
-        let empty = RequestStats::default();
-        let m = Measured {
-            dropped: 40,
-            rate_iterations: 0,
-            ..rate_measured(&empty)
-        };
+        let all_dropped = counted(RequestStats::default(), 0, 40, 0);
+        let m = over_10_s(&all_dropped);
         assert_eq!(measure(&parse("p99_intended > 1ms").unwrap(), &m), 0.0);
         assert_eq!(measure(&parse("dropped > 1%").unwrap(), &m), 100.0);
         // Nothing laid down, nothing dropped: 0%.
-        let none = Measured { dropped: 0, ..m };
-        assert_eq!(measure(&parse("dropped > 1%").unwrap(), &none), 0.0);
+        let nothing = counted(RequestStats::default(), 0, 0, 0);
+        assert_eq!(
+            measure(&parse("dropped > 1%").unwrap(), &over_10_s(&nothing)),
+            0.0
+        );
     }
 }

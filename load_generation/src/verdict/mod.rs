@@ -104,16 +104,11 @@ impl Verdict {
 
     /// Judges the whole-run thresholds over `record`, at the run's end.
     pub fn finish_run(&mut self, record: &RunRecord) {
-        let (_, total) = record.totals();
-        let exceptions = record.exceptions.iter().map(|e| e.count).sum();
-        let (dropped, rate_iterations) = record.dropped();
+        let whole = record.totals();
         let measured = Measured {
-            stats: &total,
-            exceptions,
+            counted: &whole,
             seconds: record.duration_s,
             delivered: crate::stats::delivery::RunDelivery::of(record).map(|d| d.delivered_ratio),
-            dropped,
-            rate_iterations,
         };
         let run: Vec<Bound> = self
             .thresholds
@@ -132,12 +127,9 @@ impl Verdict {
     /// Judges the thresholds of `record`'s phase over it, once it is final.
     fn judge_occurrence(&mut self, record: &PhaseRecord) {
         let measured = Measured {
-            stats: &record.total,
-            exceptions: record.exceptions,
+            counted: &record.counted,
             seconds: record.seconds(),
             delivered: record.delivery().map(|d| d.delivered_ratio),
-            dropped: record.dropped,
-            rate_iterations: record.rate_iterations(),
         };
         let scope = self.phase_scope(record);
         // An occurrence too short to measure (a control action ended it at
@@ -328,7 +320,10 @@ mod tests {
         r.phase_started(0, 0, 10.003, plan.targets(0), plan.paces(0));
         let short = r.record().occurrence(0).expect("kept").clone();
         assert!(short.too_short() && short.delivery().is_none(), "{short:?}");
-        assert_eq!(short.total.figures(short.seconds()).requests_per_s, None);
+        assert_eq!(
+            short.counted.total.figures(short.seconds()).requests_per_s,
+            None
+        );
         let bound = |text: &str| (threshold::parse(text).unwrap(), Some(0));
         let mut verdict = Verdict::new(
             vec![

@@ -48,6 +48,30 @@ fn many_loops_fold_into_exact_totals_and_a_short_table() {
         .sum();
     let total = summary["total"]["total"]["requests"].as_u64().unwrap();
     assert_eq!(in_folded + in_kept, total);
+    // Every span states the same counted figures: a folded phase lists its
+    // requests per name too, and per name the spans add up to the run's.
+    let per_name = |span: &serde_json::Value| -> Vec<(String, u64)> {
+        span["requests"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no requests in {span}"))
+            .iter()
+            .map(|r| {
+                let name = format!("{} {}", r["method"], r["name"]);
+                (name, r["requests"].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let mut added = std::collections::BTreeMap::<String, u64>::new();
+    let spans = summary["folded"].as_array().unwrap().iter().chain(kept);
+    for span in spans {
+        for (name, n) in per_name(span) {
+            *added.entry(name).or_default() += n;
+        }
+    }
+    let run: std::collections::BTreeMap<String, u64> =
+        per_name(&summary["total"]).into_iter().collect();
+    assert_eq!(added, run, "{summary}");
+    assert_eq!(run.values().sum::<u64>(), total);
     let served = shop.total_requests();
     assert!(
         total.abs_diff(served) <= (served / 50).max(3),

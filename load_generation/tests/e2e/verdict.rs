@@ -75,7 +75,7 @@ fn phase_and_run_thresholds_judge_a_slow_target_and_junit_says_so() {
     );
 
     let summary = json(&report.join("summary.json"));
-    assert_eq!(summary["schema_version"], 6);
+    assert_eq!(summary["schema_version"], 7);
     let results = summary["thresholds"].as_array().unwrap();
     let of = |expr: &str| -> Vec<&serde_json::Value> {
         results.iter().filter(|r| r["expr"] == expr).collect()

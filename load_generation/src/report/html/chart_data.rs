@@ -7,7 +7,7 @@ use super::chart::{color, Band, Chart, Line};
 use super::{occurrence, short};
 use crate::fmt::finite;
 use crate::report::summary::Summary;
-use crate::stats::TimePoint;
+use crate::report::summary::TimePoint;
 
 /// One sample interval, made ready for charts: a sample taken right after the
 /// previous one (the last one of a run, flushed at stop) is folded into it, so

@@ -127,7 +127,8 @@ fn short(class: &str) -> &str {
 mod tests {
     use super::*;
     use crate::report::fixture::{figures, rate_summary, summary};
-    use crate::stats::{Ended, TimePoint};
+    use crate::report::summary::TimePoint;
+    use crate::stats::{Ended, Interval};
 
     #[test]
     fn escapes_the_five_characters() {
@@ -208,16 +209,12 @@ mod tests {
         // whole run downsampled, the last hour in full), as a week-long run
         // hands them to the report.
         let mut summary = summary(true);
-        let template = summary.series[0].clone();
         let mut series = crate::stats::Series::default();
-        for i in 1..=7 * 86_400 * 2 {
-            series.push(TimePoint {
-                t: f64::from(i) * 0.5,
-                requests_per_s: f64::from(i % 11),
-                ..template.clone()
-            });
+        for i in 1..=7u32 * 86_400 * 2 {
+            series.push(Interval::half_second(f64::from(i) * 0.5, u64::from(i % 11)));
         }
-        summary.series = series.points().cloned().collect();
+        let types = summary.user_types.len();
+        summary.series = series.points().map(|p| TimePoint::of(p, types)).collect();
         let html = render(&summary);
         eprintln!("report.html of a week: {} bytes", html.len());
         assert!(
@@ -235,8 +232,8 @@ mod tests {
         // Remove the run's own (escaped) text: what is left is ours.
         let mut texts: Vec<String> = Vec::new();
         for p in &s.phases {
-            texts.extend(p.errors.keys().cloned());
-            texts.extend(p.requests.iter().map(|r| r.name.clone()));
+            texts.extend(p.counted.errors.keys().cloned());
+            texts.extend(p.counted.requests.iter().map(|r| r.name.clone()));
         }
         texts.extend(s.exceptions.iter().map(|e| e.traceback.clone()));
         for text in texts {
@@ -257,8 +254,8 @@ mod tests {
         let mut s = summary(true);
         s.series.truncate(1);
         s.series[0].requests_per_s = 0.0;
-        s.total.total = figures(0, 0, 25.0);
-        s.total.requests.clear();
+        s.total.counted.total = figures(0, 0, 25.0);
+        s.total.counted.requests.clear();
         let html = render(&s);
         assert!(html.contains("<circle"));
         assert!(html.contains("no requests") || html.contains("<circle"));
@@ -269,14 +266,14 @@ mod tests {
             p.p99_ms = u64::MAX;
             p.actual_users = vec![u32::MAX, 0];
         }
-        s.total.total.requests = u64::MAX;
+        s.total.counted.total.requests = u64::MAX;
         let html = render(&s);
         assert!(html.contains("18,446,744,073,709,551,615"));
         assert!(!html.contains("NaN") && !html.contains(">inf"));
         let mut s = summary(false);
         s.duration_s = 0.0;
         s.phases.clear();
-        s.total.total = figures(0, 0, 1.0);
+        s.total.counted.total = figures(0, 0, 1.0);
         let html = render(&s);
         assert!(html.contains("No phase ran"));
         assert!(!html.contains("NaN"));
@@ -320,7 +317,7 @@ mod tests {
     #[test]
     fn rate_figures_keep_hostile_names_escaped() {
         let mut s = rate_summary();
-        s.phases[1].requests[0].name = "</td><script>alert(1)</script>".into();
+        s.phases[1].counted.requests[0].name = "</td><script>alert(1)</script>".into();
         let html = render(&s);
         assert!(!html.contains("<script>alert(1)"));
         assert_eq!(html.matches("<script").count(), 2);

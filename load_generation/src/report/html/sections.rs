@@ -133,7 +133,7 @@ pub(super) fn header(out: &mut String, s: &Summary, started: &str, title: &str) 
                 .join(", ")
         }
     );
-    let t = &s.total.total;
+    let t = &s.total.counted.total;
     out.push_str("<div class=\"tiles\">\n");
     let tiles = [
         ("requests", big(t.requests), ""),
@@ -151,7 +151,7 @@ pub(super) fn header(out: &mut String, s: &Summary, started: &str, title: &str) 
     ];
     // A rate phase's figures, named apart from the response times above.
     let rate_tiles = s.has_rate_figures().then(|| {
-        let dropped = s.total.dropped_iterations;
+        let dropped = s.total.counted.dropped_iterations;
         [
             (
                 "p99 from intended start",
@@ -264,7 +264,7 @@ pub(super) fn occurrences(out: &mut String, s: &Summary) {
         out.push_str("<p class=\"empty\">No phase ran.</p>\n");
         return;
     }
-    let restarts = s.restarts > 0 || s.phases.iter().any(|p| p.restarts > 0);
+    let restarts = s.restarts > 0 || s.phases.iter().any(|p| p.counted.restarts > 0);
     out.push_str(
         "<p class=\"note\">Users per type: target / mean once ramped (plateau) / at the end of the occurrence.</p>\n\
          <table class=\"phases\">\n<thead><tr><th>occurrence</th><th class=\"n\">time (s)</th>",
@@ -308,9 +308,9 @@ pub(super) fn occurrences(out: &mut String, s: &Summary) {
             "<tr{row}><td>{}{flag}</td><td class=\"n\">{}</td>{}{}<td class=\"users\">",
             occurrence(p),
             span(p),
-            figure_cells(&p.total),
+            figure_cells(&p.counted.total),
             if rate {
-                rate_cells(&p.total, Some(p.dropped_iterations))
+                rate_cells(&p.counted.total, Some(p.counted.dropped_iterations))
             } else {
                 String::new()
             }
@@ -342,8 +342,8 @@ pub(super) fn occurrences(out: &mut String, s: &Summary) {
             let _ = write!(
                 out,
                 "<td class=\"n{}\">{}</td>",
-                if p.restarts > 0 { " bad" } else { "" },
-                p.restarts
+                if p.counted.restarts > 0 { " bad" } else { "" },
+                p.counted.restarts
             );
         }
         out.push_str("</tr>\n");
@@ -363,21 +363,26 @@ pub(super) fn per_name(out: &mut String, s: &Summary) {
             "<details><summary>{} · {} s · {} name{} · {} request{}{}</summary>",
             occurrence(p),
             span(p),
-            p.requests.len(),
-            plural(p.requests.len() as u64),
-            int(p.total.requests),
-            plural(p.total.requests),
-            if p.total.failures > 0 {
+            p.counted.requests.len(),
+            plural(p.counted.requests.len() as u64),
+            int(p.counted.total.requests),
+            plural(p.counted.total.requests),
+            if p.counted.total.failures > 0 {
                 format!(
                     " · <span class=\"bad\">{} failure{}</span>",
-                    int(p.total.failures),
-                    plural(p.total.failures)
+                    int(p.counted.total.failures),
+                    plural(p.counted.total.failures)
                 )
             } else {
                 String::new()
             }
         );
-        request_table(out, &p.requests, &p.total, s.has_rate_figures());
+        request_table(
+            out,
+            &p.counted.requests,
+            &p.counted.total,
+            s.has_rate_figures(),
+        );
         out.push_str("</details>\n");
     }
 }
@@ -388,7 +393,12 @@ pub(super) fn whole_run(out: &mut String, s: &Summary) {
         "<h2>Whole run</h2>\n<p class=\"note\">All {} of the run, per request name.</p>",
         escape(&duration(s.duration_s))
     );
-    request_table(out, &s.total.requests, &s.total.total, s.has_rate_figures());
+    request_table(
+        out,
+        &s.total.counted.requests,
+        &s.total.counted.total,
+        s.has_rate_figures(),
+    );
 }
 
 /// A row per request name and one for all; with `rate`, the p99 from the
@@ -431,7 +441,7 @@ pub(super) fn failures(out: &mut String, s: &Summary) {
     // message -> (count, the occurrences it happened in)
     let mut all: BTreeMap<&str, (u64, Vec<String>)> = BTreeMap::new();
     for p in &s.phases {
-        for (message, &count) in &p.errors {
+        for (message, &count) in &p.counted.errors {
             let entry = all.entry(message).or_default();
             entry.0 += count;
             entry.1.push(format!("{}.{}", p.phase, p.loop_number));
