@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use std::process::Output;
 use std::time::Duration;
 
 use common::*;
@@ -17,25 +16,25 @@ const CONFIG: &str = r#"phases { duration: 5 num_users: 2 hatch_rate_per_s: 2
 const USER: &str = "\n\nclass WebsiteUser(HttpUser):\n    @task\n    def visit(self):\n        self.client.get(\"/\")\n";
 
 /// `check` on the files written into a fresh directory; its output and the directory.
-fn check(files: &[(&str, &str)], extra: &[&str]) -> (Output, tempfile::TempDir) {
+fn check(files: &[(&str, &str)], extra: &[&str]) -> (Finished, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("load.pbtxt"), CONFIG).unwrap();
     for (name, content) in files {
         std::fs::write(dir.path().join(name), content).unwrap();
     }
-    let mut command = loadgen(&tag("check-import"));
-    command
+    let out = Loadgen::command(&tag("check-import"), ["check"])
+        .args(["--config-file", "load.pbtxt"])
+        .args(extra)
         .current_dir(dir.path())
-        .args(["check", "--config-file", "load.pbtxt"])
-        .args(extra);
-    let (out, _) = run_with_limit(command, Duration::from_secs(60));
+        .limit(Duration::from_secs(60))
+        .output();
     (out, dir)
 }
 
 /// A check that must fail as bad input, without a traceback; its stderr.
-fn refused(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+fn refused(out: &Finished) -> String {
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("Traceback"), "{stderr}");
     assert!(!stderr.contains("loadgen_harness"), "{stderr}");
     stderr
@@ -128,8 +127,8 @@ fn a_good_locustfile_is_imported_and_its_user_classes_listed() {
         "from locust import HttpUser, task\n{USER}\n\nclass AdminUser(HttpUser):\n    @task\n    def admin(self):\n        self.client.get(\"/admin\")\n"
     );
     let (out, _dir) = check(&[("locustfile.py", &locustfile)], &["-f", "locustfile.py"]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = out.stdout();
+    assert!(out.status().success(), "{}", out.stderr());
     assert!(
         stdout.contains("Imported in Locust 2.47.0: User classes AdminUser, WebsiteUser"),
         "{stdout}"
@@ -148,6 +147,6 @@ fn no_import_checks_the_text_only() {
         &[("locustfile.py", &locustfile)],
         &["-f", "locustfile.py", "--no-import"],
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("not imported in Locust: --no-import"));
+    assert!(out.status().success(), "{}", out.stderr());
+    assert!(out.stdout().contains("not imported in Locust: --no-import"));
 }

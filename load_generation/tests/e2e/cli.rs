@@ -3,6 +3,7 @@
 use crate::common;
 
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -190,28 +191,28 @@ fn the_container_invocation_takes_everything_from_the_environment() {
         &phase(30, 3, 10, &[("A", 1, 200, 200)]),
         &tagging_template(&["A"]),
     );
+    // No flags, so not `Loadgen::run` (which passes the config and host as flags).
     let tag = tag("envrun");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("run")
+    let mut run = Loadgen::command(&tag, ["run"])
         .env("PL_CONFIG_FILE", files.config())
         .env("FRONTEND_ADDR", format!("127.0.0.1:{}", shop.port))
         .env("PL_RUN_TIME", "3s")
-        .env_remove("PL_HOST");
-    let (out, took) = run_with_limit(cmd, std::time::Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+        .limit(Duration::from_secs(60));
+    run.command_mut().env_remove("PL_HOST");
+    let out = run.success();
+    let (stderr, took) = (out.stderr(), out.elapsed);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(shop.total_requests() >= 10, "{stderr}");
     // PL_HOST, when set, wins over FRONTEND_ADDR.
-    let mut cmd = loadgen(&tag);
-    cmd.arg("run")
+    let out = Loadgen::command(&tag, ["run"])
         .env("PL_CONFIG_FILE", files.config())
         .env("PL_HOST", "ftp://nowhere")
         .env("FRONTEND_ADDR", format!("127.0.0.1:{}", shop.port))
-        .env("PL_RUN_TIME", "3s");
-    let (out, _) = run_with_limit(cmd, std::time::Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+        .env("PL_RUN_TIME", "3s")
+        .limit(Duration::from_secs(60))
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
             "--host \"ftp://nowhere\" must start with http:// or https://, e.g. http://nowhere"

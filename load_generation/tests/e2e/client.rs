@@ -22,15 +22,15 @@ fn clients(shop: &Shop) -> BTreeMap<String, u64> {
 }
 
 /// Runs `template` for 3 s against a fresh shop; the shop's clients and loadgen's stderr.
-fn run(template: &str, extra: &[&str], name: &str) -> (BTreeMap<String, u64>, String) {
+fn clients_of(template: &str, extra: &[&str], name: &str) -> (BTreeMap<String, u64>, String) {
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 4, 100, &[("A", 1, 100, 100)]), template);
-    let mut cmd = run_command(&tag(name), files.config(), &shop.host());
-    cmd.args(["--run-time", "3s"]).args(extra);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    (clients(&shop), stderr)
+    let out = Loadgen::run(&tag(name), files.config(), &shop.host())
+        .run_time("3s")
+        .args(extra)
+        .limit(Duration::from_secs(60))
+        .success();
+    (clients(&shop), out.stderr())
 }
 
 fn only(clients: &BTreeMap<String, u64>, prefix: &str) -> bool {
@@ -45,7 +45,7 @@ fn only(clients: &BTreeMap<String, u64>, prefix: &str) -> bool {
 #[test]
 fn the_client_is_chosen_from_what_the_template_uses_and_said() {
     let plain = tagging_template(&["A"]);
-    let (seen, stderr) = run(&plain, &[], "client-auto-fast");
+    let (seen, stderr) = clients_of(&plain, &[], "client-auto-fast");
     assert!(only(&seen, GEVENT), "the shop saw {seen:?}\n{stderr}");
     assert!(stderr.contains("client FastHttpUser"), "{stderr}");
 
@@ -54,7 +54,7 @@ fn the_client_is_chosen_from_what_the_template_uses_and_said() {
         "\"X-User-Type\": \"A\"}, timeout=5",
     );
     assert_ne!(with_timeout, plain);
-    let (seen, stderr) = run(&with_timeout, &[], "client-auto-http");
+    let (seen, stderr) = clients_of(&with_timeout, &[], "client-auto-http");
     assert!(only(&seen, REQUESTS), "the shop saw {seen:?}\n{stderr}");
     assert!(
         stderr.contains("client HttpUser (python-requests), because")
@@ -63,7 +63,7 @@ fn the_client_is_chosen_from_what_the_template_uses_and_said() {
         "{stderr}"
     );
 
-    let (seen, stderr) = run(&plain, &["--user-class", "http"], "client-forced-http");
+    let (seen, stderr) = clients_of(&plain, &["--user-class", "http"], "client-forced-http");
     assert!(only(&seen, REQUESTS), "the shop saw {seen:?}\n{stderr}");
 }
 

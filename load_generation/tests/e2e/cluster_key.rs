@@ -298,17 +298,16 @@ fn wire_of(name: &str, key_args: &[&str]) -> Vec<u8> {
     let files = LoadFiles::new(&phase(60, 5, 100, &[("A", 1, 100, 100)]), template);
     let master_port = free_port();
     let (proxy, seen) = recording_proxy(master_port);
-    let master = spawn_run(
+    let master = Loadgen::run(
         &tag(&format!("{name}-master")),
-        &files.config(),
+        files.config(),
         &shop.host(),
-        &[
-            &["--run-time", "6s", "--expect-workers", "1"],
-            &["--master-bind", &format!("127.0.0.1:{master_port}")][..],
-            key_args,
-        ]
-        .concat(),
-    );
+    )
+    .run_time("6s")
+    .args(["--expect-workers", "1"])
+    .args(["--master-bind", &format!("127.0.0.1:{master_port}")])
+    .args(key_args)
+    .spawn();
     let worker = loadgen(&tag(&format!("{name}-worker")))
         .arg("worker")
         .args(["--master", &format!("127.0.0.1:{proxy}")])

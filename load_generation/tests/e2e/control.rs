@@ -171,13 +171,10 @@ fn a_token_protects_the_api_and_ctl_uses_it() {
     assert_eq!(call("GET", &url, Some("s3cret"), "").0, 200);
 
     let ctl = |args: &[&str]| {
-        let out = loadgen(&tag)
-            .arg("ctl")
-            .args(["--addr", &addr])
+        let out = Loadgen::command(&tag, ["ctl", "--addr", &addr])
             .args(args)
-            .output()
-            .expect("run loadgen ctl");
-        (out.status.code(), text(&out.stdout), text(&out.stderr))
+            .output();
+        (out.code(), out.stdout(), out.stderr())
     };
     let (code, stdout, stderr) = ctl(&["--token", "s3cret", "status"]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -196,12 +193,13 @@ fn a_token_protects_the_api_and_ctl_uses_it() {
 #[test]
 fn an_api_open_beyond_loopback_needs_a_token() {
     let files = LoadFiles::new(&three_phases(), &tagging_template(&["A", "B", "C"]));
-    let mut cmd = run_command(&tag("opentoken"), files.config(), "http://127.0.0.1:9");
-    cmd.args(["--run-time", "5s"])
-        .args(["--control-addr", &format!("0.0.0.0:{}", free_port())]);
-    let (out, took) = run_with_limit(cmd, Duration::from_secs(30));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = Loadgen::run(&tag("opentoken"), files.config(), "http://127.0.0.1:9")
+        .run_time("5s")
+        .args(["--control-addr", &format!("0.0.0.0:{}", free_port())])
+        .limit(Duration::from_secs(30))
+        .output();
+    let (stderr, took) = (out.stderr(), out.elapsed);
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--control-token"), "{stderr}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }

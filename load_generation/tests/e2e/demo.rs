@@ -7,22 +7,20 @@ use std::time::Duration;
 
 use common::*;
 
-fn demo(tag: &str, extra: &[&str]) -> (std::process::Output, String) {
+/// `loadgen demo` for 6 s with `extra`, run to its end, which must be exit 0.
+fn demo(tag: &str, extra: &[&str]) -> Finished {
     // A turn like every load test's, though demo brings its own shop.
     let _turn = beside_others();
-    let mut cmd = loadgen(tag);
-    cmd.arg("demo").args(["--run-time", "6s"]).args(extra);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
-    let stderr = text(&out.stderr);
-    (out, stderr)
+    Loadgen::command(tag, ["demo", "--run-time", "6s"])
+        .args(extra)
+        .success()
 }
 
 #[test]
 fn the_demo_runs_the_hipster_load_against_the_built_in_shop() {
     let tag = tag("demo");
-    let (out, stderr) = demo(&tag, &[]);
-    assert!(out.status.success(), "{stderr}");
-    let stdout = text(&out.stdout);
+    let out = demo(&tag, &[]);
+    let (stdout, stderr) = (out.stdout(), out.stderr());
     assert!(
         stdout.contains("3 phases, one loop every 1m20s"),
         "{stdout}"
@@ -83,7 +81,7 @@ fn the_demo_runs_the_hipster_load_against_the_built_in_shop() {
 fn the_hipster_template_works_with_fast_http_users() {
     let tag = tag("demofast");
     let dir = tempfile::tempdir().unwrap();
-    let (out, stderr) = demo(
+    demo(
         &tag,
         &[
             "--user-class",
@@ -92,7 +90,6 @@ fn the_hipster_template_works_with_fast_http_users() {
             dir.path().to_str().unwrap(),
         ],
     );
-    assert!(out.status.success(), "{stderr}");
     let summary = json(&dir.path().join("summary.json"));
     let total = &summary["total"]["total"];
     assert!(total["requests"].as_u64().unwrap() > 200, "{total}");

@@ -18,18 +18,12 @@ fn spawn_master(
     port: u16,
     extra: &[&std::ffi::OsStr],
 ) -> std::process::Child {
-    let mut master = loadgen(tag);
-    master
-        .arg("--config-file")
-        .arg(config)
-        .args(["--host", host, "--run-time", run_time])
+    Loadgen::run(tag, config, host)
+        .run_time(run_time)
         .args(["--expect-workers", &workers.to_string(), "--master-bind"])
         .arg(format!("127.0.0.1:{port}"))
         .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap()
 }
 
 /// `loadgen worker` for the master on 127.0.0.1:`port`, with its own config.
@@ -63,21 +57,11 @@ fn two_workers_keep_phases_and_mix() {
         ),
     );
     let files = LoadFiles::new(&config, &format!("import os\n{template}"));
-    let report = files.path("report");
     let tag = tag("workers");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args([
-            "--host",
-            &shop.host(),
-            "--run-time",
-            "16s",
-            "--workers",
-            "2",
-            "--report",
-        ])
-        .arg(&report);
+    let run = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("16s")
+        .args(["--workers", "2"])
+        .report(&files.path("report"));
     // While it runs, note every address its processes listen on.
     let listening = {
         let tag = tag.clone();
@@ -91,8 +75,7 @@ fn two_workers_keep_phases_and_mix() {
             seen
         })
     };
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run.success();
     // Nothing reaches the shop once loadgen has exited (no worker left running).
     let at_exit = shop.total_requests();
     std::thread::sleep(Duration::from_millis(1500));
@@ -177,14 +160,14 @@ fn two_workers_keep_phases_and_mix() {
         "users started per process: {per_process:?}"
     );
     // The report counts what the server saw.
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let total = summary["total"]["total"]["requests"].as_u64().unwrap() as f64;
     assert!(
         (total - log.len() as f64).abs() <= 0.03 * log.len() as f64 + 10.0,
         "report {total}, server {}",
         log.len()
     );
-    let stderr = text(&out.stderr);
+    let stderr = out.stderr();
     assert!(
         stderr.contains("2 workers"),
         "progress should show the workers: {stderr}"
@@ -214,24 +197,20 @@ fn two_workers_count_each_phase_as_the_server_saw_it() {
     .concat();
     let shop = Shop::start();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
-    let report = files.path("report");
     let tag = tag("workers-phases");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "15s"])
-        .args(["--workers", "2", "--report"])
-        .arg(&report);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("15s")
+        .args(["--workers", "2"])
+        .report(&files.path("report"))
+        .success();
+    let stderr = out.stderr();
     assert!(
         !stderr.contains("did not report"),
         "a worker missed a boundary: {stderr}"
     );
     let log = shop.requests();
     assert!(log.len() > 1000, "only {} requests", log.len());
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let phases = summary["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 6, "{phases:?}");
     let mut counts = Vec::new();
@@ -329,13 +308,12 @@ fn workers_auto_is_the_default_sizes_from_the_plan_and_says_so() {
         let config = phase(60, 5, 100, &[("A", 1, 100, 100)])
             + &phase(60, peak_users, 100, &[("A", 1, 1000, 1000)]);
         let files = LoadFiles::new(&config, &format!("import os\n{template}"));
-        let mut cmd = run_command(&tag("workers-auto"), files.config(), &shop.host());
-        cmd.args(["--run-time", "6s"])
-            .arg("--report")
-            .arg(files.path("report"));
-        let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-        let stderr = text(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+        let out = Loadgen::run(&tag("workers-auto"), files.config(), &shop.host())
+            .run_time("6s")
+            .report(&files.path("report"))
+            .limit(Duration::from_secs(60))
+            .success();
+        let stderr = out.stderr();
         let said = if processes == 1 {
             "--workers auto: one Locust process".to_string()
         } else {
@@ -348,7 +326,7 @@ fn workers_auto_is_the_default_sizes_from_the_plan_and_says_so() {
             .map(str::to_string)
             .collect();
         assert_eq!(pids.len(), processes, "{peak_users} users ran in {pids:?}");
-        let summary = json(&files.path("report").join("summary.json"));
+        let summary = out.summary();
         assert!(
             summary["phases"][0]["delivery"].is_object(),
             "{}",
@@ -511,13 +489,10 @@ fn a_boundary_does_not_wait_for_ever_for_a_silent_worker() {
     let shop = Shop::start();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let tag = tag("silentworker");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "8s", "--workers", "2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let child = cmd.spawn().unwrap();
+    let child = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("8s")
+        .args(["--workers", "2"])
+        .spawn();
     let start = std::time::Instant::now();
     while shop.total_requests() == 0 {
         assert!(start.elapsed() < Duration::from_secs(40), "no request");

@@ -20,17 +20,14 @@ fn freeze_a_worker(timeout: Option<&str>) -> (f64, String) {
     );
     let port = free_port();
     let tag = tag("heartbeat");
-    let mut master = loadgen(&format!("{tag}-m"));
-    master
-        .arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "24s"])
+    let mut master = Loadgen::run(&format!("{tag}-m"), files.config(), &shop.host())
+        .run_time("24s")
         .args(["--expect-workers", "2", "--workers", "0", "--master-bind"])
         .arg(format!("127.0.0.1:{port}"));
     if let Some(timeout) = timeout {
-        master.args(["--heartbeat-timeout", timeout]);
+        master = master.args(["--heartbeat-timeout", timeout]);
     }
-    let master = std::thread::spawn(move || run_with_limit(master, Duration::from_secs(90)));
+    let master = std::thread::spawn(move || master.output());
     let mut workers = Vec::new();
     for i in 0..2 {
         let mut cmd = loadgen(&format!("{tag}-w{i}"));
@@ -60,11 +57,11 @@ fn freeze_a_worker(timeout: Option<&str>) -> (f64, String) {
     // SAFETY: kill(2) on a process this test started (its tag says so).
     unsafe { libc::kill(frozen_harness[0] as i32, libc::SIGSTOP) };
     let frozen_at = now();
-    let (out, _) = master.join().unwrap();
+    let out = master.join().unwrap();
     unsafe { libc::kill(frozen_harness[0] as i32, libc::SIGKILL) };
     drop(workers);
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = out.stderr();
+    assert!(out.status().success(), "{stderr}");
     for name in ["m", "w0", "w1"] {
         assert!(
             wait_until_gone(&format!("{tag}-{name}"), Duration::from_secs(5)).is_empty(),

@@ -59,14 +59,11 @@ fn the_original_hipster_template_and_config_run_unchanged() {
     let dir = data("original_hipster");
     let config = dir.join("load.pbtxt");
     // `check` imports it in Locust, says what it translates, and passes.
-    let out = loadgen(&tag("legacy-check"))
-        .arg("check")
-        .arg("--config_file")
+    let out = Loadgen::command(&tag("legacy-check"), ["check", "--config_file"])
         .arg(&config)
-        .output()
-        .expect("run loadgen check");
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        .output();
+    let stdout = out.stdout();
+    assert!(out.status().success(), "{stdout}{}", out.stderr());
     let notes: Vec<&str> = stdout
         .lines()
         .filter(|l| l.contains("uses Locust 0.x names"))
@@ -79,11 +76,11 @@ fn the_original_hipster_template_and_config_run_unchanged() {
 
     // The whole loop: 100 users for 50 s, 200 for 20 s, 300 for 10 s.
     let shop = Shop::start();
-    let mut cmd = run_command(&tag("legacy-hipster"), &config, &shop.host());
-    cmd.args(["--run_time", "80s"]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(150));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = Loadgen::run(&tag("legacy-hipster"), &config, &shop.host())
+        .args(["--run_time", "80s"])
+        .limit(Duration::from_secs(150))
+        .success();
+    let stderr = out.stderr();
     assert_eq!(
         stderr.matches("uses Locust 0.x names").count(),
         1,
@@ -184,19 +181,19 @@ phases { duration: 6 num_users: 6 hatch_rate_per_s: 100
   user_types { name: "Browse" ratio: 1 } }
 "#;
 
-fn run_0x(shop: &Shop, extra: &[&str], name: &str) -> (Vec<Logged>, String) {
+/// Runs the 0.x locustfile with `extra` against `shop`: the shop's requests
+/// and loadgen's stderr.
+fn requests_of_0x(shop: &Shop, extra: &[&str], name: &str) -> (Vec<Logged>, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("load.pbtxt"), CONFIG_0X).unwrap();
     std::fs::write(dir.path().join("locustfile.py"), LOCUSTFILE_0X).unwrap();
-    let mut cmd = run_command(&tag(name), dir.path().join("load.pbtxt"), &shop.host());
-    cmd.arg("-f")
-        .arg(dir.path().join("locustfile.py"))
+    let out = Loadgen::run(&tag(name), dir.path().join("load.pbtxt"), &shop.host())
+        .locustfile(&dir.path().join("locustfile.py"))
         .args(["--run_time", "12s"])
-        .args(extra);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    (shop.requests(), stderr)
+        .args(extra)
+        .limit(Duration::from_secs(60))
+        .success();
+    (shop.requests(), out.stderr())
 }
 
 /// Judges a run of the 0.x locustfile from the shop's log.
@@ -283,30 +280,28 @@ fn judge_0x(log: &[Logged], stderr: &str, start_hatching: usize) {
 #[test]
 fn a_locust_0x_locustfile_runs_unchanged() {
     let shop = Shop::start();
-    let (log, stderr) = run_0x(&shop, &[], "legacy-plain");
+    let (log, stderr) = requests_of_0x(&shop, &[], "legacy-plain");
     judge_0x(&log, &stderr, 1);
 }
 
 #[test]
 fn a_locust_0x_locustfile_runs_unchanged_on_two_workers() {
     let shop = Shop::start();
-    let (log, stderr) = run_0x(&shop, &["--workers", "2"], "legacy-workers");
+    let (log, stderr) = requests_of_0x(&shop, &["--workers", "2"], "legacy-workers");
     judge_0x(&log, &stderr, 2);
 }
 
-/// Runs the larger 0.x shop load (tests/data/legacy_shop) for its 30 s.
-fn run_legacy_shop(shop: &Shop, extra: &[&str], name: &str) -> String {
-    let mut cmd = run_command(
-        &tag(name),
-        data("legacy_shop").join("load.pbtxt"),
-        &shop.host(),
-    );
-    cmd.args(["--run_time", "30s"]).args(extra);
-    // The first run installs `six` from PyPI into a cached layer.
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(180));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    stderr
+/// Runs the larger 0.x shop load (tests/data/legacy_shop) for its 30 s:
+/// loadgen's stderr.
+fn stderr_of_legacy_shop(shop: &Shop, extra: &[&str], name: &str) -> String {
+    let config = data("legacy_shop").join("load.pbtxt");
+    Loadgen::run(&tag(name), config, &shop.host())
+        .args(["--run_time", "30s"])
+        .args(extra)
+        // The first run installs `six` from PyPI into a cached layer.
+        .limit(Duration::from_secs(180))
+        .success()
+        .stderr()
 }
 
 /// Judges a run of the larger 0.x shop load from the shop's log.
@@ -375,14 +370,14 @@ fn judge_legacy_shop(log: &[Logged], stderr: &str) {
 #[test]
 fn a_larger_0x_load_with_a_login_and_a_package_runs_unchanged() {
     let shop = Shop::start();
-    let stderr = run_legacy_shop(&shop, &[], "legacy-shop");
+    let stderr = stderr_of_legacy_shop(&shop, &[], "legacy-shop");
     judge_legacy_shop(&shop.requests(), &stderr);
 }
 
 #[test]
 fn a_larger_0x_load_runs_unchanged_on_two_workers() {
     let shop = Shop::start();
-    let stderr = run_legacy_shop(&shop, &["--workers", "2"], "legacy-shop-workers");
+    let stderr = stderr_of_legacy_shop(&shop, &["--workers", "2"], "legacy-shop-workers");
     judge_legacy_shop(&shop.requests(), &stderr);
 }
 
@@ -395,14 +390,11 @@ fn a_template_importing_a_package_it_does_not_list_is_located() {
         .unwrap()
         .replace("import six\n", "import sixteen_is_not_a_package as six\n");
     std::fs::write(dir.path().join("locustfile.loadgen.tmpl"), template).unwrap();
-    let out = loadgen(&tag("legacy-missing"))
-        .arg("check")
-        .arg("--config_file")
+    let out = Loadgen::command(&tag("legacy-missing"), ["check", "--config_file"])
         .arg(dir.path().join("load.pbtxt"))
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("locustfile.loadgen.tmpl:11:1: error: importing the locustfile failed: ModuleNotFoundError: No module named 'sixteen_is_not_a_package'"),
         "{stderr}"

@@ -86,28 +86,18 @@ fn count(log: &[Logged], kind: &str) -> usize {
 }
 
 /// Runs the load with `extra` arguments; returns the shop's log and loadgen's stderr.
-fn run(shop: &Shop, extra: &[&str], name: &str) -> (Vec<Logged>, String) {
+fn requests_of(shop: &Shop, extra: &[&str], name: &str) -> (Vec<Logged>, String) {
     let dir = tempfile::tempdir().unwrap();
     write_load(dir.path());
-    let mut command = loadgen(&tag(name));
-    command
+    let out = Loadgen::run(&tag(name), dir.path().join("load.pbtxt"), &shop.host())
         .current_dir("/")
-        .arg("run")
-        .arg("--config-file")
-        .arg(dir.path().join("load.pbtxt"))
-        .arg("-f")
-        .arg(dir.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run-time", "12s"])
+        .locustfile(&dir.path().join("locustfile.py"))
+        .run_time("12s")
         .args(extra)
-        .args(["--", "--greeting", "hello"]);
-    let (out, _) = run_with_limit(command, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(
-        out.status.success(),
-        "loadgen failed: {:?}\n{stderr}",
-        out.status
-    );
-    (shop.requests(), stderr)
+        .args(["--", "--greeting", "hello"])
+        .limit(Duration::from_secs(60))
+        .success();
+    (shop.requests(), out.stderr())
 }
 
 /// Requests per second of `kind` in [from, to) seconds after the run's start.
@@ -125,7 +115,7 @@ fn assert_near(what: &str, got: f64, want: f64) {
 #[test]
 fn a_plain_locustfile_with_a_helper_module_hooks_and_its_own_pacing_follows_the_plan() {
     let shop = Shop::start();
-    let (log, stderr) = run(&shop, &[], "plain-local");
+    let (log, stderr) = requests_of(&shop, &[], "plain-local");
 
     // The hooks ran exactly once each, with the option given after `--`.
     assert_eq!(count(&log, "hook-start-hello"), 1, "{stderr}");
@@ -172,7 +162,7 @@ fn a_plain_locustfile_with_a_helper_module_hooks_and_its_own_pacing_follows_the_
 #[test]
 fn with_workers_the_hooks_fire_on_the_master_and_each_worker_as_in_locust() {
     let shop = Shop::start();
-    let (log, stderr) = run(&shop, &["--workers", "2"], "plain-workers");
+    let (log, stderr) = requests_of(&shop, &["--workers", "2"], "plain-workers");
     // Locust fires test_start and test_stop once on the master and once on each worker.
     assert_eq!(count(&log, "hook-start-hello"), 3, "{stderr}");
     assert_eq!(count(&log, "hook-stop"), 3, "{stderr}");
@@ -217,19 +207,18 @@ fn a_fast_http_locustfile_with_a_pypi_dependency_keeps_its_waits_unless_the_conf
     std::fs::write(dir.path().join("load.pbtxt"), FAST_CONFIG).unwrap();
     std::fs::write(dir.path().join("locustfile.py"), FAST_LOCUSTFILE).unwrap();
     std::fs::write(dir.path().join("requirements.txt"), "six==1.16.0\n").unwrap();
-    let mut command = run_command(
+    let out = Loadgen::run(
         &tag("plain-fast"),
         dir.path().join("load.pbtxt"),
         &shop.host(),
-    );
-    command
-        .arg("--locustfile")
-        .arg(dir.path().join("locustfile.py"))
-        .args(["--run-time", "12s"]);
+    )
+    .arg("--locustfile")
+    .arg(dir.path().join("locustfile.py"))
+    .run_time("12s")
     // The first run installs `six` from PyPI; later runs reuse the cached layer.
-    let (out, _) = run_with_limit(command, Duration::from_secs(120));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    .limit(Duration::from_secs(120))
+    .success();
+    let stderr = out.stderr();
     let log = shop.requests();
     let start = log.first().expect("requests").t;
     let live = LiveUsers {
@@ -257,19 +246,19 @@ fn a_package_that_cannot_be_had_is_a_clear_error_before_any_load() {
     std::fs::write(dir.path().join("locustfile.py"), FAST_LOCUSTFILE).unwrap();
     let requirements = dir.path().join("reqs.txt");
     std::fs::write(&requirements, "loadgen-no-such-package-4711==0.0.1\n").unwrap();
-    let mut command = loadgen(&tag("plain-badreq"));
-    command
-        .arg("run")
-        .arg("--config-file")
-        .arg(dir.path().join("load.pbtxt"))
-        .arg("-f")
-        .arg(dir.path().join("locustfile.py"))
-        .arg("--requirements")
-        .arg(&requirements)
-        .args(["--host", &shop.host(), "--run-time", "4s"]);
-    let (out, _) = run_with_limit(command, Duration::from_secs(120));
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let out = Loadgen::run(
+        &tag("plain-badreq"),
+        dir.path().join("load.pbtxt"),
+        &shop.host(),
+    )
+    .locustfile(&dir.path().join("locustfile.py"))
+    .arg("--requirements")
+    .arg(&requirements)
+    .run_time("4s")
+    .limit(Duration::from_secs(120))
+    .output();
+    let stderr = out.stderr();
+    assert!(!out.status().success(), "{stderr}");
     assert!(
         stderr.contains(&format!(
             "cannot install the packages of {}",
@@ -278,7 +267,7 @@ fn a_package_that_cannot_be_had_is_a_clear_error_before_any_load() {
         "{stderr}"
     );
     assert!(stderr.contains("loadgen-no-such-package-4711"), "{stderr}");
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("Traceback"), "{stderr}");
     assert_eq!(shop.total_requests(), 0);
 }
@@ -311,7 +300,7 @@ class WebsiteUser(HttpUser):
 "#;
 
 /// Runs the self-judging locustfile; returns loadgen's exit code and stderr.
-fn run_self_judging(shop: &Shop, extra: &[&str], code: &str, name: &str) -> (Option<i32>, String) {
+fn self_judged_exit(shop: &Shop, extra: &[&str], code: &str, name: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("load.pbtxt"),
@@ -319,21 +308,20 @@ fn run_self_judging(shop: &Shop, extra: &[&str], code: &str, name: &str) -> (Opt
     )
     .unwrap();
     std::fs::write(dir.path().join("locustfile.py"), EXIT_CODE_LOCUSTFILE).unwrap();
-    let mut command = run_command(&tag(name), dir.path().join("load.pbtxt"), &shop.host());
-    command
-        .arg("-f")
-        .arg(dir.path().join("locustfile.py"))
-        .args(["--run-time", "4s"])
+    let out = Loadgen::run(&tag(name), dir.path().join("load.pbtxt"), &shop.host())
+        .locustfile(&dir.path().join("locustfile.py"))
+        .run_time("4s")
         .args(extra)
-        .args(["--", "--code", code]);
-    let (out, _) = run_with_limit(command, Duration::from_secs(60));
-    (out.status.code(), text(&out.stderr))
+        .args(["--", "--code", code])
+        .limit(Duration::from_secs(60))
+        .output();
+    (out.code(), out.stderr())
 }
 
 #[test]
 fn the_locustfiles_process_exit_code_is_loadgens_exit_code() {
     let shop = Shop::start();
-    let (code, stderr) = run_self_judging(&shop, &[], "5", "exit-code-5");
+    let (code, stderr) = self_judged_exit(&shop, &[], "5", "exit-code-5");
     // The shop answered 404s, so the locustfile saw failures and chose 5 (where
     // loadgen's own judgment would have been 1).
     let log = shop.requests();
@@ -350,7 +338,7 @@ fn the_locustfiles_process_exit_code_is_loadgens_exit_code() {
 fn a_process_exit_code_of_0_set_on_the_master_passes_a_run_with_failed_requests() {
     let shop = Shop::start();
     // With workers, the master's statistics and its quitting decide, as in Locust.
-    let (code, stderr) = run_self_judging(&shop, &["--workers", "2"], "0", "exit-code-0");
+    let (code, stderr) = self_judged_exit(&shop, &["--workers", "2"], "0", "exit-code-0");
     assert!(shop.requests().iter().any(|r| r.status == 404), "{stderr}");
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
@@ -383,7 +371,7 @@ class WebsiteUser(HttpUser):
 "#;
 
 /// Runs the tagged locustfile with `extra` flags; the shop's requests per task.
-fn run_tagged(
+fn requests_per_task(
     shop: &Shop,
     extra: &[&str],
     name: &str,
@@ -395,15 +383,12 @@ fn run_tagged(
     )
     .unwrap();
     std::fs::write(dir.path().join("locustfile.py"), TAGGED_LOCUSTFILE).unwrap();
-    let mut command = run_command(&tag(name), dir.path().join("load.pbtxt"), &shop.host());
-    command
-        .arg("-f")
-        .arg(dir.path().join("locustfile.py"))
-        .args(["--run-time", "4s"])
-        .args(extra);
-    let (out, _) = run_with_limit(command, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    Loadgen::run(&tag(name), dir.path().join("load.pbtxt"), &shop.host())
+        .locustfile(&dir.path().join("locustfile.py"))
+        .run_time("4s")
+        .args(extra)
+        .limit(Duration::from_secs(60))
+        .success();
     let mut counts = std::collections::BTreeMap::new();
     for r in shop.requests() {
         *counts.entry(r.user_type.unwrap_or_default()).or_insert(0) += 1;
@@ -414,7 +399,7 @@ fn run_tagged(
 #[test]
 fn exclude_tags_keeps_a_tagged_task_from_ever_reaching_the_target() {
     let shop = Shop::start();
-    let counts = run_tagged(&shop, &["--exclude-tags", "checkout"], "exclude-tags");
+    let counts = requests_per_task(&shop, &["--exclude-tags", "checkout"], "exclude-tags");
     assert_eq!(counts.get("cart"), None, "{counts:?}");
     assert!(counts.get("home") > Some(&20), "{counts:?}");
     assert!(counts.get("product") > Some(&20), "{counts:?}");
@@ -423,7 +408,7 @@ fn exclude_tags_keeps_a_tagged_task_from_ever_reaching_the_target() {
 #[test]
 fn tags_run_only_the_tagged_tasks_on_every_worker() {
     let shop = Shop::start();
-    let counts = run_tagged(
+    let counts = requests_per_task(
         &shop,
         &["--workers", "2", "--tags", "checkout", "browse"],
         "tags",
@@ -441,17 +426,13 @@ fn render_copies_a_plain_locustfile_byte_for_byte() {
     let original = FAST_LOCUSTFILE.replace('\n', "\r\n") + "# café, 東京";
     std::fs::write(dir.path().join("boutique.py"), &original).unwrap();
     let out = dir.path().join("rendered");
-    let mut command = loadgen(&tag("render-plain"));
-    command
-        .arg("render")
-        .arg("--config-file")
+    let render = Loadgen::command(&tag("render-plain"), ["render", "--config-file"])
         .arg(dir.path().join("load.pbtxt"))
-        .arg("-f")
-        .arg(dir.path().join("boutique.py"))
+        .locustfile(&dir.path().join("boutique.py"))
         .arg("--out")
-        .arg(&out);
-    let (run, _) = run_with_limit(command, Duration::from_secs(30));
-    assert!(run.status.success(), "{}", text(&run.stderr));
+        .arg(&out)
+        .limit(Duration::from_secs(30))
+        .success();
     assert_eq!(
         std::fs::read(out.join("boutique.py")).unwrap(),
         original.as_bytes()
@@ -459,7 +440,7 @@ fn render_copies_a_plain_locustfile_byte_for_byte() {
     // Nothing else: there is no per-phase file to write for a plain locustfile.
     let written: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
     assert_eq!(written.len(), 1, "{written:?}");
-    assert!(text(&run.stdout).contains("copied unchanged"));
+    assert!(render.stdout().contains("copied unchanged"));
 }
 
 /// A locustfile that prints far more than loadgen reads (1 MB a task, about
@@ -489,11 +470,11 @@ fn a_locustfile_printing_megabytes_a_second_keeps_its_load() {
         .replace("import sys\n", "import os\nimport sys\n");
     assert!(template.contains("print(LINES)"), "{template}");
     let files = LoadFiles::new(&phase(10, 10, 100, &[("A", 1, 100, 100)]), &template);
-    let mut command = run_command(&tag("printing"), files.config(), &shop.host());
-    command.args(["--run-time", "10s"]);
-    let (out, _) = run_with_limit(command, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = Loadgen::run(&tag("printing"), files.config(), &shop.host())
+        .run_time("10s")
+        .limit(Duration::from_secs(60))
+        .success()
+        .stderr();
     let log = shop.requests();
     let t0 = log.first().expect("requests").t;
     let non_blocking: Vec<&Logged> = log

@@ -5,8 +5,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::*;
 
 #[test]
@@ -19,16 +17,15 @@ fn many_loops_fold_into_exact_totals_and_a_short_table() {
     .concat();
     let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
     let report = files.path("report");
-    let mut cmd = run_command(&tag("longrun"), files.config(), &shop.host());
-    cmd.args(["--run-time", "40s", "--report"])
-        .arg(&report)
-        .args(["--progress-interval", "10s"]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Loadgen::run(&tag("longrun"), files.config(), &shop.host())
+        .run_time("40s")
+        .report(&report)
+        .args(["--progress-interval", "10s"])
+        .success();
+    let stdout = out.stdout();
 
     // 40 one-second occurrences: the last 20 in detail, the others folded.
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let kept = summary["phases"].as_array().unwrap();
     let folded = summary["occurrences_folded"].as_u64().unwrap();
     assert_eq!(kept.len(), 20, "{summary}");
@@ -87,7 +84,7 @@ fn many_loops_fold_into_exact_totals_and_a_short_table() {
     let html = std::fs::metadata(report.join("report.html")).unwrap().len();
     assert!(html < 2_000_000, "report.html is {html} bytes");
     // Off a terminal, one progress line per --progress-interval (8 at the default 5 s).
-    let stderr = text(&out.stderr);
+    let stderr = out.stderr();
     let progress = stderr
         .lines()
         .filter(|l| l.contains(" left in run | users "))

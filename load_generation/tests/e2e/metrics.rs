@@ -110,18 +110,16 @@ fn metrics_follow_the_phases_while_the_load_runs() {
     let files = LoadFiles::new(&config(), TEMPLATE);
     let metrics_addr = format!("127.0.0.1:{}", free_port());
     let tag = tag("metrics");
-    let mut cmd = run_command(&tag, files.config(), &shop.host());
-    cmd.args([
-        "--run-time",
-        "9s",
-        "--metrics-addr",
-        &metrics_addr,
+    let mut run = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("9s")
+        .args(["--metrics-addr", &metrics_addr])
         // The 404s are wanted here: they must not fail the run.
-        "--exit-code-on-error",
-        "0",
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+        .args(["--exit-code-on-error", "0"]);
+    // Only stderr is read: stdout goes nowhere rather than to an unread pipe.
+    let cmd = run
+        .command_mut()
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let start = Instant::now();
     let mut loadgen = Guard(Some(cmd.spawn().expect("start loadgen")));
     let mut stderr_pipe = loadgen.0.as_mut().unwrap().stderr.take().unwrap();
@@ -263,12 +261,14 @@ fn a_taken_metrics_address_is_an_error() {
     let addr = taken.local_addr().unwrap().to_string();
     let files = LoadFiles::new(&config(), TEMPLATE);
     let tag = tag("metrics-taken");
-    let mut cmd = run_command(&tag, files.config(), "http://127.0.0.1:9");
-    cmd.args(["--run-time", "5s", "--metrics-addr", &addr]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(30));
-    let stderr = text(&out.stderr);
+    let out = Loadgen::run(&tag, files.config(), "http://127.0.0.1:9")
+        .run_time("5s")
+        .args(["--metrics-addr", &addr])
+        .limit(Duration::from_secs(30))
+        .output();
+    let stderr = out.stderr();
     assert!(
-        !out.status.success(),
+        !out.status().success(),
         "loadgen ran despite a taken --metrics-addr: {stderr}"
     );
     assert!(

@@ -46,10 +46,11 @@ fn strace_available() -> bool {
     found
 }
 
-/// Runs `command` (a `loadgen` command) under `strace -f`, to its end, and
+/// Runs `run` (a `loadgen` command) under `strace -f`, to its end, and
 /// returns every program it and its descendants executed (attempts included:
 /// a shell looked up on PATH and not found is still a shell asked for).
-fn traced(command: Command, trace: &Path) -> (std::process::Output, Vec<Exec>) {
+fn traced(mut run: Loadgen, trace: &Path) -> (std::process::Output, Vec<Exec>) {
+    let command = run.command_mut();
     let mut strace = Command::new("strace");
     strace
         .args(["-f", "-qq", "--seccomp-bpf", "-e", "trace=execve,execveat"])
@@ -177,17 +178,17 @@ fn no_shell_is_ever_run() {
     // A fresh cache, so pip really installs the requirements under the trace
     // (with the Locust already installed: no install of Locust itself).
     let cache = tempfile::tempdir().unwrap();
-    let mut command = loadgen(&tag("noshell-plain"));
-    command
-        .env("XDG_CACHE_HOME", cache.path())
-        .env("LOADGEN_LOCUST", locust_python())
-        .arg("run")
-        .arg("--config-file")
-        .arg(plain.path().join("load.pbtxt"))
-        .arg("--locustfile")
-        .arg(plain.path().join("locustfile.py"))
-        .args(["--host", &shop.host(), "--run-time", "3s"]);
-    let (out, execs) = traced(command, &trace_dir.path().join("plain.trace"));
+    let run = Loadgen::run(
+        &tag("noshell-plain"),
+        plain.path().join("load.pbtxt"),
+        &shop.host(),
+    )
+    .env("XDG_CACHE_HOME", cache.path())
+    .env("LOADGEN_LOCUST", locust_python())
+    .arg("--locustfile")
+    .arg(plain.path().join("locustfile.py"))
+    .run_time("3s");
+    let (out, execs) = traced(run, &trace_dir.path().join("plain.trace"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         saw_the_harness(&execs),
@@ -210,9 +211,10 @@ fn no_shell_is_ever_run() {
         &phase(3, 4, 100, &[("A", 1, 200, 200)]),
         &tagging_template(&["A"]),
     );
-    let mut command = run_command(&tag("noshell-template"), files.config(), &shop.host());
-    command.args(["--run-time", "3s", "--workers", "2"]);
-    let (out, execs) = traced(command, &trace_dir.path().join("template.trace"));
+    let run = Loadgen::run(&tag("noshell-template"), files.config(), &shop.host())
+        .run_time("3s")
+        .args(["--workers", "2"]);
+    let (out, execs) = traced(run, &trace_dir.path().join("template.trace"));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         saw_the_harness(&execs),

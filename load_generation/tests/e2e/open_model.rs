@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::*;
 
 /// A template whose users name their type in each request, for the shop.
@@ -27,21 +25,21 @@ fn rate_phase(duration: u32, per_s: u32, extra: &str, types: &[(&str, u32)]) -> 
 }
 
 /// Runs `config` against `shop` with `extra` flags; the summary.
-fn run(tag: &str, shop: &Shop, config: &str, run_time: &str, extra: &[&str]) -> serde_json::Value {
+fn summary_of(
+    tag: &str,
+    shop: &Shop,
+    config: &str,
+    run_time: &str,
+    extra: &[&str],
+) -> serde_json::Value {
     let files = LoadFiles::new(config, &template());
-    let report = files.path("report");
-    let mut command = run_command(tag, files.config(), &shop.host());
-    command
-        .args(["--run-time", run_time, "--user-class", "fast", "--report"])
-        .arg(&report)
-        .args(extra);
-    let (out, _) = run_with_limit(command, Duration::from_secs(90));
-    assert!(
-        out.status.success(),
-        "loadgen failed:\n{}",
-        text(&out.stderr)
-    );
-    json(&report.join("summary.json"))
+    Loadgen::run(tag, files.config(), &shop.host())
+        .run_time(run_time)
+        .args(["--user-class", "fast"])
+        .report(&files.path("report"))
+        .args(extra)
+        .success()
+        .summary()
 }
 
 /// Requests of each type at the shop in [from, to) (epoch seconds).
@@ -78,7 +76,7 @@ fn three_rates(tag: &str, extra: &[&str]) {
         rate_phase(5, 400, "max_users: 80", &[("Normal", 1), ("Weekend", 3)]),
     ]
     .concat();
-    let summary = run(tag, &shop, &config, "15s", extra);
+    let summary = summary_of(tag, &shop, &config, "15s", extra);
     let log = shop.requests();
     let phases = summary["phases"].as_array().expect("phases");
     assert_eq!(phases.len(), 3, "{summary}");
@@ -146,7 +144,7 @@ fn poisson_arrivals_are_random_and_uniform_ones_even() {
         rate_phase(12, 200, "arrival: POISSON", &[("Normal", 1)]),
     ]
     .concat();
-    let summary = run("open-poisson", &shop, &config, "16s", &[]);
+    let summary = summary_of("open-poisson", &shop, &config, "16s", &[]);
     let log = shop.requests();
     let phases = summary["phases"].as_array().expect("phases");
     let (u_from, u_to) = occurrence_times(&phases[0]);
@@ -175,7 +173,7 @@ fn iterations_the_pool_cannot_start_are_dropped_said_and_counted() {
     // 100 iterations/s of 200 ms each need 20 users; the pool has 10.
     let shop = Shop::start_slow("200");
     let config = rate_phase(10, 100, "max_users: 10", &[("Normal", 1)]);
-    let summary = run("open-dropped", &shop, &config, "10s", &[]);
+    let summary = summary_of("open-dropped", &shop, &config, "10s", &[]);
     let served = shop.total_requests();
     let dropped = summary["total"]["dropped_iterations"]
         .as_u64()
@@ -231,7 +229,7 @@ fn a_stalling_target_shows_in_the_latency_from_the_intended_start() {
     // run, whatever the run's offset from the shop's start (each holds about
     // 1% of the run's requests 0.9 s or more: two put the p99 past 900 ms).
     let open = rate_phase(11, 200, "max_users: 400", &[("Normal", 1)]);
-    let summary = run("open-stall", &shop, &open, "11s", &[]);
+    let summary = summary_of("open-stall", &shop, &open, "11s", &[]);
     let log = shop.requests();
     let (from, to) = occurrence_times(&summary["phases"][0]);
     // Requests sent up to 1.5 s before the end were all answered (a stall
@@ -249,7 +247,7 @@ fn a_stalling_target_shows_in_the_latency_from_the_intended_start() {
     let open_held = held_p99_ms(&log, from, to);
 
     let closed = phase(7, 2, 2, &[("Normal", 1, 5, 5)]);
-    let closed_summary = run("closed-stall", &shop, &closed, "7s", &[]);
+    let closed_summary = summary_of("closed-stall", &shop, &closed, "7s", &[]);
     let (closed_from, closed_to) = occurrence_times(&closed_summary["phases"][0]);
     let closed_held = held_p99_ms(&shop.requests(), closed_from, closed_to);
     let closed_p99 = closed_summary["total"]["total"]["p99_ms"]
@@ -301,7 +299,7 @@ fn a_type_leaving_a_rate_phase_stops_and_one_going_back_to_users_runs_by_its_wai
         phase(4, 2, 100, &[("Normal", 1, 100, 100)]),
     ]
     .concat();
-    let summary = run("open-leave", &shop, &config, "12s", &[]);
+    let summary = summary_of("open-leave", &shop, &config, "12s", &[]);
     let log = shop.requests();
     let phases = summary["phases"].as_array().expect("phases");
     let (b1, _) = occurrence_times(&phases[1]);

@@ -59,29 +59,19 @@ fn the_collector_gets_summary_counts_per_phase_and_the_spans_the_shop_saw() {
     let report = files.path("report");
     let metrics_port = free_port();
     let tag = tag("otlp");
-    let mut cmd = run_command(&tag, files.config(), &shop.host());
-    cmd.env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
+    let child = Loadgen::run(&tag, files.config(), &shop.host())
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "1000")
         .env(
             "OTEL_RESOURCE_ATTRIBUTES",
             "deployment.environment=test,team=load%20gen",
         )
-        .args([
-            "--run-time",
-            "9s",
-            "--workers",
-            "2",
-            "--trace-sample",
-            "0.2",
-        ])
+        .run_time("9s")
+        .args(["--workers", "2", "--trace-sample", "0.2"])
         .args(["--otlp-endpoint", &receiver.endpoint()])
         .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
-        .args(["--fail-if", "failures > 50%", "--report"])
-        .arg(&report);
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start loadgen");
+        .args(["--fail-if", "failures > 50%"])
+        .report(&report)
+        .spawn();
     // /metrics, scraped as Prometheus would (OpenMetrics), late in the run.
     std::thread::sleep(Duration::from_secs(1));
     wait_for(&shop, 100);
@@ -250,16 +240,13 @@ fn an_absent_collector_is_said_and_a_wrong_endpoint_refused() {
         &tagging_template(&["A"]),
     );
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let mut cmd = run_command(&tag("otlp-absent"), files.config(), &shop.host());
-    cmd.env("OTEL_METRIC_EXPORT_INTERVAL", "500").args([
-        "--run-time",
-        "3s",
-        "--otlp-endpoint",
-        &closed,
-    ]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = Loadgen::run(&tag("otlp-absent"), files.config(), &shop.host())
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .run_time("3s")
+        .args(["--otlp-endpoint", &closed])
+        .limit(Duration::from_secs(60))
+        .success()
+        .stderr();
     assert!(shop.total_requests() > 5);
     assert_eq!(
         stderr.matches("warning: the OTLP metrics export").count(),
@@ -271,19 +258,17 @@ fn an_absent_collector_is_said_and_a_wrong_endpoint_refused() {
         "{stderr}"
     );
 
-    let mut cmd = run_command(&tag("otlp-wrong"), files.config(), &shop.host());
-    cmd.env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc").args([
-        "--run-time",
-        "3s",
-        "--otlp-endpoint",
-        "http://127.0.0.1:4317",
-    ]);
-    let (out, took) = run_with_limit(cmd, Duration::from_secs(30));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = Loadgen::run(&tag("otlp-wrong"), files.config(), &shop.host())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .run_time("3s")
+        .args(["--otlp-endpoint", "http://127.0.0.1:4317"])
+        .limit(Duration::from_secs(30))
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("http/protobuf") && !stderr.contains("Traceback"),
         "{stderr}"
     );
-    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 }

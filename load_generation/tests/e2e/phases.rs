@@ -35,16 +35,12 @@ fn planned(phase: usize) -> Vec<(&'static str, usize)> {
 fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
     let shop = Shop::start();
     let files = LoadFiles::new(&config(), &tagging_template(&["A", "B", "C"]));
-    let report = files.path("report");
     let tag = tag("phases");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "24s", "--report"])
-        .arg(&report);
-    let (out, elapsed) = run_with_limit(cmd, Duration::from_secs(90));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "loadgen failed: {stderr}");
+    let out = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("24s")
+        .report(&files.path("report"))
+        .success();
+    let elapsed = out.elapsed;
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
     assert!(
         wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
@@ -133,7 +129,7 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
     // Request rates follow each phase's waits: A at 2/s per user in phase 1, at
     // 1/s in phase 2 (its wait changed), C at 4/s per user in phase 3. Each task
     // also takes its response time, which the report measured per phase.
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let users_rate = |kind: &str, p: usize, users: f64| {
         let start = t0 + p as f64 * PHASE_S;
         live.rate(kind, start + 3.0, start + PHASE_S - 0.2) / users
@@ -187,7 +183,7 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
         "report total {total}, server {}",
         log.len()
     );
-    let stdout = text(&out.stdout);
+    let stdout = out.stdout();
     assert!(stdout.contains("│ all"), "no summary table: {stdout}");
 }
 
@@ -201,12 +197,12 @@ fn quiet_phase_and_loops() {
     .concat();
     let shop = Shop::start();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
-    let report = files.path("r");
     let tag = tag("quiet");
-    let mut cmd = run_command(&tag, files.config(), &shop.host());
-    cmd.args(["--run-time", "12s", "--report"]).arg(&report);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("12s")
+        .report(&files.path("r"))
+        .limit(Duration::from_secs(60))
+        .success();
     let log = shop.requests();
     let t0 = log.first().unwrap().t - 0.02;
     let live = LiveUsers {
@@ -220,7 +216,7 @@ fn quiet_phase_and_loops() {
         10,
         "the second loop did not come back"
     );
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let loops: Vec<u64> = summary["phases"]
         .as_array()
         .unwrap()
@@ -246,13 +242,13 @@ fn a_phase_ends_on_time_at_a_fast_hatch_rate() {
     .concat();
     let shop = Shop::start();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
-    let report = files.path("r");
-    let mut cmd = run_command(&tag("on-time"), files.config(), &shop.host());
-    cmd.args(["--run-time", "20s", "--report"]).arg(&report);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = Loadgen::run(&tag("on-time"), files.config(), &shop.host())
+        .run_time("20s")
+        .report(&files.path("r"))
+        .limit(Duration::from_secs(60))
+        .success();
     let log = shop.requests();
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let phases = summary["phases"].as_array().expect("phases");
     assert_eq!(phases.len(), 8, "{phases:?}");
     let mut after = Vec::new();

@@ -55,21 +55,13 @@ fn a_run_that_ends_in_an_error_keeps_its_record_and_junit() {
     let report = files.path("report");
     let junit = report.join("junit.xml");
     let tag = tag("record-error");
-    let child = spawn_run(
-        &tag,
-        &files.config(),
-        &shop.host(),
-        &[
-            "--run-time",
-            "5m",
-            "--report",
-            report.to_str().unwrap(),
-            "--junit",
-            junit.to_str().unwrap(),
-            "--fail-if",
-            "p99 > 10s",
-        ],
-    );
+    let child = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("5m")
+        .report(&report)
+        .arg("--junit")
+        .arg(&junit)
+        .args(["--fail-if", "p99 > 10s"])
+        .spawn();
     // Locust killed each time it has sent some load, until loadgen gives up
     // (5 crashes within 60 s).
     let mut kills = 0;
@@ -167,17 +159,10 @@ fn a_sigkilled_loadgen_leaves_a_checkpoint_the_shop_agrees_with() {
     let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
     let report = files.path("report");
     let tag = tag("record-kill");
-    let child = spawn_run(
-        &tag,
-        &files.config(),
-        &shop.host(),
-        &[
-            "--report",
-            report.to_str().unwrap(),
-            "--checkpoint-interval",
-            "10s",
-        ],
-    );
+    let child = Loadgen::run(&tag, files.config(), &shop.host())
+        .report(&report)
+        .args(["--checkpoint-interval", "10s"])
+        .spawn();
     // Killed 52 s in (the shop's clock), past a loop and between checkpoints.
     let waited = Instant::now();
     while shop.total_requests() == 0 {
@@ -237,13 +222,10 @@ fn a_sigkilled_loadgen_leaves_a_checkpoint_the_shop_agrees_with() {
     );
 
     // loadgen report draws report.html and the table from it.
-    let out = loadgen(&tag)
-        .arg("report")
+    let stdout = Loadgen::command(&tag, ["report"])
         .arg(&report)
-        .output()
-        .expect("run loadgen report");
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+        .success()
+        .stdout();
     assert!(stdout.contains("ended: running"), "{stdout}");
     let html = std::fs::read_to_string(report.join("report.html")).expect("report.html");
     assert!(html.contains("A checkpoint of a run still going"));
@@ -261,17 +243,10 @@ fn a_checkpoint_killed_mid_write_leaves_the_last_whole_one() {
     for attempt in 1..=5 {
         let report = files.path(&format!("report-{attempt}"));
         let tag = tag("record-midwrite");
-        let child = spawn_run(
-            &tag,
-            &files.config(),
-            &shop.host(),
-            &[
-                "--report",
-                report.to_str().unwrap(),
-                "--checkpoint-interval",
-                "1s",
-            ],
-        );
+        let child = Loadgen::run(&tag, files.config(), &shop.host())
+            .report(&report)
+            .args(["--checkpoint-interval", "1s"])
+            .spawn();
         // Once a first checkpoint is there, kill loadgen the moment the next
         // one's temporary file appears.
         let started = Instant::now();
@@ -301,8 +276,7 @@ fn a_checkpoint_killed_mid_write_leaves_the_last_whole_one() {
         if left {
             caught += 1;
             // loadgen report reads it, whatever was left beside it.
-            let out = loadgen(&tag).arg("report").arg(&report).output().unwrap();
-            assert!(out.status.success(), "{}", text(&out.stderr));
+            Loadgen::command(&tag, ["report"]).arg(&report).success();
             break;
         }
     }
@@ -315,13 +289,11 @@ fn a_checkpoint_killed_mid_write_leaves_the_last_whole_one() {
 #[test]
 fn loadgen_report_says_what_is_wrong_with_a_bad_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let out = loadgen("record-bad")
-        .arg("report")
+    let out = Loadgen::command("record-bad", ["report"])
         .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("summary.json") && stderr.contains("--report"),
         "{stderr}"
@@ -331,13 +303,11 @@ fn loadgen_report_says_what_is_wrong_with_a_bad_summary() {
         "{\n  \"schema_version\": 4,\n  \"started_at\": 7\n}\n",
     )
     .unwrap();
-    let out = loadgen("record-bad")
-        .arg("report")
+    let out = Loadgen::command("record-bad", ["report"])
         .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("summary.json:3:"),
         "no line and column: {stderr}"

@@ -3,7 +3,6 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -12,19 +11,10 @@ fn simple_config(users: u32) -> String {
     phase(600, users, 100, &[("A", 1, 200, 200)])
 }
 
-/// Starts `loadgen run` in the background against `host`.
-fn start_run(tag: &str, files: &LoadFiles, host: &str, extra: &[&str]) -> std::process::Child {
-    let mut cmd = loadgen(tag);
+/// `loadgen run` of `files` against `host`, in a TMPDIR of its own.
+fn run_in_own_tmpdir(tag: &str, files: &LoadFiles, host: &str) -> Loadgen {
     // A private TMPDIR per load, so tests can check loadgen's workspace is removed.
-    cmd.env("TMPDIR", files.dir.path());
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", host])
-        .args(extra);
-    cmd.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start loadgen")
+    Loadgen::run(tag, files.config(), host).env("TMPDIR", files.dir.path())
 }
 
 fn wait_for_requests(shop: &Shop, n: u64, limit: Duration) {
@@ -72,12 +62,9 @@ fn sigterm_stops_within_two_seconds_with_summary_and_report() {
     let files = LoadFiles::new(&simple_config(10), &tagging_template(&["A"]));
     let report = files.path("report");
     let tag = tag("sigterm");
-    let child = start_run(
-        &tag,
-        &files,
-        &shop.host(),
-        &["--report", report.to_str().unwrap()],
-    );
+    let child = run_in_own_tmpdir(&tag, &files, &shop.host())
+        .report(&report)
+        .spawn();
     wait_for_requests(&shop, 100, Duration::from_secs(30));
     assert!(!harness_pids(&tag).is_empty(), "no harness found");
     signal(child.id(), libc::SIGTERM);
@@ -112,7 +99,9 @@ fn a_second_signal_stops_at_once() {
     let tag = tag("twice");
     // With a worker, a graceful stop waits for the worker's last report (~0.7 s),
     // so the second signal lands while the first is being handled.
-    let child = start_run(&tag, &files, &shop.host(), &["--workers", "1"]);
+    let child = run_in_own_tmpdir(&tag, &files, &shop.host())
+        .args(["--workers", "1"])
+        .spawn();
     wait_for_requests(&shop, 20, Duration::from_secs(30));
     signal(child.id(), libc::SIGINT);
     std::thread::sleep(Duration::from_millis(100));
@@ -135,7 +124,9 @@ fn sigkill_of_loadgen_leaves_no_process_behind() {
     let shop = Shop::start();
     let files = LoadFiles::new(&simple_config(5), &tagging_template(&["A"]));
     let tag = tag("sigkill");
-    let child = start_run(&tag, &files, &shop.host(), &["--workers", "1"]);
+    let child = run_in_own_tmpdir(&tag, &files, &shop.host())
+        .args(["--workers", "1"])
+        .spawn();
     wait_for_requests(&shop, 20, Duration::from_secs(40));
     assert!(
         harness_pids(&tag).len() >= 2,
@@ -160,12 +151,10 @@ fn locust_crash_is_restarted_and_the_schedule_resumes() {
     let files = LoadFiles::new(&config, &tagging_template(&["A", "B"]));
     let report = files.path("report");
     let tag = tag("crash");
-    let child = start_run(
-        &tag,
-        &files,
-        &shop.host(),
-        &["--run-time", "16s", "--report", report.to_str().unwrap()],
-    );
+    let child = run_in_own_tmpdir(&tag, &files, &shop.host())
+        .run_time("16s")
+        .report(&report)
+        .spawn();
     wait_for_requests(&shop, 20, Duration::from_secs(30));
     let first = shop.requests()[0].t;
     // Kill Locust 2 s into phase 2 (the shop's clock: its latest request).
@@ -238,18 +227,20 @@ fn repeated_crashes_stop_with_a_clear_error() {
     let template = "import os\nfrom locust import TaskSet, task\n\nclass AUserBehavior(TaskSet):\n    def on_start(self):\n        os._exit(7)\n\n    @task\n    def index(self):\n        pass\n\n{{.Users}}\n";
     let files = LoadFiles::new(&simple_config(1), template);
     let tag = tag("crashloop");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "5m"]);
-    let (out, took) = run_with_limit(cmd, Duration::from_secs(90));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("5m")
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains("crashed 5 times within 60 s; giving up"),
         "{stderr}"
     );
-    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(
+        out.elapsed < Duration::from_secs(60),
+        "took {:?}",
+        out.elapsed
+    );
     assert!(wait_until_gone(&tag, Duration::from_secs(1)).is_empty());
 }
 
@@ -261,12 +252,10 @@ fn a_dead_target_counts_failures_and_load_resumes_when_it_returns() {
     let report = files.path("report");
     let tag = tag("dead");
     let host = format!("http://127.0.0.1:{port}");
-    let child = start_run(
-        &tag,
-        &files,
-        &host,
-        &["--run-time", "10s", "--report", report.to_str().unwrap()],
-    );
+    let child = run_in_own_tmpdir(&tag, &files, &host)
+        .run_time("10s")
+        .report(&report)
+        .spawn();
     std::thread::sleep(Duration::from_secs(5));
     let shop = Shop::start_on(port);
     let (out, _) = finish(child, Duration::from_secs(60));
@@ -300,16 +289,12 @@ fn an_error_in_the_template_is_shown_with_the_template_line() {
     let template = "from locust import TaskSet, task\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        pass\n\nundefined_name + 1\n\n{{.Users}}\n";
     let files = LoadFiles::new(&simple_config(1), template);
     let tag = tag("tmplerr");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file").arg(files.config()).args([
-        "--host",
-        "http://127.0.0.1:9",
-        "--run-time",
-        "5s",
-    ]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = Loadgen::run(&tag, files.config(), "http://127.0.0.1:9")
+        .run_time("5s")
+        .limit(Duration::from_secs(60))
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(1), "{stderr}");
     let template_path = files.path("locustfile.loadgen.tmpl");
     assert!(
         stderr.contains(&format!("File \"{}\", line 8", template_path.display())),
@@ -330,19 +315,11 @@ fn wait_for_host_waits_for_the_target_then_runs() {
     let tag = tag("waithost");
     let host = format!("http://127.0.0.1:{port}");
     let report = files.path("report");
-    let child = start_run(
-        &tag,
-        &files,
-        &host,
-        &[
-            "--run-time",
-            "3s",
-            "--wait-for-host",
-            "30s",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-    );
+    let child = run_in_own_tmpdir(&tag, &files, &host)
+        .run_time("3s")
+        .args(["--wait-for-host", "30s"])
+        .report(&report)
+        .spawn();
     std::thread::sleep(Duration::from_secs(3));
     let shop = Shop::start_on(port);
     let (out, _) = finish(child, Duration::from_secs(60));
@@ -371,23 +348,18 @@ fn wait_for_host_gives_up_with_a_clear_message() {
     let port = free_port();
     let files = LoadFiles::new(&simple_config(2), &tagging_template(&["A"]));
     let tag = tag("waitgiveup");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file").arg(files.config()).args([
-        "--host",
-        &format!("http://127.0.0.1:{port}"),
-        "--run-time",
-        "3s",
-        "--wait-for-host",
-        "2s",
-    ]);
-    let (out, took) = run_with_limit(cmd, Duration::from_secs(30));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = Loadgen::run(&tag, files.config(), &format!("http://127.0.0.1:{port}"))
+        .run_time("3s")
+        .args(["--wait-for-host", "2s"])
+        .limit(Duration::from_secs(30))
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(1), "{stderr}");
     assert!(
         stderr.contains(&format!("http://127.0.0.1:{port} did not answer within 2s")),
         "{stderr}"
     );
-    assert!(took < Duration::from_secs(10));
+    assert!(out.elapsed < Duration::from_secs(10));
 }
 
 #[test]
@@ -396,19 +368,11 @@ fn sigterm_while_waiting_for_the_host_stops_at_once() {
     let port = free_port();
     let files = LoadFiles::new(&simple_config(2), &tagging_template(&["A"]));
     let tag = tag("waitsigterm");
-    let child = start_run(
-        &tag,
-        &files,
-        &format!("http://127.0.0.1:{port}"),
-        &[
-            "--run-time",
-            "30s",
-            "--wait-for-host",
-            "60s",
-            "--report",
-            files.path("report").to_str().unwrap(),
-        ],
-    );
+    let child = run_in_own_tmpdir(&tag, &files, &format!("http://127.0.0.1:{port}"))
+        .run_time("30s")
+        .args(["--wait-for-host", "60s"])
+        .report(&files.path("report"))
+        .spawn();
     std::thread::sleep(Duration::from_millis(1500));
     let stderr = sigterm_stops_cleanly(child, &tag);
     assert!(
@@ -440,12 +404,9 @@ fn a_slow_target_slows_requests_not_the_schedule_or_the_stop() {
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
     let report = files.path("report");
     let tag = tag("slow");
-    let child = start_run(
-        &tag,
-        &files,
-        &shop.host(),
-        &["--report", report.to_str().unwrap()],
-    );
+    let child = run_in_own_tmpdir(&tag, &files, &shop.host())
+        .report(&report)
+        .spawn();
     wait_for_requests(&shop, 1, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(6));
     sigterm_stops_cleanly(child, &tag);
@@ -488,12 +449,10 @@ fn a_hung_locust_is_replaced_and_the_schedule_resumes() {
     let files = LoadFiles::new(&simple_config(10), &tagging_template(&["A"]));
     let report = files.path("report");
     let tag = tag("hung");
-    let child = start_run(
-        &tag,
-        &files,
-        &shop.host(),
-        &["--run-time", "16s", "--report", report.to_str().unwrap()],
-    );
+    let child = run_in_own_tmpdir(&tag, &files, &shop.host())
+        .run_time("16s")
+        .report(&report)
+        .spawn();
     wait_for_requests(&shop, 20, Duration::from_secs(30));
     std::thread::sleep(Duration::from_secs(2));
     let victims = harness_pids(&tag);
@@ -550,12 +509,10 @@ fn sigterm_at_any_moment_of_the_start_exits_0_with_a_summary() {
         let files = LoadFiles::new(&simple_config(5), &tagging_template(&["A"]));
         let report = files.path("report");
         let tag = tag("earlyterm");
-        let child = start_run(
-            &tag,
-            &files,
-            &shop.host(),
-            &["--run-time", "30s", "--report", report.to_str().unwrap()],
-        );
+        let child = run_in_own_tmpdir(&tag, &files, &shop.host())
+            .run_time("30s")
+            .report(&report)
+            .spawn();
         std::thread::sleep(Duration::from_millis(delay_ms));
         let stderr = sigterm_stops_cleanly(child, &tag);
         let summary = json(&report.join("summary.json"));

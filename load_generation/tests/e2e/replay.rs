@@ -68,8 +68,7 @@ fn a_week_of_demand_shaped_to_five_minutes_is_played_as_recorded() {
     let files = LoadFiles::new("", &tagging_template(&["Normal"]));
     std::fs::write(files.path("week.csv"), &csv).unwrap();
     let tag = tag("shape-week");
-    let out = loadgen(&tag)
-        .args(["shape", "csv"])
+    let said = Loadgen::command(&tag, ["shape", "csv"])
         .arg(files.path("week.csv"))
         .args([
             "--duration",
@@ -81,10 +80,8 @@ fn a_week_of_demand_shaped_to_five_minutes_is_played_as_recorded() {
             "-o",
         ])
         .arg(files.config())
-        .output()
-        .unwrap();
-    let said = text(&out.stderr);
-    assert!(out.status.success(), "{said}");
+        .success()
+        .stderr();
     assert!(
         said.contains("wrote ") && said.contains("over 5m"),
         "{said}"
@@ -145,11 +142,11 @@ fn a_week_of_demand_shaped_to_five_minutes_is_played_as_recorded() {
     // At most 200 requests/s, about 65 on average: lighter than the
     // neighbour every test must bear, so it takes no turn and holds up none.
     let shop = Shop::start_in_the_background();
-    let mut run = run_command(&tag, files.config(), &shop.host());
-    run.args(["--run-time", "300s", "--report"])
-        .arg(files.path("report"));
-    let (out, _) = run_with_limit(run, Duration::from_secs(420));
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("300s")
+        .report(&files.path("report"))
+        .limit(Duration::from_secs(420))
+        .success();
     let log = shop.requests();
     let first = log.iter().map(|r| r.arrived).fold(f64::INFINITY, f64::min);
     let mut at_shop = vec![0.0; 60];

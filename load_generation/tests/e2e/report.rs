@@ -56,20 +56,16 @@ fn report_matches_what_the_server_saw() {
     let files = LoadFiles::new(&config(), &tagging_template(&["A", "B"]));
     let report = files.path("report");
     let tag = tag("report");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "6s", "--report"])
-        .arg(&report);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "loadgen failed: {stderr}");
+    let out = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("6s")
+        .report(&report)
+        .success();
     assert!(
         wait_until_gone(&tag, Duration::from_secs(2)).is_empty(),
         "processes left behind"
     );
 
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let log: Vec<Logged> = shop
         .requests()
         .into_iter()

@@ -12,30 +12,12 @@ use common::*;
 /// Each task burns CPU in Python before its request: a few users saturate a core.
 const BURNER: &str = "from locust import TaskSet, task\n\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        sum(i * i for i in range(200000))\n        self.client.get(\"/\", headers={\"X-User-Type\": \"A\"})\n\n{{.Users}}\n";
 
-/// Runs loadgen, timing each stderr line from the start.
-fn run_timed(
-    files: &LoadFiles,
-    host: &str,
-    run_time: &str,
-) -> (Option<i32>, Vec<(Duration, String)>) {
-    run_timed_with(files, host, run_time, &[])
-}
-
-/// [`run_timed`] with more flags.
-fn run_timed_with(
-    files: &LoadFiles,
-    host: &str,
-    run_time: &str,
-    extra: &[&str],
-) -> (Option<i32>, Vec<(Duration, String)>) {
+/// Runs `run` to its end (with no time limit: its `.limit` is not used), its
+/// stdout dropped: its exit code, and each stderr line timed from the start.
+fn timed_stderr(mut run: Loadgen) -> (Option<i32>, Vec<(Duration, String)>) {
     let started = Instant::now();
-    let mut child = loadgen(&tag("saturation"))
-        .arg("run")
-        .arg("--config-file")
-        .arg(files.config())
-        .args(["--host", host, "--run-time", run_time, "--report"])
-        .arg(files.path("report"))
-        .args(extra)
+    let mut child = run
+        .command_mut()
         // A pipe is not a terminal: no colour codes, even without NO_COLOR.
         .env_remove("NO_COLOR")
         .stdout(Stdio::null())
@@ -54,7 +36,11 @@ fn a_cpu_bound_generator_is_flagged_within_5_s_and_a_light_one_is_not() {
     let _alone = alone();
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 6, 100, &[("A", 1, 0, 0)]), BURNER);
-    let (code, lines) = run_timed(&files, &shop.host(), "12s");
+    let (code, lines) = timed_stderr(
+        Loadgen::run(&tag("saturation"), files.config(), &shop.host())
+            .run_time("12s")
+            .report(&files.path("report")),
+    );
     let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(code, Some(0), "{all}");
     let started = lines
@@ -97,7 +83,11 @@ fn a_cpu_bound_generator_is_flagged_within_5_s_and_a_light_one_is_not() {
         &phase(60, 5, 100, &[("A", 1, 500, 500)]),
         &tagging_template(&["A"]),
     );
-    let (code, lines) = run_timed(&light, &shop.host(), "8s");
+    let (code, lines) = timed_stderr(
+        Loadgen::run(&tag("saturation"), light.config(), &shop.host())
+            .run_time("8s")
+            .report(&light.path("report")),
+    );
     let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(code, Some(0), "{all}");
     assert!(!all.contains("saturated"), "false alarm: {all}");
@@ -119,7 +109,12 @@ fn a_generator_that_delivers_less_than_its_plan_says_so_and_the_shop_agrees() {
     // 20 ms of CPU in Python, so one Locust process can run only ~50 tasks/s.
     let files = LoadFiles::new(&phase(60, 20, 100, &[("A", 1, 100, 100)]), BURNER);
     let threshold = ["--fail-if", "delivered < 90%"];
-    let (code, lines) = run_timed_with(&files, &shop.host(), "12s", &threshold);
+    let (code, lines) = timed_stderr(
+        Loadgen::run(&tag("saturation"), files.config(), &shop.host())
+            .run_time("12s")
+            .report(&files.path("report"))
+            .args(threshold),
+    );
     let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(code, Some(3), "the threshold fails the run: {all}");
     let served = served_per_s(&shop, 12.0);
@@ -190,7 +185,12 @@ fn a_slow_target_lowers_the_plan_and_a_delivered_plan_is_not_short() {
         &tagging_template(&["A"]),
     );
     let threshold = ["--fail-if", "delivered < 90%"];
-    let (code, lines) = run_timed_with(&files, &shop.host(), "10s", &threshold);
+    let (code, lines) = timed_stderr(
+        Loadgen::run(&tag("saturation"), files.config(), &shop.host())
+            .run_time("10s")
+            .report(&files.path("report"))
+            .args(threshold),
+    );
     let all: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
     assert_eq!(code, Some(0), "the threshold holds: {all}");
     let served = served_per_s(&shop, 10.0);
@@ -217,16 +217,16 @@ fn a_delivered_threshold_without_a_planned_rate_is_refused() {
         &phase(60, 5, 100, &[("A", 1, 0, 0)]),
         &tagging_template(&["A"]),
     );
-    let out = loadgen(&tag("delivered-refused"))
-        .arg("run")
-        .arg("--config-file")
-        .arg(files.config())
-        .args(["--host", "http://127.0.0.1:9", "--run-time", "5s"])
-        .args(["--fail-if", "delivered < 90%"])
-        .output()
-        .expect("run loadgen");
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = Loadgen::run(
+        &tag("delivered-refused"),
+        files.config(),
+        "http://127.0.0.1:9",
+    )
+    .run_time("5s")
+    .args(["--fail-if", "delivered < 90%"])
+    .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(stderr.contains("implies no request rate"), "{stderr}");
     assert!(stderr.contains("min_wait_ms"), "{stderr}");
 }

@@ -8,7 +8,6 @@ use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -19,27 +18,12 @@ fn data(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// `loadgen run` of `tests/data/semantics/<name>.py` with its `<name>.pbtxt`,
-/// its report in `report`; returns the output and how long it took.
-fn run(
-    shop: &Shop,
-    name: &str,
-    report: &std::path::Path,
-    extra: &[&str],
-    env: &[(&str, &str)],
-) -> (Output, Duration) {
-    let mut command = loadgen(&tag(name));
-    command
-        .arg("run")
-        .arg("--config-file")
-        .arg(data(&format!("{name}.pbtxt")))
-        .arg("-f")
-        .arg(data(&format!("{name}.py")))
-        .args(["--host", &shop.host(), "--report"])
-        .arg(report)
-        .args(extra)
-        .envs(env.iter().copied());
-    run_with_limit(command, Duration::from_secs(60))
+/// `loadgen run` of `tests/data/semantics/<name>.py` with its `<name>.pbtxt`
+/// against `shop`, within 60 s: the builder, for each test's flags.
+fn semantics_case(shop: &Shop, name: &str) -> Loadgen {
+    Loadgen::run(&tag(name), data(&format!("{name}.pbtxt")), &shop.host())
+        .locustfile(&data(&format!("{name}.py")))
+        .limit(Duration::from_secs(60))
 }
 
 fn count(log: &[Logged], kind: &str) -> usize {
@@ -56,17 +40,14 @@ fn spawning_complete_releases_the_waiting_users(extra: &[&str]) {
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
-    let (out, _) = run(
-        &shop,
-        "spawning_complete",
-        &report,
-        &[&["--run-time", "8s"], extra].concat(),
-        &[],
-    );
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = semantics_case(&shop, "spawning_complete")
+        .report(&report)
+        .run_time("8s")
+        .args(extra)
+        .success();
+    let stderr = out.stderr();
     let log = shop.requests();
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let phases = summary["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 2, "{phases:?}");
     for (phase, users) in phases.iter().zip([3, 5]) {
@@ -113,15 +94,13 @@ fn test_start_hands_out_data_before_any_user_spawns(extra: &[&str], workers: usi
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
-    let (out, _) = run(
-        &shop,
-        "test_start_data",
-        &report,
-        &[&["--run-time", "4s"], extra].concat(),
-        &[("DATUM_PREFIX", "x")],
-    );
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = semantics_case(&shop, "test_start_data")
+        .report(&report)
+        .run_time("4s")
+        .args(extra)
+        .env("DATUM_PREFIX", "x")
+        .success();
+    let stderr = out.stderr();
     assert!(!stderr.contains("__init__"), "a user crashed: {stderr}");
     let log = shop.requests();
     // test_start ran once, on the runner that hands out the data, before any
@@ -176,15 +155,13 @@ fn runner_quit_ends_the_run(extra: &[&str], max_requests: usize) {
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
     let started = Instant::now();
-    let (out, took) = run(
-        &shop,
-        "quit",
-        &report,
-        &[&["--run-time", "60s"], extra].concat(),
-        &[],
-    );
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let out = semantics_case(&shop, "quit")
+        .report(&report)
+        .run_time("60s")
+        .args(extra)
+        .output();
+    let (stderr, took) = (out.stderr(), out.elapsed);
+    assert_eq!(out.code(), Some(4), "{stderr}");
     assert!(took < Duration::from_secs(20), "took {took:?}: {stderr}");
     assert!(
         stderr.contains("stopped early after")
@@ -200,7 +177,7 @@ fn runner_quit_ends_the_run(extra: &[&str], max_requests: usize) {
     let log = shop.requests();
     let n = count(&log, "quitter");
     assert!((12..=max_requests).contains(&n), "{n} requests\n{stderr}");
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     assert_eq!(summary["ended"], "stopped_early", "{summary}");
     let (_, ended) = occurrence_times(&summary["phases"][0]);
     let last = log.iter().map(|r| r.at).fold(0.0, f64::max);
@@ -235,9 +212,12 @@ fn a_run_without_requests_says_why() {
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report");
-    let (out, _) = run(&shop, "no_request", &report, &["--run-time", "3s"], &[]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = semantics_case(&shop, "no_request")
+        .report(&report)
+        .run_time("3s")
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(1), "{stderr}");
     assert_eq!(shop.total_requests(), 0, "the shop saw requests");
     let failed = stderr
         .lines()
@@ -253,7 +233,7 @@ fn a_run_without_requests_says_why() {
         assert!(failed.contains(&expected), "{expected}\nnot in: {failed}");
     }
     // The report's ending says it too.
-    let summary = json(&report.join("summary.json"));
+    let summary = out.summary();
     let reason = summary["ended_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("StuckUser"), "{summary}");
 }
@@ -268,31 +248,24 @@ fn a_load_test_shape_is_named_at_its_line_and_ignored() {
         "{file}:15: class StagesShape is a LoadTestShape, which loadgen ignores: the config's phases set the users"
     );
     let draft = "phases { duration: 40 num_users: 50 hatch_rate_per_s: 10 user_types { name: \"Website\" ratio: 1 } }";
-    let mut check = loadgen(&tag("shape-check"));
-    check
-        .arg("check")
-        .arg("--config-file")
+    let out = Loadgen::command(&tag("shape-check"), ["check", "--config-file"])
         .arg(data("shape.pbtxt"))
-        .arg("-f")
-        .arg(data("shape.py"));
-    let (out, _) = run_with_limit(check, Duration::from_secs(60));
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        .locustfile(&data("shape.py"))
+        .limit(Duration::from_secs(60))
+        .output();
+    let stdout = out.stdout();
+    assert!(out.status().success(), "{stdout}{}", out.stderr());
     assert!(stdout.contains(&said), "{stdout}");
     assert!(stdout.lines().any(|l| l == draft), "{stdout}");
 
     // The run says it at its start, and runs the config's 2 users, not the shape's 10.
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
-    let (out, _) = run(
-        &shop,
-        "shape",
-        &dir.path().join("report"),
-        &["--run-time", "3s"],
-        &[],
-    );
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = semantics_case(&shop, "shape")
+        .report(&dir.path().join("report"))
+        .run_time("3s")
+        .success();
+    let stderr = out.stderr();
     assert!(stderr.contains(&format!("loadgen: {said}")), "{stderr}");
     let sessions = sessions_by_kind(&shop.requests(), 0.0, f64::MAX);
     assert_eq!(sessions["Website"].len(), 2, "{sessions:?}");
@@ -311,18 +284,16 @@ fn users_that_stop_themselves_stay_stopped_on_workers() {
     )
     .unwrap();
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/parity/stop_user.py");
-    let mut command = run_command(
+    Loadgen::run(
         &tag("stop-user-workers"),
         dir.path().join("load.pbtxt"),
         &shop.host(),
-    );
-    command
-        .arg("-f")
-        .arg(&file)
-        .args(["--run-time", "6s", "--workers", "2"]);
-    let (out, _) = run_with_limit(command, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    )
+    .locustfile(&file)
+    .run_time("6s")
+    .args(["--workers", "2"])
+    .limit(Duration::from_secs(60))
+    .success();
     let log = shop.requests();
     let sessions: BTreeSet<&str> = log.iter().map(|r| r.session.as_str()).collect();
     // Each of the 3 users visits 10 times, then stops for good.
@@ -339,14 +310,10 @@ fn users_that_stop_themselves_stay_stopped_on_workers() {
 fn parsed_options_are_a_headless_runs() {
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
-    let (out, _) = run(
-        &shop,
-        "options",
-        &dir.path().join("report"),
-        &["--run-time", "3s"],
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    semantics_case(&shop, "options")
+        .report(&dir.path().join("report"))
+        .run_time("3s")
+        .success();
     let marks: BTreeSet<String> = shop
         .requests()
         .into_iter()
@@ -361,29 +328,22 @@ fn parsed_options_are_a_headless_runs() {
 fn runner_start_is_named_at_its_line_and_ignored() {
     let file = data("runner_start.py").display().to_string();
     let said = format!("{file}:18: environment.runner.start() is ignored under loadgen");
-    let mut check = loadgen(&tag("runner-start-check"));
-    check
-        .arg("check")
-        .arg("--config-file")
+    let out = Loadgen::command(&tag("runner-start-check"), ["check", "--config-file"])
         .arg(data("runner_start.pbtxt"))
-        .arg("-f")
-        .arg(data("runner_start.py"));
-    let (out, _) = run_with_limit(check, Duration::from_secs(60));
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        .locustfile(&data("runner_start.py"))
+        .limit(Duration::from_secs(60))
+        .output();
+    let stdout = out.stdout();
+    assert!(out.status().success(), "{stdout}{}", out.stderr());
     assert!(stdout.contains(&said), "{stdout}");
 
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
-    let (out, _) = run(
-        &shop,
-        "runner_start",
-        &dir.path().join("report"),
-        &["--run-time", "3s"],
-        &[],
-    );
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = semantics_case(&shop, "runner_start")
+        .report(&dir.path().join("report"))
+        .run_time("3s")
+        .success();
+    let stderr = out.stderr();
     assert!(
         stderr.contains(&format!("loadgen: {said}")),
         "said at the start: {stderr}"
@@ -406,15 +366,11 @@ fn runner_start_is_named_at_its_line_and_ignored() {
 fn a_0x_hatch_complete_listener_fires_with_spawning_complete() {
     let shop = Shop::start();
     let dir = tempfile::tempdir().unwrap();
-    let (out, _) = run(
-        &shop,
-        "hatch_complete",
-        &dir.path().join("report"),
-        &["--run-time", "3s"],
-        &[],
-    );
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = semantics_case(&shop, "hatch_complete")
+        .report(&dir.path().join("report"))
+        .run_time("3s")
+        .success();
+    let stderr = out.stderr();
     assert!(
         stderr.contains("hatch_complete -> spawning_complete (line 17)"),
         "{stderr}"

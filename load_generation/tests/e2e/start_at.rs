@@ -84,14 +84,12 @@ fn a_start_at_in_the_past_begins_mid_phase_where_the_wall_clock_says() {
     let launched = SystemTime::now();
     let start_at = launched - Duration::from_secs(5);
     let tag = tag("start-at-past");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "17s"])
-        .env("LOADGEN_START_AT", rfc3339(start_at));
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("17s")
+        .env("LOADGEN_START_AT", rfc3339(start_at))
+        .limit(Duration::from_secs(60))
+        .success();
+    let stderr = out.stderr();
     assert!(
         stderr.contains("into phase 2 of loop 1"),
         "the late start is said: {stderr}"
@@ -147,14 +145,12 @@ fn a_start_at_in_the_future_waits_and_says_so() {
     );
     let start_at = SystemTime::now() + Duration::from_secs(8);
     let tag = tag("start-at-future");
-    let mut cmd = loadgen(&tag);
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "6s"])
-        .args(["--start-at", &rfc3339(start_at)]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = Loadgen::run(&tag, files.config(), &shop.host())
+        .run_time("6s")
+        .args(["--start-at", &rfc3339(start_at)])
+        .limit(Duration::from_secs(60))
+        .success();
+    let stderr = out.stderr();
     assert!(
         stderr.contains("waiting") && stderr.contains("with Locust ready and no users"),
         "the wait is said: {stderr}"
@@ -199,30 +195,25 @@ fn bad_start_times_are_refused_with_the_flag_and_an_example() {
         ("2026-05-01 09:00", "expected an RFC 3339 time"),
         ("2026-05-01T09:00:00", "expected an RFC 3339 time"),
     ] {
-        let mut cmd = loadgen(&tag("start-at-bad"));
-        cmd.arg("--config-file").arg(files.config()).args([
-            "--host",
-            "http://127.0.0.1:9",
-            "--start-at",
-            value,
-        ]);
-        let (out, _) = run_with_limit(cmd, Duration::from_secs(20));
-        let stderr = text(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{value}: {stderr}");
+        let out = Loadgen::run(&tag("start-at-bad"), files.config(), "http://127.0.0.1:9")
+            .args(["--start-at", value])
+            .limit(Duration::from_secs(20))
+            .output();
+        let stderr = out.stderr();
+        assert_eq!(out.code(), Some(2), "{value}: {stderr}");
         for part in ["--start-at", expected, "2026-05-01T09:00:00Z"] {
             assert!(stderr.contains(part), "{value}: no {part:?} in {stderr}");
         }
         assert!(!stderr.contains("Traceback") && !stderr.contains("panicked"));
     }
     // A run whose end (start_at + run time) has passed: nothing to run, said.
-    let mut cmd = loadgen(&tag("start-at-over"));
-    cmd.arg("--config-file")
-        .arg(files.config())
-        .args(["--host", "http://127.0.0.1:9", "--run-time", "1h"])
-        .args(["--start-at", "2020-01-01T00:00:00Z"]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(20));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let out = Loadgen::run(&tag("start-at-over"), files.config(), "http://127.0.0.1:9")
+        .run_time("1h")
+        .args(["--start-at", "2020-01-01T00:00:00Z"])
+        .limit(Duration::from_secs(20))
+        .output();
+    let stderr = out.stderr();
+    assert_eq!(out.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("ended at 2020-01-01T01:00:00Z")
             && stderr.contains("nothing is left to run"),
@@ -249,30 +240,29 @@ fn a_restarted_master_resumes_where_the_wall_clock_says() {
     let port = free_port();
     let tag = tag("start-at-restart");
     let master = |name: &str| {
-        let mut cmd = loadgen(&format!("{tag}-{name}"));
-        cmd.arg("--config-file")
-            .arg(files.config())
-            .args(["--host", &shop.host(), "--run-time", "34s"])
+        Loadgen::run(&format!("{tag}-{name}"), files.config(), &shop.host())
+            .run_time("34s")
             .args(["--expect-workers", "2", "--workers", "0", "--master-bind"])
             .arg(format!("127.0.0.1:{port}"))
-            .args(["--start-at", &rfc3339(start_at)]);
-        cmd
+            .args(["--start-at", &rfc3339(start_at)])
     };
     let workers: Vec<_> = (0..2)
         .map(|i| {
-            let mut cmd = loadgen(&format!("{tag}-w{i}"));
-            cmd.arg("worker")
-                .args(["--master", &format!("127.0.0.1:{port}")])
+            let worker = Loadgen::command(&format!("{tag}-w{i}"), ["worker", "--master"])
+                .arg(format!("127.0.0.1:{port}"))
                 .arg("--config-file")
                 .arg(files.config());
-            std::thread::spawn(move || run_with_limit(cmd, Duration::from_secs(90)))
+            std::thread::spawn(move || worker.output())
         })
         .collect();
     let mut first = master("m1");
-    first
+    let first = first
+        .command_mut()
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut first = Guard(Some(first.spawn().unwrap()));
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = Guard(Some(first));
     let sleep_until = |t: f64| {
         let left = t - unix(SystemTime::now());
         if left > 0.0 {
@@ -286,17 +276,17 @@ fn a_restarted_master_resumes_where_the_wall_clock_says() {
         child.wait().unwrap();
     }
     let second = std::thread::spawn({
-        let cmd = master("m2");
-        move || run_with_limit(cmd, Duration::from_secs(60))
+        let run = master("m2").limit(Duration::from_secs(60));
+        move || run.output()
     });
-    let (out, _) = second.join().unwrap();
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "the second master: {stderr}");
+    let out = second.join().unwrap();
+    let stderr = out.stderr();
+    assert!(out.status().success(), "the second master: {stderr}");
     assert!(stderr.contains("into phase 2 of loop 1"), "{stderr}");
     for (i, w) in workers.into_iter().enumerate() {
-        let (out, _) = w.join().unwrap();
-        let stderr = text(&out.stderr);
-        assert!(out.status.success(), "worker {i}: {stderr}");
+        let out = w.join().unwrap();
+        let stderr = out.stderr();
+        assert!(out.status().success(), "worker {i}: {stderr}");
         assert!(
             stderr.contains("the master is back"),
             "worker {i}: {stderr}"

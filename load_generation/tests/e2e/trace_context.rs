@@ -94,19 +94,16 @@ fn parse_baggage(value: &str) -> BTreeMap<String, String> {
 
 /// Runs the three phases against a fresh shop with `flags`: the shop's log
 /// and the report's summary.
-fn run(name: &str, flags: &[&str]) -> (Vec<Logged>, serde_json::Value, String) {
+fn log_and_summary(name: &str, flags: &[&str]) -> (Vec<Logged>, serde_json::Value) {
     let shop = Shop::start();
     let (config, template) = three_phases();
     let files = LoadFiles::new(&config, &template);
-    let report = files.path("report");
-    let mut cmd = run_command(&tag(name), files.config(), &shop.host());
-    cmd.args(["--run-time", "9s", "--report"])
-        .arg(&report)
-        .args(flags);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(90));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    (shop.requests(), json(&report.join("summary.json")), stderr)
+    let out = Loadgen::run(&tag(name), files.config(), &shop.host())
+        .run_time("9s")
+        .report(&files.path("report"))
+        .args(flags)
+        .success();
+    (shop.requests(), out.summary())
 }
 
 /// Checks every request of a run as the shop saw it; returns the trace ids
@@ -204,7 +201,7 @@ fn check_headers(log: &[Logged], summary: &serde_json::Value) -> BTreeSet<String
 
 #[test]
 fn every_fast_http_request_carries_its_trace_and_its_phase() {
-    let (log, summary, _) = run(
+    let (log, summary) = log_and_summary(
         "trace-fast",
         &["--user-class", "fast", "--trace-sample", "0.5"],
     );
@@ -226,13 +223,13 @@ fn every_fast_http_request_carries_its_trace_and_its_phase() {
 
 #[test]
 fn every_http_user_request_carries_its_trace_and_its_phase() {
-    let (log, summary, _) = run("trace-http", &["--user-class", "http"]);
+    let (log, summary) = log_and_summary("trace-http", &["--user-class", "http"]);
     check_headers(&log, &summary);
 }
 
 #[test]
 fn workers_send_the_masters_trace_context() {
-    let (log, summary, _) = run(
+    let (log, summary) = log_and_summary(
         "trace-workers",
         &["--workers", "2", "--baggage-prefix", "loadgen."],
     );
@@ -245,10 +242,11 @@ fn switched_off_no_request_carries_them() {
     let (config, template) = three_phases();
     let config = format!("trace_context {{ no_baggage: true }}\n{config}");
     let files = LoadFiles::new(&config, &template);
-    let mut cmd = run_command(&tag("trace-off"), files.config(), &shop.host());
-    cmd.args(["--run-time", "4s", "--no-traceparent"]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    Loadgen::run(&tag("trace-off"), files.config(), &shop.host())
+        .run_time("4s")
+        .arg("--no-traceparent")
+        .limit(Duration::from_secs(60))
+        .success();
     let log = shop.requests();
     assert!(log.len() > 20, "{} requests", log.len());
     for r in &log {

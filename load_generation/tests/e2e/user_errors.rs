@@ -18,12 +18,11 @@ fn a_typo_in_a_task_is_shown_live_at_the_template_line_and_fails_the_run() {
     let files = LoadFiles::new(&phase(60, 3, 100, &[("A", 1, 100, 100)]), TYPO);
     let report = files.path("report");
     let started = Instant::now();
-    let mut child = loadgen(&tag("typo"))
-        .arg("run")
-        .arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "6s", "--report"])
-        .arg(&report)
+    let mut run = Loadgen::run(&tag("typo"), files.config(), &shop.host())
+        .run_time("6s")
+        .report(&report);
+    let mut child = run
+        .command_mut()
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -74,11 +73,11 @@ fn non_utf8_output_does_not_stop_loadgen_listening() {
     let template = "import logging, sys\nfrom locust import TaskSet, task\n\nsys.stderr.buffer.write(b'bad \\xff\\xfe bytes\\n')\nsys.stderr.flush()\n\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        logging.warning('still heard after the bad bytes')\n        self.client.get('/')\n\n{{.Users}}\n";
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 2, 100, &[("A", 1, 200, 200)]), template);
-    let mut cmd = run_command(&tag("badbytes"), files.config(), &shop.host());
-    cmd.args(["--run-time", "4s"]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = Loadgen::run(&tag("badbytes"), files.config(), &shop.host())
+        .run_time("4s")
+        .limit(Duration::from_secs(60))
+        .success()
+        .stderr();
     assert!(
         stderr.contains("still heard after the bad bytes"),
         "{stderr}"
@@ -88,27 +87,24 @@ fn non_utf8_output_does_not_stop_loadgen_listening() {
 /// What a locustfile prints or logs at INFO, at import and in a task.
 const CHATTY: &str = "import logging\nfrom locust import TaskSet, task\n\nprint('printed at import')\nlogging.getLogger('shop').info('logged at import')\n\n\nclass AUserBehavior(TaskSet):\n    @task\n    def index(self):\n        self.client.get('/')\n        print('printed in a task')\n        logging.info('logged in a task')\n\n{{.Users}}\n";
 
-fn run_chatty(verbose: bool, name: &str) -> String {
+/// Runs [`CHATTY`] for 3 s against a fresh shop, with `-v` or without: its stderr.
+fn chatty_stderr(verbose: bool, name: &str) -> String {
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 2, 100, &[("A", 1, 500, 500)]), CHATTY);
-    let mut cmd = loadgen(&tag(name));
-    if verbose {
-        cmd.arg("-v");
-    }
-    cmd.arg("run")
-        .arg("--config-file")
-        .arg(files.config())
-        .args(["--host", &shop.host(), "--run-time", "3s"]);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    // -v is global: after `run` as well as before it.
+    let stderr = Loadgen::run(&tag(name), files.config(), &shop.host())
+        .args(verbose.then_some("-v"))
+        .run_time("3s")
+        .limit(Duration::from_secs(60))
+        .success()
+        .stderr();
     assert!(shop.total_requests() > 0, "{stderr}");
     stderr
 }
 
 #[test]
 fn the_users_info_logging_and_prints_are_shown_with_v_only() {
-    let quiet = run_chatty(false, "chatty-quiet");
+    let quiet = chatty_stderr(false, "chatty-quiet");
     for said in [
         "printed at import",
         "logged at import",
@@ -117,7 +113,7 @@ fn the_users_info_logging_and_prints_are_shown_with_v_only() {
     ] {
         assert!(!quiet.contains(said), "{said} without -v:\n{quiet}");
     }
-    let verbose = run_chatty(true, "chatty-verbose");
+    let verbose = chatty_stderr(true, "chatty-verbose");
     assert!(verbose.contains("locust: printed at import"), "{verbose}");
     assert!(
         verbose.contains("locust: INFO shop: logged at import"),

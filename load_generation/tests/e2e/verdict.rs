@@ -16,11 +16,13 @@ fn named_phase(name: &str, duration: u32, users: u32, extra: &str) -> String {
     )
 }
 
-fn run(files: &LoadFiles, host: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = run_command(&tag("verdict"), files.config(), host);
-    cmd.args(args);
-    let (out, _) = run_with_limit(cmd, Duration::from_secs(120));
-    (out.status.code(), text(&out.stdout), text(&out.stderr))
+/// Runs `files` against `host` with `args`: the exit code, stdout and stderr.
+fn judge(files: &LoadFiles, host: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Loadgen::run(&tag("verdict"), files.config(), host)
+        .args(args)
+        .limit(Duration::from_secs(120))
+        .output();
+    (out.code(), out.stdout(), out.stderr())
 }
 
 #[test]
@@ -38,7 +40,7 @@ fn phase_and_run_thresholds_judge_a_slow_target_and_junit_says_so() {
     let report = files.path("report");
     // Inside the report directory, which does not exist yet (as the Kubernetes Job does it).
     let junit = report.join("junit.xml");
-    let (code, stdout, stderr) = run(
+    let (code, stdout, stderr) = judge(
         &files,
         &shop.host(),
         &[
@@ -125,7 +127,7 @@ fn fail_fast_stops_at_the_first_failed_threshold() {
     ]
     .concat();
     let files = LoadFiles::new(&config, &tagging_template(&["A"]));
-    let (code, _, stderr) = run(
+    let (code, _, stderr) = judge(
         &files,
         &shop.host(),
         &[
@@ -154,26 +156,26 @@ fn failures_errors_and_no_requests_decide_the_exit_code() {
     );
     let mixed = phase(3, 4, 100, &[("A", 1, 100, 100), ("E", 1, 100, 100)]);
     let files = LoadFiles::new(&mixed, &template);
-    let (code, _, stderr) = run(&files, &shop.host(), &["--run-time", "3s"]);
+    let (code, _, stderr) = judge(&files, &shop.host(), &["--run-time", "3s"]);
     assert_eq!(
         code,
         Some(1),
         "errors fail a run without thresholds: {stderr}"
     );
     assert!(stderr.contains("errors in the users' code"), "{stderr}");
-    let (code, _, stderr) = run(
+    let (code, _, stderr) = judge(
         &files,
         &shop.host(),
         &["--run-time", "3s", "--exit-code-on-error", "0"],
     );
     assert_eq!(code, Some(0), "{stderr}");
-    let (code, _, stderr) = run(
+    let (code, _, stderr) = judge(
         &files,
         &shop.host(),
         &["--run-time", "3s", "--fail-if", "errors > 10%"],
     );
     assert_eq!(code, Some(3), "{stderr}");
-    let (code, _, stderr) = run(
+    let (code, _, stderr) = judge(
         &files,
         &shop.host(),
         &["--run-time", "3s", "--fail-if", "p99 > 5s"],
@@ -182,7 +184,7 @@ fn failures_errors_and_no_requests_decide_the_exit_code() {
 
     // Only E: no request at all is never a pass.
     let only_errors = LoadFiles::new(&phase(3, 2, 100, &[("E", 1, 100, 100)]), &template);
-    let (code, _, stderr) = run(
+    let (code, _, stderr) = judge(
         &only_errors,
         &shop.host(),
         &["--run-time", "3s", "--fail-if", "p99 > 5s"],
@@ -195,7 +197,7 @@ fn failures_errors_and_no_requests_decide_the_exit_code() {
 fn bad_thresholds_are_refused_with_a_caret() {
     let files = LoadFiles::new(&named_phase("quiet", 3, 2, ""), &tagging_template(&["A"]));
     let refused = |expr: &str| {
-        let (code, _, stderr) = run(
+        let (code, _, stderr) = judge(
             &files,
             "http://127.0.0.1:9",
             &["--run-time", "3s", "--fail-if", expr],

@@ -139,28 +139,22 @@ fn a_worker_exits_with_its_locustfiles_process_exit_code() {
     let locustfile = files.path("locustfile.py");
     std::fs::write(&locustfile, WORKER_EXIT_LOCUSTFILE).unwrap();
     let port = free_port();
-    let mut master = run_command(&tag("worker-exit-master"), files.config(), &shop.host());
-    master
-        .arg("-f")
-        .arg(&locustfile)
-        .args(["--run-time", "4s"])
+    let master = Loadgen::run(&tag("worker-exit-master"), files.config(), &shop.host())
+        .locustfile(&locustfile)
+        .run_time("4s")
         .args(["--expect-workers", "1", "--master-bind"])
         .arg(format!("127.0.0.1:{port}"));
-    let master = std::thread::spawn(move || run_with_limit(master, Duration::from_secs(90)).0);
-    let mut worker = loadgen(&tag("worker-exit"));
-    worker
-        .arg("worker")
-        .arg("--config-file")
+    let master = std::thread::spawn(move || master.output());
+    let worker = Loadgen::command(&tag("worker-exit"), ["worker", "--config-file"])
         .arg(files.config())
-        .arg("-f")
-        .arg(&locustfile)
-        .args(["--master", &format!("127.0.0.1:{port}")]);
-    let (worker, _) = run_with_limit(worker, Duration::from_secs(90));
+        .locustfile(&locustfile)
+        .args(["--master", &format!("127.0.0.1:{port}")])
+        .output();
     let master = master.join().unwrap();
-    let (worker_err, master_err) = (text(&worker.stderr), text(&master.stderr));
-    assert!(master.status.success(), "{master_err}");
+    let (worker_err, master_err) = (worker.stderr(), master.stderr());
+    assert!(master.status().success(), "{master_err}");
     assert!(shop.total_requests() > 0, "{master_err}");
-    assert_eq!(worker.status.code(), Some(7), "{worker_err}");
+    assert_eq!(worker.code(), Some(7), "{worker_err}");
     assert!(
         worker_err.contains("the locustfile set environment.process_exit_code = 7"),
         "{worker_err}"

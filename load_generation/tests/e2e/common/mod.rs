@@ -2,21 +2,22 @@
 //! loopback, and the shop's request log, from which tests judge a load the way a
 //! server sees it.
 //!
-//! Past 600 lines: the helpers every end-to-end test shares (the shop, its log, the
-//! turns); the browser, the netns hosts and the cluster are already their own modules.
-//! One run builder in place of the helpers' variants is issue 35's item 5.
+//! How a test runs loadgen is [`run`]'s (the [`Loadgen`] builder); the browser,
+//! the netns hosts, the cluster and the OTLP receiver are their own modules.
 #![allow(dead_code)]
 
 pub mod cluster;
 pub mod netns;
 pub mod otlp;
+mod run;
 pub mod webdriver;
+
+pub use run::{finish, run_with_limit, signal, spawn_run, Finished, Loadgen};
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
@@ -503,89 +504,6 @@ pub fn phase(duration: u32, users: u32, hatch: u32, types: &[(&str, u32, u32, u3
     }
     p.push_str("}\n");
     p
-}
-
-/// Runs a command to its end with a time limit, capturing its output.
-pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duration) {
-    let start = Instant::now();
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start loadgen");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr.read_to_end(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = start.elapsed();
-    let output = Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    };
-    (output, elapsed)
-}
-
-/// `loadgen run --config_file CONFIG --host HOST`, tagged: the tests' one
-/// spelling of a run; each adds its own flags.
-pub fn run_command(tag: &str, config: impl AsRef<std::ffi::OsStr>, host: &str) -> Command {
-    let mut c = loadgen(tag);
-    c.arg("run")
-        .arg("--config-file")
-        .arg(config)
-        .args(["--host", host]);
-    c
-}
-
-/// `loadgen run` of `config` against `host` in the background, its output piped.
-pub fn spawn_run(tag: &str, config: &Path, host: &str, extra: &[&str]) -> Child {
-    run_command(tag, config, host)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start loadgen")
-}
-
-/// Sends `sig` to `pid`.
-pub fn signal(pid: u32, sig: i32) {
-    // SAFETY: sending a signal to a process the test started.
-    unsafe {
-        libc::kill(pid as i32, sig);
-    }
-}
-
-/// Waits for `child` to exit, killing it after `limit`: its output, and how
-/// long it took.
-pub fn finish(child: std::process::Child, limit: Duration) -> (Output, Duration) {
-    let start = Instant::now();
-    let pid = child.id();
-    let waiter = std::thread::spawn(move || child.wait_with_output().expect("wait"));
-    while !waiter.is_finished() {
-        if start.elapsed() > limit {
-            signal(pid, libc::SIGKILL);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    (waiter.join().unwrap(), start.elapsed())
 }
 
 pub fn text(bytes: &[u8]) -> String {

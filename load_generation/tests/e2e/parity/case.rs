@@ -299,29 +299,20 @@ impl Case {
         let config_file = files.path().join("load.pbtxt");
         std::fs::write(&config_file, config).unwrap();
 
-        let mut command = loadgen(&tag(&format!("parity-loadgen-{}", self.file)));
-        command
+        let tag = tag(&format!("parity-loadgen-{}", self.file));
+        let mut run = Loadgen::run(&tag, &config_file, &site.host())
             .current_dir("/")
-            .arg("run")
-            .arg("--config-file")
-            .arg(&config_file)
-            .arg("-f")
-            .arg(files.path().join(self.file))
-            .args(["--host", &site.host()])
-            .args(["--run-time", &format!("{}s", self.seconds)]);
+            .locustfile(&files.path().join(self.file))
+            .run_time(&format!("{}s", self.seconds));
         if !self.tags.is_empty() {
-            command.arg("--tags").args(self.tags);
+            run = run.arg("--tags").args(self.tags);
         }
+        // Passed through to the locustfile: last.
         if !self.options.is_empty() {
-            command.arg("--").args(self.options);
+            run = run.arg("--").args(self.options);
         }
-        self.environment(&mut command, api);
-        let child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start loadgen");
-        (child, files)
+        self.environment(run.command_mut(), api);
+        (run.spawn(), files)
     }
 
     /// Runs the file both ways at once, each against a shop of its own, and
