@@ -538,7 +538,7 @@ fn conclude(
     }
     written?;
     let interrupted = record.ended == Ended::Interrupted;
-    let total = record.totals().total;
+    let total = record.total();
     let (code, why) = verdict::exit_code(&verdict::Ending {
         thresholds_given: !verdict.is_empty(),
         threshold_failed: verdict.failed(),

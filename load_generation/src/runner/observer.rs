@@ -52,7 +52,7 @@ pub struct Status<'a> {
 impl Status<'_> {
     /// The status as the control API answers it, with the totals of `record`.
     pub fn api(&self, record: &RunRecord) -> control::Status {
-        let totals = record.totals().total;
+        let totals = record.total();
         let slot = self.slot;
         let left = |end: Duration, at: Duration| end.saturating_sub(at).as_secs_f64();
         control::Status {

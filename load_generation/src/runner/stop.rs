@@ -80,7 +80,7 @@ impl Run {
         };
         // A run that made no request says why, in its record too.
         let reason = reason.or_else(|| {
-            (self.recorder.record().totals().total.requests == 0)
+            (self.recorder.record().total().requests == 0)
                 .then(|| self.users_at_end.clone())
                 .flatten()
         });

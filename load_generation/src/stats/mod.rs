@@ -468,6 +468,18 @@ impl RunRecord {
         run
     }
 
+    /// All the run's requests, folded occurrences included: [`RunRecord::totals`]'s
+    /// `total` alone, for a status asked every second.
+    pub fn total(&self) -> RequestStats {
+        let mut total = RequestStats::default();
+        let kept = self.phases.iter().map(|p| &p.counted.total);
+        let folded = self.folded.iter().map(|f| &f.counted.total);
+        for requests in kept.chain(folded) {
+            total.merge(requests);
+        }
+        total
+    }
+
     /// The occurrence with index `index`, if it is still kept in detail.
     pub fn occurrence(&self, index: usize) -> Option<&PhaseRecord> {
         self.phases.get(index.checked_sub(self.first_index)?)

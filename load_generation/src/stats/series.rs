@@ -9,9 +9,10 @@
 //! from the intended start) are the highest of the parts, so a spike is not
 //! averaged away.
 //!
-//! A point is compact (about 120 bytes, `stats::tests::a_series_point_is_compact`
-//! measures it at the allocator): counts rather than histograms, milliseconds
-//! in 32 bits, and the phase's target users shared with its occurrence.
+//! A point is compact (about 120 bytes asked of the allocator,
+//! `stats::tests::a_series_point_is_compact` measures it): counts rather than
+//! histograms, milliseconds in 32 bits, and the phase's target users shared
+//! with its occurrence.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, OnceLock};
@@ -43,8 +44,9 @@ pub struct Interval {
     /// Seconds from the run's start to the interval's end.
     pub t: f64,
     /// Its length: a sample interval, or a bucket of merged ones once it is
-    /// older than an hour.
-    seconds: f32,
+    /// older than an hour. (An f64 costs nothing here: the struct's padding
+    /// has room for it.)
+    seconds: f64,
     pub phase_index: u32,
     pub loop_index: u64,
     /// The plan's users per type (its occurrence's, shared).
@@ -78,7 +80,7 @@ impl Interval {
     ) -> Interval {
         Interval {
             t,
-            seconds: seconds as f32,
+            seconds,
             phase_index: u32::try_from(phase.phase_index).unwrap_or(u32::MAX),
             loop_index: phase.loop_index,
             target_users: Arc::clone(&phase.target_users),
@@ -94,7 +96,7 @@ impl Interval {
     }
 
     pub fn seconds(&self) -> f64 {
-        f64::from(self.seconds)
+        self.seconds
     }
 
     /// Requests per second over the interval (0 over none).
@@ -108,7 +110,7 @@ impl Interval {
 
     fn per_s(&self, count: u64) -> f64 {
         if self.seconds > 0.0 {
-            count as f64 / self.seconds()
+            count as f64 / self.seconds
         } else {
             0.0
         }
@@ -116,7 +118,7 @@ impl Interval {
 
     /// Becomes the interval covering both itself and the later `b`.
     fn merge(&mut self, b: &Interval) {
-        let (sa, sb) = (self.seconds(), b.seconds());
+        let (sa, sb) = (self.seconds, b.seconds);
         let total = (sa + sb).max(1e-9);
         let mean = |x: f64, y: f64| (x * sa + y * sb) / total;
         self.requests += b.requests;
@@ -135,7 +137,7 @@ impl Interval {
         self.phase_index = b.phase_index;
         self.loop_index = b.loop_index;
         self.t = b.t;
-        self.seconds = (sa + sb) as f32;
+        self.seconds = sa + sb;
     }
 }
 
