@@ -401,8 +401,7 @@ fn exclude_tags_keeps_a_tagged_task_from_ever_reaching_the_target() {
     let shop = Shop::start();
     let counts = requests_per_task(&shop, &["--exclude-tags", "checkout"], "exclude-tags");
     assert_eq!(counts.get("cart"), None, "{counts:?}");
-    assert!(counts.get("home") > Some(&20), "{counts:?}");
-    assert!(counts.get("product") > Some(&20), "{counts:?}");
+    both_ran(&counts, "home", "product");
 }
 
 #[test]
@@ -414,8 +413,25 @@ fn tags_run_only_the_tagged_tasks_on_every_worker() {
         "tags",
     );
     assert_eq!(counts.get("home"), None, "{counts:?}");
-    assert!(counts.get("cart") > Some(&20), "{counts:?}");
-    assert!(counts.get("product") > Some(&20), "{counts:?}");
+    both_ran(&counts, "cart", "product");
+}
+
+/// The two tasks left, equally weighted, both ran, each its share of a real
+/// load: at least half the requests less five standard deviations of a fair
+/// coin's count (a fixed floor of 20 failed 3e-5 of runs on a busy machine,
+/// where 77 requests are all it makes).
+fn both_ran(counts: &std::collections::BTreeMap<String, usize>, a: &str, b: &str) {
+    let (a, b) = (counts.get(a).copied(), counts.get(b).copied());
+    let (Some(a), Some(b)) = (a, b) else {
+        panic!("both tasks ran: {counts:?}");
+    };
+    let total = (a + b) as f64;
+    assert!(total > 40.0, "a load of {total} requests: {counts:?}");
+    let floor = total / 2.0 - 2.5 * total.sqrt();
+    assert!(
+        a as f64 >= floor && b as f64 >= floor,
+        "each at least {floor:.0}: {counts:?}"
+    );
 }
 
 #[test]

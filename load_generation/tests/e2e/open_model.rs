@@ -161,9 +161,10 @@ fn poisson_arrivals_are_random_and_uniform_ones_even() {
         (poisson - 1.0).abs() <= 0.1,
         "poisson arrivals' gaps: CV {poisson:.3}"
     );
-    // 2,400 expected; a Poisson count's standard deviation is 49.
+    // 2,400 expected; a Poisson count's standard deviation is 49: within
+    // five (a miss 6e-7 by chance alone, where four was 6e-5).
     assert!(
-        (n as f64 - 2400.0).abs() <= 4.0 * 49.0,
+        (n as f64 - 2400.0).abs() <= 5.0 * 49.0,
         "{n} poisson arrivals for 2,400"
     );
 }

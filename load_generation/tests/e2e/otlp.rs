@@ -220,11 +220,12 @@ fn the_collector_gets_summary_counts_per_phase_and_the_spans_the_shop_saw() {
         );
         assert_eq!(s["resource"]["loadgen.run.id"], resource["loadgen.run.id"]);
     }
-    // A fifth of the traces, within four standard deviations.
+    // A fifth of the traces, within five standard deviations (a miss 6e-7
+    // by chance alone; four was 6e-5).
     let (n, k) = (traces.len() as f64, sampled_traces.len() as f64);
     let sd = (n * 0.2 * 0.8).sqrt();
     assert!(
-        (k - 0.2 * n).abs() <= 4.0 * sd + 1.0,
+        (k - 0.2 * n).abs() <= 5.0 * sd + 1.0,
         "{k} of {n} traces sampled at 0.2"
     );
 }
