@@ -197,17 +197,7 @@ impl Cluster {
             .find(|(h, _)| h == "master")
             .and_then(|(_, g)| g.0.as_mut())
             .expect("the master");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("wait for the master") {
-                break status;
-            }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                break child.wait().expect("wait for the master");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let status = wait_with_limit(child, limit);
         let mut stderr = String::new();
         if let Some(mut pipe) = child.stderr.take() {
             use std::io::Read;

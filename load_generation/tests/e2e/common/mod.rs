@@ -12,7 +12,7 @@ pub mod otlp;
 mod run;
 pub mod webdriver;
 
-pub use run::{finish, run_with_limit, signal, spawn_run, Finished, Loadgen};
+pub use run::{finish, run_with_limit, signal, spawn_run, wait_with_limit, Finished, Loadgen};
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -195,16 +195,7 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duratio
         let _ = stderr.read_to_end(&mut s);
         s
     });
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for loadgen") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            break child.wait().expect("wait for loadgen");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_with_limit(&mut child, limit);
     let elapsed = start.elapsed();
     let output = Output {
         status,
@@ -212,6 +203,21 @@ pub fn run_with_limit(mut command: Command, limit: Duration) -> (Output, Duratio
         stderr: err_reader.join().expect("stderr reader"),
     };
     (output, elapsed)
+}
+
+/// Waits for `child` to exit, killing it once `limit` has passed: its status.
+pub fn wait_with_limit(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            return child.wait().expect("wait for the child");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Sends `sig` to `pid`.
