@@ -36,7 +36,11 @@ fn phases_run_exactly_with_the_planned_mix_and_no_gaps() {
     let shop = Shop::start();
     let files = LoadFiles::new(&config(), &tagging_template(&["A", "B", "C"]));
     let tag = tag("phases");
-    let out = Loadgen::run(&tag, files.config(), &shop.host())
+    // The original's invocation, with no subcommand (loadgen runs): this
+    // test keeps a whole load on it end to end.
+    let out = Loadgen::command(&tag, ["--config-file"])
+        .arg(files.config())
+        .args(["--host", &shop.host()])
         .run_time("24s")
         .report(&files.path("report"))
         .success();

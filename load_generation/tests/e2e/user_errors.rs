@@ -91,13 +91,18 @@ const CHATTY: &str = "import logging\nfrom locust import TaskSet, task\n\nprint(
 fn chatty_stderr(verbose: bool, name: &str) -> String {
     let shop = Shop::start();
     let files = LoadFiles::new(&phase(60, 2, 100, &[("A", 1, 500, 500)]), CHATTY);
-    // -v is global: after `run` as well as before it.
-    let stderr = Loadgen::run(&tag(name), files.config(), &shop.host())
-        .args(verbose.then_some("-v"))
-        .run_time("3s")
-        .limit(Duration::from_secs(60))
-        .success()
-        .stderr();
+    // -v is global: before the subcommand, as here, as well as after it.
+    let verbose = verbose.then_some("-v");
+    let stderr = Loadgen::command(
+        &tag(name),
+        verbose.into_iter().chain(["run", "--config-file"]),
+    )
+    .arg(files.config())
+    .args(["--host", &shop.host()])
+    .run_time("3s")
+    .limit(Duration::from_secs(60))
+    .success()
+    .stderr();
     assert!(shop.total_requests() > 0, "{stderr}");
     stderr
 }

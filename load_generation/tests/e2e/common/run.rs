@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::{json, loadgen, text};
 
-/// How long a run may take unless the test says otherwise: well past any
-/// test's run time, so that only a hung run reaches it.
+/// How long a run may take unless the test says otherwise: well past the
+/// run time of a test that waits for its run to end, so that only a hung run
+/// reaches it (a test that stops its run itself may give a longer run time).
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// A loadgen command being built.
@@ -37,7 +38,8 @@ impl Loadgen {
         Loadgen::from(command)
     }
 
-    /// `loadgen ARGS...` (another command than `run`), tagged `tag`.
+    /// `loadgen ARGS...`, tagged `tag`: another command than `run`, or a run
+    /// spelled otherwise (the original's invocation without a subcommand).
     pub fn command<S: AsRef<OsStr>>(tag: &str, args: impl IntoIterator<Item = S>) -> Loadgen {
         let mut command = loadgen(tag);
         command.args(args);
