@@ -87,11 +87,6 @@ impl Loadgen {
         self
     }
 
-    pub fn envs<'a>(mut self, vars: impl IntoIterator<Item = &'a (&'a str, &'a str)>) -> Loadgen {
-        self.command.envs(vars.into_iter().copied());
-        self
-    }
-
     pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Loadgen {
         self.command.current_dir(dir);
         self
